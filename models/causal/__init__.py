@@ -1,0 +1,4 @@
+"""Incremental windowed lagged causal discovery (PCMCI / PCMCI+ with ParCorr).
+
+>>> import causalstream.models.causal
+"""

@@ -1,0 +1,74 @@
+"""The ``causalstream`` command line, in the style of ROS 2's ``ros2``.
+
+Each command group lives in its own module (``cli_topic.py``, ``cli_bag.py``, ...) and is
+registered here with one line. Any :class:`CausalstreamError` becomes one line on stderr
+and exit status 2.
+
+>>> from typer.testing import CliRunner
+>>> result = CliRunner().invoke(app, ["--help"])
+>>> result.exit_code, "Streaming" in result.output
+(0, True)
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+
+from causalstream.nodes.errors import CausalstreamError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="causalstream",
+    help=(
+        "Streaming causal discovery and trajectory prediction over a ZeroMQ bus.\n\n"
+        "Start a pipeline with `causalstream launch FILE`, watch it with `causalstream topic echo` "
+        "and `causalstream graph show`, record and replay it with `causalstream bag`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_ERR = Console(stderr=True, highlight=False)
+
+
+# One line per command group; each module builds its own Typer app and knows its name.
+for _group in ():
+    _group.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the installed causalstream version."""
+    Console().print(importlib.metadata.version("causalstream"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``causalstream`` console script.
+
+    >>> main(["no-such-command"])
+    2
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=True)
+    except CausalstreamError as exc:
+        _ERR.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Errors of the nodes package (launcher, node runtime, CLI).
+
+>>> str(LaunchError(path="demo.yaml", line=12, field="nodes[2].kind", reason="unknown node kind 'simm'"))
+"demo.yaml:12: nodes[2].kind: unknown node kind 'simm'"
+"""
+
+from __future__ import annotations
+
+from causalstream.stream.errors import CausalstreamError
+
+__all__ = ["CausalstreamError", "LaunchError", "NodeError"]
+
+
+class LaunchError(CausalstreamError):
+    """A launch file is invalid; names the file, line and field.
+
+    >>> LaunchError(path="a.yaml", line=None, field="args", reason="x").line is None
+    True
+    """
+
+    def __init__(self, path: str, line: int | None, field: str, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.field = field
+        self.reason = reason
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {field}: {reason}")
+
+
+class NodeError(CausalstreamError):
+    """A node could not be created, configured or run.
+
+    >>> str(NodeError(node="disc", reason="unknown parameter 'windo'"))
+    "node disc: unknown parameter 'windo'"
+    """
+
+    def __init__(self, node: str, reason: str) -> None:
+        self.node = node
+        self.reason = reason
+        super().__init__(f"node {node}: {reason}")

@@ -1,0 +1,300 @@
+"""Typed messages, one struct per topic type (see the topic table in README.md).
+
+Every message is a ``msgspec.Struct``; numpy array fields travel as raw bytes
+(``causalstream.stream.arrays``). ``__post_init__`` checks shapes, so a payload that
+decodes but does not hold together is rejected like any bad frame.
+
+>>> import numpy as np
+>>> f = Features(stamp_ns=1, names=["robot.v", "h1.v"], values=np.array([0.5, np.nan]))
+>>> f.values.shape
+(2,)
+>>> Features(stamp_ns=1, names=["a"], values=np.zeros(2))
+Traceback (most recent call last):
+...
+ValueError: Features: 1 names but 2 values
+"""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "AgentStates",
+    "BusStats",
+    "CausalEvent",
+    "CausalGraph",
+    "Clock",
+    "Features",
+    "Link",
+    "LogLine",
+    "Message",
+    "NodeStatus",
+    "Predictions",
+    "TopicStats",
+]
+
+
+def _need(cond: bool, owner: str, what: str) -> None:
+    if not cond:
+        raise ValueError(f"{owner}: {what}")
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+class Message(msgspec.Struct, kw_only=True):
+    """Base of every bus message: ``stamp_ns`` is the time the data refers to.
+
+    >>> Clock(stamp_ns=5).stamp_ns
+    5
+    """
+
+    stamp_ns: int = 0
+
+
+class Clock(Message, kw_only=True):
+    """Simulated time, published on ``/clock`` by ``bag play --clock`` and simulators.
+
+    >>> Clock(stamp_ns=1_000_000_000).stamp_ns / 1e9
+    1.0
+    """
+
+
+class AgentStates(Message, kw_only=True):
+    """One frame of agents: ids, roles and kinematics, all arrays of length A.
+
+    ``goal`` is [A, 2] (NaN where unknown); ``heading`` in radians.
+
+    >>> s = AgentStates(stamp_ns=0, ids=["robot", "h1"], roles=["robot", "human"],
+    ...                 x=np.zeros(2), y=np.ones(2), vx=np.zeros(2), vy=np.zeros(2))
+    >>> s.heading.shape, s.goal.shape
+    ((2,), (2, 2))
+    """
+
+    frame_id: str = "world"
+    ids: list[str]
+    roles: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    heading: np.ndarray | None = None
+    goal: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        _need(len(self.roles) == n, "AgentStates", f"{n} ids but {len(self.roles)} roles")
+        for name in ("x", "y", "vx", "vy"):
+            arr = _f64(getattr(self, name))
+            _need(arr.shape == (n,), "AgentStates", f"{name} has shape {arr.shape}, want ({n},)")
+            setattr(self, name, arr)
+        if self.heading is None:
+            self.heading = np.arctan2(self.vy, self.vx)
+        self.heading = _f64(self.heading)
+        _need(self.heading.shape == (n,), "AgentStates", f"heading has shape {self.heading.shape}")
+        if self.goal is None:
+            self.goal = np.full((n, 2), np.nan)
+        self.goal = _f64(self.goal)
+        _need(self.goal.shape == (n, 2), "AgentStates", f"goal has shape {self.goal.shape}, want ({n}, 2)")
+
+
+class Features(Message, kw_only=True):
+    """One sample of N named variables (``agent.variable``); NaN marks a missing value.
+
+    >>> Features(names=["x"], values=np.array([1.0])).values.dtype
+    dtype('float64')
+    """
+
+    names: list[str]
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.values = _f64(self.values)
+        _need(self.values.ndim == 1, "Features", f"values must be 1-d, got shape {self.values.shape}")
+        _need(
+            len(self.names) == self.values.shape[0],
+            "Features",
+            f"{len(self.names)} names but {self.values.shape[0]} values",
+        )
+
+
+class CausalGraph(Message, kw_only=True):
+    """A lagged causal graph in tigramite's convention.
+
+    ``graph[i][j][tau]`` is ``"-->"`` when variable i at lag tau drives j, ``""`` for no link;
+    PCMCI+ also marks ``o-o``, ``x-x`` and ``<--`` at lag 0. ``val``, ``p`` and ``stability``
+    are [N, N, tau_max + 1]; ``p`` is 1.0 where untested.
+
+    >>> g = CausalGraph(names=["a", "b"], tau_max=1, graph=[[["", ""], ["", "-->"]], [["", ""], ["", ""]]],
+    ...                 val=np.zeros((2, 2, 2)), p=np.ones((2, 2, 2)))
+    >>> g.links()
+    [('a', 'b', 1, '-->')]
+    """
+
+    names: list[str]
+    tau_min: int = 0
+    tau_max: int
+    graph: list[list[list[str]]]
+    val: np.ndarray
+    p: np.ndarray
+    stability: np.ndarray | None = None
+    method: str = "pcmci"
+    ci_test: str = "ParCorr"
+    alpha: float = 0.05
+    window_start_ns: int = 0
+    window_end_ns: int = 0
+    n_samples: int = 0
+    n_missing: int = 0
+    seq: int = 0
+    compute_ms: float = 0.0
+    flags: list[str] = []
+
+    def __post_init__(self) -> None:
+        n, lags = len(self.names), self.tau_max + 1
+        want = (n, n, lags)
+        gshape = (len(self.graph), len(self.graph[0]) if self.graph else 0,
+                  len(self.graph[0][0]) if self.graph and self.graph[0] else 0)
+        _need(n == 0 or gshape == want, "CausalGraph", f"graph has shape {gshape}, want {want}")
+        _need(all(len(r) == n and all(len(c) == lags for c in r) for r in self.graph),
+              "CausalGraph", "graph is ragged")
+        for name in ("val", "p"):
+            arr = _f64(getattr(self, name))
+            _need(arr.shape == want, "CausalGraph", f"{name} has shape {arr.shape}, want {want}")
+            setattr(self, name, arr)
+        if self.stability is None:
+            self.stability = np.zeros(want)
+        self.stability = _f64(self.stability)
+        _need(self.stability.shape == want, "CausalGraph", f"stability has shape {self.stability.shape}")
+
+    def links(self) -> list[tuple[str, str, int, str]]:
+        """Every non-empty entry as (source, target, lag, mark), sorted.
+
+        >>> CausalGraph(names=[], tau_max=0, graph=[], val=np.zeros((0, 0, 1)), p=np.ones((0, 0, 1))).links()
+        []
+        """
+        out = []
+        for i, row in enumerate(self.graph):
+            for j, cell in enumerate(row):
+                for tau, mark in enumerate(cell):
+                    if mark:
+                        out.append((self.names[i], self.names[j], tau, mark))
+        return sorted(out)
+
+
+class Link(msgspec.Struct, frozen=True):
+    """One directed lagged link of a graph diff.
+
+    >>> Link("a", "b", 1, "-->")
+    Link(source='a', target='b', lag=1, mark='-->')
+    """
+
+    source: str
+    target: str
+    lag: int
+    mark: str = "-->"
+
+
+class CausalEvent(Message, kw_only=True):
+    """A change in the causal picture: ``kind`` is ``"graph_changed"`` or ``"drift"``.
+
+    >>> CausalEvent(kind="drift", variable="h1.v").shd
+    0
+    """
+
+    kind: str
+    added: list[Link] = []
+    removed: list[Link] = []
+    shd: int = 0
+    graph_seq: int = 0
+    variable: str = ""
+    detail: str = ""
+
+
+class Predictions(Message, kw_only=True):
+    """Per-agent multimodal trajectories: [A, K, H, 2] and probabilities [A, K].
+
+    >>> p = Predictions(agent_ids=["h1"], trajectories=np.zeros((1, 3, 12, 2)), probabilities=np.ones((1, 3)) / 3)
+    >>> p.trajectories.shape
+    (1, 3, 12, 2)
+    """
+
+    agent_ids: list[str]
+    trajectories: np.ndarray
+    probabilities: np.ndarray
+    model_id: str = ""
+    latency_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        a = len(self.agent_ids)
+        t, pr = np.asarray(self.trajectories), np.asarray(self.probabilities)
+        _need(t.ndim == 4 and t.shape[0] == a and t.shape[3] == 2, "Predictions",
+              f"trajectories have shape {t.shape}, want ({a}, K, H, 2)")
+        _need(pr.shape == t.shape[:2], "Predictions", f"probabilities have shape {pr.shape}, want {t.shape[:2]}")
+        self.trajectories, self.probabilities = t, pr
+
+
+class NodeStatus(Message, kw_only=True):
+    """Heartbeat of a node: who it is, its state and counters (in, out, dropped, bad, ...).
+
+    >>> NodeStatus(name="disc", kind="discovery", pid=1, state="running").counters
+    {}
+    """
+
+    name: str
+    kind: str = ""
+    pid: int = 0
+    state: str = "running"
+    counters: dict[str, int] = {}
+
+
+class LogLine(Message, kw_only=True):
+    """One log record of a node (``level`` as in :mod:`logging`).
+
+    >>> LogLine(node="sim", level=20, logger="x", msg="started").level
+    20
+    """
+
+    node: str
+    level: int
+    logger: str = ""
+    msg: str
+
+
+class TopicStats(msgspec.Struct, kw_only=True):
+    """Counters of one publisher or subscriber endpoint for one topic.
+
+    >>> TopicStats(topic="/features", role="sub", type_name="Features").gaps
+    0
+    """
+
+    topic: str
+    role: str  # "pub" or "sub"
+    type_name: str = ""
+    messages: int = 0
+    gaps: int = 0
+    bad: int = 0
+    duplicates: int = 0
+    rate_hz: float = 0.0
+
+
+class BusStats(Message, kw_only=True):
+    """Per-process bus counters, published on ``/bus/stats`` once a second.
+
+    >>> BusStats(participant="p1", pid=1).topics
+    []
+    """
+
+    participant: str
+    pid: int
+    node: str = ""
+    topics: list[TopicStats] = []
+    bad_frames: int = 0
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.__name__: cls
+    for cls in (Clock, AgentStates, Features, CausalGraph, CausalEvent, Predictions, NodeStatus, LogLine, BusStats)
+}
