@@ -45,6 +45,11 @@ for _group in ():
     _group.register(app)
 
 
+@app.callback()
+def _root() -> None:
+    """Streaming causal discovery and trajectory prediction over a ZeroMQ bus."""
+
+
 @app.command()
 def version() -> None:
     """Print the installed causalstream version."""
