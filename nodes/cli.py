@@ -18,8 +18,10 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 
+from causalstream.nodes import cli_bus, cli_topic
 from causalstream.nodes.errors import CausalstreamError
 
 __all__ = ["app", "main"]
@@ -41,7 +43,7 @@ _ERR = Console(stderr=True, highlight=False)
 
 
 # One line per command group; each module builds its own Typer app and knows its name.
-for _group in ():
+for _group in (cli_bus, cli_topic):
     _group.register(app)
 
 
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=True)
     except CausalstreamError as exc:
-        _ERR.print(f"[bold red]error:[/] {exc}")
+        _ERR.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130

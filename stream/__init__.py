@@ -1,6 +1,20 @@
 """causalstream.stream: data in motion (messages, codec, bus, logs, importers).
 
+The bus in three names: :class:`Publisher`, :class:`Subscriber` and :func:`subscribe`;
+:class:`Broker` is what ``causalstream bus`` (and the launcher) runs.
+
+>>> from causalstream.stream import Broker, Publisher, Subscriber, subscribe
 >>> from causalstream.stream import messages
 >>> sorted(messages.MESSAGE_TYPES)[:3]
 ['AgentStates', 'BusStats', 'CausalEvent']
 """
+
+from causalstream.stream import reporter as _reporter
+from causalstream.stream.broker import Broker
+from causalstream.stream.endpoints import Endpoints
+from causalstream.stream.publisher import Publisher
+from causalstream.stream.subscriber import Received, Subscriber, subscribe
+
+_reporter.install()
+
+__all__ = ["Broker", "Endpoints", "Publisher", "Received", "Subscriber", "subscribe"]

@@ -104,7 +104,7 @@ def decode_payload(type_name: str, payload: bytes | memoryview) -> Message:
     cls = message_type(type_name)
     try:
         return _decoder(cls).decode(payload)
-    except (msgspec.DecodeError, ValueError, TypeError, CodecError) as exc:
+    except (msgspec.DecodeError, ValueError, TypeError, OverflowError, CodecError) as exc:
         raise CodecError(type_name, str(exc)) from None
 
 
@@ -139,7 +139,7 @@ def split_frame(frame: bytes | memoryview) -> tuple[str, Envelope]:
         raise BadFrameError("topic is not UTF-8") from None
     try:
         env = _ENV_DECODER.decode(memoryview(raw)[cut + 1 :])
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, ValueError, TypeError, OverflowError) as exc:  # UnicodeDecodeError too
         raise BadFrameError(f"bad envelope: {exc}", topic) from None
     env.topic = topic
     return topic, env

@@ -43,6 +43,12 @@ def test_every_public_name_has_an_example() -> None:
         except ImportError:
             continue
         finder = doctest.DocTestFinder(recurse=False)
+        if name.rsplit(".", 1)[-1].startswith("cli"):
+            # CLI command docstrings are their --help text; the module docstring carries
+            # the example (it runs the group's --help through typer's CliRunner).
+            if not any(t.examples for t in finder.find(module, name)):
+                missing.append(name)
+            continue
         public = getattr(module, "__all__", None)
         for attr, obj in vars(module).items():
             if attr.startswith("_") or getattr(obj, "__module__", None) != name:

@@ -1,0 +1,246 @@
+"""``causalstream topic list | echo | hz | info | pub``: look at and poke the bus, as ``ros2 topic``.
+
+>>> import typer
+>>> from typer.testing import CliRunner
+>>> app = typer.Typer()
+>>> register(app)
+>>> result = CliRunner().invoke(app, ["topic", "--help"])
+>>> all(cmd in result.output for cmd in ("list", "echo", "hz", "info", "pub"))
+True
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from causalstream.nodes.errors import CausalstreamError, NodeError
+from causalstream.stream import Endpoints, Publisher, Subscriber
+from causalstream.stream.codec import from_builtins, message_type, to_builtins, to_json
+from causalstream.stream.endpoints import ENV_VAR
+from causalstream.stream.messages import BusStats
+from causalstream.stream.topics import STATS_TOPIC, TOPICS
+
+__all__ = ["register", "collect_stats", "pick_field"]
+
+topic_app = typer.Typer(help="Inspect topics on the bus: list, echo, hz, info, pub.", no_args_is_help=True)
+_OUT = Console(highlight=False)
+_ERR = Console(stderr=True, highlight=False)
+BusOpt = typer.Option(None, "--bus", envvar=ENV_VAR, help="Bus endpoint (default: $CAUSALSTREAM_BUS or loopback).")
+
+
+def collect_stats(endpoints: Endpoints, seconds: float) -> list[BusStats]:
+    """The latest BusStats of every process heard from within ``seconds``.
+
+    >>> from causalstream.stream import Broker
+    >>> with Broker(Endpoints.parse("inproc://doc-collect")) as b:
+    ...     collect_stats(b.endpoints, 0.1)
+    []
+    """
+    latest: dict[str, BusStats] = {}
+    with Subscriber(STATS_TOPIC, endpoints=endpoints) as sub:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            got = sub.recv(timeout=left)
+            if got is not None:
+                latest[got.message.participant] = got.message
+    return list(latest.values())
+
+
+def pick_field(data: Any, path: str) -> Any:
+    """Walk ``a.b.0`` into nested dicts and lists; raises NodeError naming the missing part.
+
+    >>> pick_field({"a": {"b": [10, 20]}}, "a.b.1")
+    20
+    """
+    for part in filter(None, path.split(".")):
+        try:
+            data = data[int(part)] if isinstance(data, list) else data[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise NodeError("topic echo", f"no field {part!r} in {path!r}") from None
+    return data
+
+
+@topic_app.command("list")
+def list_topics(
+    wait: float = typer.Option(1.5, help="Seconds to listen for the participants' reports."),
+    bus: str = BusOpt,
+) -> None:
+    """List topics with their type, publishers, subscribers and publish rate.
+
+    Every process on the bus reports its publishers and subscribers on /bus/stats once a
+    second; this listens for `--wait` seconds and shows what it heard.
+    """
+    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"type": "", "pubs": 0, "subs": 0, "hz": 0.0})
+    for stats in collect_stats(Endpoints.from_env(bus), wait):
+        for t in stats.topics:
+            row = rows[t.topic]
+            row["type"] = row["type"] or t.type_name
+            row["pubs" if t.role == "pub" else "subs"] += 1
+            if t.role == "pub":
+                row["hz"] += t.rate_hz
+    if not rows:
+        _ERR.print(f"no topics heard from in {wait:.1f} s (is a bus running at {Endpoints.from_env(bus).pub}?)")
+        raise typer.Exit(1)
+    table = Table("topic", "type", "publishers", "subscribers", "rate (Hz)", box=None)
+    for name in sorted(rows):
+        r = rows[name]
+        table.add_row(name, r["type"], str(r["pubs"]), str(r["subs"]), f"{r['hz']:.1f}")
+    _OUT.print(table)
+
+
+@topic_app.command()
+def echo(
+    topic: str = typer.Argument(..., help="Topic to print, e.g. /causal/graph."),
+    once: bool = typer.Option(False, "--once", help="Print one message and exit."),
+    count: int = typer.Option(0, "--count", "-n", help="Exit after this many messages (0: never)."),
+    field: str = typer.Option("", "--field", help="Print only this field, e.g. values or window.n_samples."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of YAML documents."),
+    timeout: float = typer.Option(0.0, help="Give up after this many seconds without a message (0: wait forever)."),
+    bus: str = BusOpt,
+) -> None:
+    """Print messages of a topic as they arrive (YAML documents, or JSON lines with --json).
+
+    Latched topics (/causal/graph, /sim/ground_truth) print their last message at once.
+    """
+    limit = 1 if once else count
+    shown = 0
+    waited_note = False
+    start = time.monotonic()
+    with Subscriber(topic, endpoints=Endpoints.from_env(bus)) as sub:
+        while not limit or shown < limit:
+            got = sub.recv(timeout=1.0)
+            if got is None:
+                if not waited_note:
+                    _ERR.print(f"waiting for messages on {topic} ...")
+                    waited_note = True
+                if timeout and time.monotonic() - start > timeout:
+                    raise typer.Exit(1)
+                continue
+            data = to_builtins(got.message)
+            if field:
+                data = pick_field(data, field)
+            if as_json:
+                out = to_json(got.message).decode() if not field else json.dumps(data)
+                sys.stdout.write(out + "\n")
+            else:
+                sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=None) + "---\n")
+            sys.stdout.flush()
+            shown += 1
+            start = time.monotonic()
+
+
+@topic_app.command()
+def hz(
+    topic: str = typer.Argument(..., help="Topic to measure."),
+    window: int = typer.Option(100, "--window", "-w", help="Number of recent messages the statistics cover."),
+    duration: float = typer.Option(0.0, help="Stop after this many seconds (0: until Ctrl-C)."),
+    bus: str = BusOpt,
+) -> None:
+    """Print the receive rate of a topic once a second: average, min/max interval, std dev."""
+    stamps: list[float] = []
+    end = time.monotonic() + duration if duration else float("inf")
+    next_print = time.monotonic() + 1.0
+    with Subscriber(topic, endpoints=Endpoints.from_env(bus)) as sub:
+        while time.monotonic() < end:
+            got = sub.recv(timeout=0.1)
+            now = time.monotonic()
+            if got is not None:
+                stamps = (stamps + [now])[-(window + 1):]
+            if now >= next_print:
+                next_print = now + 1.0
+                if len(stamps) < 2:
+                    _ERR.print(f"no new messages on {topic}")
+                    continue
+                gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+                mean = sum(gaps) / len(gaps)
+                _OUT.print(
+                    f"average rate: {1.0 / mean:.3f}\n"
+                    f"\tmin: {min(gaps):.4f}s max: {max(gaps):.4f}s std dev: {statistics.pstdev(gaps):.5f}s window: {len(gaps)}"
+                )
+
+
+@topic_app.command()
+def info(
+    topic: str = typer.Argument(..., help="Topic to describe."),
+    wait: float = typer.Option(1.5, help="Seconds to listen for the participants' reports."),
+    bus: str = BusOpt,
+) -> None:
+    """Show a topic's type, publishers and subscribers, with drops (gaps) and bad frames."""
+    known = TOPICS.get(topic)
+    pubs, subs = [], []
+    for stats in collect_stats(Endpoints.from_env(bus), wait):
+        for t in stats.topics:
+            if t.topic == topic:
+                (pubs if t.role == "pub" else subs).append((stats, t))
+    type_name = known.type_name if known else next((t.type_name for _, t in pubs + subs if t.type_name), "?")
+    _OUT.print(f"Type: {type_name}{'  (latched)' if known and known.latched else ''}")
+    _OUT.print(f"Publisher count: {len(pubs)}")
+    for stats, t in pubs:
+        _OUT.print(f"  {stats.node or '-'} (pid {stats.pid}): {t.messages} sent, {t.rate_hz:.1f} Hz")
+    _OUT.print(f"Subscription count: {len(subs)}")
+    for stats, t in subs:
+        _OUT.print(
+            f"  {stats.node or '-'} (pid {stats.pid}): {t.messages} received, {t.rate_hz:.1f} Hz, "
+            f"dropped (gaps) {t.gaps}, bad frames {t.bad}, duplicates {t.duplicates}"
+        )
+    total_bad = sum(t.bad for _, t in subs)
+    _OUT.print(f"Drops: {sum(t.gaps for _, t in subs)}  Bad frames: {total_bad}")
+
+
+@topic_app.command()
+def pub(
+    topic: str = typer.Argument(..., help="Topic to publish on."),
+    type_name: str = typer.Argument(..., metavar="TYPE", help="Message type, e.g. Features or Clock."),
+    values: str = typer.Argument("{}", metavar="YAML", help="Message fields as YAML, e.g. '{names: [a], values: [1.0]}'."),
+    rate: float = typer.Option(1.0, "--rate", "-r", help="Publishing rate in Hz."),
+    times: int = typer.Option(0, "--times", "-t", help="Publish this many times, then exit (0: until Ctrl-C)."),
+    once: bool = typer.Option(False, "--once", "-1", help="Publish one message and exit (same as --times 1)."),
+    keep_alive: float = typer.Option(0.2, help="Seconds to stay up after the last message, so it is delivered."),
+    wait_subscriber: float = typer.Option(0.0, help="First wait up to this many seconds for a subscriber."),
+    bus: str = BusOpt,
+) -> None:
+    """Publish a message built from YAML, at a rate, a number of times or once.
+
+    The message is validated before anything is sent: a wrong field or shape is one error
+    line and exit status 2. Stamps are the wall clock unless the YAML sets stamp_ns.
+    """
+    try:
+        data = yaml.safe_load(values) or {}
+    except yaml.YAMLError as exc:
+        raise NodeError("topic pub", f"YAML does not parse: {exc}".replace("\n", " ")) from None
+    msg_cls = message_type(type_name)
+    msg = from_builtins(msg_cls.__name__, data)
+    limit = 1 if once else times
+    with Publisher(topic, msg_cls, endpoints=Endpoints.from_env(bus)) as publisher:
+        publisher.wait_ready(5.0)
+        if wait_subscriber:
+            try:
+                publisher.wait_for_subscriber(wait_subscriber)
+            except CausalstreamError:
+                _ERR.print(f"no subscriber on {topic} yet; publishing anyway")
+        sent = 0
+        period = 1.0 / rate if rate > 0 else 0.0
+        next_t = time.monotonic()
+        while not limit or sent < limit:
+            stamp = msg.stamp_ns if "stamp_ns" in data else time.time_ns()
+            publisher.publish(msg, stamp_ns=stamp)
+            sent += 1
+            next_t += period
+            time.sleep(max(0.0, next_t - time.monotonic()))
+        time.sleep(keep_alive)
+    _ERR.print(f"published {sent} message(s) on {topic}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``topic`` command group to the root app."""
+    app.add_typer(topic_app, name="topic")

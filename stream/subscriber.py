@@ -1,0 +1,290 @@
+"""Receive typed messages from the bus: a Subscriber, the ``subscribe`` iterator, callbacks.
+
+A subscriber never dies of a bad frame: garbage, truncated frames, unknown or wrong
+types and payloads that fail validation are dropped and counted, per topic where the
+topic is readable. Sequence numbers are tracked per (topic, publisher): a jump counts
+as a gap (a drop somewhere on the way), a repeat as a duplicate (a latched re-send),
+which is dropped silently.
+
+>>> from causalstream.stream.broker import Broker
+>>> from causalstream.stream.endpoints import Endpoints
+>>> from causalstream.stream.messages import Clock
+>>> from causalstream.stream.publisher import Publisher
+>>> with Broker(Endpoints.parse("inproc://doc-sub")) as b:
+...     sub = Subscriber("/clock", endpoints=b.endpoints).wait_ready(2.0)
+...     pub = Publisher("/clock", Clock, endpoints=b.endpoints).wait_for_subscriber(2.0)
+...     _ = pub.publish(Clock(stamp_ns=42))
+...     sub.recv(timeout=2.0).message.stamp_ns
+...     pub.close(); sub.close()
+42
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import zmq
+
+from causalstream.stream.codec import SEP, Envelope, decode_payload, split_frame
+from causalstream.stream.endpoints import Endpoints, configure_socket
+from causalstream.stream.errors import BadFrameError, BusTimeoutError, CodecError, UnknownTypeError
+from causalstream.stream.messages import Message, TopicStats
+from causalstream.stream.stats import RateMeter, registry
+from causalstream.stream.topics import HELLO_PREFIX, TOPICS
+
+__all__ = ["Received", "Subscriber", "TopicCounters", "subscribe"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Received:
+    """One delivered message with its envelope.
+
+    >>> from causalstream.stream.messages import Clock
+    >>> Received("/clock", None, Clock()).message.stamp_ns
+    0
+    """
+
+    topic: str
+    envelope: Envelope
+    message: Message
+
+
+@dataclass
+class TopicCounters:
+    """What a subscriber counted on one topic.
+
+    >>> TopicCounters().gaps
+    0
+    """
+
+    type_name: str = ""
+    messages: int = 0
+    gaps: int = 0
+    bad: int = 0
+    duplicates: int = 0
+    last_seq: dict[str, int] = field(default_factory=dict)
+    rate: RateMeter = field(default_factory=RateMeter)
+
+
+class Subscriber:
+    """Subscribe to one or more topics (exact names; ``""`` for every topic).
+
+    ``types`` maps a topic to its expected message class; by default a well-known topic
+    expects its type from the topic table and any other topic takes any registered type.
+    ``subscriber.bad_frames`` counts every dropped frame; :meth:`topic_stats` gives
+    per-topic counters.
+
+    >>> sub = Subscriber(["/features", "/clock"], endpoints="inproc://doc-nobroker")
+    >>> sub.recv(timeout=0.01) is None, sub.bad_frames
+    (True, 0)
+    >>> sub.close()
+    """
+
+    def __init__(
+        self,
+        topics: str | list[str],
+        endpoints: Endpoints | str | None = None,
+        types: dict[str, type[Message]] | None = None,
+        hwm: int = 10_000,
+        node: str = "",
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints.from_env(endpoints)
+        self.types = dict(types or {})
+        self.hwm = hwm
+        self.node = node
+        self.context = context or zmq.Context.instance()
+        self.bad_frames = 0
+        self.counters: dict[str, TopicCounters] = {}
+        self._hello = f"{HELLO_PREFIX}{uuid.uuid4().hex}".encode() + SEP
+        self._ready = False
+        self._closed = False
+        self._pending: collections.deque[Received] = collections.deque()
+        sock = configure_socket(self.context.socket(zmq.SUB), hwm)
+        sock.connect(self.endpoints.sub)
+        for topic in self.topics:
+            sock.subscribe(topic.encode() + SEP if topic else b"")
+        self._sock = sock
+        registry.add(self)
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _expected(self, topic: str) -> str | None:
+        if topic in self.types:
+            return self.types[topic].__name__
+        info = TOPICS.get(topic)
+        return info.type_name if info else None
+
+    def _counter(self, topic: str) -> TopicCounters:
+        c = self.counters.get(topic)
+        if c is None:
+            c = self.counters[topic] = TopicCounters(type_name=self._expected(topic) or "")
+        return c
+
+    def _bad(self, topic: str, reason: str) -> None:
+        self.bad_frames += 1
+        if topic in self.counters or topic in self.topics:
+            self._counter(topic).bad += 1
+        if self.bad_frames in (1, 10, 100, 1000) or self.bad_frames % 10_000 == 0:
+            log.warning("dropped bad frame #%d on %s: %s", self.bad_frames, topic or "?", reason)
+
+    def _handle(self, frame: bytes) -> Received | None:
+        if frame.startswith(self._hello):
+            self._ready = True
+            return None
+        if frame.startswith(HELLO_PREFIX.encode()):
+            return None
+        try:
+            topic, env = split_frame(frame)
+        except BadFrameError as exc:
+            self._bad(exc.topic, exc.reason)
+            return None
+        c = self._counter(topic)
+        want = self._expected(topic)
+        if want is not None and env.type != want:
+            self._bad(topic, f"type {env.type} where {want} was expected")
+            return None
+        try:
+            msg = decode_payload(env.type, env.payload)
+        except (CodecError, UnknownTypeError) as exc:
+            self._bad(topic, str(exc))
+            return None
+        last = c.last_seq.get(env.publisher)
+        if last is not None and env.seq <= last:
+            c.duplicates += 1
+            return None
+        if last is not None and env.seq > last + 1:
+            c.gaps += env.seq - last - 1
+        c.last_seq[env.publisher] = env.seq
+        c.messages += 1
+        c.type_name = env.type
+        c.rate.tick()
+        return Received(topic, env, msg)
+
+    def recv(self, timeout: float | None = None) -> Received | None:
+        """The next good message, or None when ``timeout`` seconds pass without one."""
+        if self._pending:
+            return self._pending.popleft()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._sock.poll(int(left * 1000) + 1):
+                    return None
+            got = self._handle(self._sock.recv())
+            if got is not None:
+                return got
+
+    def __iter__(self) -> Iterator[Message]:
+        """Iterate over messages (forever, until closed)."""
+        while not self._closed:
+            got = self.recv(timeout=0.2)
+            if got is not None:
+                yield got.message
+
+    def spin(self, callback: Callable[[Received], object], timeout: float | None = None) -> int:
+        """Call ``callback`` for each message until ``timeout`` passes quietly or closed; returns the count."""
+        n = 0
+        while not self._closed:
+            got = self.recv(timeout=timeout)
+            if got is None:
+                break
+            callback(got)
+            n += 1
+        return n
+
+    def wait_ready(self, timeout: float = 5.0) -> Subscriber:
+        """Block until the broker has seen this subscriber's subscriptions."""
+        sock = self._sock
+        sock.subscribe(self._hello)
+        deadline = time.monotonic() + timeout
+        try:
+            while not self._ready:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sock.poll(int(left * 1000) + 1):
+                    raise BusTimeoutError(self.endpoints.sub, f"no broker answered within {timeout:.1f} s")
+                got = self._handle(sock.recv())
+                if got is not None:
+                    self._pending.append(got)
+        finally:
+            sock.unsubscribe(self._hello)
+        return self
+
+    # -- counters ---------------------------------------------------------------------
+
+    def topic_stats(self) -> list[TopicStats]:
+        """Counters per topic as :class:`TopicStats` (what ``/bus/stats`` carries)."""
+        return [
+            TopicStats(topic=t, role="sub", type_name=c.type_name, messages=c.messages, gaps=c.gaps,
+                       bad=c.bad, duplicates=c.duplicates, rate_hz=c.rate.hz())
+            for t, c in list(self.counters.items())
+        ]
+
+    def close(self) -> None:
+        """Close the socket. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            registry.remove(self)
+            self._sock.close(linger=0)
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def subscribe(
+    topic: str,
+    callback: Callable[[Message], object] | None = None,
+    endpoints: Endpoints | str | None = None,
+    msg_type: type[Message] | None = None,
+    timeout: float | None = None,
+) -> Iterator[Message] | threading.Thread:
+    """Messages of one topic: an iterator, or with ``callback`` a daemon thread calling it.
+
+    The iterator ends after ``timeout`` seconds without a message (never, if None).
+
+    >>> from causalstream.stream.broker import Broker
+    >>> from causalstream.stream.messages import Clock
+    >>> from causalstream.stream.publisher import Publisher
+    >>> with Broker(Endpoints.parse("inproc://doc-subscribe")) as b:
+    ...     pub = Publisher("/clock", Clock, endpoints=b.endpoints).wait_ready(2.0)
+    ...     seen = []
+    ...     thread = subscribe("/clock", seen.append, endpoints=b.endpoints, timeout=0.5)
+    ...     _ = pub.wait_for_subscriber(2.0).publish(Clock(stamp_ns=9))
+    ...     thread.join()
+    ...     [m.stamp_ns for m in seen]
+    [9]
+    """
+    types = {topic: msg_type} if msg_type is not None else None
+    sub = Subscriber(topic, endpoints=endpoints, types=types)
+
+    def messages() -> Iterator[Message]:
+        with sub:
+            while True:
+                got = sub.recv(timeout=timeout)
+                if got is None:
+                    return
+                yield got.message
+
+    if callback is None:
+        return messages()
+
+    def run() -> None:
+        for msg in messages():
+            callback(msg)
+
+    thread = threading.Thread(target=run, name=f"subscribe{topic}", daemon=True)
+    thread.start()
+    return thread

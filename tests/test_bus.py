@@ -1,0 +1,179 @@
+"""The bus with real sockets and processes: broker, pub/sub, latching, gaps, fuzz."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import zmq
+
+from causalstream.stream import Endpoints, Publisher, Subscriber, subscribe
+from causalstream.stream.codec import SEP, encode_frame
+from causalstream.stream.endpoints import configure_socket
+from causalstream.stream.messages import CausalGraph, Clock, Features
+
+from support import cli_env, run_cli
+
+PUBLISHER_SCRIPT = textwrap.dedent(
+    """
+    import sys, time, numpy as np
+    from causalstream.stream import Publisher
+    from causalstream.stream.messages import Features, CausalGraph
+    topic, n, linger = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    if topic == "/causal/graph":
+        pub = Publisher(topic, CausalGraph).wait_ready(10)
+        g = CausalGraph(stamp_ns=77, names=["a", "b"], tau_max=1, graph=[[["", ""], ["", "-->"]], [["", ""], ["", ""]]],
+                        val=np.full((2, 2, 2), 0.5), p=np.full((2, 2, 2), 0.01), seq=3)
+        pub.publish(g)
+    else:
+        pub = Publisher(topic, Features).wait_ready(10).wait_for_subscriber(10)
+        for i in range(n):
+            pub.publish(Features(stamp_ns=i + 1, names=["a", "b"], values=np.array([i, np.nan])))
+            time.sleep(0.001)
+    print("published", flush=True)
+    time.sleep(linger)
+    pub.close()
+    """
+)
+
+
+def _publisher_process(bus: Endpoints, topic: str, n: int, linger: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", PUBLISHER_SCRIPT, topic, str(n), str(linger)],
+                            env=cli_env(bus), stdout=subprocess.PIPE, text=True)
+
+
+def test_two_processes_through_the_broker(bus: Endpoints) -> None:
+    with Subscriber("/features", endpoints=bus) as sub:
+        sub.wait_ready(5)
+        proc = _publisher_process(bus, "/features", 300, 0.5)
+        got = []
+        while len(got) < 300:
+            r = sub.recv(timeout=10)
+            assert r is not None, f"only {len(got)} of 300 arrived"
+            got.append(r)
+        proc.wait(timeout=20)
+    assert [r.message.stamp_ns for r in got] == list(range(1, 301))
+    assert [r.envelope.seq for r in got] == list(range(300))
+    assert all(np.isnan(r.message.values[1]) for r in got)
+    assert sub.counters["/features"].gaps == 0 and sub.bad_frames == 0
+
+
+def test_late_joiner_gets_the_latched_value(bus: Endpoints) -> None:
+    proc = _publisher_process(bus, "/causal/graph", 1, 10.0)
+    try:
+        assert proc.stdout.readline().strip() == "published"
+        time.sleep(0.3)  # the message is long gone when the subscriber starts
+        t0 = time.monotonic()
+        with Subscriber("/causal/graph", endpoints=bus) as sub:
+            r = sub.recv(timeout=5)
+            latency = time.monotonic() - t0
+        assert r is not None, "late joiner got nothing"
+        assert isinstance(r.message, CausalGraph) and r.message.seq == 3 and r.message.links() == [("a", "b", 1, "-->")]
+        print(f"latched value reached the late joiner in {latency * 1000:.1f} ms")
+        # a second late joiner gets it too; the first one sees no duplicate delivered
+        with Subscriber("/causal/graph", endpoints=bus) as second:
+            assert second.recv(timeout=5) is not None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_duplicates_from_a_latched_resend_are_dropped(bus: Endpoints) -> None:
+    with Publisher("/sim/ground_truth", CausalGraph, endpoints=bus) as pub:
+        pub.wait_ready(5)
+        with Subscriber("/sim/ground_truth", endpoints=bus) as first:
+            first.wait_ready(5)
+            pub.wait_for_subscriber(5)
+            g = CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1)))
+            pub.publish(g)
+            assert first.recv(timeout=5) is not None
+            with Subscriber("/sim/ground_truth", endpoints=bus) as late:
+                assert late.recv(timeout=5) is not None  # the re-send reaches the late joiner ...
+            assert first.recv(timeout=0.5) is None  # ... and is dropped by the first subscriber
+            assert first.counters["/sim/ground_truth"].duplicates >= 1
+
+
+def test_sequence_gaps_are_counted_per_publisher(bus: Endpoints) -> None:
+    ctx = zmq.Context.instance()
+    raw = configure_socket(ctx.socket(zmq.PUB))
+    raw.connect(bus.pub)
+    with Subscriber("/clock", endpoints=bus) as sub:
+        sub.wait_ready(5)
+        time.sleep(0.3)
+        for seq, who in [(0, "a"), (1, "a"), (5, "a"), (0, "b"), (6, "a"), (2, "b")]:
+            raw.send(encode_frame("/clock", Clock(stamp_ns=seq + 1), seq, who))
+        seen = [sub.recv(timeout=5) for _ in range(6)]
+    raw.close()
+    assert all(r is not None for r in seen)
+    assert sub.counters["/clock"].gaps == 3 + 1
+
+
+def _malformed_frames(n: int, rng: np.random.Generator) -> list[bytes]:
+    prefix = b"/features" + SEP
+    good = encode_frame("/features", Features(names=["a", "b"], values=np.array([1.0, 2.0])), 0, "fuzz")
+    wrong_type = encode_frame("/features", Clock(stamp_ns=1), 0, "fuzz")
+    bad_shape = good.replace(b"\x92\xa1a\xa1b", b"\x91\xa1a")
+    unknown_type = good.replace(b"Features", b"Featurez")
+    frames = []
+    for i in range(n):
+        kind = i % 6
+        if kind == 0:
+            frames.append(prefix + rng.bytes(int(rng.integers(0, 200))))
+        elif kind == 1:
+            frames.append(good[: int(rng.integers(len(prefix), len(good) - 1))])
+        elif kind == 2:
+            frames.append(wrong_type)
+        elif kind == 3:
+            frames.append(bad_shape)
+        elif kind == 4:
+            frames.append(unknown_type)
+        else:
+            body = bytearray(good)
+            body[int(rng.integers(len(prefix), len(good)))] ^= 0xFF
+            frames.append(bytes(body))
+    return frames
+
+
+def test_fuzz_ten_thousand_malformed_frames(bus: Endpoints) -> None:
+    rng = np.random.default_rng(1)
+    frames = _malformed_frames(10_000, rng)
+    ctx = zmq.Context.instance()
+    raw = configure_socket(ctx.socket(zmq.PUB), hwm=100_000)
+    raw.connect(bus.pub)
+    with Subscriber("/features", endpoints=bus, hwm=100_000) as sub:
+        sub.wait_ready(5)
+        time.sleep(0.3)
+        for f in frames:
+            raw.send(f)
+        good = Features(stamp_ns=99, names=["x"], values=np.array([4.0]))
+        raw.send(encode_frame("/features", good, 0, "good-publisher"))
+        by_chance = 0  # a flipped data byte can still make a valid message: delivered, not bad
+        while (r := sub.recv(timeout=20)) is not None and r.message.stamp_ns != 99:
+            by_chance += 1
+    raw.close()
+    assert r is not None and r.message.stamp_ns == 99, "the good message after the garbage never came"
+    c = sub.counters["/features"]
+    assert c.bad + by_chance + c.duplicates == 10_000
+    assert c.bad >= 9_000 and sub.bad_frames == c.bad
+
+
+def test_callback_form(bus: Endpoints) -> None:
+    seen: list[Clock] = []
+    thread = subscribe("/clock", seen.append, endpoints=bus, timeout=2.0)
+    with Publisher("/clock", Clock, endpoints=bus) as pub:
+        pub.wait_ready(5).wait_for_subscriber(5)
+        for i in range(5):
+            pub.publish(Clock(stamp_ns=i + 1))
+    thread.join(10)
+    assert [m.stamp_ns for m in seen] == [1, 2, 3, 4, 5]
+
+
+def test_endpoint_taken_is_one_line_and_exit_2(bus: Endpoints) -> None:
+    res = run_cli("bus", "--endpoint", bus.pub, timeout=30)
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "address already in use" in lines[0] and bus.pub in lines[0]
+    assert "Traceback" not in res.stderr
