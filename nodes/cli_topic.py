@@ -73,6 +73,7 @@ def pick_field(data: Any, path: str) -> Any:
 @topic_app.command("list")
 def list_topics(
     wait: float = typer.Option(1.5, help="Seconds to listen for the participants' reports."),
+    show_all: bool = typer.Option(False, "--all", "-a", help="Also show the bus's own topic, /bus/stats."),
     bus: str = BusOpt,
 ) -> None:
     """List topics with their type, publishers, subscribers and publish rate.
@@ -83,6 +84,8 @@ def list_topics(
     rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"type": "", "pubs": 0, "subs": 0, "hz": 0.0})
     for stats in collect_stats(Endpoints.from_env(bus), wait):
         for t in stats.topics:
+            if t.topic == STATS_TOPIC and not show_all:
+                continue
             row = rows[t.topic]
             row["type"] = row["type"] or t.type_name
             row["pubs" if t.role == "pub" else "subs"] += 1
