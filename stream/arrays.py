@@ -13,7 +13,9 @@ bytes once into a fresh, writable array, so a message never pins a receive buffe
 
 from __future__ import annotations
 
+import math
 import struct
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -23,7 +25,6 @@ from causalstream.stream.errors import CodecError
 
 EXT_NDARRAY = 1
 _HEAD = struct.Struct("<BB")  # dtype-string length, ndim
-_DIM = struct.Struct("<Q")
 _KINDS = frozenset("biufc?")  # numeric and bool; object and void dtypes never travel
 
 
@@ -35,10 +36,26 @@ def pack_array(a: np.ndarray) -> bytes:
     """
     if a.dtype.kind not in _KINDS:
         raise CodecError("ndarray", f"dtype {a.dtype} cannot travel on the bus")
-    a = np.ascontiguousarray(a)
-    dt = a.dtype.str.encode()
-    shape = b"".join(_DIM.pack(n) for n in a.shape)
-    return _HEAD.pack(len(dt), a.ndim) + dt + shape + a.tobytes()
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return _header(a.dtype.str, a.shape) + a.tobytes()
+
+
+@lru_cache(maxsize=1024)
+def _header(dtype_str: str, shape: tuple[int, ...]) -> bytes:
+    dt = dtype_str.encode()
+    return _HEAD.pack(len(dt), len(shape)) + dt + struct.pack(f"<{len(shape)}Q", *shape)
+
+
+@lru_cache(maxsize=256)
+def _dtype(raw: bytes) -> np.dtype:
+    try:
+        dtype = np.dtype(raw.decode())
+    except (TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise CodecError("ndarray", f"bad dtype: {exc}") from None
+    if dtype.kind not in _KINDS:
+        raise CodecError("ndarray", f"dtype {dtype} cannot travel on the bus")
+    return dtype
 
 
 def unpack_array(buf: bytes | memoryview) -> np.ndarray:
@@ -54,22 +71,15 @@ def unpack_array(buf: bytes | memoryview) -> np.ndarray:
         raise CodecError("ndarray", "truncated array header")
     ndt, ndim = _HEAD.unpack_from(mv, 0)
     off = _HEAD.size
-    end_head = off + ndt + ndim * _DIM.size
+    end_head = off + ndt + ndim * 8
     if len(mv) < end_head:
         raise CodecError("ndarray", "truncated array header")
-    try:
-        dtype = np.dtype(bytes(mv[off : off + ndt]).decode())
-    except (TypeError, ValueError, UnicodeDecodeError) as exc:
-        raise CodecError("ndarray", f"bad dtype: {exc}") from None
-    if dtype.kind not in _KINDS:
-        raise CodecError("ndarray", f"dtype {dtype} cannot travel on the bus")
-    off += ndt
-    shape = tuple(_DIM.unpack_from(mv, off + k * _DIM.size)[0] for k in range(ndim))
-    count = int(np.prod(shape, dtype=np.uint64)) if shape else 1
-    body = mv[end_head:]
-    if len(body) != count * dtype.itemsize:
-        raise CodecError("ndarray", f"{len(body)} data bytes for shape {shape} of {dtype}")
-    return np.frombuffer(body, dtype=dtype).reshape(shape).copy()
+    dtype = _dtype(bytes(mv[off : off + ndt]))
+    shape = struct.unpack_from(f"<{ndim}Q", mv, off + ndt)
+    count = math.prod(shape)
+    if len(mv) - end_head != count * dtype.itemsize:
+        raise CodecError("ndarray", f"{len(mv) - end_head} data bytes for shape {shape} of {dtype}")
+    return np.frombuffer(mv, dtype=dtype, count=count, offset=end_head).reshape(shape).copy()
 
 
 def enc_hook(obj: Any) -> Any:

@@ -33,6 +33,7 @@ __all__ = [
     "decode_frame",
     "decode_payload",
     "encode_frame",
+    "encode_frame_into",
     "encode_payload",
     "json_schema",
     "to_builtins",
@@ -115,10 +116,25 @@ def encode_frame(topic: str, msg: Message, seq: int, publisher: str, stamp_ns: i
     >>> encode_frame("/clock", Clock(stamp_ns=1), 0, "p")[:7]
     b'/clock\\x00'
     """
-    payload = encode_payload(msg)
+    return bytes(encode_frame_into(bytearray(topic.encode() + SEP), msg, seq, publisher, stamp_ns))
+
+
+def encode_frame_into(buf: bytearray, msg: Message, seq: int, publisher: str, stamp_ns: int | None = None) -> bytearray:
+    """Encode the envelope after the topic prefix already in ``buf`` (one pass, no copies).
+
+    The message is encoded in place as the envelope's last item, which is byte for byte what
+    decoding reads back as the raw payload.
+
+    >>> from causalstream.stream.messages import Clock
+    >>> bytes(encode_frame_into(bytearray(b"/clock\\x00"), Clock(stamp_ns=1), 0, "p")) == encode_frame("/clock", Clock(stamp_ns=1), 0, "p")
+    True
+    """
     stamp = msg.stamp_ns if stamp_ns is None else stamp_ns
-    env = (stamp, seq, publisher, type(msg).__name__, msgspec.Raw(payload))
-    return topic.encode() + SEP + _ENCODER.encode(env)
+    try:
+        _ENCODER.encode_into((stamp, seq, publisher, type(msg).__name__, msg), buf, len(buf))
+    except (TypeError, NotImplementedError) as exc:
+        raise CodecError(type(msg).__name__, str(exc)) from None
+    return buf
 
 
 def split_frame(frame: bytes | memoryview) -> tuple[str, Envelope]:

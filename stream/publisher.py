@@ -27,7 +27,7 @@ from types import TracebackType
 
 import zmq
 
-from causalstream.stream.codec import SEP, encode_frame
+from causalstream.stream.codec import SEP, encode_frame_into
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BusTimeoutError, CodecError
 from causalstream.stream.messages import Message, TopicStats
@@ -80,6 +80,8 @@ class Publisher:
         self.seq = 0
         self.rate = RateMeter()
         self._prefix = topic.encode() + SEP
+        self._buf = bytearray(self._prefix)
+        self._cut = len(self._prefix)
         self._subs_seen = 0
         self._topic_subscribed = False
         self._last_frame: bytes | None = None
@@ -107,19 +109,19 @@ class Publisher:
         if self.msg_type is not None and not isinstance(msg, self.msg_type):
             raise CodecError(type(msg).__name__, f"publisher of {self.topic} takes {self.msg_type.__name__}")
         stamp = stamp_ns if stamp_ns is not None else (msg.stamp_ns or time.time_ns())
-        frame = encode_frame(self.topic, msg, self.seq, self.publisher_id, stamp)
-        self._send(frame)
+        self._buf[self._cut :] = b""
+        self._send(encode_frame_into(self._buf, msg, self.seq, self.publisher_id, stamp))
         seq = self.seq
         self.seq += 1
         self.rate.tick()
         return seq
 
-    def _send(self, frame: bytes) -> None:
+    def _send(self, frame: bytearray) -> None:
         if self._relay is not None:
             with self._lock:
-                self._relay.send(frame)
+                self._relay.send(bytes(frame))
             return
-        self._sock.send(frame, copy=len(frame) < 65536)
+        self._sock.send(frame)
         if self.seq % _DRAIN_EVERY == 0:
             self._drain(0)
 

@@ -175,13 +175,20 @@ class Subscriber:
         """The next good message, or None when ``timeout`` seconds pass without one."""
         if self._pending:
             return self._pending.popleft()
+        sock = self._sock
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if deadline is not None:
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                if deadline is None:
+                    sock.poll(-1)
+                    continue
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._sock.poll(int(left * 1000) + 1):
+                if left <= 0 or not sock.poll(int(left * 1000) + 1):
                     return None
-            got = self._handle(self._sock.recv())
+                continue
+            got = self._handle(frame)
             if got is not None:
                 return got
 
