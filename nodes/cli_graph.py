@@ -1,0 +1,85 @@
+"""``causalstream graph show``: the latest causal graph, live in the terminal and as PNG.
+
+>>> import typer
+>>> from typer.testing import CliRunner
+>>> app = typer.Typer()
+>>> register(app)
+>>> "--png" in CliRunner().invoke(app, ["graph", "show", "--help"]).output
+True
+"""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from causalstream.nodes.graph_view import links_table, render_png
+from causalstream.stream import Endpoints, Subscriber
+from causalstream.stream.endpoints import ENV_VAR
+from causalstream.stream.messages import CausalGraph
+
+__all__ = ["register"]
+
+graph_app = typer.Typer(help="Look at causal graphs on the bus.", no_args_is_help=True)
+_OUT = Console(highlight=False)
+_ERR = Console(stderr=True, highlight=False)
+
+
+@graph_app.command()
+def show(
+    topic: str = typer.Option("/causal/graph", "--topic", "-t", help="Topic carrying CausalGraph messages."),
+    png: str = typer.Option("", "--png", help="Also render each graph with tigramite to this PNG (and *_timeseries.png)."),
+    once: bool = typer.Option(False, "--once", help="Show the next graph (the latched one, if any) and exit."),
+    timeout: float = typer.Option(0.0, help="Exit with status 1 after this many seconds without a graph (0: wait)."),
+    duration: float = typer.Option(0.0, help="Exit after this many seconds (0: until Ctrl-C)."),
+    bus: str = typer.Option(None, "--bus", envvar=ENV_VAR, help="Bus endpoint."),
+) -> None:
+    """Show the latest causal graph as a live table of links, refreshing as graphs arrive.
+
+    Each row is one link, source at lag -tau driving target: its strength (the MCI partial
+    correlation, red positive, blue negative), p-value, and stability (the share of recent
+    windows that held it). With --png the graph is also drawn with tigramite's plot_graph
+    and plot_time_series_graph.
+    """
+    end = time.monotonic() + duration if duration else float("inf")
+    with Subscriber(topic, endpoints=Endpoints.from_env(bus), types={topic: CausalGraph}) as sub:
+        first = _next(sub, topic, timeout)
+        if first is None:
+            raise typer.Exit(1)
+        _emit(first, png)
+        if once:
+            _OUT.print(links_table(first))
+            return
+        with Live(links_table(first), console=_OUT, refresh_per_second=4, transient=False) as live:
+            while time.monotonic() < end:
+                got = sub.recv(timeout=min(0.5, max(0.01, end - time.monotonic())))
+                if got is not None:
+                    live.update(links_table(got.message))
+                    _emit(got.message, png)
+
+
+def _next(sub: Subscriber, topic: str, timeout: float) -> CausalGraph | None:
+    start = time.monotonic()
+    noted = False
+    while True:
+        got = sub.recv(timeout=1.0)
+        if got is not None:
+            return got.message
+        if not noted:
+            _ERR.print(f"waiting for a graph on {topic} ...")
+            noted = True
+        if timeout and time.monotonic() - start > timeout:
+            return None
+
+
+def _emit(graph: CausalGraph, png: str) -> None:
+    if png:
+        render_png(graph, png)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``graph`` command group to the root app."""
+    app.add_typer(graph_app, name="graph")

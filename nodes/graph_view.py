@@ -1,0 +1,94 @@
+"""Views of a CausalGraph: tigramite's plots as PNG, and a rich table of links.
+
+>>> import numpy as np
+>>> from causalstream.stream.messages import CausalGraph
+>>> g = CausalGraph(names=["robot.v", "h1.v"], tau_max=1, graph=[[["", ""], ["", "-->"]], [["", ""], ["", ""]]],
+...                 val=np.full((2, 2, 2), 0.4), p=np.full((2, 2, 2), 0.001))
+>>> links_table(g).row_count
+1
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: the view renders files, the terminal shows tables
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.table import Table  # noqa: E402
+from tigramite import plotting as tp  # noqa: E402
+
+from causalstream.stream.graphs import agent_adjacency  # noqa: E402
+from causalstream.stream.messages import CausalGraph  # noqa: E402
+
+__all__ = ["links_table", "render_png", "summary_line"]
+
+log = logging.getLogger(__name__)
+
+
+def links_table(graph: CausalGraph, max_rows: int = 40) -> Table:
+    """One row per link, strongest first: source, target, lag, mark, strength (val), p, stability.
+
+    >>> g = CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1)))
+    >>> links_table(g).row_count
+    0
+    """
+    table = Table("source", "target", "lag", "link", "strength", "p", "stability", title=summary_line(graph))
+    index = {n: k for k, n in enumerate(graph.names)}
+    rows = sorted(graph.links(), key=lambda r: -abs(graph.val[index[r[0]], index[r[1]], r[2]]))
+    for src, dst, lag, mark in rows[:max_rows]:
+        i, j = index[src], index[dst]
+        v, p, s = graph.val[i, j, lag], graph.p[i, j, lag], graph.stability[i, j, lag]
+        colour = "red" if v > 0 else "blue"
+        table.add_row(src, dst, f"-{lag}", mark, f"[{colour}]{v:+.3f}[/]", f"{p:.1e}", f"{s:.0%}")
+    if len(rows) > max_rows:
+        table.caption = f"... and {len(rows) - max_rows} more links"
+    return table
+
+
+def summary_line(graph: CausalGraph) -> str:
+    """A one-line description: sequence, method, window, links, compute time.
+
+    >>> g = CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1)))
+    >>> summary_line(g)
+    'graph #0  pcmci/ParCorr  alpha 0.05  window 0 samples (0 missing)  0 links  0.0 ms'
+    """
+    flags = f"  flags: {', '.join(graph.flags)}" if graph.flags else ""
+    return (
+        f"graph #{graph.seq}  {graph.method}/{graph.ci_test}  alpha {graph.alpha:g}  window {graph.n_samples} samples "
+        f"({graph.n_missing} missing)  {len(graph.links())} links  {graph.compute_ms:.1f} ms{flags}"
+    )
+
+
+def render_png(graph: CausalGraph, path: str | Path) -> list[Path]:
+    """Write tigramite's process graph to ``path`` and its time-series graph beside it.
+
+    Returns the files written (``X.png`` and ``X_timeseries.png``).
+
+    >>> import tempfile
+    >>> g = CausalGraph(names=["a.x", "b.x"], tau_max=1, graph=[[["", ""], ["", "-->"]], [["", ""], ["", ""]]],
+    ...                 val=np.full((2, 2, 2), 0.5), p=np.full((2, 2, 2), 0.001))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in render_png(g, Path(d) / "g.png")]
+    ['g.png', 'g_timeseries.png']
+    """
+    path = Path(path)
+    marks = np.array(graph.graph, dtype="<U3")
+    out = [path, path.with_name(path.stem + "_timeseries" + path.suffix)]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    tp.plot_graph(graph=marks, val_matrix=graph.val, var_names=graph.names, fig_ax=(fig, ax),
+                  link_colorbar_label="cross-MCI", node_colorbar_label="auto-MCI")
+    agents, adj = agent_adjacency(graph)
+    ax.set_title(summary_line(graph) + f"\nagent links: {int(adj.sum())} among {len(agents)} agents", fontsize=7)
+    fig.savefig(out[0], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.5 * len(graph.names))))
+    tp.plot_time_series_graph(graph=marks, val_matrix=graph.val, var_names=graph.names, fig_ax=(fig, ax))
+    fig.savefig(out[1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    log.info("wrote %s and %s", out[0], out[1])
+    return out
