@@ -10,20 +10,16 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
+from types import ModuleType
 
-import matplotlib
+import numpy as np
+from rich.table import Table
 
-matplotlib.use("Agg")  # headless: the view renders files, the terminal shows tables
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from rich.table import Table  # noqa: E402
-from tigramite import plotting as tp  # noqa: E402
-
-from causalstream.stream.graphs import agent_adjacency  # noqa: E402
-from causalstream.stream.messages import CausalGraph  # noqa: E402
+from causalstream.stream.graphs import agent_adjacency
+from causalstream.stream.messages import CausalGraph
 
 __all__ = ["links_table", "render_png", "summary_line"]
 
@@ -64,6 +60,14 @@ def summary_line(graph: CausalGraph) -> str:
     )
 
 
+def _plotting() -> tuple[ModuleType, ModuleType]:
+    # matplotlib and tigramite.plotting take seconds to import; every CLI command imports
+    # this module, so they load on the first render only.
+    matplotlib = importlib.import_module("matplotlib")
+    matplotlib.use("Agg")  # headless: the view renders files, the terminal shows tables
+    return importlib.import_module("matplotlib.pyplot"), importlib.import_module("tigramite.plotting")
+
+
 def render_png(graph: CausalGraph, path: str | Path) -> list[Path]:
     """Write tigramite's process graph to ``path`` and its time-series graph beside it.
 
@@ -76,6 +80,7 @@ def render_png(graph: CausalGraph, path: str | Path) -> list[Path]:
     ...     [p.name for p in render_png(g, Path(d) / "g.png")]
     ['g.png', 'g_timeseries.png']
     """
+    plt, tp = _plotting()
     path = Path(path)
     marks = np.array(graph.graph, dtype="<U3")
     out = [path, path.with_name(path.stem + "_timeseries" + path.suffix)]

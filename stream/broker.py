@@ -21,9 +21,11 @@ import threading
 from types import TracebackType
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BusError
+from causalstream.stream.security import ClientKeys, ServerKeys, is_loopback, start_authenticator
 from causalstream.stream.topics import HELLO_PREFIX
 
 __all__ = ["Broker", "SENTINEL_TOPIC"]
@@ -45,10 +47,20 @@ class Broker:
     False
     """
 
-    def __init__(self, endpoints: Endpoints | None = None, hwm: int = 100_000, context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints | None = None,
+        hwm: int = 100_000,
+        context: zmq.Context | None = None,
+        keys: ServerKeys | None = None,
+        insecure: bool = False,
+    ) -> None:
         self.endpoints = endpoints or Endpoints.from_env()
         self.hwm = hwm
         self.context = context or zmq.Context.instance()
+        self.keys = keys
+        self.insecure = insecure
+        self._auth: ThreadAuthenticator | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._ctrl: zmq.Socket | None = None
@@ -56,9 +68,14 @@ class Broker:
 
     def start(self) -> Broker:
         """Bind and start forwarding in background threads; raises :class:`BusError` if taken."""
+        self._check_exposure()
         xsub = configure_socket(self.context.socket(zmq.XSUB), self.hwm)
         xpub = configure_socket(self.context.socket(zmq.XPUB), self.hwm)
         xpub.set(zmq.XPUB_VERBOSE, 1)
+        if self.keys is not None:
+            self._auth = start_authenticator(self.context, self.keys)
+            for sock in (xsub, xpub):
+                self.keys.apply(sock)
         try:
             _bind(xsub, self.endpoints.pub)
             _bind(xpub, self.endpoints.sub)
@@ -79,6 +96,19 @@ class Broker:
         log.info("bus broker: publishers -> %s, subscribers -> %s", self.endpoints.pub, self.endpoints.sub)
         return self
 
+    def _check_exposure(self) -> None:
+        exposed = [ep for ep in self.endpoints if not is_loopback(ep)]
+        if not exposed or self.keys is not None:
+            return
+        if not self.insecure:
+            raise BusError(exposed[0], "binding beyond loopback needs CURVE keys (or insecure: true to allow it)")
+        log.warning("bus bound to %s WITHOUT encryption or authentication (insecure: true)", ", ".join(exposed))
+
+    def _client_keys(self) -> ClientKeys | None:
+        if self.keys is None:
+            return None
+        return ClientKeys(self.keys.public, self.keys.secret, self.keys.public)
+
     def _proxy(self, xsub: zmq.Socket, xpub: zmq.Socket, ctrl_name: str) -> None:
         ctrl = self.context.socket(zmq.PAIR)
         ctrl.connect(ctrl_name)
@@ -92,9 +122,9 @@ class Broker:
 
     def _control(self) -> None:
         """Answer hello subscriptions; hold the sentinel subscription for publishers."""
-        pub = configure_socket(self.context.socket(zmq.XPUB))
+        pub = configure_socket(self.context.socket(zmq.XPUB), keys=self._client_keys())
         pub.set(zmq.XPUB_VERBOSE, 1)
-        sentinel = configure_socket(self.context.socket(zmq.SUB))
+        sentinel = configure_socket(self.context.socket(zmq.SUB), keys=self._client_keys())
         try:
             pub.connect(self.endpoints.pub)
             sentinel.connect(self.endpoints.sub)
@@ -136,6 +166,8 @@ class Broker:
             t.join(timeout=2.0)
         if self._ctrl is not None:
             self._ctrl.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
         self.running = False
 
     def __enter__(self) -> Broker:

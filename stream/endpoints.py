@@ -20,6 +20,7 @@ from typing import NamedTuple
 import zmq
 
 from causalstream.stream.errors import BusError
+from causalstream.stream.security import ClientKeys
 
 __all__ = ["DEFAULT_BUS", "ENV_VAR", "Endpoints", "configure_socket"]
 
@@ -79,8 +80,9 @@ def _check(ep: str) -> None:
     raise BusError(ep, "expected tcp://HOST:PORT, ipc://PATH or inproc://NAME")
 
 
-def configure_socket(sock: zmq.Socket, hwm: int = 10_000) -> zmq.Socket:
-    """Options every bus socket gets, set before bind/connect: HWM, LINGER 0, tcp heartbeats.
+def configure_socket(sock: zmq.Socket, hwm: int = 10_000, keys: ClientKeys | None = None) -> zmq.Socket:
+    """Options every bus socket gets, set before bind/connect: HWM, LINGER 0, tcp heartbeats,
+    and CURVE client keys when given.
 
     >>> ctx = zmq.Context.instance()
     >>> s = configure_socket(ctx.socket(zmq.PUB), hwm=50)
@@ -94,4 +96,6 @@ def configure_socket(sock: zmq.Socket, hwm: int = 10_000) -> zmq.Socket:
     sock.set(zmq.HEARTBEAT_IVL, 1000)
     sock.set(zmq.HEARTBEAT_TIMEOUT, 3000)
     sock.set(zmq.HEARTBEAT_TTL, 3000)
+    if keys is not None:
+        keys.apply(sock)
     return sock

@@ -29,6 +29,7 @@ import zmq
 
 from causalstream.stream.codec import SEP, encode_frame_into
 from causalstream.stream.endpoints import Endpoints, configure_socket
+from causalstream.stream.security import ClientKeys
 from causalstream.stream.errors import BusTimeoutError, CodecError
 from causalstream.stream.messages import Message, TopicStats
 from causalstream.stream.stats import RateMeter, registry
@@ -68,6 +69,7 @@ class Publisher:
         hwm: int = 10_000,
         node: str = "",
         context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         self.topic = topic
         self.msg_type = msg_type
@@ -87,7 +89,8 @@ class Publisher:
         self._last_frame: bytes | None = None
         self._closed = False
         self._lock = threading.Lock()
-        sock = configure_socket(self.context.socket(zmq.XPUB), hwm)
+        self.keys = keys if keys is not None else ClientKeys.from_env()
+        sock = configure_socket(self.context.socket(zmq.XPUB), hwm, self.keys)
         if self.latched:
             sock.set(zmq.XPUB_VERBOSE, 1)
         sock.connect(self.endpoints.pub)

@@ -34,6 +34,7 @@ import zmq
 
 from causalstream.stream.codec import SEP, Envelope, decode_payload, split_frame
 from causalstream.stream.endpoints import Endpoints, configure_socket
+from causalstream.stream.security import ClientKeys
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, CodecError, UnknownTypeError
 from causalstream.stream.messages import Message, TopicStats
 from causalstream.stream.stats import RateMeter, registry
@@ -97,6 +98,7 @@ class Subscriber:
         hwm: int = 10_000,
         node: str = "",
         context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints.from_env(endpoints)
@@ -110,7 +112,8 @@ class Subscriber:
         self._ready = False
         self._closed = False
         self._pending: collections.deque[Received] = collections.deque()
-        sock = configure_socket(self.context.socket(zmq.SUB), hwm)
+        self.keys = keys if keys is not None else ClientKeys.from_env()
+        sock = configure_socket(self.context.socket(zmq.SUB), hwm, self.keys)
         sock.connect(self.endpoints.sub)
         for topic in self.topics:
             sock.subscribe(topic.encode() + SEP if topic else b"")

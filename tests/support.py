@@ -34,16 +34,19 @@ def free_port_pair() -> int:
     raise OSError("no free port pair")
 
 
-def cli_env(endpoints: Endpoints | None = None) -> dict[str, str]:
+def cli_env(endpoints: Endpoints | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(extra or {})
     env["PYTHONUNBUFFERED"] = "1"
     if endpoints is not None:
         env["CAUSALSTREAM_BUS"] = str(endpoints)
     return env
 
 
-def run_cli(*args: str, endpoints: Endpoints | None = None, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=cli_env(endpoints), capture_output=True, text=True, timeout=timeout, **kw)
+def run_cli(*args: str, endpoints: Endpoints | None = None, timeout: float = 60, env_extra: dict[str, str] | None = None,
+            **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], env=cli_env(endpoints, env_extra), capture_output=True, text=True,
+                          timeout=timeout, **kw)
 
 
 def spawn_cli(*args: str, endpoints: Endpoints | None = None, **kw) -> subprocess.Popen:

@@ -7,6 +7,8 @@ root error class (ARCHITECTURE.md, "Errors").
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,14 @@ def test_no_print_in_library_code() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, "use logging, not print: " + ", ".join(offenders)
+
+
+def test_cli_and_bus_import_no_heavy_modules() -> None:
+    """Every CLI command starts fast: torch, tigramite and matplotlib load only when used."""
+    code = (
+        "import sys, causalstream.nodes.cli, causalstream.stream; "
+        "heavy = [m for m in ('torch', 'tigramite', 'matplotlib', 'onnx') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, f"imported at CLI start: {res.stdout.strip()} {res.stderr[-500:]}"
