@@ -1,7 +1,6 @@
 """``causalstream bus`` (run the broker) and ``causalstream keys generate`` (CURVE keys).
 
 >>> import typer
-from rich.console import Console
 >>> app = typer.Typer()
 >>> register(app)
 >>> [c.name for c in app.registered_commands], [g.name for g in app.registered_groups]

@@ -66,7 +66,7 @@ def stop(proc: subprocess.Popen, timeout: float = 5.0) -> tuple[str, str]:
     return proc.communicate()
 
 
-def wait_for_broker(endpoints: Endpoints, timeout: float = 15.0) -> None:
+def wait_for_broker(endpoints: Endpoints, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         sub = Subscriber("/probe", endpoints=endpoints)
