@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from causalstream.stream.errors import CausalstreamError
 
-__all__ = ["CausalstreamError", "LaunchError", "NodeError"]
+__all__ = ["CausalstreamError", "LaunchError", "NodeError", "UnknownKindError"]
 
 
 class LaunchError(CausalstreamError):
@@ -38,3 +38,16 @@ class NodeError(CausalstreamError):
         self.node = node
         self.reason = reason
         super().__init__(f"node {node}: {reason}")
+
+
+class UnknownKindError(CausalstreamError):
+    """A node kind that is neither registered nor importable as ``package.module:Class``.
+
+    >>> str(UnknownKindError(kind="simm", reason="not registered (known: relay, talker)"))
+    "node kind 'simm': not registered (known: relay, talker)"
+    """
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"node kind {kind!r}: {reason}")

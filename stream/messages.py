@@ -239,6 +239,10 @@ class Predictions(Message, kw_only=True):
 class NodeStatus(Message, kw_only=True):
     """Heartbeat of a node: who it is, its state and counters (in, out, dropped, bad, ...).
 
+    ``name`` is fully qualified (``/robot1/talker``); ``params`` holds the node's effective
+    parameters, each value JSON-encoded, so ``node list`` and tests can see what a launch
+    file's args and includes produced.
+
     >>> NodeStatus(name="disc", kind="discovery", pid=1, state="running").counters
     {}
     """
@@ -248,6 +252,7 @@ class NodeStatus(Message, kw_only=True):
     pid: int = 0
     state: str = "running"
     counters: dict[str, int] = {}
+    params: dict[str, str] = {}
 
 
 class LogLine(Message, kw_only=True):
