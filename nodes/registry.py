@@ -80,6 +80,9 @@ def resolve(kind: str) -> type[Node]:
             cls.kind = kind
         return cls
     if ":" in kind:
+        builtin = next((name for name, target in BUILTIN_KINDS.items() if target == kind), None)
+        if builtin is not None:
+            return resolve(builtin)
         cls = _import(kind, kind)
         if "kind" not in vars(cls):
             cls.kind = kind
