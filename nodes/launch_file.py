@@ -1,0 +1,160 @@
+"""Read a launch file into a :class:`LaunchPlan`: args, substitutions, includes, checked nodes.
+
+Everything is checked before any process starts: YAML syntax, the schema, every
+``$(arg ...)``, every include (missing files, cycles), every node's kind and its params
+against the kind's own pydantic model, remaps, and duplicate node names. The first problem
+is one :class:`LaunchError` naming the file, line and field.
+
+>>> import pathlib, tempfile
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "inner.yaml").write_text("args: {rate: 1}\\nnodes:\\n  - {name: t, kind: talker, params: {rate_hz: $(arg rate)}}\\n")
+>>> _ = (d / "top.yaml").write_text("args: {r: 4}\\ninclude:\\n  - {file: inner.yaml, args: {rate: $(arg r)}, namespace: robot1}\\n")
+>>> plan = load_launch(d / "top.yaml", {"r": 8})
+>>> [(n.qualified_name, n.params) for n in plan.nodes]
+[('/robot1/t', {'rate_hz': 8})]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from causalstream.nodes.errors import LaunchError, UnknownKindError
+from causalstream.nodes.launch_schema import ArgDecl, ArgsOnly, BusSection, LaunchFile, NodeEntry, check
+from causalstream.nodes.launch_yaml import Lines, field_name, line_of, load_with_lines, substitute
+from causalstream.nodes.names import join_namespace, qualified_name
+from causalstream.nodes.registry import resolve
+
+__all__ = ["LaunchPlan", "NodeSpec", "load_launch"]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node to start, fully resolved; ``where``/``line`` locate its entry for messages.
+
+    >>> NodeSpec(name="t", kind="talker", namespace="/r1").qualified_name
+    '/r1/t'
+    """
+
+    name: str
+    kind: str
+    namespace: str = "/"
+    params: dict[str, Any] = field(default_factory=dict)
+    remap: dict[str, str] = field(default_factory=dict)
+    respawn: bool = False
+    respawn_delay: float = 0.5
+    respawn_max_retries: int | None = None
+    required: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    where: str = ""
+    line: int | None = None
+    entry: str = "nodes"
+
+    @property
+    def qualified_name(self) -> str:
+        """Namespace plus name, e.g. ``/robot1/talker``."""
+        return qualified_name(self.name, self.namespace)
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What the launcher starts: the bus settings, the effective args, the nodes in order.
+
+    >>> LaunchPlan(path="x.yaml").bus.start
+    True
+    """
+
+    path: str
+    bus: BusSection = field(default_factory=BusSection)
+    args: dict[str, Any] = field(default_factory=dict)
+    nodes: list[NodeSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Site:
+    """Where a file was included from (for errors about the include itself)."""
+
+    where: str
+    lines: Lines
+    index: int
+
+
+def load_launch(path: str | Path, args: Mapping[str, Any] | None = None) -> LaunchPlan:
+    """Load, substitute, include and check ``path``; ``args`` as from ``name:=value``."""
+    path = Path(path)
+    if not path.is_file():
+        raise LaunchError(str(path), None, "(file)", "no such launch file")
+    bus, values, nodes = _load(path, dict(args or {}), "/", (), None)
+    seen: dict[str, NodeSpec] = {}
+    for spec in nodes:
+        first = seen.setdefault(spec.qualified_name, spec)
+        if first is not spec:
+            raise LaunchError(spec.where, spec.line, f"{spec.entry}.name",
+                              f"duplicate node name {spec.qualified_name} (first at {first.where}:{first.line})")
+    return LaunchPlan(path=str(path), bus=bus or BusSection(), args=values, nodes=nodes)
+
+
+def _arg_values(decls: dict[str, ArgDecl], given: dict[str, Any], where: str, lines: Lines,
+                site: _Site | None) -> dict[str, Any]:
+    for name in given:
+        if name not in decls:
+            declared = ", ".join(decls) or "none"
+            if site is None:
+                raise LaunchError(where, None, f"args.{name}", f"given on the command line but not declared (declared: {declared})")
+            at = ("include", site.index, "args", name)
+            raise LaunchError(site.where, line_of(site.lines, at), field_name(at), f"not an arg of {where} (declared: {declared})")
+    values: dict[str, Any] = {}
+    for name, decl in decls.items():
+        if name in given:
+            values[name] = given[name]
+        elif decl.required:
+            raise LaunchError(where, line_of(lines, ("args", name)), f"args.{name}", f"required arg not given (pass {name}:=VALUE)")
+        else:  # a default may use the args declared before it
+            values[name] = substitute(decl.default, values, where, lines, ("args", name, "default"))
+    return values
+
+
+def _load(path: Path, given: dict[str, Any], namespace: str, stack: tuple[Path, ...],
+          site: _Site | None) -> tuple[BusSection | None, dict[str, Any], list[NodeSpec]]:
+    where = str(path)
+    data, lines = load_with_lines(path)
+    if not isinstance(data, dict):
+        raise LaunchError(where, 1, "(file)", "a launch file is a mapping with keys bus, args, include, nodes")
+    decls = check(ArgsOnly, {"args": data.get("args") or {}}, where, lines).args
+    values = _arg_values(decls, given, where, lines, site)
+    rest = substitute({k: v for k, v in data.items() if k != "args"}, values, where, lines, ())
+    launch: LaunchFile = check(LaunchFile, {**rest, "args": data.get("args") or {}}, where, lines)
+    bus = launch.bus
+    nodes: list[NodeSpec] = []
+    here = stack + (path.resolve(),)
+    for j, inc in enumerate(launch.include):
+        at = ("include", j, "file")
+        target = path.parent / inc.file
+        if target.resolve() in here:
+            chain = " -> ".join(p.name for p in (*here, target.resolve()))
+            raise LaunchError(where, line_of(lines, at), field_name(at), f"include cycle: {chain}")
+        if not target.is_file():
+            raise LaunchError(where, line_of(lines, at), field_name(at), f"no such file {target}")
+        inner_bus, _, inner = _load(target, dict(inc.args), join_namespace(namespace, inc.namespace), here,
+                                    _Site(where, lines, j))
+        bus = bus or inner_bus
+        nodes.extend(inner)
+    nodes.extend(_node_spec(entry, i, namespace, where, lines) for i, entry in enumerate(launch.nodes))
+    return bus, values, nodes
+
+
+def _node_spec(entry: NodeEntry, i: int, namespace: str, where: str, lines: Lines) -> NodeSpec:
+    at = ("nodes", i)
+    try:
+        cls = resolve(entry.kind)
+    except UnknownKindError as exc:
+        raise LaunchError(where, line_of(lines, (*at, "kind")), field_name((*at, "kind")), exc.reason) from None
+    check(cls.Params, entry.params, where, lines, prefix=(*at, "params"))
+    return NodeSpec(
+        name=entry.name, kind=entry.kind, namespace=join_namespace(namespace, entry.namespace),
+        params=dict(entry.params), remap=dict(entry.remap), respawn=entry.respawn,
+        respawn_delay=entry.respawn_delay, respawn_max_retries=entry.respawn_max_retries,
+        required=entry.required, env=dict(entry.env), where=where, line=line_of(lines, at), entry=field_name(at),
+    )

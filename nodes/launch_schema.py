@@ -1,0 +1,248 @@
+"""The launch file schema (pydantic), and pydantic errors turned into ``FILE:LINE: FIELD: reason``.
+
+>>> f = LaunchFile.model_validate({"nodes": [{"name": "t", "kind": "talker", "respawn_delay": "0.2"}]})
+>>> f.nodes[0].respawn_delay, f.nodes[0].required
+(0.2, False)
+>>> check(LaunchFile, {"nodes": [{"name": "t", "kind": "talker", "respawn_delay": -1}]}, "a.yaml",
+...       {("nodes", 0, "respawn_delay"): 7})
+Traceback (most recent call last):
+...
+causalstream.nodes.errors.LaunchError: a.yaml:7: nodes[0].respawn_delay: Input should be greater than or equal to 0
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from causalstream.nodes.errors import LaunchError
+from causalstream.nodes.launch_yaml import KeyPath, Lines, field_name, line_of
+from causalstream.nodes.names import NAME_RE, is_valid_topic
+from causalstream.stream import Endpoints
+from causalstream.stream.errors import BusError
+
+__all__ = ["ArgDecl", "ArgsOnly", "BusSection", "IncludeEntry", "LaunchFile", "NodeEntry", "check"]
+
+_NAMESPACE_RE = re.compile(r"^/?([A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*)?/?$")
+_Strict = ConfigDict(extra="forbid")
+
+
+def _namespace(value: str) -> str:
+    if not _NAMESPACE_RE.match(value):
+        raise ValueError(f"{value!r} is not a namespace (segments of letters, digits and '_', joined by '/')")
+    return value
+
+
+class BusSection(BaseModel):
+    """``bus:``: the endpoint, and whether the launcher starts the broker (``start: false``: use a running one).
+
+    >>> BusSection.model_validate("tcp://127.0.0.1:9000").endpoint
+    'tcp://127.0.0.1:9000'
+    """
+
+    model_config = _Strict
+    endpoint: str | None = None
+    start: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"endpoint": data} if isinstance(data, str) else data
+
+    @field_validator("endpoint")
+    @classmethod
+    def _parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Endpoints.parse(value)
+            except BusError as exc:
+                raise ValueError(exc.reason) from None
+        return value
+
+
+class ArgDecl(BaseModel):
+    """One launch argument; written ``name: DEFAULT`` or ``name: {default: ..., description: ...}``.
+
+    No ``default`` key means the argument must be given (``name:=value``).
+
+    >>> ArgDecl.model_validate(5).default, ArgDecl.model_validate({"description": "x"}).required
+    (5, True)
+    """
+
+    model_config = _Strict
+    default: Any = None
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return data if isinstance(data, dict) else {"default": data}
+
+    @property
+    def required(self) -> bool:
+        """True when no default was written."""
+        return "default" not in self.model_fields_set
+
+
+class ArgsOnly(BaseModel):
+    """The ``args`` section alone, checked before substitution (the rest is checked after).
+
+    >>> ArgsOnly.model_validate({"args": {"rate": 10}}).args["rate"].default
+    10
+    """
+
+    model_config = ConfigDict(extra="allow")
+    args: dict[str, ArgDecl] = {}
+
+    @field_validator("args")
+    @classmethod
+    def _names(cls, value: dict[str, ArgDecl]) -> dict[str, ArgDecl]:
+        for name in value:
+            if not NAME_RE.match(name):
+                raise ValueError(f"arg name {name!r} is not letters, digits and '_'")
+        return value
+
+
+class IncludeEntry(BaseModel):
+    """``include:`` item: another launch file (relative to this one), its args, a namespace for its nodes.
+
+    >>> IncludeEntry(file="talker.yaml").namespace
+    ''
+    """
+
+    model_config = _Strict
+    file: str = Field(min_length=1)
+    args: dict[str, Any] = {}
+    namespace: str = ""
+
+    _ns = field_validator("namespace")(_namespace)
+
+
+class NodeEntry(BaseModel):
+    """``nodes:`` item: one node process and how the launcher supervises it.
+
+    >>> NodeEntry(name="t", kind="talker", remap=["in:=/chatter"]).remap
+    {'in': '/chatter'}
+    """
+
+    model_config = _Strict
+    name: str = Field(pattern=NAME_RE.pattern)
+    kind: str = Field(min_length=1)
+    namespace: str = ""
+    params: dict[str, Any] = {}
+    remap: dict[str, str] = {}
+    respawn: bool = False
+    respawn_delay: float = Field(0.5, ge=0)
+    respawn_max_retries: int | None = Field(None, ge=0)
+    required: bool = False
+    env: dict[str, str] = {}
+
+    _ns = field_validator("namespace")(_namespace)
+
+    @field_validator("remap", mode="before")
+    @classmethod
+    def _remap_list(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = {}
+        for item in value:
+            src, found, dst = str(item).partition(":=")
+            if not found:
+                raise ValueError(f"{item!r} is not FROM:=TO")
+            out[src.strip()] = dst.strip()
+        return out
+
+    @field_validator("remap")
+    @classmethod
+    def _remap_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for src, dst in value.items():
+            for name in (src, dst):
+                if not is_valid_topic(name):
+                    raise ValueError(f"{name!r} is not a topic name ({src!r} -> {dst!r})")
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        # YAML reads `DEBUG: 1` and `FLAG: true` as numbers and booleans; env values are text
+        scalar = (bool, int, float)
+        return {k: (str(v).lower() if isinstance(v, bool) else str(v)) if isinstance(v, scalar) else v
+                for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _respawn_or_required(self) -> NodeEntry:
+        if self.respawn and self.required:
+            raise ValueError("a node cannot both respawn and be required (its exit would end the launch)")
+        return self
+
+
+class LaunchFile(BaseModel):
+    """A whole launch file after substitution: ``bus``, ``args``, ``include``, ``nodes``.
+
+    >>> LaunchFile.model_validate({}).nodes
+    []
+    """
+
+    model_config = _Strict
+    bus: BusSection | None = None
+    args: dict[str, ArgDecl] = {}
+    include: list[IncludeEntry] = []
+    nodes: list[NodeEntry] = []
+
+
+def _strip_none(tp: Any) -> Any:
+    """``X | None`` -> ``X``; anything else unchanged."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    return args[0] if len(args) == 1 and type(None) in typing.get_args(tp) else tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model found by walking ``loc`` into ``model``'s fields, lists and dicts."""
+    tp: Any = model
+    for part in loc:
+        tp = _strip_none(tp)
+        if isinstance(part, str) and _is_model(tp):
+            field = tp.model_fields.get(part)
+            if field is None:
+                return None
+            tp = field.annotation
+        else:  # an item of a list or dict: its element type
+            args = typing.get_args(tp)
+            tp = args[-1] if args else None
+    tp = _strip_none(tp)
+    return tp if _is_model(tp) else None
+
+
+def _reason(model: type[BaseModel], err: dict[str, Any]) -> str:
+    if err["type"] == "missing":
+        return "required field missing"
+    if err["type"] == "extra_forbidden":
+        parent = _model_at(model, tuple(err["loc"][:-1]))
+        known = ", ".join(parent.model_fields) if parent is not None else ""
+        return f"unknown key (expected one of: {known})" if known else "unknown key"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def check(model: type[BaseModel], data: Any, where: str, lines: Lines, prefix: KeyPath = ()) -> Any:
+    """Validate ``data`` with ``model``; the first error (by line) becomes a :class:`LaunchError`.
+
+    ``prefix`` places ``data`` inside the file (``("nodes", 2, "params")`` for a node's params).
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        found = []
+        for err in exc.errors():
+            path = (*prefix, *err["loc"])
+            found.append((line_of(lines, path) or 0, path, _reason(model, err)))
+        line, path, reason = min(found, key=lambda f: f[0])
+        raise LaunchError(where, line or None, field_name(path), reason) from None
