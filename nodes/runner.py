@@ -26,6 +26,8 @@ import yaml
 from causalstream.nodes.errors import NodeError
 from causalstream.nodes.node import Node
 from causalstream.nodes.registry import resolve
+from causalstream.nodes.transport import BusIO
+from causalstream.stream import Endpoints
 from causalstream.stream.stats import registry as bus_registry
 
 __all__ = ["PARENT_ENV", "build_node", "die_with_parent", "parse_assignments", "run_node"]
@@ -36,7 +38,7 @@ _PR_SET_PDEATHSIG = 1
 log = logging.getLogger(__name__)
 
 
-def parse_assignments(items: list[str], sep: str, typed: bool = True) -> dict[str, Any]:
+def parse_assignments(items: list[str], sep: str, typed: bool = True, what: str = "run") -> dict[str, Any]:
     """``key<sep>value`` strings to a dict; values parsed as YAML when ``typed`` (``5`` is an int).
 
     >>> parse_assignments(["in:=/chatter"], ":=", typed=False)
@@ -50,7 +52,7 @@ def parse_assignments(items: list[str], sep: str, typed: bool = True) -> dict[st
     for item in items:
         key, found, value = item.partition(sep)
         if not found or not key:
-            raise NodeError("run", f"expected key{sep}value, got {item!r}")
+            raise NodeError(what, f"expected key{sep}value, got {item!r}")
         try:
             out[key.strip()] = yaml.safe_load(value) if typed and value else value
         except yaml.YAMLError:
@@ -59,14 +61,15 @@ def parse_assignments(items: list[str], sep: str, typed: bool = True) -> dict[st
 
 
 def build_node(kind: str, name: str = "", namespace: str = "/", params: Mapping[str, Any] | None = None,
-               remap: Mapping[str, str] | None = None) -> Node:
-    """A node of ``kind`` on the bus at ``$CAUSALSTREAM_BUS``; bad params raise :class:`NodeError`.
+               remap: Mapping[str, str] | None = None, endpoints: Endpoints | str | None = None) -> Node:
+    """A node of ``kind`` on the bus (``endpoints``, else ``$CAUSALSTREAM_BUS``); bad params raise :class:`NodeError`.
 
     >>> build_node("talker", name="t", params={"rate_hz": 2}).params.rate_hz
     2.0
     """
     cls = resolve(kind)
-    return cls(name=name or cls.kind.rpartition(":")[2].lower(), params=params, namespace=namespace, remap=remap)
+    return cls(name=name or cls.kind.rpartition(":")[2].lower(), params=params, namespace=namespace, remap=remap,
+               io=BusIO(endpoints))
 
 
 def die_with_parent() -> None:

@@ -1,0 +1,94 @@
+"""``causalstream node list | info``: the live nodes, from their heartbeats on /node/status.
+
+>>> import typer
+>>> from typer.testing import CliRunner
+>>> app = typer.Typer()
+>>> register(app)
+>>> result = CliRunner().invoke(app, ["node", "--help"])
+>>> "list" in result.output and "info" in result.output
+True
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from causalstream.nodes.cli_topic import BusOpt
+from causalstream.nodes.errors import NodeError
+from causalstream.stream import Endpoints, Subscriber
+from causalstream.stream.messages import NodeStatus
+
+__all__ = ["register", "collect_statuses"]
+
+node_app = typer.Typer(help="Inspect the nodes on the bus: list, info.", no_args_is_help=True)
+_OUT = Console(highlight=False)
+_ERR = Console(stderr=True, highlight=False)
+_STATUS_TOPIC = "/node/status"
+
+
+def collect_statuses(endpoints: Endpoints, seconds: float) -> dict[str, tuple[NodeStatus, float]]:
+    """The latest heartbeat of every node heard within ``seconds``, with when it arrived.
+
+    >>> from causalstream.stream import Broker
+    >>> with Broker(Endpoints.parse("inproc://doc-nodes")) as b:
+    ...     collect_statuses(b.endpoints, 0.1)
+    {}
+    """
+    latest: dict[str, tuple[NodeStatus, float]] = {}
+    with Subscriber(_STATUS_TOPIC, endpoints=endpoints) as sub:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            got = sub.recv(timeout=left)
+            if got is not None and isinstance(got.message, NodeStatus):
+                latest[got.message.name] = (got.message, time.monotonic())
+    return latest
+
+
+@node_app.command("list")
+def list_nodes(
+    wait: float = typer.Option(1.5, help="Seconds to listen for heartbeats (nodes send one a second)."),
+    show_all: bool = typer.Option(False, "--all", "-a", help="Also show nodes whose last heartbeat said stopped."),
+    bus: str = BusOpt,
+) -> None:
+    """List live nodes: name, kind, pid, state and counters (in, out, dropped, bad)."""
+    heard = collect_statuses(Endpoints.from_env(bus), wait)
+    rows = [(s, t) for s, t in heard.values() if show_all or s.state != "stopped"]
+    if not rows:
+        _ERR.print(f"no node heartbeats in {wait:.1f} s (is a bus running at {Endpoints.from_env(bus).pub}?)")
+        raise typer.Exit(1)
+    table = Table("node", "kind", "pid", "state", "in", "out", "dropped", "bad", "last seen", box=None)
+    now = time.monotonic()
+    for status, seen in sorted(rows, key=lambda r: r[0].name):
+        c = status.counters
+        table.add_row(status.name, status.kind, str(status.pid), status.state,
+                      *(str(c.get(k, 0)) for k in ("in", "out", "dropped", "bad")), f"{now - seen:.1f} s ago")
+    _OUT.print(table)
+
+
+@node_app.command()
+def info(
+    name: str = typer.Argument(..., help="Fully qualified node name, e.g. /robot1/talker."),
+    wait: float = typer.Option(1.5, help="Seconds to listen for its heartbeat."),
+    bus: str = BusOpt,
+) -> None:
+    """Show one node's kind, pid, state, effective parameters and every counter."""
+    heard = collect_statuses(Endpoints.from_env(bus), wait)
+    if name not in heard:
+        raise NodeError(name, f"no heartbeat within {wait:.1f} s (live: {', '.join(sorted(heard)) or 'none'})")
+    status = heard[name][0]
+    _OUT.print(f"{status.name}  kind {status.kind}  pid {status.pid}  state {status.state}")
+    table = Table("parameter", "value", box=None)
+    for key, value in sorted(status.params.items()):
+        table.add_row(key, json.dumps(json.loads(value)))
+    _OUT.print(table)
+    _OUT.print("counters: " + ", ".join(f"{k} {v}" for k, v in status.counters.items()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``node`` command group to the root app."""
+    app.add_typer(node_app, name="node")
