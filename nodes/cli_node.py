@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import typer
@@ -26,7 +27,8 @@ from causalstream.stream.messages import NodeStatus
 __all__ = ["register", "collect_statuses"]
 
 node_app = typer.Typer(help="Inspect the nodes on the bus: list, info.", no_args_is_help=True)
-_OUT = Console(highlight=False)
+# Not a terminal (a pipe, a test): wide enough that names and kinds are never cut short.
+_OUT = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 _ERR = Console(stderr=True, highlight=False)
 _STATUS_TOPIC = "/node/status"
 

@@ -194,6 +194,8 @@ class Node:
         self.state = "created"
         self.exit_code = 0
         self.log = logging.getLogger("causalstream.node" + self.qualified_name.replace("/", "."))
+        if self.log.level == logging.NOTSET:  # /log carries INFO and up, whatever the root logger says
+            self.log.setLevel(logging.INFO)
         self._inputs: dict[str, _Input] = {}
         self._timers: list[_Timer] = []
         self._pending: collections.deque[Input | Tick] = collections.deque(maxlen=10_000)

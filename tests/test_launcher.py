@@ -1,0 +1,183 @@
+"""The launcher with real processes: respawn, required nodes, signals, args and includes.
+
+Every launch runs ``causalstream launch`` as a subprocess on fresh loopback ports; the
+test watches the bus (``/node/status`` heartbeats, data topics) and the processes (psutil).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from causalstream.nodes.launch_file import load_launch
+from causalstream.stream import Endpoints, Subscriber
+from causalstream.stream.messages import NodeStatus
+
+from support import CLI, ROOT, cli_env, free_port_pair, run_cli
+
+DATA = ROOT / "tests" / "data" / "launch"
+
+
+class Launch:
+    """A ``causalstream launch`` subprocess, its output in a file, its bus endpoints."""
+
+    def __init__(self, file: Path, *args: str, tmp: Path) -> None:
+        self.endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
+        self.out_path = tmp / "launch.out"
+        env = {**cli_env(), "PYTHONPATH": str(ROOT / "tests")}
+        with open(self.out_path, "w") as out:
+            self.proc = subprocess.Popen([*CLI, "launch", str(file), "--bus", self.endpoints.pub, *args], env=env,
+                                         stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def output(self) -> str:
+        return self.out_path.read_text()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator:
+    started: list[Launch] = []
+
+    def start(file: Path, *args: str) -> Launch:
+        started.append(Launch(file, *args, tmp=tmp_path))
+        return started[-1]
+
+    yield start
+    for item in started:
+        item.close()
+
+
+def _heartbeat(sub: Subscriber, name: str, timeout: float = 30.0, state: str = "running") -> NodeStatus:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        got = sub.recv(timeout=left)
+        if got is not None and isinstance(got.message, NodeStatus) and got.message.name == name \
+                and got.message.state == state:
+            return got.message
+    raise AssertionError(f"no {state!r} heartbeat from {name} within {timeout} s")
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_killed_node_is_respawned_and_publishes_again(launch) -> None:
+    run = launch(DATA / "respawn.yaml")
+    with Subscriber(["/node/status", "/chatter"], endpoints=run.endpoints) as sub:
+        first = _heartbeat(sub, "/talker")
+        old_publisher = ""
+        while not old_publisher:  # data flowing from the first instance
+            got = sub.recv(timeout=10)
+            assert got is not None, "no data from the talker"
+            old_publisher = got.envelope.publisher if got.topic == "/chatter" else ""
+        os.kill(first.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        while True:
+            got = sub.recv(timeout=max(0.1, t0 + 10 - time.monotonic()))
+            assert got is not None and time.monotonic() - t0 < 10, "the talker did not come back within 10 s"
+            if got.topic == "/chatter" and got.envelope.publisher != old_publisher:
+                break
+        back = time.monotonic() - t0
+    print(f"respawn: SIGKILL to the first new message on /chatter in {back:.2f} s (respawn_delay 0.1 s)")
+    run.close()
+    assert run.proc.returncode == 0
+    assert "killed by SIGKILL" in run.output() and "respawning /talker in 0.1 s (respawn 1 of 3)" in run.output()
+
+
+def test_a_required_node_exit_ends_the_launch(launch) -> None:
+    run = launch(DATA / "required.yaml")
+    assert run.proc.wait(timeout=60) == 1
+    out = run.output()
+    assert "/quitter (pid" in out and "exited with status 3" in out
+    assert "shutting down: required node /quitter exited with status 3" in out
+    pids = [int(line.rsplit("pid ", 1)[1]) for line in out.splitlines() if "] started /" in line]
+    assert len(pids) == 2 and not _alive(pids)
+
+
+def _children_when_up(run: Launch, n: int) -> list[int]:
+    with Subscriber("/node/status", endpoints=run.endpoints) as sub:
+        deadline = time.monotonic() + 30
+        seen: dict[str, int] = {}
+        while len(seen) < n and time.monotonic() < deadline:
+            got = sub.recv(timeout=1)
+            if got is not None:
+                seen[got.message.name] = got.message.pid
+    assert len(seen) == n, f"only {sorted(seen)} came up"
+    kids = [p.pid for p in psutil.Process(run.proc.pid).children(recursive=True)]
+    assert set(seen.values()) <= set(kids)
+    return kids
+
+
+def test_sigint_to_the_launcher_leaves_no_child(launch) -> None:
+    run = launch(DATA / "three.yaml")
+    kids = _children_when_up(run, 3)
+    run.proc.send_signal(signal.SIGINT)  # the launcher alone: it must pass the signal on
+    assert run.proc.wait(timeout=30) == 0
+    assert not _alive(kids), f"left behind: {_alive(kids)}"
+    assert run.output().count("exited with status 0") == 3
+
+
+def test_a_killed_launcher_takes_its_nodes_along(launch) -> None:
+    run = launch(DATA / "three.yaml")
+    kids = _children_when_up(run, 3)
+    run.proc.kill()
+    run.proc.wait()
+    deadline = time.monotonic() + 15
+    while _alive(kids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(kids), f"orphans: {_alive(kids)}"
+
+
+def test_args_and_includes_reach_the_nodes(launch) -> None:
+    plan = load_launch(DATA / "args_top.yaml", {"rate": 4, "greeting": "bonjour"})
+    assert [(n.qualified_name, n.params) for n in plan.nodes] == [
+        ("/robot1/greeter", {"greeting": "bonjour_from_robot1", "rate_hz": 4}),
+        ("/robot1/talker", {"rate_hz": 4}),
+    ]
+    run = launch(DATA / "args_top.yaml", "rate:=4", "greeting:=bonjour", "robot:=r2")
+    with Subscriber(["/node/status", "/r2/greetings"], endpoints=run.endpoints) as sub:
+        status = _heartbeat(sub, "/r2/greeter")
+        assert status.kind == "user_nodes:Greeter"
+        assert {k: json.loads(v) for k, v in status.params.items()} == {"greeting": "bonjour_from_r2", "rate_hz": 4.0}
+        while (got := sub.recv(timeout=10)) is not None and got.topic != "/r2/greetings":
+            pass
+        assert got is not None and got.message.names == ["bonjour_from_r2"], "the user's node published nothing"
+    listed = run_cli("node", "list", endpoints=run.endpoints)
+    assert listed.returncode == 0, listed.stderr
+    assert "/r2/greeter" in listed.stdout and "user_nodes:Greeter" in listed.stdout and "/r2/talker" in listed.stdout
+    info = run_cli("node", "info", "/r2/greeter", endpoints=run.endpoints)
+    assert "bonjour_from_r2" in info.stdout, info.stdout + info.stderr
+
+
+def test_run_one_node_with_params_and_remap(bus: Endpoints) -> None:
+    with Subscriber("/elsewhere", endpoints=bus) as sub:
+        sub.wait_ready(5)
+        proc = subprocess.Popen([*CLI, "run", "talker", "--name", "solo", "--param", "rate_hz=20",
+                                 "--param", "name=speed", "--remap", "chatter:=/elsewhere"],
+                                env=cli_env(bus), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            got = sub.recv(timeout=30)
+            assert got is not None and got.message.names == ["speed"]
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    bad = run_cli("run", "talker", "--param", "rate_hz=-1", endpoints=bus)
+    assert bad.returncode == 2 and "rate_hz: Input should be greater than 0" in bad.stderr
