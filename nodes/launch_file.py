@@ -82,7 +82,13 @@ class _Site:
 
 
 def load_launch(path: str | Path, args: Mapping[str, Any] | None = None) -> LaunchPlan:
-    """Load, substitute, include and check ``path``; ``args`` as from ``name:=value``."""
+    """Load, substitute, include and check ``path``; ``args`` as from ``name:=value``.
+
+    >>> load_launch("no/such.yaml")
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.LaunchError: no/such.yaml: (file): no such launch file
+    """
     path = Path(path)
     if not path.is_file():
         raise LaunchError(str(path), None, "(file)", "no such launch file")

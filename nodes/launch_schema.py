@@ -236,6 +236,11 @@ def check(model: type[BaseModel], data: Any, where: str, lines: Lines, prefix: K
     """Validate ``data`` with ``model``; the first error (by line) becomes a :class:`LaunchError`.
 
     ``prefix`` places ``data`` inside the file (``("nodes", 2, "params")`` for a node's params).
+
+    >>> check(NodeEntry, {"name": "t"}, "a.yaml", {("nodes", 1): 9}, prefix=("nodes", 1))
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.LaunchError: a.yaml:9: nodes[1].kind: required field missing
     """
     try:
         return model.model_validate(data)

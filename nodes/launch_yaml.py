@@ -79,7 +79,13 @@ def _build(node: yaml.Node, path: KeyPath, lines: Lines, where: str, ctor: yaml.
 
 
 def load_text(text: str, where: str) -> tuple[Any, Lines]:
-    """Parse YAML ``text`` (named ``where`` in errors) into data and a line map."""
+    """Parse YAML ``text`` (named ``where`` in errors) into data and a line map.
+
+    >>> load_text("a: 1\\na: 2\\n", "d.yaml")
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.LaunchError: d.yaml:2: a: duplicate key
+    """
     ctor = yaml.SafeLoader("")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -100,7 +106,13 @@ def load_text(text: str, where: str) -> tuple[Any, Lines]:
 
 
 def load_with_lines(path: str | Path) -> tuple[Any, Lines]:
-    """Read and parse a YAML file; a missing file is a :class:`LaunchError` too."""
+    """Read and parse a YAML file; a missing file is a :class:`LaunchError` too.
+
+    >>> load_with_lines("missing.yaml")
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.LaunchError: missing.yaml: (file): No such file or directory
+    """
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -127,7 +139,13 @@ def _one(expr: str, args: dict[str, Any], where: str, line: int | None, path: Ke
 
 
 def substitute(data: Any, args: dict[str, Any], where: str, lines: Lines, path: KeyPath) -> Any:
-    """Expand substitutions in every string of ``data`` (``path`` locates it for errors)."""
+    """Expand substitutions in every string of ``data`` (``path`` locates it for errors).
+
+    >>> substitute(["$(arg x)"], {}, "s.yaml", {("nodes",): 3}, ("nodes",))
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.LaunchError: s.yaml:3: nodes[0]: $(arg x) is not a declared arg (args: none declared)
+    """
     if isinstance(data, dict):
         return {k: substitute(v, args, where, lines, (*path, k)) for k, v in data.items()}
     if isinstance(data, list):

@@ -56,7 +56,12 @@ class ShutdownPolicy:
 
 
 def node_command(spec: NodeSpec, python: str = sys.executable) -> list[str]:
-    """The command line that runs ``spec`` (params JSON-encoded, which YAML reads back typed)."""
+    """The command line that runs ``spec`` (params JSON-encoded, which YAML reads back typed).
+
+    >>> from causalstream.nodes.launch_file import NodeSpec
+    >>> node_command(NodeSpec(name="l", kind="listener", params={"topics": ["/a"]}), python="python")[-2:]
+    ['--param', 'topics=["/a"]']
+    """
     cmd = [python, "-m", "causalstream.nodes.cli", "run", spec.kind, "--name", spec.name, "--namespace", spec.namespace]
     for key, value in spec.params.items():
         cmd += ["--param", f"{key}={json.dumps(value)}"]

@@ -71,7 +71,13 @@ def available_kinds() -> list[str]:
 
 
 def resolve(kind: str) -> type[Node]:
-    """The Node class of ``kind``: registered, built-in, or ``package.module:Class``."""
+    """The Node class of ``kind``: registered, built-in, or ``package.module:Class``.
+
+    >>> resolve("causalstream.nodes.node:NodeParams")
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.UnknownKindError: node kind 'causalstream.nodes.node:NodeParams': <class '...NodeParams'> is not a subclass of causalstream.nodes.node.Node
+    """
     if kind in _REGISTERED:
         return _REGISTERED[kind]
     if kind in BUILTIN_KINDS:
