@@ -46,8 +46,10 @@ class Talker(Node):
         self.out = self.publisher("chatter", Features)
         self.timer(1.0 / self.params.rate_hz, self.talk)
         self.talk()
-        if self.params.exit_after is not None:
-            self.timer(self.params.exit_after, self.finish) if self.params.exit_after > 0 else self.finish()
+        if self.params.exit_after == 0:
+            self.finish()
+        elif self.params.exit_after is not None:
+            self.timer(self.params.exit_after, self.finish)
 
     def talk(self) -> None:
         """Publish the next count."""

@@ -360,8 +360,8 @@ class Node:
         """Start, run :meth:`loop` until stopped (or for ``duration`` s), close; returns the exit code."""
         if duration is not None:
             self._deadline = self.io.now() + duration
-        self.start()
         try:
+            self.start()
             self.loop()
         finally:
             self.close()

@@ -139,3 +139,27 @@ def test_contract_as_a_process(kind: str, bus: Endpoints) -> None:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
+
+
+def test_a_while_loop_with_sleep_keeps_the_heartbeat_going() -> None:
+    class Poller(Node):
+        def loop(self) -> None:
+            self.polls = 0
+            while self.ok:
+                self.polls += 1
+                self.sleep(0.5)
+
+    mock = MockNode(Poller).run(duration=3.2)
+    assert mock.node.polls == 7
+    assert [s.state for s in mock.statuses()] == ["running"] * 4 + ["stopped"]
+
+
+def test_a_failing_setup_still_closes_the_transport() -> None:
+    class Broken(Node):
+        def setup(self) -> None:
+            self.timer(0)
+
+    mock = MockNode(Broken)
+    with pytest.raises(NodeError, match="timer period must be > 0"):
+        mock.run(duration=1)
+    assert mock.io.closed and mock.statuses()[-1].state == "stopped"
