@@ -133,6 +133,9 @@ def _load(path: Path, given: dict[str, Any], namespace: str, stack: tuple[Path, 
     rest = substitute({k: v for k, v in data.items() if k != "args"}, values, where, lines, ())
     launch: LaunchFile = check(LaunchFile, {**rest, "args": data.get("args") or {}}, where, lines)
     bus = launch.bus
+    if bus is not None and bus.keys is not None and bus.allowed_keys is not None:
+        bus = bus.model_copy(update={"keys": str(path.parent / bus.keys),
+                                     "allowed_keys": str(path.parent / bus.allowed_keys)})
     nodes: list[NodeSpec] = []
     here = stack + (path.resolve(),)
     for j, inc in enumerate(launch.include):

@@ -23,6 +23,7 @@ from causalstream.nodes.launch_yaml import KeyPath, Lines, field_name, line_of
 from causalstream.nodes.names import NAME_RE, is_valid_topic
 from causalstream.stream import Endpoints
 from causalstream.stream.errors import BusError
+from causalstream.stream.security import is_loopback
 
 __all__ = ["ArgDecl", "ArgsOnly", "BusSection", "IncludeEntry", "LaunchFile", "NodeEntry", "check"]
 
@@ -37,7 +38,12 @@ def _namespace(value: str) -> str:
 
 
 class BusSection(BaseModel):
-    """``bus:``: the endpoint, and whether the launcher starts the broker (``start: false``: use a running one).
+    """``bus:``: the endpoint, whether the launcher starts the broker, and its CURVE keys.
+
+    ``start: false`` uses a broker already running. ``keys`` (the broker's ``.key_secret``)
+    and ``allowed_keys`` (a directory of client ``.key`` files) turn CURVE on, as
+    ``causalstream bus --keys --allowed-keys`` does; paths are relative to the launch file.
+    ``insecure: true`` allows binding beyond loopback without keys.
 
     >>> BusSection.model_validate("tcp://127.0.0.1:9000").endpoint
     'tcp://127.0.0.1:9000'
@@ -46,21 +52,18 @@ class BusSection(BaseModel):
     model_config = _Strict
     endpoint: str | None = None
     start: bool = True
+    keys: str | None = None
+    allowed_keys: str | None = None
+    insecure: bool = False
 
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        return {"endpoint": data} if isinstance(data, str) else data
-
-    @field_validator("endpoint")
-    @classmethod
-    def _parse(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                Endpoints.parse(value)
-            except BusError as exc:
-                raise ValueError(exc.reason) from None
-        return value
+    @model_validator(mode="after")
+    def _keys_and_exposure(self) -> BusSection:
+        if (self.keys is None) != (self.allowed_keys is None):
+            raise ValueError("CURVE needs both keys (the broker's .key_secret) and allowed_keys (a directory)")
+        exposed = [ep for ep in Endpoints.parse(self.endpoint) if not is_loopback(ep)] if self.endpoint else []
+        if exposed and self.start and self.keys is None and not self.insecure:
+            raise ValueError(f"{exposed[0]} is beyond loopback: give keys and allowed_keys (CURVE), or insecure: true")
+        return self
 
 
 class ArgDecl(BaseModel):

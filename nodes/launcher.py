@@ -35,6 +35,7 @@ from causalstream.nodes.launch_file import LaunchPlan, NodeSpec
 from causalstream.nodes.runner import PARENT_ENV
 from causalstream.stream import Broker, Endpoints
 from causalstream.stream.endpoints import ENV_VAR
+from causalstream.stream.security import ServerKeys
 
 __all__ = ["Launcher", "ShutdownPolicy", "node_command"]
 
@@ -182,7 +183,9 @@ class Launcher:
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        broker = Broker(self.endpoints) if self.plan.bus.start else None
+        bus = self.plan.bus
+        keys = ServerKeys.load(bus.keys, bus.allowed_keys) if bus.keys and bus.allowed_keys else None
+        broker = Broker(self.endpoints, keys=keys, insecure=bus.insecure) if bus.start else None
         try:
             if broker is not None:
                 broker.start()
