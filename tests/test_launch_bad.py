@@ -33,7 +33,7 @@ def test_bad_launch_file_is_one_line_and_exit_2(path: Path, tmp_path: Path) -> N
     want = _expectation(path)
     markers = tmp_path / "markers"
     markers.mkdir()
-    env = {**cli_env(), "CAUSALSTREAM_TEST_MARKERS": str(markers), "PYTHONPATH": str(ROOT / "tests")}
+    env = cli_env(extra={"CAUSALSTREAM_TEST_MARKERS": str(markers), "PYTHONPATH": str(ROOT / "tests")})
     cmd = [*CLI, "launch", str(path), "--duration", "3", "--bus", f"tcp://127.0.0.1:{free_port_pair()}"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     lines = [line for line in res.stderr.splitlines() if line.strip()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +21,7 @@ import pytest
 from causalstream.nodes.launch_file import load_launch
 from causalstream.stream import Endpoints, Subscriber
 from causalstream.stream.messages import NodeStatus
+from causalstream.stream.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, generate_keys
 
 from support import CLI, ROOT, cli_env, free_port_pair, run_cli
 
@@ -32,7 +34,7 @@ class Launch:
     def __init__(self, file: Path, *args: str, tmp: Path) -> None:
         self.endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
         self.out_path = tmp / "launch.out"
-        env = {**cli_env(), "PYTHONPATH": str(ROOT / "tests")}
+        env = cli_env(extra={"PYTHONPATH": str(ROOT / "tests")})
         with open(self.out_path, "w") as out:
             self.proc = subprocess.Popen([*CLI, "launch", str(file), "--bus", self.endpoints.pub, *args], env=env,
                                          stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -181,3 +183,28 @@ def test_run_one_node_with_params_and_remap(bus: Endpoints) -> None:
     assert proc.returncode == 0, out
     bad = run_cli("run", "talker", "--param", "rate_hz=-1", endpoints=bus)
     assert bad.returncode == 2 and "rate_hz: Input should be greater than 0" in bad.stderr
+
+
+def test_a_curve_bus_from_the_launch_file(tmp_path: Path) -> None:
+    keys, allowed = tmp_path / "keys", tmp_path / "allowed"
+    allowed.mkdir()
+    generate_keys(keys, "broker")
+    generate_keys(keys, "robot1")
+    shutil.copy(keys / "robot1.key", allowed)
+    port = free_port_pair()
+    file = tmp_path / "curve.yaml"
+    file.write_text(f"bus: {{endpoint: tcp://127.0.0.1:{port}, keys: keys/broker.key_secret, allowed_keys: allowed}}\n"
+                    "nodes:\n  - {name: talker, kind: talker}\n")
+    client = {CLIENT_KEY_ENV: str(keys / "robot1.key_secret"), SERVER_KEY_ENV: str(keys / "broker.key")}
+    with open(tmp_path / "out", "w") as out:
+        proc = subprocess.Popen([*CLI, "launch", str(file)], env=cli_env(extra=client), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        endpoints = Endpoints.parse(f"tcp://127.0.0.1:{port}")
+        listed = run_cli("node", "list", "--wait", "3", endpoints=endpoints, env_extra=client)
+        assert "/talker" in listed.stdout, listed.stdout + listed.stderr + (tmp_path / "out").read_text()
+        stranger = run_cli("node", "list", "--wait", "1.5", endpoints=endpoints)  # no keys: hears nothing
+        assert stranger.returncode == 1 and "/talker" not in stranger.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
