@@ -19,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from causalstream.nodes.cli_topic import BusOpt
+from causalstream.nodes.cli_topic import BusOpt, latest_by
 from causalstream.nodes.errors import NodeError
-from causalstream.stream import Endpoints, Subscriber
+from causalstream.stream import Endpoints
 from causalstream.stream.messages import NodeStatus
 
 __all__ = ["register", "collect_statuses"]
@@ -41,14 +41,7 @@ def collect_statuses(endpoints: Endpoints, seconds: float) -> dict[str, tuple[No
     ...     collect_statuses(b.endpoints, 0.1)
     {}
     """
-    latest: dict[str, tuple[NodeStatus, float]] = {}
-    with Subscriber(_STATUS_TOPIC, endpoints=endpoints) as sub:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            got = sub.recv(timeout=left)
-            if got is not None and isinstance(got.message, NodeStatus):
-                latest[got.message.name] = (got.message, time.monotonic())
-    return latest
+    return latest_by(_STATUS_TOPIC, lambda m: m.name, endpoints, seconds)
 
 
 @node_app.command("list")

@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -30,12 +31,30 @@ from causalstream.stream.endpoints import ENV_VAR
 from causalstream.stream.messages import BusStats
 from causalstream.stream.topics import STATS_TOPIC, TOPICS
 
-__all__ = ["register", "collect_stats", "pick_field"]
+__all__ = ["register", "collect_stats", "latest_by", "pick_field"]
 
 topic_app = typer.Typer(help="Inspect topics on the bus: list, echo, hz, info, pub.", no_args_is_help=True)
 _OUT = Console(highlight=False)
 _ERR = Console(stderr=True, highlight=False)
 BusOpt = typer.Option(None, "--bus", envvar=ENV_VAR, help="Bus endpoint (default: $CAUSALSTREAM_BUS or loopback).")
+
+
+def latest_by(topic: str, key: Callable[[Any], str], endpoints: Endpoints, seconds: float) -> dict[str, tuple[Any, float]]:
+    """Listen to ``topic`` for ``seconds``; the last message per ``key(message)``, with when it came.
+
+    >>> from causalstream.stream import Broker
+    >>> with Broker(Endpoints.parse("inproc://doc-latest")) as b:
+    ...     latest_by("/node/status", lambda m: m.name, b.endpoints, 0.1)
+    {}
+    """
+    latest: dict[str, tuple[Any, float]] = {}
+    with Subscriber(topic, endpoints=endpoints) as sub:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            got = sub.recv(timeout=left)
+            if got is not None:
+                latest[key(got.message)] = (got.message, time.monotonic())
+    return latest
 
 
 def collect_stats(endpoints: Endpoints, seconds: float) -> list[BusStats]:
@@ -46,14 +65,7 @@ def collect_stats(endpoints: Endpoints, seconds: float) -> list[BusStats]:
     ...     collect_stats(b.endpoints, 0.1)
     []
     """
-    latest: dict[str, BusStats] = {}
-    with Subscriber(STATS_TOPIC, endpoints=endpoints) as sub:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            got = sub.recv(timeout=left)
-            if got is not None:
-                latest[got.message.participant] = got.message
-    return list(latest.values())
+    return [msg for msg, _ in latest_by(STATS_TOPIC, lambda m: m.participant, endpoints, seconds).values()]
 
 
 def pick_field(data: Any, path: str) -> Any:

@@ -56,6 +56,21 @@ class BusSection(BaseModel):
     allowed_keys: str | None = None
     insecure: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"endpoint": data} if isinstance(data, str) else data
+
+    @field_validator("endpoint")
+    @classmethod
+    def _parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Endpoints.parse(value)
+            except BusError as exc:
+                raise ValueError(exc.reason) from None
+        return value
+
     @model_validator(mode="after")
     def _keys_and_exposure(self) -> BusSection:
         if (self.keys is None) != (self.allowed_keys is None):
