@@ -93,6 +93,8 @@ def run(
     remap: list[str] = typer.Option(None, "--remap", "-r", help="A remap rule, from:=to. Repeatable."),
     duration: float = typer.Option(None, "--duration", "-d", help="Stop after this many seconds."),
     bus: str = BusOpt,
+    standby: bool = typer.Option(False, "--standby", hidden=True,
+                                 help="Build the node, then wait for a line on stdin (the launcher's warm spare)."),
 ) -> None:
     """Run one node against a running bus (start one with `causalstream bus`).
 
@@ -105,6 +107,8 @@ def run(
     die_with_parent()
     node = build_node(kind, name=name, namespace=namespace, params=parse_assignments(param or [], "="),
                       remap=parse_assignments(remap or [], ":=", typed=False), endpoints=bus)
+    if standby and not sys.stdin.readline():  # end of input: the launcher no longer needs this spare
+        raise typer.Exit(0)
     raise typer.Exit(run_node(node, duration))
 
 

@@ -56,7 +56,7 @@ class ShutdownPolicy:
     sigterm_grace: float = 5.0
 
 
-def node_command(spec: NodeSpec, python: str = sys.executable) -> list[str]:
+def node_command(spec: NodeSpec, python: str = sys.executable, standby: bool = False) -> list[str]:
     """The command line that runs ``spec`` (params JSON-encoded, which YAML reads back typed).
 
     >>> from causalstream.nodes.launch_file import NodeSpec
@@ -68,7 +68,7 @@ def node_command(spec: NodeSpec, python: str = sys.executable) -> list[str]:
         cmd += ["--param", f"{key}={json.dumps(value)}"]
     for src, dst in spec.remap.items():
         cmd += ["--remap", f"{src}:={dst}"]
-    return cmd
+    return cmd + ["--standby"] if standby else cmd
 
 
 def _log_echo(source: str, line: str) -> None:
@@ -82,6 +82,8 @@ class _Child:
     spec: NodeSpec
     proc: subprocess.Popen[str] | None = None
     reader: threading.Thread | None = None
+    spare: subprocess.Popen[str] | None = None  # a warm standby process, for respawn
+    spare_reader: threading.Thread | None = None
     respawns: int = 0
     restart_at: float | None = None
     done: bool = False
@@ -113,18 +115,35 @@ class Launcher:
 
     # -- processes ---------------------------------------------------------------------
 
-    def _spawn(self, child: _Child) -> None:
-        spec = child.spec
+    def _popen(self, spec: NodeSpec, standby: bool) -> tuple[subprocess.Popen[str], threading.Thread]:
         env = {**os.environ, **spec.env, ENV_VAR: str(self.endpoints), "PYTHONUNBUFFERED": "1",
                PARENT_ENV: str(os.getpid()), "CAUSALSTREAM_NODE": spec.qualified_name}
-        proc = subprocess.Popen(node_command(spec), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(node_command(spec, standby=standby), env=env,
+                                stdin=subprocess.PIPE if standby else subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
-        child.proc, child.restart_at = proc, None
-        child.pids.append(proc.pid)
-        child.reader = threading.Thread(target=self._read, args=(spec.qualified_name, proc), daemon=True,
-                                        name=f"out{spec.qualified_name}")
-        child.reader.start()
-        self.echo("launch", f"started {spec.qualified_name} ({spec.kind}), pid {proc.pid}")
+        reader = threading.Thread(target=self._read, args=(spec.qualified_name, proc), daemon=True,
+                                  name=f"out{spec.qualified_name}")
+        reader.start()
+        return proc, reader
+
+    def _spawn(self, child: _Child) -> None:
+        """Start the node: promote its warm spare if it has a live one, else a new process."""
+        spec, spare = child.spec, child.spare
+        child.spare = None
+        if spare is not None and spare.poll() is None and spare.stdin is not None:
+            spare.stdin.write("go\n")
+            spare.stdin.close()
+            child.proc, child.reader = spare, child.spare_reader
+            self.echo("launch", f"respawned {spec.qualified_name} from its warm spare, pid {spare.pid}")
+        else:
+            child.proc, child.reader = self._popen(spec, standby=False)
+            self.echo("launch", f"started {spec.qualified_name} ({spec.kind}), pid {child.proc.pid}")
+        child.restart_at = None
+        child.pids.append(child.proc.pid)
+        retries = spec.respawn_max_retries
+        if spec.respawn and (retries is None or child.respawns < retries):
+            # imported and waiting on stdin: a respawn skips Python's start-up
+            child.spare, child.spare_reader = self._popen(spec, standby=True)
 
     def _read(self, source: str, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
@@ -206,7 +225,8 @@ class Launcher:
     # -- shutdown ----------------------------------------------------------------------
 
     def _live(self) -> list[subprocess.Popen[str]]:
-        return [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        procs = [p for c in self.children for p in (c.proc, c.spare) if p is not None]
+        return [p for p in procs if p.poll() is None]
 
     def _signal_all(self, sig: signal.Signals) -> None:
         for proc in self._live():
@@ -232,6 +252,9 @@ class Launcher:
                 pass
         for sig, grace in ((signal.SIGINT, self.policy.sigint_grace), (signal.SIGTERM, self.policy.sigterm_grace),
                            (signal.SIGKILL, 5.0)):
+            for child in self.children:  # end of input tells a warm spare it is not needed
+                if child.spare is not None and child.spare.stdin is not None and not child.spare.stdin.closed:
+                    child.spare.stdin.close()
             if not self._live():
                 break
             if sig != signal.SIGINT:
@@ -246,6 +269,9 @@ class Launcher:
                 self.echo("launch", f"{child.spec.qualified_name} (pid {child.proc.pid}) exited with status "
                                     f"{child.proc.returncode}")
                 child.proc = None
+            if child.spare is not None:
+                child.spare.wait()
+                child.spare = None
         for orphan in descendants:  # a node's own child that left its process group
             try:
                 if orphan.is_running():
