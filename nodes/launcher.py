@@ -4,8 +4,9 @@ Each node runs as ``python -m causalstream.nodes.cli run KIND ...`` in its own p
 group, with ``$CAUSALSTREAM_BUS`` set and stdout and stderr merged into one pipe that a
 reader thread passes, line by line, to ``echo(source, line)``. The main thread polls the
 children: a node that exits is respawned (after ``respawn_delay``, at most
-``respawn_max_retries`` times) if it asked for it; a ``required`` node's exit ends the
-launch. Stopping (SIGINT/SIGTERM, ``duration``, a required exit) sends SIGINT to every
+``respawn_max_retries`` times) if it asked for it, from a warm spare (a process started
+with ``--standby`` that has imported everything and waits for a line on stdin), so a
+respawn does not wait for Python to start; a ``required`` node's exit ends the launch. Stopping (SIGINT/SIGTERM, ``duration``, a required exit) sends SIGINT to every
 node's group, SIGTERM after ``sigint_grace`` s, SIGKILL after ``sigterm_grace`` more; a
 second signal to the launcher skips to the next step. Nodes also die with the launcher
 (``PR_SET_PDEATHSIG``, set by the runner), and whatever child is left at the end is killed.
