@@ -72,6 +72,18 @@ def node_command(spec: NodeSpec, python: str = sys.executable, standby: bool = F
     return cmd + ["--standby"] if standby else cmd
 
 
+def _wake(spare: subprocess.Popen[str]) -> bool:
+    """Tell a warm spare to start its node; False if it is gone."""
+    if spare.poll() is not None or spare.stdin is None:
+        return False
+    try:
+        spare.stdin.write("go\n")
+        spare.stdin.close()
+    except BrokenPipeError:
+        return False
+    return True
+
+
 def _log_echo(source: str, line: str) -> None:
     log.info("[%s] %s", source, line)
 
@@ -131,9 +143,7 @@ class Launcher:
         """Start the node: promote its warm spare if it has a live one, else a new process."""
         spec, spare = child.spec, child.spare
         child.spare = None
-        if spare is not None and spare.poll() is None and spare.stdin is not None:
-            spare.stdin.write("go\n")
-            spare.stdin.close()
+        if spare is not None and _wake(spare):
             child.proc, child.reader = spare, child.spare_reader
             self.echo("launch", f"respawned {spec.qualified_name} from its warm spare, pid {spare.pid}")
         else:
