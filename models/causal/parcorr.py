@@ -1,0 +1,274 @@
+"""ParCorr conditional-independence tests computed from the lagged covariance, in batches.
+
+tigramite's ParCorr standardises X, Y, Z, regresses X and Y on Z by least squares and
+takes the Pearson correlation of the residuals; the p-value is Student's t with
+``df = n - 2 - |Z|``. The same number is the correlation of the residual covariance
+``C_xy|Z = C_xy - C_xZ C_ZZ^-1 C_Zy``, so a test costs one small solve on a
+covariance submatrix. Tests of equal ``|Z|`` are stacked and solved together.
+
+tigramite's details kept: nodes of Z equal to X or Y are dropped, Z is de-duplicated;
+a constant X or Y gives val 0, p 1 (not dependent); constant Z components are dropped
+(and so do not count in df); ``|val| == 1`` gives p 0; ``df < 1`` gives p NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import stdtr
+
+from causalstream.models.causal.lagcov import LagStats
+
+__all__ = ["Node", "CovParCorr"]
+
+RESIDUAL_FLOOR = 1e-12
+"""Residual variance (in correlation units) below which a test is numerically degenerate."""
+
+Node = tuple[int, int]
+"""A lagged variable as tigramite writes it: (variable, -lag)."""
+
+
+class CovParCorr:
+    """Batched partial-correlation tests on a :class:`LagStats` snapshot.
+
+    >>> from causalstream.models.causal.lagcov import LaggedCovariance
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.normal(size=(300, 1)); X = np.hstack([x, x + 0.1 * rng.normal(size=(300, 1))])
+    >>> ci = CovParCorr(LaggedCovariance(2, 300, 2).update_many(X).stats(), n_vars=2)
+    >>> val, p = ci.run([((0, 0), (1, 0), [])])
+    >>> bool(val[0] > 0.9 and p[0] < 1e-10)
+    True
+    """
+
+    def __init__(self, stats: LagStats, n_vars: int) -> None:
+        self.stats = stats
+        self.n_vars = n_vars
+        self._corr: np.ndarray | None = None
+
+    def _padded_corr(self) -> np.ndarray:
+        """Correlation matrix of the clean rows, bordered by an identity block for padding.
+
+        Column D + q is a unit-variance dimension uncorrelated with everything, so padding
+        a test's Z with such columns leaves its partial correlation unchanged.
+        """
+        if self._corr is None:
+            cov = self.stats.cov
+            dim = len(cov)
+            d = np.sqrt(np.diag(cov))
+            d = np.where(d > 0, d, 1.0)
+            ext = np.eye(dim + _pow2(dim))
+            ext[:dim, :dim] = cov / np.outer(d, d)
+            self._corr = ext
+        return self._corr
+
+    def col(self, node: Node) -> int:
+        """Embedding column of a node (variable, -lag).
+
+        >>> CovParCorr(None, n_vars=3).col((2, -1))
+        5
+        """
+        return -node[1] * self.n_vars + node[0]
+
+    def clean_z(self, x: Node, y: Node, z: Sequence[Node]) -> list[Node]:
+        """Z as tigramite's construct_array leaves it: de-duplicated, without X and Y.
+
+        >>> CovParCorr(None, 2).clean_z((0, -1), (1, 0), [(0, -1), (1, -1), (1, -1)])
+        [(1, -1)]
+        """
+        out: list[Node] = []
+        for node in z:
+            node = (int(node[0]), int(node[1]))
+            if node != x and node != y and node not in out:
+                out.append(node)
+        return out
+
+    def masks(self, tests: Sequence[tuple[Node, Node, Sequence[Node]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tests as column arrays: x [B], y [B] and a Z mask [B, D].
+
+        >>> cx, cy, zm = CovParCorr(None, 2).masks([((0, -1), (1, 0), [(1, -1)])]); cx, cy, np.flatnonzero(zm[0])
+        (array([2]), array([1]), array([3]))
+        """
+        n = self.n_vars
+        cx = np.array([-x[1] * n + x[0] for x, _, _ in tests], dtype=np.intp)
+        cy = np.array([-y[1] * n + y[0] for _, y, _ in tests], dtype=np.intp)
+        width = max([n] + [-lag * n + v + 1 for _, _, z in tests for v, lag in z])
+        zmask = np.zeros((len(tests), max(width, int(cx.max(initial=0)) + 1)), dtype=bool)
+        rows = [k for k, (_, _, z) in enumerate(tests) for _ in z]
+        cols = [-lag * n + v for _, _, z in tests for v, lag in z]
+        zmask[rows, cols] = True
+        return cx, cy, zmask
+
+    def run(self, tests: Sequence[tuple[Node, Node, Sequence[Node]]]) -> tuple[np.ndarray, np.ndarray]:
+        """Test each (X, Y, Z); returns (val, pval) arrays in the order given.
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> ci = CovParCorr(LaggedCovariance(2, 20, 0).update_many(np.ones((20, 2))).stats(), 2)
+        >>> ci.run([((0, 0), (1, 0), [])])
+        (array([0.]), array([1.]))
+        """
+        if len(tests) == 0:
+            return np.zeros(0), np.ones(0)
+        return self.run_masks(*self.masks(tests))
+
+    def run_masks(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Test X = column cx given Y = column cy and Z = the columns set in zmask, in batches.
+
+        The order of Z does not change a partial correlation, so Z is taken in column order.
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> ci = CovParCorr(LaggedCovariance(1, 30, 2).update_many(np.ones((30, 1))).stats(), 1)
+        >>> ci.run_masks(np.array([1]), np.array([0]), np.zeros((1, 3), dtype=bool))
+        (array([0.]), array([1.]))
+        """
+        const = self.stats.constant
+        b = len(cx)
+        zm = np.zeros((b, len(const)), dtype=bool)
+        zm[:, :zmask.shape[1]] = zmask
+        zm &= ~const
+        rows = np.arange(b)
+        zm[rows, cx] = False
+        zm[rows, cy] = False
+        live = ~(const[cx] | const[cy])
+        width = zm.sum(axis=1)
+        val, n = np.zeros(b), np.full(b, float(self.stats.n))
+        # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
+        # everything, so the Schur complement is unchanged): few batches, few solves.
+        bucket = np.where(width == 0, 0, _pow2(np.maximum(width, 1)))
+        for size in np.unique(bucket[live]):
+            sel = np.flatnonzero(live & (bucket == size))
+            r, c = np.nonzero(zm[sel])
+            w = width[sel]
+            pad = np.zeros((len(sel), size + 2), dtype=bool)
+            pad[:, 2:] = np.arange(size) >= w[:, None]
+            zc = len(const) + np.tile(np.arange(size), (len(sel), 1))   # padding columns
+            zc[r, np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
+            idx = np.column_stack([cx[sel], cy[sel], zc])
+            val[sel], n[sel] = self._batch(idx, pad)
+        pval = t_pvalue(val, n - 2.0 - width)
+        pval[~live] = 1.0
+        return val, pval
+
+    def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
+        """One test, without the batching machinery (PCMCI+'s sequential phases call this).
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> rng = np.random.default_rng(1); X = rng.normal(size=(300, 2)); X[:, 1] += X[:, 0]
+        >>> ci = CovParCorr(LaggedCovariance(2, 300, 1).update_many(X).stats(), 2)
+        >>> v, p = ci.test_one((0, 0), (1, 0), [(0, -1)]); bool(v > 0.5 and p < 1e-10)
+        True
+        """
+        if len(self.stats.dirty):
+            val, pval = self.run([(x, y, z)])
+            return float(val[0]), float(pval[0])
+        const = self.stats.constant
+        cx, cy = self.col(x), self.col(y)
+        if const[cx] or const[cy]:
+            return 0.0, 1.0
+        cz = [c for c in dict.fromkeys(self.col(node) for node in z) if c != cx and c != cy and not const[c]]
+        idx = [cx, cy] + cz
+        r = self._padded_corr()[np.ix_(idx, idx)]
+        if cz:
+            b = r[2:, :2]
+            r = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
+        if not (r[0, 0] > RESIDUAL_FLOOR and r[1, 1] > RESIDUAL_FLOOR):
+            return 0.0, 1.0
+        val = float(min(1.0, max(-1.0, r[0, 1] / np.sqrt(r[0, 0] * r[1, 1]))))
+        return val, _t_pvalue_scalar(val, self.stats.n - 2.0 - len(cz))
+
+    def aic(self, j: int, parents: Sequence[Node]) -> float:
+        """tigramite's ParCorr AIC of regressing (j, 0) on its parents: n log(rss) + 2 (|Z| + 1).
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> ci = CovParCorr(LaggedCovariance(1, 50, 2).update_many(np.arange(50.0)[:, None] % 7).stats(), 1)
+        >>> bool(ci.aic(0, [(0, -1)]) < ci.aic(0, []))
+        True
+        """
+        cy = self.col((j, 0))
+        cz = [self.col(node) for node in self.clean_z((j, 0), (j, 0), parents)]
+        idx = np.array([[cy, cy] + cz])
+        sub, n = self._sub_cov(idx)
+        sub, n = sub[0], float(n[0])
+        keep = ~self.stats.constant[idx[0]]
+        d = np.sqrt(np.where(keep, np.diag(sub), 1.0))
+        corr = np.where(np.outer(keep, keep), sub / np.outer(d, d), 0.0)
+        if not keep[0]:
+            rss = 0.0
+        else:
+            b = corr[2:, 1]
+            rss = n * (1.0 - float(b @ np.linalg.pinv(corr[2:, 2:]) @ b)) if len(b) else n
+        with np.errstate(divide="ignore"):
+            return float(n * np.log(rss) + 2.0 * (len(cz) + 1))
+
+    def _batch(self, idx: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Partial correlations of a batch of equal-width (padded) tests, and their row counts."""
+        if len(self.stats.dirty) == 0:
+            corr, n = self._padded_corr()[idx[:, :, None], idx[:, None, :]], np.full(len(idx), self.stats.n)
+        else:
+            sub, n = self._sub_cov(np.where(pad, 0, idx), pad)
+            sub = np.where(pad[:, :, None] | pad[:, None, :], np.eye(idx.shape[1]), sub)
+            d = np.sqrt(np.einsum("bii->bi", sub))
+            corr = sub / (d[:, :, None] * d[:, None, :])
+        if idx.shape[1] == 2:
+            m = corr
+        else:
+            a, b = corr[:, 2:, 2:], corr[:, 2:, :2]
+            try:
+                sol = np.linalg.solve(a, b)
+            except np.linalg.LinAlgError:
+                sol = np.linalg.pinv(a) @ b
+            m = corr[:, :2, :2] - np.swapaxes(b, 1, 2) @ sol
+        # X or Y (numerically) inside the span of Z: no residual left to correlate; report
+        # independence rather than a NaN (tigramite would correlate rounding noise).
+        degenerate = ~((m[:, 0, 0] > RESIDUAL_FLOOR) & (m[:, 1, 1] > RESIDUAL_FLOOR))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0)
+        return np.where(degenerate, 0.0, val), n
+
+    def _sub_cov(self, idx: np.ndarray, pad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Covariance submatrices [B, d, d] over each test's rows, and the row counts [B].
+
+        With NaN in the window, a test also uses the rows that touch a NaN only outside its
+        own columns (tigramite's missing_flag works per test): those rows are added back.
+        """
+        st = self.stats
+        ii, jj = idx[:, :, None], idx[:, None, :]
+        if len(st.dirty) == 0:
+            return st.cov[ii, jj], np.full(len(idx), st.n)
+        rows = st.dirty[:, idx]                              # [m, B, d]
+        fin = np.isfinite(rows) if pad is None else np.isfinite(rows) | pad[None]
+        ok = np.all(fin, axis=2)                             # [m, B]
+        rows = np.where(ok[:, :, None] & np.isfinite(rows), rows, 0.0)
+        n = st.n + ok.sum(axis=0)
+        s1 = st.s1[idx] + rows.sum(axis=0)
+        s2 = st.s2[ii, jj] + np.einsum("mbi,mbj->bij", rows, rows)
+        sub = (s2 - s1[:, :, None] * s1[:, None, :] / n[:, None, None]) / n[:, None, None]
+        return sub, n
+
+
+def _pow2(k: np.ndarray | int) -> np.ndarray:
+    """Smallest power of two >= k (k >= 1)."""
+    return 2 ** np.ceil(np.log2(k)).astype(int)
+
+
+def _t_pvalue_scalar(val: float, df: float) -> float:
+    if df < 1:
+        return float("nan")
+    if abs(abs(val) - 1.0) <= np.finfo(float).tiny:
+        return 0.0
+    return float(stdtr(df, -abs(val * np.sqrt(df / (1.0 - val * val)))) * 2.0)
+
+
+def t_pvalue(val: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Two-sided p-value of a correlation with ``df`` degrees of freedom, as tigramite's ParCorr.
+
+    >>> t_pvalue(np.array([0.0, 1.0, 0.5]), np.array([10.0, 10.0, 0.0]))
+    array([ 1.,  0., nan])
+    """
+    val = np.asarray(val, dtype=np.float64)
+    df = np.asarray(df, dtype=np.float64) * np.ones_like(val)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = val * np.sqrt(df / (1.0 - val * val))
+        p = stdtr(df, -np.abs(t)) * 2.0
+    p = np.where(np.abs(np.abs(val) - 1.0) <= np.finfo(float).tiny, 0.0, p)
+    return np.where(df < 1, np.nan, p)

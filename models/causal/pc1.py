@@ -1,0 +1,154 @@
+"""PC1 condition selection (tigramite's ``run_pc_stable``), one batch of tests per iteration.
+
+For every target j, the candidate parents start as all (i, -tau), tau_min' <= tau <= tau_max
+(tau_min' = max(1, tau_min)), variable-major as tigramite lists them. Iteration ``d`` tests
+each remaining parent given the first ``d`` other parents (``max_combinations=1``: the first
+lexicographic combination), drops those with p > pc_alpha, and re-sorts the rest by their
+smallest |val| so far (stable, strongest first). The tests of one iteration do not depend on
+each other, so all targets' tests go to the CI engine as one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from causalstream.models.errors import ParameterError
+
+__all__ = ["PC1Result", "run_pc1", "run_pc1_select", "DEFAULT_PC_ALPHAS"]
+
+Node = tuple[int, int]
+DEFAULT_PC_ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+"""tigramite's list when pc_alpha is None."""
+
+
+class CITest(Protocol):
+    """What PC1 needs of a CI engine: batched tests and the AIC score."""
+
+    def run_masks(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def aic(self, j: int, parents: list[Node]) -> float: ...
+
+
+@dataclass
+class PC1Result:
+    """Parents per target (sorted strongest first) and the PC1 val/p matrices.
+
+    >>> PC1Result(parents={0: []}, val_matrix=np.zeros((1, 1, 2)), p_matrix=np.ones((1, 1, 2))).parents
+    {0: []}
+    """
+
+    parents: dict[int, list[Node]]
+    val_matrix: np.ndarray
+    p_matrix: np.ndarray
+    pc_alpha: dict[int, float] = field(default_factory=dict)
+
+
+def _max_dim(max_conds_dim: int | None, n_vars: int, tau_min: int, tau_max: int) -> int:
+    if max_conds_dim is None:
+        return n_vars * (tau_max - tau_min + 1)
+    if max_conds_dim < 0:
+        raise ParameterError("PC1", f"max_conds_dim must be >= 0, got {max_conds_dim}")
+    return max_conds_dim
+
+
+def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float,
+            max_conds_dim: int | None = None) -> PC1Result:
+    """Lagged parents of every variable at one pc_alpha.
+
+    >>> from causalstream.models.causal.lagcov import LaggedCovariance
+    >>> from causalstream.models.causal.parcorr import CovParCorr
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(400, 2))
+    >>> X[1:, 1] += 0.8 * X[:-1, 0]
+    >>> ci = CovParCorr(LaggedCovariance(2, 400, 2).update_many(X).stats(), 2)
+    >>> run_pc1(ci, 2, 1, 1, 0.05).parents[1]
+    [(0, -1)]
+    """
+    lo = max(1, tau_min)
+    top = _max_dim(max_conds_dim, n_vars, lo, tau_max)
+    cand = [(i, lag) for i in range(n_vars) for lag in range(lo, tau_max + 1)]   # tigramite's order
+    cand_col = np.array([lag * n_vars + i for i, lag in cand], dtype=np.intp)
+    n_cand = len(cand)
+    order = np.tile(np.arange(n_cand), (n_vars, 1))      # row j: current parents of j, then junk
+    count = np.full(n_vars, n_cand)
+    vmin = np.full((n_vars, n_cand), np.inf)
+    pmax = np.full((n_vars, n_cand), 1.0)
+    vat = np.zeros((n_vars, n_cand))
+    tested = np.zeros((n_vars, n_cand), dtype=bool)
+    dim_total = n_vars * (2 * tau_max + 1)
+    for dim in range(top + 1):
+        todo = np.flatnonzero(count - 1 >= dim)
+        if len(todo) == 0:
+            break
+        jj = np.repeat(todo, count[todo])
+        pos = np.arange(len(jj)) - np.repeat(np.cumsum(count[todo]) - count[todo], count[todo])
+        cc = order[jj, pos]
+        zidx = cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]
+        zmask = np.zeros((len(cc), dim_total), dtype=bool)
+        zmask[np.repeat(np.arange(len(cc)), dim), zidx.ravel()] = True
+        val, pval = ci.run_masks(cand_col[cc], jj, zmask)
+        vmin[jj, cc] = np.minimum(vmin[jj, cc], np.abs(val))
+        upd = ~tested[jj, cc] | (pval > pmax[jj, cc])
+        pmax[jj[upd], cc[upd]] = pval[upd]
+        vat[jj[upd], cc[upd]] = val[upd]
+        tested[jj, cc] = True
+        keep = pval <= pc_alpha
+        # Python's sorted(reverse=True) is stable: ties keep the candidates' first order
+        kj, kc = jj[keep], cc[keep]
+        ranked = np.lexsort((kc, -vmin[kj, kc], kj))
+        kept = np.bincount(kj, minlength=n_vars)
+        count[todo] = kept[todo]
+        start = np.cumsum(kept) - kept
+        order[kj[ranked], np.arange(len(ranked)) - start[kj[ranked]]] = kc[ranked]
+    val_matrix = np.zeros((n_vars, n_vars, tau_max + 1))
+    p_matrix = np.ones((n_vars, n_vars, tau_max + 1))
+    ci_, lag_ = np.array([i for i, _ in cand], dtype=np.intp), np.array([lag for _, lag in cand], dtype=np.intp)
+    for j in range(n_vars):
+        t = tested[j]
+        val_matrix[ci_[t], j, lag_[t]] = vat[j, t]
+        p_matrix[ci_[t], j, lag_[t]] = pmax[j, t]
+    parents = {j: [(cand[c][0], -cand[c][1]) for c in order[j, :count[j]]] for j in range(n_vars)}
+    return PC1Result(parents=parents, val_matrix=val_matrix, p_matrix=p_matrix)
+
+
+def _templates(dim: int, n_cand: int) -> np.ndarray:
+    """Positions of Z in a parent list, for the parent at each position [n_cand, dim].
+
+    The parent at position q < dim is tested given positions 0..dim without q; any later
+    parent given positions 0..dim-1 (the first combination, max_combinations=1).
+
+    >>> _templates(2, 4).tolist()
+    [[1, 2], [0, 2], [0, 1], [0, 1]]
+    """
+    out = np.tile(np.arange(dim), (n_cand, 1))
+    for q in range(min(dim, n_cand)):
+        out[q] = np.delete(np.arange(dim + 1), q)
+    return out
+
+
+def run_pc1_select(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float | None,
+                   max_conds_dim: int | None = None) -> PC1Result:
+    """PC1 at pc_alpha, or (pc_alpha None) per target the alpha of least AIC, as tigramite.
+
+    >>> from causalstream.models.causal.lagcov import LaggedCovariance
+    >>> from causalstream.models.causal.parcorr import CovParCorr
+    >>> ci = CovParCorr(LaggedCovariance(2, 300, 2).update_many(np.random.default_rng(0).normal(size=(300, 2))).stats(), 2)
+    >>> sorted(run_pc1_select(ci, 2, 1, 1, None).pc_alpha)
+    [0, 1]
+    """
+    if pc_alpha is not None:
+        if not 0.0 <= pc_alpha <= 1.0:
+            raise ParameterError("PC1", f"pc_alpha must be in [0, 1], got {pc_alpha}")
+        return run_pc1(ci, n_vars, tau_min, tau_max, pc_alpha, max_conds_dim)
+    runs = [run_pc1(ci, n_vars, tau_min, tau_max, a, max_conds_dim) for a in DEFAULT_PC_ALPHAS]
+    out = PC1Result(parents={}, val_matrix=np.zeros_like(runs[0].val_matrix), p_matrix=np.ones_like(runs[0].p_matrix))
+    for j in range(n_vars):
+        scores = np.array([ci.aic(j, r.parents[j]) for r in runs])
+        best = int(scores.argmin())
+        out.parents[j] = runs[best].parents[j]
+        out.val_matrix[:, j] = runs[best].val_matrix[:, j]
+        out.p_matrix[:, j] = runs[best].p_matrix[:, j]
+        out.pc_alpha[j] = DEFAULT_PC_ALPHAS[best]
+    return out
