@@ -12,7 +12,7 @@ and any ``package.module:Class`` that subclasses :class:`Node` works without reg
 >>> resolve("simm")
 Traceback (most recent call last):
 ...
-causalstream.nodes.errors.UnknownKindError: node kind 'simm': not registered (known: listener, relay, talker...)
+causalstream.nodes.errors.UnknownKindError: node kind 'simm': not registered (known: ...)
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ __all__ = ["BUILTIN_KINDS", "available_kinds", "register", "resolve"]
 # One line per built-in kind: name -> "module:Class". sim, features, discovery, predictor,
 # recorder and replay join here as they land.
 BUILTIN_KINDS: dict[str, str] = {
+    "discovery": "causalstream.nodes.discovery:DiscoveryNode",
+    "features": "causalstream.nodes.features:FeaturesNode",
     "listener": "causalstream.nodes.generic:Listener",
     "relay": "causalstream.nodes.generic:Relay",
+    "sim": "causalstream.nodes.sim:SimNode",
     "talker": "causalstream.nodes.generic:Talker",
 }
 

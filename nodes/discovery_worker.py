@@ -1,0 +1,211 @@
+"""The discovery node's graph refresh, off the receive path: window snapshots, a worker, messages.
+
+The receive thread adds each sample to its :class:`~causalstream.models.causal.WindowedPCMCI`
+and, every ``hop`` samples, hands :meth:`RefreshWorker.submit` a :class:`WindowSnapshot`: a
+copy of the model whose lagged statistics are a deep copy (O(window * N + D^2), tens of
+microseconds), so the receive thread keeps updating its own while the worker computes.
+The worker holds one pending snapshot: a newer one replaces it (the newest window wins) and
+``skipped`` counts the replaced ones. :class:`GraphBuilder` turns a snapshot's results into
+the CausalGraph and, when links changed, a ``graph_changed`` CausalEvent.
+
+>>> import numpy as np
+>>> from causalstream.models.causal import WindowedPCMCI
+>>> model = WindowedPCMCI(2, 50, 1, var_names=["a.x", "b.x"]).update_many(np.random.default_rng(0).normal(size=(60, 2)))
+>>> graph, event = GraphBuilder(stability_k=5).build(snapshot(model, 0, 59, epoch=0))
+>>> graph.n_samples, graph.window_end_ns, event is None
+(50, 59, True)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from causalstream.models.causal import WindowedPCMCI
+from causalstream.models.causal.batch import BATCH_TESTS
+from causalstream.models.causal.diff import diff_graphs
+from causalstream.models.causal.stability import LinkStability
+from causalstream.stream.messages import CausalEvent, CausalGraph, Link
+
+__all__ = ["GraphBuilder", "RefreshWorker", "WindowSnapshot", "ci_test_name", "snapshot"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowSnapshot:
+    """A frozen copy of the window to refresh: the model (own statistics), stamps, epoch, flags.
+
+    ``epoch`` changes when the window restarts (variables changed, drift restart): the
+    builder then forgets its stability history and previous graph.
+
+    >>> WindowSnapshot(model=None, start_ns=1, end_ns=2, epoch=0).flags
+    ()
+    """
+
+    model: WindowedPCMCI | None
+    start_ns: int
+    end_ns: int
+    epoch: int
+    flags: tuple[str, ...] = ()
+
+
+def snapshot(model: WindowedPCMCI, start_ns: int, end_ns: int, epoch: int,
+             flags: tuple[str, ...] = ()) -> WindowSnapshot:
+    """Copy ``model`` for a refresh: a shallow copy holding a deep copy of its statistics.
+
+    >>> m = WindowedPCMCI(1, 10, 1).update_many(np.zeros((5, 1)))
+    >>> s = snapshot(m, 0, 4, epoch=0); _ = m.update(np.ones(1))
+    >>> s.model.cov.n_samples, m.cov.n_samples
+    (5, 6)
+    """
+    copied = copy.copy(model)
+    copied.cov = copy.deepcopy(model.cov)
+    return WindowSnapshot(model=copied, start_ns=start_ns, end_ns=end_ns, epoch=epoch, flags=flags)
+
+
+def ci_test_name(ci_test: str) -> str:
+    """tigramite's class name of a CI test given by our lower-case name.
+
+    >>> ci_test_name("parcorr"), ci_test_name("cmiknn")
+    ('ParCorr', 'CMIknn')
+    """
+    return BATCH_TESTS[ci_test][1] if ci_test in BATCH_TESTS else "ParCorr"
+
+
+def _window_flags(model: WindowedPCMCI, n_missing: int) -> list[str]:
+    flags = ["nan_in_window"] if n_missing else []
+    samples = model.cov.samples()
+    for name, col in zip(model.var_names, samples.T):
+        finite = col[np.isfinite(col)]
+        if len(finite) == 0 or finite.min() == finite.max():
+            flags.append(f"constant_variable:{name}")
+    if model.cov.n_samples < model.window:
+        flags.append("partial_window")
+    return flags
+
+
+class GraphBuilder:
+    """Results of a window snapshot -> (CausalGraph, CausalEvent or None); keeps stability and seq.
+
+    >>> GraphBuilder(stability_k=3).seq
+    0
+    """
+
+    def __init__(self, stability_k: int) -> None:
+        self.stability_k = stability_k
+        self.stability = LinkStability(stability_k)
+        self.previous: np.ndarray | None = None
+        self.epoch: int | None = None
+        self.seq = 0
+        self.parents: dict | None = None
+
+    def build(self, snap: WindowSnapshot) -> tuple[CausalGraph, CausalEvent | None]:
+        """Run the snapshot's model, wrap the results; an event when links changed since the last graph."""
+        model = snap.model
+        assert model is not None
+        if snap.epoch != self.epoch:
+            self.stability.reset()
+            self.previous, self.epoch = None, snap.epoch
+        res = model.results()
+        self.parents = res.get("parents")
+        marks = np.asarray(res["graph"], dtype="<U3")
+        self.stability.update(marks)
+        self.seq += 1
+        graph = CausalGraph(
+            stamp_ns=snap.end_ns, names=list(model.var_names), tau_min=model.tau_min, tau_max=model.tau_max,
+            graph=marks.tolist(), val=res["val_matrix"], p=res["p_matrix"], stability=self.stability.get(),
+            method=model.method, ci_test=ci_test_name(model.ci_test), alpha=model.alpha_level,
+            window_start_ns=snap.start_ns, window_end_ns=snap.end_ns, n_samples=res["n_samples"],
+            n_missing=res["n_missing"], seq=self.seq, compute_ms=res["compute_ms"],
+            flags=list(snap.flags) + _window_flags(model, res["n_missing"]))
+        diff = diff_graphs(self.previous, marks, model.var_names)
+        self.previous = marks
+        if not diff.changed:
+            return graph, None
+        event = CausalEvent(stamp_ns=snap.end_ns, kind="graph_changed", shd=diff.shd, graph_seq=self.seq,
+                            added=[Link(*link) for link in diff.added], removed=[Link(*link) for link in diff.removed],
+                            detail=f"{len(diff.added)} added, {len(diff.removed)} removed")
+        return graph, event
+
+
+class RefreshWorker:
+    """Runs ``compute(snapshot)`` on a thread, one at a time; pending snapshots coalesce.
+
+    ``threaded=False`` computes inside :meth:`submit` (deterministic: for tests and replays).
+
+    >>> done = []
+    >>> w = RefreshWorker(done.append, threaded=False)
+    >>> w.submit(WindowSnapshot(None, 0, 1, 0)); w.close(); (len(done), w.skipped)
+    (1, 0)
+    """
+
+    def __init__(self, compute: Callable[[WindowSnapshot], object], threaded: bool = True) -> None:
+        self.compute = compute
+        self.threaded = threaded
+        self.submitted = 0
+        self.skipped = 0
+        self.done = 0
+        self.failed = 0
+        self._pending: WindowSnapshot | None = None
+        self._closing = False
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="discovery-refresh", daemon=True)
+            self._thread.start()
+
+    def submit(self, snap: WindowSnapshot) -> None:
+        """Queue a refresh of ``snap``; replaces (and counts as skipped) one not yet started."""
+        self.submitted += 1
+        if not self.threaded:
+            self._compute(snap)
+            return
+        with self._wake:
+            if self._pending is not None:
+                self.skipped += 1
+            self._pending = snap
+            self._wake.notify()
+
+    @property
+    def busy(self) -> bool:
+        """True while a refresh is queued or running.
+
+        >>> RefreshWorker(print, threaded=False).busy
+        False
+        """
+        return self._pending is not None or self.done + self.failed + self.skipped < self.submitted
+
+    def _compute(self, snap: WindowSnapshot) -> None:
+        try:
+            self.compute(snap)
+            self.done += 1
+        except Exception:  # noqa: BLE001 - a failed refresh must not end the stream; it is logged and counted
+            self.failed += 1
+            log.exception("graph refresh failed")
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None and not self._closing:
+                    self._wake.wait()
+                if self._pending is None:
+                    return
+                snap, self._pending = self._pending, None
+            self._compute(snap)
+
+    def close(self, timeout: float = 4.0) -> None:
+        """Let the running refresh finish (up to ``timeout`` s); a pending one is skipped."""
+        with self._wake:
+            if self._pending is not None:
+                self.skipped += 1
+                self._pending = None
+            self._closing = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
