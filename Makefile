@@ -18,8 +18,15 @@ $(VENV)/.installed-%: pyproject.toml
 
 venv: $(VENV)/.installed-dev
 
+# The pipeline runs in the background (its output in demo.log); the live table of links runs
+# in the foreground. Ctrl-C reaches both (same process group): the launcher stops its nodes
+# cleanly. With ARGS="duration:=S" the sim stops after S s, the launch with it, and the table
+# exits after S s too.
+DEMO_DURATION = $(or $(patsubst duration:=%,%,$(filter duration:=%,$(ARGS))),0)
 demo: $(VENV)/.installed-dev
-	$(VENV)/bin/causalstream launch launch/demo.yaml $(ARGS)
+	$(VENV)/bin/causalstream launch launch/demo.yaml $(ARGS) > demo.log 2>&1 & \
+	$(VENV)/bin/causalstream graph show --duration $(DEMO_DURATION); \
+	wait
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
