@@ -104,7 +104,8 @@ class DiscoveryNode(CheckedNode):
         self.since_hop = 0
         self.epoch = 0
         self.next_flags: tuple[str, ...] = ()
-        self.refit_parents: object = None
+        self.refit_parents: dict[int, frozenset] | None = None
+        self.since_refit = 0
         for name in ("samples", "drifts", "variables_changed") + _WORKER_COUNTERS:
             self.counters[name] = 0
         self._publish_lock = threading.Lock()
@@ -129,6 +130,7 @@ class DiscoveryNode(CheckedNode):
             self.monitor = DriftMonitor(self.model, detector=_DETECTORS[self.params.drift],
                                         restart=self.params.drift_restart)
         self.refit_parents = None
+        self.since_refit = 0
         self.stamps.clear()
         self.since_hop = 0
         self.epoch += 1
@@ -170,9 +172,14 @@ class DiscoveryNode(CheckedNode):
         """Refit the residual model when the worker found new parents; publish drift events."""
         assert self.monitor is not None
         parents = self.builder.parents if self.builder.epoch == self.epoch else None
-        if parents is not None and parents != self.refit_parents:
+        # refit() restarts the detectors, and weak parents come and go from one refresh to the
+        # next: refit on the first parents of a window, then only for new parent sets a window apart
+        sets = None if parents is None else {j: frozenset(ps) for j, ps in parents.items()}
+        due = self.refit_parents is None or self.since_refit >= self.params.window
+        if sets is not None and sets != self.refit_parents and due:
             self.monitor.refit({"parents": parents})
-            self.refit_parents = parents
+            self.refit_parents, self.since_refit = sets, 0
+        self.since_refit += 1
         self.monitor.update(x)
         for ev in self.monitor.events:
             self.counters["drifts"] += 1

@@ -1,0 +1,78 @@
+"""The sensing pipeline as real processes: sim -> features -> discovery from a launch file.
+
+The discovered graph is scored against the simulator's ground truth on /sim/ground_truth,
+at the agent level (``stream/graphs.py``): links held by at least half of the last
+``stability_k`` refreshes must give exactly the true cross-agent links, and no link may
+touch a distractor.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from causalstream.stream import Subscriber
+from causalstream.stream.graphs import agent_adjacency, cross_links
+from causalstream.stream.messages import CausalGraph, NodeStatus
+
+from support import ROOT
+from test_launcher import Launch
+
+LAUNCH = ROOT / "tests" / "data" / "launch" / "sensing.yaml"
+
+
+def _collect(run: Launch, timeout: float = 120.0) -> tuple[CausalGraph | None, list[CausalGraph], dict[str, NodeStatus]]:
+    truth, graphs, last_status = None, [], {}
+    with Subscriber(["/sim/ground_truth", "/causal/graph", "/node/status"], endpoints=run.endpoints) as sub:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = sub.recv(timeout=0.5)
+            if got is None:
+                if run.proc.poll() is not None:
+                    break
+                continue
+            if got.topic == "/sim/ground_truth":
+                truth = got.message
+            elif got.topic == "/causal/graph":
+                graphs.append(got.message)
+            elif isinstance(got.message, NodeStatus):
+                last_status[got.message.name] = got.message
+    return truth, graphs, last_status
+
+
+def _stable(graph: CausalGraph, share: float = 0.5) -> CausalGraph:
+    marks = np.where(graph.stability >= share, np.array(graph.graph, dtype="<U3"), "")
+    return CausalGraph(names=graph.names, tau_max=graph.tau_max, graph=marks.tolist(), val=graph.val, p=graph.p)
+
+
+def test_discovered_agent_graph_matches_the_simulator_truth(tmp_path: Path) -> None:
+    run = Launch(LAUNCH, tmp=tmp_path)
+    try:
+        truth, graphs, status = _collect(run)
+        assert run.proc.wait(timeout=30) == 0, run.output()
+    finally:
+        run.close()
+    assert truth is not None and truth.method == "ground_truth", run.output()
+    assert len(graphs) >= 20, run.output()
+    last = graphs[-1]
+    assert last.names == truth.names and last.n_samples == 600 and last.window_end_ns > last.window_start_ns
+    assert [g.seq for g in graphs] == sorted(g.seq for g in graphs)
+
+    true_links = cross_links(truth)
+    assert true_links == {tuple(f.split(":", 1)[1].split("->")) for f in truth.flags if f.startswith("agent_link:")}
+    assert true_links == {("robot", "h1"), ("robot", "h2"), ("h1", "h3")}
+    distractors = {f.split(":", 1)[1].split("=")[0] for f in truth.flags if f.endswith("=distractor")}
+    assert distractors == {"h4", "h5"}
+
+    found = cross_links(_stable(last))
+    assert found == true_links, found
+    agents, adj = agent_adjacency(_stable(last))
+    for d in distractors:
+        k = agents.index(d)
+        assert adj[k].sum() == 0 and adj[:, k].sum() == 0
+
+    disc = status["/discovery"]
+    assert disc.state == "stopped" and disc.counters["bad"] == 0 and disc.counters["failed"] == 0
+    assert disc.counters["graphs"] == len(graphs)
