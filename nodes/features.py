@@ -1,7 +1,7 @@
 """The ``features`` node kind: per-agent variables from ``agents/state`` on ``features``.
 
 Each AgentStates frame becomes one Features sample (same stamp) with fixed names
-(``robot.v``, ``h1.v``, ``h1.d_goal``, ...; see :class:`~causalstream.models.features.FeatureSpec`),
+(``robot.v``, ``h1.v``, ``h1.a``, ...; see :class:`~causalstream.models.features.FeatureSpec`),
 NaN where an agent is missing. Bad input never stops the stream; each kind is counted in
 the node's ``bad`` counter and its own ``bad:<reason>``:
 
@@ -40,14 +40,14 @@ class FeaturesNode(CheckedNode):
 
     >>> from causalstream.nodes.testing import MockNode
     >>> MockNode(FeaturesNode).run(duration=0.1).node.extractor.names
-    ['robot.v', 'h1.v', 'h1.d_goal', 'h2.v', 'h2.d_goal', 'h3.v', 'h3.d_goal', 'h4.v', 'h4.d_goal', 'h5.v', 'h5.d_goal']
+    ['robot.v', 'h1.v', 'h1.a', 'h2.v', 'h2.a', 'h3.v', 'h3.a', 'h4.v', 'h4.a', 'h5.v', 'h5.a']
     """
 
     class Params(NodeParams):
         """Parameters of ``features``."""
 
         robot_variables: list[str] = Field(default_factory=lambda: ["v"], description="Variables of the robot.")
-        human_variables: list[str] = Field(default_factory=lambda: ["v", "d_goal"],
+        human_variables: list[str] = Field(default_factory=lambda: ["v", "a"],
                                            description="Variables of each human (or slot).")
         humans: list[str] | None = Field(default_factory=lambda: [f"h{k}" for k in range(1, 6)],
                                          description="Humans by id (the sim's h1..); null: the n_nearest humans by slot.")

@@ -36,6 +36,7 @@ from causalstream.stream.messages import AgentStates, CausalGraph, Clock
 __all__ = ["SimNode", "truth_message"]
 
 _FAST_BATCH = 50  # steps between looks at the bus (heartbeat, stop) when not realtime
+_MAX_CATCH_UP = 20  # most steps one late tick makes up for (beyond that the sim falls behind)
 
 
 def truth_message(sim: HriSim, spec: FeatureSpec, tau_max: int, stamp_ns: int = 0) -> CausalGraph:
@@ -91,7 +92,7 @@ class SimNode(Node):
         clock: bool = Field(False, description="Also publish the sim time on clock.")
         robot_variables: list[str] = Field(default_factory=lambda: ["v"],
                                            description="Robot variables of the ground truth (as the features node).")
-        human_variables: list[str] = Field(default_factory=lambda: ["v", "d_goal"],
+        human_variables: list[str] = Field(default_factory=lambda: ["v", "a"],
                                            description="Per-human variables of the ground truth.")
         tau_max: int = Field(2, ge=0, description="Largest lag of the ground-truth graph.")
 
@@ -108,10 +109,17 @@ class SimNode(Node):
         self.publisher("sim/ground_truth", CausalGraph).publish(truth_message(self.sim, spec, p.tau_max, self.origin_ns))
         self.last_step = p.n_steps or (round(p.duration_s * p.rate_hz) if p.duration_s else 0)
         self.counters["steps"] = 0
+        self.start_s = self.io.now()
         if p.realtime:
-            self.timer(1.0 / (p.rate_hz * p.speed), self.step, name="step")
+            self.timer(1.0 / (p.rate_hz * p.speed), self.catch_up, name="step")
         self.log.info("HRI sim: agents %s, roles %s, %g Hz%s", self.sim.ids, self.sim.roles, p.rate_hz,
                       "" if p.realtime else " (as fast as possible)")
+
+    def catch_up(self) -> None:
+        """Step until sim time meets the wall clock (a late tick does not slow the sim down)."""
+        due = int((self.io.now() - self.start_s) * self.params.rate_hz * self.params.speed + 1e-9)
+        for _ in range(min(max(due - self.counters["steps"], 0), _MAX_CATCH_UP)):
+            self.step()
 
     def step(self) -> None:
         """One simulator step, published; stops the node after the last step."""

@@ -72,7 +72,7 @@ def test_features_equal_the_extractor_on_the_same_frames() -> None:
     frames = _frames(30)
     mock = MockNode(FeaturesNode).feed("agents/state", *frames).run()
     out = mock.outputs("features")
-    spec = FeatureSpec(robot_variables=("v",), human_variables=("v", "d_goal"), humans=("h1", "h2", "h3", "h4", "h5"))
+    spec = FeatureSpec(robot_variables=("v",), human_variables=("v", "a"), humans=("h1", "h2", "h3", "h4", "h5"))
     want = FeatureExtractor(spec).transform(frames, times=[f.stamp_ns * 1e-9 for f in frames])
     assert [f.stamp_ns for f in out] == [f.stamp_ns for f in frames]
     assert np.array_equal(np.stack([f.values for f in out]), want, equal_nan=True)
@@ -95,7 +95,7 @@ def test_features_survive_bad_frames_and_count_them() -> None:
     names = out[0].names
     assert len(out) == 8                        # the repeated and the older stamp were dropped
     assert [f.stamp_ns for f in out] == sorted({f.stamp_ns for f in feed})
-    assert np.isnan(out[2].values[names.index("h1.v")]) and np.isnan(out[2].values[names.index("h1.d_goal")])
+    assert np.isnan(out[2].values[names.index("h1.v")]) and np.isnan(out[2].values[names.index("h1.a")])
     assert np.isfinite(out[2].values[names.index("h2.v")])
     assert np.isnan(out[3].values[names.index("robot.v")])
     assert np.isnan(out[5].values[names.index("h4.v")]) and np.isfinite(out[6].values[names.index("h4.v")])
