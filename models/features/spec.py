@@ -1,0 +1,73 @@
+"""Which variables of which agents make the feature vector: a fixed list of names.
+
+Two ways to pick humans, both keeping N fixed while people come and go:
+
+- by id (``humans=("h1", "h3")``): names ``h1.v``, ...; an absent human gives NaN;
+- by slot (``humans=None``, ``n_nearest=k``): the k humans nearest the robot fill slots
+  ``n1 .. nk`` (``slot_prefix``), with hysteresis (see ``slots.py``); empty slots give NaN.
+
+>>> spec = FeatureSpec(robot_variables=("v",), human_variables=("v", "d_robot"), humans=("h1", "h2"))
+>>> spec.names
+['robot.v', 'h1.v', 'h1.d_robot', 'h2.v', 'h2.d_robot']
+>>> FeatureSpec(n_nearest=2).names
+['robot.v', 'n1.v', 'n1.d_robot', 'n2.v', 'n2.d_robot']
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from causalstream.models.features.variables import variable
+
+__all__ = ["FeatureSpec"]
+
+
+class FeatureSpec(BaseModel):
+    """The feature vector's layout: robot variables, then each human (or slot) in order.
+
+    ``hysteresis`` (metres): a slot's occupant is displaced only by a newcomer nearer the
+    robot by more than this. ``robot_role`` is the role string that marks the robot.
+
+    >>> FeatureSpec(human_variables=("v", "risk"), humans=("h1",)).names
+    ['robot.v', 'h1.v', 'h1.risk']
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    robot_variables: tuple[str, ...] = ("v",)
+    human_variables: tuple[str, ...] = ("v", "d_robot")
+    humans: tuple[str, ...] | None = None
+    n_nearest: int = Field(default=3, ge=0)
+    slot_prefix: str = "n"
+    hysteresis: float = Field(default=0.5, ge=0.0)
+    robot_role: str = "robot"
+
+    @field_validator("robot_variables", "human_variables")
+    @classmethod
+    def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            variable(name)  # raises ParameterError on an unknown name
+        return names
+
+    @property
+    def slots(self) -> list[str]:
+        """Agent names in vector order after the robot: the human ids, or the slot names.
+
+        >>> FeatureSpec(n_nearest=2, slot_prefix="h").slots
+        ['h1', 'h2']
+        """
+        if self.humans is not None:
+            return list(self.humans)
+        return [f"{self.slot_prefix}{k + 1}" for k in range(self.n_nearest)]
+
+    @property
+    def names(self) -> list[str]:
+        """``agent.variable`` names, in the order of the feature vector.
+
+        >>> FeatureSpec(robot_variables=(), humans=("h2",), human_variables=("d_goal",)).names
+        ['h2.d_goal']
+        """
+        out = [f"robot.{v}" for v in self.robot_variables]
+        for slot in self.slots:
+            out += [f"{slot}.{v}" for v in self.human_variables]
+        return out

@@ -1,0 +1,28 @@
+"""A human-robot interaction simulator with causal ground truth (numpy, no I/O).
+
+>>> from causalstream.models.sim import HriSim
+>>> ids, adj = HriSim(seed=0).agent_graph()
+>>> ids
+['robot', 'h1', 'h2', 'h3', 'h4', 'h5']
+"""
+
+from causalstream.models.sim.frame import SimFrame
+from causalstream.models.sim.hri import HriSim
+from causalstream.models.sim.mechanisms import Distractor, Follower, Mechanism, Past, Reactive, Read, Robot
+from causalstream.models.sim.truth import VariableGraph, agent_adjacency, state_parents, variable_graph
+
+__all__ = [
+    "Distractor",
+    "Follower",
+    "HriSim",
+    "Mechanism",
+    "Past",
+    "Reactive",
+    "Read",
+    "Robot",
+    "SimFrame",
+    "VariableGraph",
+    "agent_adjacency",
+    "state_parents",
+    "variable_graph",
+]

@@ -1,0 +1,234 @@
+"""The causal mechanisms of the HRI simulator: one class per role, each declaring its reads.
+
+A mechanism turns the past into this step's velocity and goal for one agent. It sees the
+past only through :class:`Past`, which hands out exactly the ``(agent, group, lag)`` the
+mechanism declared in ``reads`` and refuses anything else, so the ground truth derived from
+``reads`` (``truth.py``) is the truth of the code that runs. Groups: ``pos``, ``vel``,
+``goal`` (each a 2-vector). Positions then integrate: pos(t) = pos(t-1) + dt vel(t)
+(``KINEMATICS``). Each agent draws noise from its own generator, so changing one agent
+never changes another's random numbers.
+
+Roles (speeds in m/s, distances in m):
+
+- ``Robot``: drives to its waypoints in turn; speed an AR(1) around ``speed_mean``.
+- ``Reactive``: walks to random goals; slows by ``slow_gain * proximity * |v_robot|`` and
+  steers away from the robot, proximity = exp(-distance / ``reach``): robot -> human.
+- ``Follower``: velocity = leader's velocity ``lag`` steps ago plus a pull toward the
+  leader's position then (+ offset): leader -> follower.
+- ``Distractor``: walks to random goals on its own; reads no one.
+
+>>> m = Distractor("h9", np.random.default_rng(0), dt=0.1, arena=10.0)
+>>> sorted({r.agent for r in m.reads})
+['h9']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from causalstream.models.errors import ModelError
+
+__all__ = ["Read", "Past", "Mechanism", "Robot", "Reactive", "Follower", "Distractor", "KINEMATICS"]
+
+
+@dataclass(frozen=True)
+class Read:
+    """One input of a mechanism: ``agent``'s state ``group`` ``lag`` steps back.
+
+    >>> Read("robot", "pos", 1)
+    Read(agent='robot', group='pos', lag=1)
+    """
+
+    agent: str
+    group: str
+    lag: int
+
+
+KINEMATICS = (Read("self", "pos", 1), Read("self", "vel", 0))
+"""pos(t) = pos(t-1) + dt * vel(t), for every agent ("self" = the agent itself)."""
+
+
+class Past:
+    """Guarded view of the history: returns only states the mechanism declared it reads.
+
+    >>> p = Past(lambda agent, group, lag: np.zeros(2), reads=(Read("a", "pos", 1),), owner="a")
+    >>> p("a", "pos", 1)
+    array([0., 0.])
+    >>> p("b", "pos", 1)
+    Traceback (most recent call last):
+    ...
+    causalstream.models.errors.ModelError: mechanism of a: reads Read(agent='b', group='pos', lag=1), which it did not declare
+    """
+
+    def __init__(self, lookup: Callable[[str, str, int], np.ndarray], reads: tuple[Read, ...], owner: str) -> None:
+        self.lookup = lookup
+        self.reads = reads
+        self.owner = owner
+
+    def __call__(self, agent: str, group: str, lag: int) -> np.ndarray:
+        """The 2-vector of ``agent``'s ``group`` ``lag`` steps back, if declared."""
+        read = Read(agent, group, lag)
+        if read not in self.reads:
+            raise ModelError(what=f"mechanism of {self.owner}", reason=f"reads {read}, which it did not declare")
+        return np.array(self.lookup(agent, group, lag), dtype=float)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.hypot(v[0], v[1]))
+    return v / n if n > 1e-9 else np.zeros(2)
+
+
+def _ar1(previous: float, mean: float, std: float, tau: float, dt: float, rng: np.random.Generator) -> float:
+    """One step of an AR(1) with stationary ``std`` and time constant ``tau`` seconds."""
+    phi = np.exp(-dt / tau)
+    return mean + phi * (previous - mean) + std * np.sqrt(1.0 - phi**2) * rng.standard_normal()
+
+
+class Mechanism:
+    """Base class: ``reads`` (declared inputs) and ``step(past) -> (velocity, goal)``.
+
+    >>> issubclass(Robot, Mechanism)
+    True
+    """
+
+    role = "agent"
+
+    def __init__(self, agent: str, rng: np.random.Generator, dt: float, arena: float) -> None:
+        self.agent = agent
+        self.rng = rng
+        self.dt = dt
+        self.arena = arena
+        self.goal = rng.uniform(0.0, arena, size=2)
+
+    @property
+    def reads(self) -> tuple[Read, ...]:
+        """Own position and velocity one step back; roles add what they watch."""
+        return (Read(self.agent, "pos", 1), Read(self.agent, "vel", 1))
+
+    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
+        """This step's (velocity, goal); subclasses define it."""
+        raise NotImplementedError
+
+    def _next_goal(self, pos: np.ndarray, reach: float = 0.6) -> np.ndarray:
+        if np.hypot(*(self.goal - pos)) < reach:
+            self.goal = self.rng.uniform(0.0, self.arena, size=2)
+        return self.goal
+
+
+class Robot(Mechanism):
+    """Drives to ``waypoints`` in turn (random ones if None), with an AR(1) speed.
+
+    >>> r = Robot("robot", np.random.default_rng(0), dt=0.1, arena=10.0, waypoints=np.array([[5.0, 0.0]]))
+    >>> v, goal = r.step(Past(lambda a, g, l: np.zeros(2), r.reads, "robot"))
+    >>> goal.tolist(), bool(v[0] > 0)
+    ([5.0, 0.0], True)
+    """
+
+    role = "robot"
+
+    def __init__(self, agent: str, rng: np.random.Generator, dt: float, arena: float,
+                 waypoints: np.ndarray | None = None, speed_mean: float = 0.8, speed_std: float = 0.35,
+                 speed_tau: float = 0.5) -> None:
+        super().__init__(agent, rng, dt, arena)
+        self.waypoints = rng.uniform(0.0, arena, size=(8, 2)) if waypoints is None else np.asarray(waypoints, float)
+        self.speed_mean, self.speed_std, self.speed_tau = speed_mean, speed_std, speed_tau
+        self.next_waypoint = 0
+        self.goal = self.waypoints[0]
+
+    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
+        pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
+        if np.hypot(*(self.goal - pos)) < 0.6:
+            self.next_waypoint = (self.next_waypoint + 1) % len(self.waypoints)
+            self.goal = self.waypoints[self.next_waypoint]
+        speed = _ar1(float(np.hypot(*vel)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
+        return np.clip(speed, 0.0, 2.0) * _unit(self.goal - pos), self.goal
+
+
+class _Walker(Mechanism):
+    """A pedestrian heading for goals with an AR(1) speed and heading noise."""
+
+    role = "human"
+    speed_mean, speed_std, speed_tau, heading_std = 1.0, 0.25, 0.5, 0.15
+
+    def _walk(self, past: Past, slow: float = 0.0, away: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
+        goal = self._next_goal(pos)
+        speed = _ar1(float(np.hypot(*vel)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
+        direction = _unit(goal - pos) + (np.zeros(2) if away is None else away)
+        angle = np.arctan2(direction[1], direction[0]) + self.heading_std * self.rng.standard_normal()
+        speed = float(np.clip(speed - slow, 0.0, 2.0))
+        return speed * np.array([np.cos(angle), np.sin(angle)]), goal
+
+
+class Distractor(_Walker):
+    """Walks to its own random goals; reads only itself, so it causes and suffers nothing.
+
+    >>> d = Distractor("h5", np.random.default_rng(1), dt=0.1, arena=10.0)
+    >>> [r.agent for r in d.reads]
+    ['h5', 'h5']
+    """
+
+    role = "distractor"
+
+    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
+        return self._walk(past)
+
+
+class Reactive(_Walker):
+    """Walks to goals, slowing and steering away as the robot comes near and fast.
+
+    slow = ``slow_gain`` * proximity * |v_robot(t-1)|, away = ``steer_gain`` * proximity *
+    unit(pos - robot_pos), proximity = exp(-|pos - robot_pos| / ``reach``), all at t-1.
+
+    >>> h = Reactive("h1", np.random.default_rng(2), dt=0.1, arena=10.0, robot="robot")
+    >>> sorted({(r.agent, r.group) for r in h.reads})
+    [('h1', 'pos'), ('h1', 'vel'), ('robot', 'pos'), ('robot', 'vel')]
+    """
+
+    role = "reactive"
+
+    def __init__(self, agent: str, rng: np.random.Generator, dt: float, arena: float, robot: str,
+                 reach: float = 3.0, slow_gain: float = 1.2, steer_gain: float = 1.0) -> None:
+        super().__init__(agent, rng, dt, arena)
+        self.robot, self.reach, self.slow_gain, self.steer_gain = robot, reach, slow_gain, steer_gain
+
+    @property
+    def reads(self) -> tuple[Read, ...]:
+        return super().reads + (Read(self.robot, "pos", 1), Read(self.robot, "vel", 1))
+
+    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
+        offset = past(self.agent, "pos", 1) - past(self.robot, "pos", 1)
+        proximity = float(np.exp(-np.hypot(*offset) / self.reach))
+        slow = self.slow_gain * proximity * float(np.hypot(*past(self.robot, "vel", 1)))
+        return self._walk(past, slow=slow, away=self.steer_gain * proximity * _unit(offset))
+
+
+class Follower(Mechanism):
+    """Tracks a leader: v = v_leader(t-lag) + ``gain`` (p_leader(t-lag) + offset - p(t-1)) + noise.
+
+    >>> f = Follower("h3", np.random.default_rng(3), dt=0.1, arena=10.0, leader="h1")
+    >>> sorted({(r.agent, r.lag) for r in f.reads})
+    [('h1', 1), ('h3', 1)]
+    """
+
+    role = "follower"
+
+    def __init__(self, agent: str, rng: np.random.Generator, dt: float, arena: float, leader: str,
+                 lag: int = 1, gain: float = 0.8, noise_std: float = 0.15) -> None:
+        super().__init__(agent, rng, dt, arena)
+        self.leader, self.lag, self.gain, self.noise_std = leader, lag, gain, noise_std
+        self.offset = rng.uniform(-1.0, 1.0, size=2)
+
+    @property
+    def reads(self) -> tuple[Read, ...]:
+        return (Read(self.agent, "pos", 1), Read(self.leader, "pos", self.lag), Read(self.leader, "vel", self.lag))
+
+    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
+        target = past(self.leader, "pos", self.lag) + self.offset
+        vel = past(self.leader, "vel", self.lag) + self.gain * (target - past(self.agent, "pos", 1))
+        vel = vel + self.noise_std * self.rng.standard_normal(2)
+        speed = float(np.hypot(*vel))
+        return (vel * min(1.0, 2.0 / speed) if speed > 0 else vel), target

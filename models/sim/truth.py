@@ -1,0 +1,155 @@
+"""Ground truth derived from the mechanisms' declared reads, at agent and variable level.
+
+Agent level: a -> b when b's mechanism reads any state of a (a != b).
+
+Variable level, for a ``FeatureSpec`` naming humans by id. States are the groups ``pos``,
+``vel``, ``goal`` of each agent. Their direct parents are the mechanism's reads (``vel``,
+``goal``) and the kinematics (``pos`` <- own ``pos`` at lag 1 and own ``vel`` at lag 0);
+a lag-0 parent is also unrolled into its own parents. A feature at time t reads some states
+at t - l (``Need``). Then ``i`` at lag tau --> ``j`` whenever a state that ``j`` needs
+(lag l_j) has a parent (lag m) that ``i`` needs (lag l_i), with tau = l_j + m - l_i in
+[0, tau_max]; never i --> i at lag 0. Two features that merely share a state (``v`` and
+``heading`` both read ``vel``) are not linked: that is a definition, not a mechanism.
+
+This is conservative in the sense that a link is declared only along a declared read. Note
+what it implies: a relational feature such as ``h5.d_robot`` reads the robot's position,
+so ``robot.v --> h5.d_robot`` is true at variable level even for a distractor, and the
+naming-convention projection then says robot -> h5. Score agent-level discovery with
+features each agent owns (``v``, ``heading``, ``d_goal``, ``a``), or against ``agent_graph``.
+
+>>> g = VariableGraph(names=["a.v", "b.v"], graph=np.array([[["", "-->"], ["", "-->"]], [["", ""], ["", ""]]]), tau_max=1)
+>>> g.links()
+[('a.v', 'a.v', 1), ('a.v', 'b.v', 1)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from causalstream.models.errors import ParameterError
+from causalstream.models.features.spec import FeatureSpec
+from causalstream.models.features.variables import variable
+from causalstream.models.sim.mechanisms import KINEMATICS, Mechanism, Read
+
+__all__ = ["VariableGraph", "agent_adjacency", "variable_graph", "state_parents"]
+
+
+@dataclass(frozen=True)
+class VariableGraph:
+    """Tigramite-style truth: ``graph[i, j, tau] == "-->"`` means names[i] at lag tau drives names[j].
+
+    >>> VariableGraph(names=["x"], graph=np.full((1, 1, 2), ""), tau_max=1).agent_adjacency(["x"])
+    array([[0]])
+    """
+
+    names: list[str]
+    graph: np.ndarray
+    tau_max: int
+
+    def links(self) -> list[tuple[str, str, int]]:
+        """(source, target, lag) of every ``-->`` (lag-0 ``<--`` mirrors are skipped).
+
+        >>> VariableGraph(names=["x"], graph=np.full((1, 1, 1), ""), tau_max=0).links()
+        []
+        """
+        return [(self.names[i], self.names[j], int(tau))
+                for tau in range(self.tau_max + 1)
+                for i, j in zip(*np.nonzero(self.graph[:, :, tau] == "-->"))]
+
+    def agent_adjacency(self, agents: Sequence[str]) -> np.ndarray:
+        """Project by the ``agent.variable`` naming: adj[a, b] = 1 if a link goes a -> b, a != b.
+
+        >>> g = VariableGraph(names=["r.v", "h.v"], graph=np.array([[["", ""], ["", "-->"]], [["", ""], ["", "-->"]]]), tau_max=1)
+        >>> g.agent_adjacency(["r", "h"]).tolist()
+        [[0, 1], [0, 0]]
+        """
+        adj = np.zeros((len(agents), len(agents)), dtype=int)
+        index = {a: k for k, a in enumerate(agents)}
+        for src, dst, _ in self.links():
+            a, b = index[src.split(".")[0]], index[dst.split(".")[0]]
+            adj[a, b] = int(a != b) | adj[a, b]
+        return adj
+
+
+def agent_adjacency(ids: Sequence[str], mechanisms: Sequence[Mechanism]) -> np.ndarray:
+    """adj[a, b] = 1 when mechanism b reads a state of agent a (a != b).
+
+    >>> from causalstream.models.sim.mechanisms import Distractor
+    >>> agent_adjacency(["h1"], [Distractor("h1", np.random.default_rng(0), 0.1, 10.0)]).tolist()
+    [[0]]
+    """
+    adj = np.zeros((len(ids), len(ids)), dtype=int)
+    for b, mech in enumerate(mechanisms):
+        for read in mech.reads:
+            a = list(ids).index(read.agent)
+            adj[a, b] = int(a != b) | adj[a, b]
+    return adj
+
+
+def state_parents(mechanisms: Sequence[Mechanism]) -> dict[tuple[str, str], set[Read]]:
+    """Parents of each state (agent, group), lag-0 parents unrolled into theirs.
+
+    >>> from causalstream.models.sim.mechanisms import Distractor
+    >>> p = state_parents([Distractor("h1", np.random.default_rng(0), 0.1, 10.0)])
+    >>> sorted((r.group, r.lag) for r in p[("h1", "pos")])
+    [('pos', 1), ('vel', 0), ('vel', 1)]
+    """
+    direct: dict[tuple[str, str], set[Read]] = {}
+    for mech in mechanisms:
+        direct[(mech.agent, "vel")] = set(mech.reads)
+        direct[(mech.agent, "goal")] = set(mech.reads)
+        direct[(mech.agent, "pos")] = {Read(mech.agent, r.group, r.lag) for r in KINEMATICS}
+    out: dict[tuple[str, str], set[Read]] = {}
+    for key, reads in direct.items():
+        seen, todo = set(reads), [r for r in reads if r.lag == 0]
+        while todo:
+            r = todo.pop()
+            for parent in direct[(r.agent, r.group)]:
+                if parent not in seen:
+                    seen.add(parent)
+                    todo += [parent] if parent.lag == 0 else []
+        out[key] = seen
+    return out
+
+
+def _needs(spec: FeatureSpec, robot: str) -> tuple[list[str], list[set[tuple[str, str, int]]]]:
+    """Each feature's name and the (agent, group, lag) states it reads."""
+    names, needs = [], []
+    for agent, var_names in [(robot, spec.robot_variables)] + [(h, spec.human_variables) for h in spec.slots]:
+        for name in var_names:
+            names.append(f"{'robot' if agent == robot else agent}.{name}")
+            resolve = {"self": agent, "robot": robot}
+            needs.append({(resolve.get(n.who, n.who), n.group, n.lag) for n in variable(name).needs})
+    return names, needs
+
+
+def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: FeatureSpec,
+                   tau_max: int = 2) -> VariableGraph:
+    """The variable-level truth of ``spec``'s features under these mechanisms (see module doc).
+
+    >>> from causalstream.models.sim.mechanisms import Distractor
+    >>> spec = FeatureSpec(robot_variables=(), human_variables=("v", "d_goal"), humans=("h1",))
+    >>> variable_graph(["h1"], [Distractor("h1", np.random.default_rng(0), 0.1, 10.0)], spec, 1).links()
+    [('h1.v', 'h1.d_goal', 0), ('h1.v', 'h1.v', 1), ('h1.v', 'h1.d_goal', 1), ('h1.d_goal', 'h1.v', 1),
+     ('h1.d_goal', 'h1.d_goal', 1)]
+    """
+    if spec.humans is None:
+        raise ParameterError(what="ground truth", reason="slot specs (humans=None) change agents over time; name humans by id")
+    robot = next(m.agent for m in mechanisms if m.role == "robot") if any(m.role == "robot" for m in mechanisms) else "robot"
+    names, needs = _needs(spec, robot)
+    parents = state_parents(mechanisms)
+    graph = np.full((len(names), len(names), tau_max + 1), "", dtype="<U3")
+    for j, target in enumerate(needs):
+        for agent, group, lag_j in target:
+            for parent in parents.get((agent, group), set()):
+                for i, source in enumerate(needs):
+                    for _, _, lag_i in [s for s in source if s[:2] == (parent.agent, parent.group)]:
+                        tau = lag_j + parent.lag - lag_i
+                        if 0 <= tau <= tau_max and not (tau == 0 and i == j):
+                            graph[i, j, tau] = "-->"
+    lag0 = graph[:, :, 0] == "-->"
+    graph[:, :, 0] = np.where(lag0 & lag0.T, "o-o", np.where(lag0, "-->", np.where(lag0.T, "<--", "")))
+    return VariableGraph(names=names, graph=graph, tau_max=tau_max)
