@@ -15,14 +15,16 @@ Two ways to pick humans, both keeping N fixed while people come and go:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from dataclasses import dataclass
 
+from causalstream.models.errors import ParameterError
 from causalstream.models.features.variables import variable
 
 __all__ = ["FeatureSpec"]
 
 
-class FeatureSpec(BaseModel):
+@dataclass(frozen=True)
+class FeatureSpec:
     """The feature vector's layout: robot variables, then each human (or slot) in order.
 
     ``hysteresis`` (metres): a slot's occupant is displaced only by a newcomer nearer the
@@ -30,24 +32,29 @@ class FeatureSpec(BaseModel):
 
     >>> FeatureSpec(human_variables=("v", "risk"), humans=("h1",)).names
     ['robot.v', 'h1.v', 'h1.risk']
+    >>> FeatureSpec(human_variables=("speed",))
+    Traceback (most recent call last):
+    ...
+    causalstream.models.errors.ParameterError: FeatureSpec: unknown variable 'speed'; known: ...
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     robot_variables: tuple[str, ...] = ("v",)
     human_variables: tuple[str, ...] = ("v", "d_robot")
     humans: tuple[str, ...] | None = None
-    n_nearest: int = Field(default=3, ge=0)
+    n_nearest: int = 3
     slot_prefix: str = "n"
-    hysteresis: float = Field(default=0.5, ge=0.0)
+    hysteresis: float = 0.5
     robot_role: str = "robot"
 
-    @field_validator("robot_variables", "human_variables")
-    @classmethod
-    def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        for name in names:
+    def __post_init__(self) -> None:
+        # Lists (from YAML launch params) become tuples, so specs stay hashable and frozen.
+        for field in ("robot_variables", "human_variables", "humans"):
+            value = getattr(self, field)
+            object.__setattr__(self, field, None if value is None else tuple(value))
+        for name in self.robot_variables + self.human_variables:
             variable(name)  # raises ParameterError on an unknown name
-        return names
+        if self.n_nearest < 0 or self.hysteresis < 0:
+            raise ParameterError(what="FeatureSpec", reason="n_nearest and hysteresis must be >= 0")
 
     @property
     def slots(self) -> list[str]:

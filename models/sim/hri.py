@@ -44,7 +44,7 @@ class HriSim:
     """
 
     def __init__(self, n_reactive: int = 2, n_followers: int = 1, n_distractors: int = 2,
-                 rate_hz: float = 10.0, seed: int = 0, arena: float = 10.0,
+                 rate_hz: float = 10.0, seed: int = 0, arena: float = 8.0,
                  robot_waypoints: np.ndarray | None = None, follow_lag: int = 1) -> None:
         if min(n_reactive, n_followers, n_distractors) < 0 or rate_hz <= 0 or follow_lag < 1:
             raise ParameterError(what="HriSim", reason="counts must be >= 0, rate_hz > 0, follow_lag >= 1")
