@@ -14,7 +14,7 @@ from tigramite.pcmci import PCMCI
 
 from causalstream.models.errors import ModelError, ParameterError
 from causalstream.models.features import FeatureExtractor, FeatureSpec
-from causalstream.models.sim import Distractor, HriSim, Read, SimFrame
+from causalstream.models.sim import Distractor, HriSim, Read, SimFrame, hri_scene
 
 DISTRACTORS = ["h4", "h5"]  # default scenario: robot, h1 h2 reactive, h3 follows h1, h4 h5 distractors
 
@@ -127,3 +127,15 @@ def test_pcmci_finds_the_cross_links_and_leaves_distractors_alone(seed: int) -> 
     found = _discovered_agent_links(seed)
     assert truth <= found, f"missed {truth - found}"
     assert not [link for link in found if set(link) & set(DISTRACTORS)], found
+
+
+def test_scenes_are_subsampled_runs_with_their_agent_graph() -> None:
+    from_scene = hri_scene(n_frames=12, seed=4)
+    frames = HriSim(seed=4).run(50 + 12 * 4)
+    expected = np.stack([f.positions() for f in frames[53::4]], axis=1)
+    assert np.array_equal(from_scene.positions, expected)
+    assert np.array_equal(from_scene.adjacency, HriSim(seed=4).agent_graph()[1])
+    steps = np.linalg.norm(np.diff(from_scene.positions, axis=1), axis=-1)
+    assert steps.max() < 2.0 * 0.4 + 1e-9  # 0.4 s between frames, speeds capped at 2 m/s
+    with pytest.raises(ParameterError):
+        hri_scene(4, rate_hz=3.0)

@@ -9,6 +9,7 @@
 from causalstream.models.sim.frame import SimFrame
 from causalstream.models.sim.hri import HriSim
 from causalstream.models.sim.mechanisms import Distractor, Follower, Mechanism, Past, Reactive, Read, Robot
+from causalstream.models.sim.scenes import Scene, hri_scene, hri_scenes
 from causalstream.models.sim.truth import VariableGraph, agent_adjacency, state_parents, variable_graph
 
 __all__ = [
@@ -20,9 +21,12 @@ __all__ = [
     "Reactive",
     "Read",
     "Robot",
+    "Scene",
     "SimFrame",
     "VariableGraph",
     "agent_adjacency",
+    "hri_scene",
+    "hri_scenes",
     "state_parents",
     "variable_graph",
 ]
