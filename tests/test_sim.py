@@ -71,9 +71,9 @@ def test_do_interventions_reach_exactly_the_descendants() -> None:
 
 def test_an_undeclared_read_is_refused() -> None:
     class Sneaky(Distractor):
-        def step(self, past):  # type: ignore[no-untyped-def]
+        def velocity(self, past, goal):  # type: ignore[no-untyped-def]
             past("robot", "pos", 1)  # watches the robot without declaring it
-            return super().step(past)
+            return super().velocity(past, goal)
 
     sim = HriSim(seed=0)
     honest = sim.mechanisms[-1]

@@ -63,7 +63,7 @@ class HriSim:
             "vel": np.zeros((len(self.ids), 2)),
             "goal": np.stack([m.goal for m in self.mechanisms]),
         }
-        depth = 1 + max(r.lag for m in self.mechanisms for r in m.reads)
+        depth = 1 + max(r.lag for m in self.mechanisms for r in m.reads + m.goal_reads)
         self._history: deque[dict[str, np.ndarray]] = deque([start] * depth, maxlen=depth)
 
     def _build(self) -> list[Mechanism]:
@@ -97,7 +97,8 @@ class HriSim:
         last = self._history[-1]
         vel, goal = np.zeros_like(last["vel"]), np.zeros_like(last["goal"])
         for k, mech in enumerate(self.mechanisms):
-            vel[k], goal[k] = mech.step(Past(self._lookup, mech.reads, mech.agent))
+            goal[k] = mech.next_goal(Past(self._lookup, mech.goal_reads, mech.agent))
+            vel[k] = mech.velocity(Past(self._lookup, mech.reads, mech.agent), goal[k])
         for agent, forced in (do or {}).items():
             vel[self.ids.index(agent)] = forced
         pos = last["pos"] + self.dt * vel  # KINEMATICS

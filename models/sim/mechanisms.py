@@ -1,8 +1,9 @@
 """The causal mechanisms of the HRI simulator: one class per role, each declaring its reads.
 
-A mechanism turns the past into this step's velocity and goal for one agent. It sees the
-past only through :class:`Past`, which hands out exactly the ``(agent, group, lag)`` the
-mechanism declared in ``reads`` and refuses anything else, so the ground truth derived from
+A mechanism turns the past into this step's goal (``next_goal``, seeing ``goal_reads``)
+and then velocity (``velocity``, seeing ``reads`` and the new goal) for one agent. It sees
+the past only through :class:`Past`, which hands out exactly the ``(agent, group, lag)``
+the mechanism declared and refuses anything else, so the ground truth derived from
 ``reads`` (``truth.py``) is the truth of the code that runs. Groups: ``pos``, ``vel``,
 ``goal`` (each a 2-vector). Positions then integrate: pos(t) = pos(t-1) + dt vel(t)
 (``KINEMATICS``). Each agent draws noise from its own generator, so changing one agent
@@ -88,7 +89,7 @@ def _ar1(previous: float, mean: float, std: float, tau: float, dt: float, rng: n
 
 
 class Mechanism:
-    """Base class: ``reads`` (declared inputs) and ``step(past) -> (velocity, goal)``.
+    """Base: ``goal_reads`` -> ``next_goal(past)``, then ``reads`` -> ``velocity(past, goal)``.
 
     >>> issubclass(Robot, Mechanism)
     True
@@ -105,24 +106,31 @@ class Mechanism:
 
     @property
     def reads(self) -> tuple[Read, ...]:
-        """Own position and velocity one step back; roles add what they watch."""
+        """What ``velocity`` reads: own position and velocity one step back; roles add more."""
         return (Read(self.agent, "pos", 1), Read(self.agent, "vel", 1))
 
-    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
-        """This step's (velocity, goal); subclasses define it."""
-        raise NotImplementedError
+    @property
+    def goal_reads(self) -> tuple[Read, ...]:
+        """What ``next_goal`` reads: own position one step back (to see a goal reached)."""
+        return (Read(self.agent, "pos", 1),)
 
-    def _next_goal(self, pos: np.ndarray, reach: float = 0.6) -> np.ndarray:
-        if np.hypot(*(self.goal - pos)) < reach:
+    def next_goal(self, past: Past) -> np.ndarray:
+        """This step's goal: a new random point once the last one is within 0.6 m."""
+        if np.hypot(*(self.goal - past(self.agent, "pos", 1))) < 0.6:
             self.goal = self.rng.uniform(0.0, self.arena, size=2)
         return self.goal
+
+    def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
+        """This step's velocity toward ``goal``; subclasses define it."""
+        raise NotImplementedError
 
 
 class Robot(Mechanism):
     """Drives to ``waypoints`` in turn (random ones if None), with an AR(1) speed.
 
     >>> r = Robot("robot", np.random.default_rng(0), dt=0.1, arena=10.0, waypoints=np.array([[5.0, 0.0]]))
-    >>> v, goal = r.step(Past(lambda a, g, l: np.zeros(2), r.reads, "robot"))
+    >>> goal = r.next_goal(Past(lambda a, g, l: np.zeros(2), r.goal_reads, "robot"))
+    >>> v = r.velocity(Past(lambda a, g, l: np.zeros(2), r.reads, "robot"), goal)
     >>> goal.tolist(), bool(v[0] > 0)
     ([5.0, 0.0], True)
     """
@@ -138,13 +146,16 @@ class Robot(Mechanism):
         self.next_waypoint = 0
         self.goal = self.waypoints[0]
 
-    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
-        pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
-        if np.hypot(*(self.goal - pos)) < 0.6:
+    def next_goal(self, past: Past) -> np.ndarray:
+        if np.hypot(*(self.goal - past(self.agent, "pos", 1))) < 0.6:
             self.next_waypoint = (self.next_waypoint + 1) % len(self.waypoints)
             self.goal = self.waypoints[self.next_waypoint]
+        return self.goal
+
+    def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
+        pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
         speed = _ar1(float(np.hypot(*vel)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
-        return np.clip(speed, 0.0, 2.0) * _unit(self.goal - pos), self.goal
+        return np.clip(speed, 0.0, 2.0) * _unit(goal - pos)
 
 
 class _Walker(Mechanism):
@@ -153,14 +164,13 @@ class _Walker(Mechanism):
     role = "human"
     speed_mean, speed_std, speed_tau, heading_std = 1.0, 0.25, 0.5, 0.15
 
-    def _walk(self, past: Past, slow: float = 0.0, away: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _walk(self, past: Past, goal: np.ndarray, slow: float = 0.0, away: np.ndarray | None = None) -> np.ndarray:
         pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
-        goal = self._next_goal(pos)
         speed = _ar1(float(np.hypot(*vel)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
         direction = _unit(goal - pos) + (np.zeros(2) if away is None else away)
         angle = np.arctan2(direction[1], direction[0]) + self.heading_std * self.rng.standard_normal()
         speed = float(np.clip(speed - slow, 0.0, 2.0))
-        return speed * np.array([np.cos(angle), np.sin(angle)]), goal
+        return speed * np.array([np.cos(angle), np.sin(angle)])
 
 
 class Distractor(_Walker):
@@ -173,8 +183,8 @@ class Distractor(_Walker):
 
     role = "distractor"
 
-    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
-        return self._walk(past)
+    def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
+        return self._walk(past, goal)
 
 
 class Reactive(_Walker):
@@ -199,19 +209,21 @@ class Reactive(_Walker):
     def reads(self) -> tuple[Read, ...]:
         return super().reads + (Read(self.robot, "pos", 1), Read(self.robot, "vel", 1))
 
-    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
+    def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
         offset = past(self.agent, "pos", 1) - past(self.robot, "pos", 1)
         proximity = float(np.exp(-np.hypot(*offset) / self.reach))
         slow = self.slow_gain * proximity * float(np.hypot(*past(self.robot, "vel", 1)))
-        return self._walk(past, slow=slow, away=self.steer_gain * proximity * _unit(offset))
+        return self._walk(past, goal, slow=slow, away=self.steer_gain * proximity * _unit(offset))
 
 
 class Follower(Mechanism):
-    """Tracks a leader: v = v_leader(t-lag) + ``gain`` (p_leader(t-lag) + offset - p(t-1)) + noise.
+    """Tracks a leader: v = v_leader(t-lag) + ``gain`` (goal - p(t-1)) + noise.
+
+    Its goal is the leader's position ``lag`` steps back plus a fixed offset.
 
     >>> f = Follower("h3", np.random.default_rng(3), dt=0.1, arena=10.0, leader="h1")
-    >>> sorted({(r.agent, r.lag) for r in f.reads})
-    [('h1', 1), ('h3', 1)]
+    >>> sorted((r.agent, r.group) for r in f.reads + f.goal_reads)
+    [('h1', 'pos'), ('h1', 'vel'), ('h3', 'pos')]
     """
 
     role = "follower"
@@ -224,11 +236,18 @@ class Follower(Mechanism):
 
     @property
     def reads(self) -> tuple[Read, ...]:
-        return (Read(self.agent, "pos", 1), Read(self.leader, "pos", self.lag), Read(self.leader, "vel", self.lag))
+        return (Read(self.agent, "pos", 1), Read(self.leader, "vel", self.lag))
 
-    def step(self, past: Past) -> tuple[np.ndarray, np.ndarray]:
-        target = past(self.leader, "pos", self.lag) + self.offset
-        vel = past(self.leader, "vel", self.lag) + self.gain * (target - past(self.agent, "pos", 1))
+    @property
+    def goal_reads(self) -> tuple[Read, ...]:
+        return (Read(self.leader, "pos", self.lag),)
+
+    def next_goal(self, past: Past) -> np.ndarray:
+        self.goal = past(self.leader, "pos", self.lag) + self.offset
+        return self.goal
+
+    def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
+        vel = past(self.leader, "vel", self.lag) + self.gain * (goal - past(self.agent, "pos", 1))
         vel = vel + self.noise_std * self.rng.standard_normal(2)
         speed = float(np.hypot(*vel))
-        return (vel * min(1.0, 2.0 / speed) if speed > 0 else vel), target
+        return vel * min(1.0, 2.0 / speed) if speed > 0 else vel

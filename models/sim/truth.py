@@ -4,18 +4,23 @@ Agent level: a -> b when b's mechanism reads any state of a (a != b).
 
 Variable level, for a ``FeatureSpec`` naming humans by id. States are the groups ``pos``,
 ``vel``, ``goal`` of each agent. Their direct parents are the mechanism's reads (``vel``,
-``goal``) and the kinematics (``pos`` <- own ``pos`` at lag 1 and own ``vel`` at lag 0);
+``goal``), the agent's own goal (``vel`` <- goal at lag 0, ``goal`` <- goal at lag 1: the
+goal is the mechanism's own memory) and the kinematics (``pos`` <- own ``pos`` at lag 1 and own ``vel`` at lag 0);
 a lag-0 parent is also unrolled into its own parents. A feature at time t reads some states
-at t - l (``Need``). Then ``i`` at lag tau --> ``j`` whenever a state that ``j`` needs
-(lag l_j) has a parent (lag m) that ``i`` needs (lag l_i), with tau = l_j + m - l_i in
-[0, tau_max]; never i --> i at lag 0. Two features that merely share a state (``v`` and
-``heading`` both read ``vel``) are not linked: that is a definition, not a mechanism.
+at t - l (``Need``). Then ``i`` at lag tau --> ``j`` when some state that ``j`` needs has
+among its parents *every* state that ``i`` needs, each at the lag that tau implies
+(tau = l_j + m - l_i, m the parent's lag), tau in [0, tau_max]; never i --> i at lag 0.
 
-This is conservative in the sense that a link is declared only along a declared read. Note
-what it implies: a relational feature such as ``h5.d_robot`` reads the robot's position,
-so ``robot.v --> h5.d_robot`` is true at variable level even for a distractor, and the
-naming-convention projection then says robot -> h5. Score agent-level discovery with
-features each agent owns (``v``, ``heading``, ``d_goal``, ``a``), or against ``agent_graph``.
+Conservative: a link is declared only along declared reads, and only when the source
+feature is wholly made of states the mechanism reads. So ``h1.d_robot --> h1.v`` holds for
+a reactive human (its speed reads both positions) but ``h4.d_robot --> h4.v`` does not for
+a distractor (it never reads the robot). Features that merely share a state (``v`` and
+``heading`` both read ``vel``) are not linked: that is a definition, not a mechanism.
+The target side is looser: a relational feature such as ``h4.d_robot`` is computed from
+the robot's position, so ``robot.v --> h4.d_robot`` is true at variable level even for a
+distractor, and the naming-convention projection then says robot -> h4. Score agent-level
+discovery with features each agent owns (``v``, ``heading``, ``d_goal``, ``a``), or
+against ``agent_graph``.
 
 >>> g = VariableGraph(names=["a.v", "b.v"], graph=np.array([[["", "-->"], ["", "-->"]], [["", ""], ["", ""]]]), tau_max=1)
 >>> g.links()
@@ -75,7 +80,7 @@ class VariableGraph:
 
 
 def agent_adjacency(ids: Sequence[str], mechanisms: Sequence[Mechanism]) -> np.ndarray:
-    """adj[a, b] = 1 when mechanism b reads a state of agent a (a != b).
+    """adj[a, b] = 1 when mechanism b reads (for its goal or velocity) a state of agent a (a != b).
 
     >>> from causalstream.models.sim.mechanisms import Distractor
     >>> agent_adjacency(["h1"], [Distractor("h1", np.random.default_rng(0), 0.1, 10.0)]).tolist()
@@ -83,7 +88,7 @@ def agent_adjacency(ids: Sequence[str], mechanisms: Sequence[Mechanism]) -> np.n
     """
     adj = np.zeros((len(ids), len(ids)), dtype=int)
     for b, mech in enumerate(mechanisms):
-        for read in mech.reads:
+        for read in mech.reads + mech.goal_reads:
             a = list(ids).index(read.agent)
             adj[a, b] = int(a != b) | adj[a, b]
     return adj
@@ -95,12 +100,14 @@ def state_parents(mechanisms: Sequence[Mechanism]) -> dict[tuple[str, str], set[
     >>> from causalstream.models.sim.mechanisms import Distractor
     >>> p = state_parents([Distractor("h1", np.random.default_rng(0), 0.1, 10.0)])
     >>> sorted((r.group, r.lag) for r in p[("h1", "pos")])
-    [('pos', 1), ('vel', 0), ('vel', 1)]
+    [('goal', 0), ('goal', 1), ('pos', 1), ('vel', 0), ('vel', 1)]
     """
     direct: dict[tuple[str, str], set[Read]] = {}
     for mech in mechanisms:
-        direct[(mech.agent, "vel")] = set(mech.reads)
-        direct[(mech.agent, "goal")] = set(mech.reads)
+        # The goal is the mechanism's own memory: velocity steers toward this step's goal,
+        # which is updated from the last one. Reads of other agents all go through Past.
+        direct[(mech.agent, "vel")] = set(mech.reads) | {Read(mech.agent, "goal", 0)}
+        direct[(mech.agent, "goal")] = set(mech.goal_reads) | {Read(mech.agent, "goal", 1)}
         direct[(mech.agent, "pos")] = {Read(mech.agent, r.group, r.lag) for r in KINEMATICS}
     out: dict[tuple[str, str], set[Read]] = {}
     for key, reads in direct.items():
@@ -144,12 +151,14 @@ def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: Fe
     graph = np.full((len(names), len(names), tau_max + 1), "", dtype="<U3")
     for j, target in enumerate(needs):
         for agent, group, lag_j in target:
-            for parent in parents.get((agent, group), set()):
-                for i, source in enumerate(needs):
-                    for _, _, lag_i in [s for s in source if s[:2] == (parent.agent, parent.group)]:
-                        tau = lag_j + parent.lag - lag_i
-                        if 0 <= tau <= tau_max and not (tau == 0 and i == j):
-                            graph[i, j, tau] = "-->"
+            # Parents of this state, as (agent, group, lag behind time t of feature j).
+            behind = {(p.agent, p.group, lag_j + p.lag) for p in parents.get((agent, group), set())}
+            for i, source in enumerate(needs):
+                for tau in range(tau_max + 1):
+                    if tau == 0 and i == j:
+                        continue
+                    if all((a, g, tau + lag_i) in behind for a, g, lag_i in source):
+                        graph[i, j, tau] = "-->"
     lag0 = graph[:, :, 0] == "-->"
     graph[:, :, 0] = np.where(lag0 & lag0.T, "o-o", np.where(lag0, "-->", np.where(lag0.T, "<--", "")))
     return VariableGraph(names=names, graph=graph, tau_max=tau_max)
