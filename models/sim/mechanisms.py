@@ -159,17 +159,25 @@ class Robot(Mechanism):
 
 
 class _Walker(Mechanism):
-    """A pedestrian heading for goals with an AR(1) speed and heading noise."""
+    """A pedestrian heading for goals: speed = pace - slow, heading with inertia and noise.
+
+    ``pace`` (preferred speed) is the walker's own memory, an AR(1); a slow-down lowers this
+    step's speed, not the pace, so it does not pile up from step to step.
+    """
 
     role = "human"
-    speed_mean, speed_std, speed_tau, heading_std = 1.0, 0.25, 0.5, 0.15
+    speed_mean, speed_std, speed_tau, heading_std, inertia = 1.0, 0.25, 0.5, 0.15, 0.5
+
+    def __init__(self, agent: str, rng: np.random.Generator, dt: float, arena: float) -> None:
+        super().__init__(agent, rng, dt, arena)
+        self.pace = self.speed_mean
 
     def _walk(self, past: Past, goal: np.ndarray, slow: float = 0.0, away: np.ndarray | None = None) -> np.ndarray:
         pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
-        speed = _ar1(float(np.hypot(*vel)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
-        direction = _unit(goal - pos) + (np.zeros(2) if away is None else away)
+        self.pace = _ar1(self.pace, self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
+        direction = _unit(goal - pos) + self.inertia * _unit(vel) + (np.zeros(2) if away is None else away)
         angle = np.arctan2(direction[1], direction[0]) + self.heading_std * self.rng.standard_normal()
-        speed = float(np.clip(speed - slow, 0.0, 2.0))
+        speed = float(np.clip(self.pace - slow, 0.0, 2.0))
         return speed * np.array([np.cos(angle), np.sin(angle)])
 
 
