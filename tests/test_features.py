@@ -8,6 +8,8 @@ import pytest
 from causalstream.models.errors import ParameterError
 from causalstream.models.features import FeatureExtractor, FeatureSpec, NearestSlots, collision_risk, inverse_ttc
 from causalstream.models.sim import HriSim, SimFrame
+from causalstream.stream.codec import decode_payload, encode_payload
+from causalstream.stream.messages import AgentStates
 
 
 def _frame(ids: list[str], xy: list[tuple[float, float]], vxy: list[tuple[float, float]] | None = None,
@@ -103,3 +105,14 @@ def test_unknown_variables_and_bad_numbers_are_parameter_errors() -> None:
     with pytest.raises(ParameterError):
         FeatureSpec(n_nearest=-1)
     assert FeatureSpec(human_variables=["v"], humans=["h1"]).humans == ("h1",)  # YAML lists accepted
+
+
+
+def test_a_decoded_agent_states_message_gives_the_same_features() -> None:
+    frame = HriSim(seed=2).run(20)[-1]
+    msg = AgentStates(stamp_ns=round(frame.t * 1e9), ids=frame.ids, roles=frame.roles, x=frame.x, y=frame.y,
+                      vx=frame.vx, vy=frame.vy, heading=frame.heading, goal=frame.goal)
+    decoded = decode_payload("AgentStates", encode_payload(msg))
+    spec = FeatureSpec(human_variables=("v", "d_robot", "risk", "d_goal"), n_nearest=3)
+    np.testing.assert_array_equal(FeatureExtractor(spec).update(decoded).get(),
+                                  FeatureExtractor(spec).update(frame).get())
