@@ -27,8 +27,6 @@ from causalstream.models.sim.truth import VariableGraph, agent_adjacency, variab
 
 __all__ = ["HriSim"]
 
-GROUPS = ("pos", "vel", "goal")
-
 
 class HriSim:
     """Robot + reactive, follower and distractor humans, stepping every 1 / ``rate_hz`` s.

@@ -145,7 +145,7 @@ def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: Fe
     """
     if spec.humans is None:
         raise ParameterError(what="ground truth", reason="slot specs (humans=None) change agents over time; name humans by id")
-    robot = next(m.agent for m in mechanisms if m.role == "robot") if any(m.role == "robot" for m in mechanisms) else "robot"
+    robot = next((m.agent for m in mechanisms if m.role == "robot"), "robot")
     names, needs = _needs(spec, robot)
     parents = state_parents(mechanisms)
     graph = np.full((len(names), len(names), tau_max + 1), "", dtype="<U3")
