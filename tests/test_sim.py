@@ -55,18 +55,22 @@ def test_changing_the_robot_route_moves_reactive_people_but_no_distractor() -> N
         assert not np.array_equal(_track(a, agent), _track(b, agent)), agent
 
 
-def test_do_interventions_reach_exactly_the_descendants() -> None:
+def test_do_interventions_reach_exactly_the_descendants_in_the_agent_graph() -> None:
+    """Hold each agent still for 5 s: exactly its descendants in agent_graph() move differently."""
+    ids, adj = HriSim(seed=5).agent_graph()
+    reach = np.eye(len(ids), dtype=int)
+    for _ in ids:  # transitive closure
+        reach = ((reach + reach @ adj) > 0).astype(int)
+
     def run(do_agent: str | None) -> list[SimFrame]:
         sim = HriSim(seed=5)
         return [sim.step(do={do_agent: (0.0, 0.0)} if do_agent and 100 <= k < 150 else None) for k in range(300)]
 
     base = run(None)
-    descendants = {"robot": {"robot", "h1", "h2", "h3"}, "h1": {"h1", "h3"}, "h4": {"h4"}, "h3": {"h3"}}
-    for agent, changed in descendants.items():
+    for a, agent in enumerate(ids):
         moved = run(agent)
-        for other in base[0].ids:
-            same = np.array_equal(_track(base, other), _track(moved, other))
-            assert same == (other not in changed), (agent, other)
+        changed = {other for other in ids if not np.array_equal(_track(base, other), _track(moved, other))}
+        assert changed == {ids[b] for b in np.nonzero(reach[a])[0]}, agent
 
 
 def test_an_undeclared_read_is_refused() -> None:
