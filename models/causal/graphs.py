@@ -1,0 +1,78 @@
+"""Matrix post-processing shared by PCMCI and PCMCI+: FDR, string graphs, symmetrisation.
+
+Each function follows tigramite's PCMCIbase method of the same purpose
+(``get_corrected_pvalues``, ``convert_to_string_graph``, ``symmetrize_p_and_val_matrix``)
+for the default link assumptions (every link of lag tau_min..tau_max possible).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from causalstream.models.errors import ParameterError
+
+__all__ = ["fdr_bh", "string_graph", "symmetrize_contemp"]
+
+
+def fdr_bh(p_matrix: np.ndarray, tau_min: int, fdr_method: str = "fdr_bh") -> np.ndarray:
+    """Benjamini-Hochberg q-values over the lagged links (lag >= max(1, tau_min)).
+
+    >>> p = np.full((1, 1, 3), 0.02); q = fdr_bh(p, tau_min=0); q[0, 0].tolist()
+    [0.02, 0.02, 0.02]
+    """
+    if fdr_method in (None, "none"):
+        return p_matrix
+    if fdr_method != "fdr_bh":
+        raise ParameterError("fdr", f"fdr_method must be 'none' or 'fdr_bh', got {fdr_method!r}")
+    mask = np.zeros(p_matrix.shape, dtype=bool)
+    mask[:, :, max(1, tau_min):] = True
+    q = np.array(p_matrix)
+    pvs = p_matrix[mask]
+    order = np.argsort(pvs)
+    ranked = pvs[order] / (np.arange(1, len(pvs) + 1) / float(len(pvs)))
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    ranked[ranked > 1] = 1
+    out = np.empty_like(ranked)
+    out[order] = ranked
+    q[mask] = out
+    return q
+
+
+def string_graph(graph_bool: np.ndarray) -> np.ndarray:
+    """Boolean (or 0/1/2) link matrix to tigramite's string graph.
+
+    >>> b = np.zeros((2, 2, 2), dtype=int); b[0, 1, 1] = 1; b[0, 1, 0] = 1
+    >>> string_graph(b)[:, :, 0].tolist(), string_graph(b)[0, 1, 1]
+    ([['', '-->'], ['<--', '']], '-->')
+    """
+    g = np.zeros(graph_bool.shape, dtype="<U3")
+    lagged = graph_bool[:, :, 1:] == 1
+    g[:, :, 1:][lagged] = "-->"
+    b0 = graph_bool[:, :, 0]
+    g[:, :, 0][(b0 == 1) & (b0.T == 1)] = "o-o"
+    g[:, :, 0][(b0 == 2) & (b0.T == 2)] = "x-x"
+    for i, j in zip(*np.where((b0 == 1) & (b0.T == 0))):
+        g[i, j, 0] = "-->"
+        g[j, i, 0] = "<--"
+    return g
+
+
+def symmetrize_contemp(p_matrix: np.ndarray, val_matrix: np.ndarray, present: np.ndarray | None = None) -> None:
+    """Give both directions of each lag-0 pair the values of the larger p (in place).
+
+    ``present[i, j]`` says the pair i - j is among the link assumptions (default: all i != j).
+    Ties go to the entry (i, j) with i < j, as tigramite's loop order does.
+
+    >>> p = np.ones((2, 2, 1)); p[0, 1, 0] = 0.1; p[1, 0, 0] = 0.3
+    >>> v = np.zeros((2, 2, 1)); v[1, 0, 0] = 0.5
+    >>> symmetrize_contemp(p, v); p[0, 1, 0], v[0, 1, 0]
+    (0.3, 0.5)
+    """
+    n = p_matrix.shape[0]
+    if present is None:
+        present = ~np.eye(n, dtype=bool)
+    for i in range(n):
+        for j in range(n):
+            if present[i, j] and p_matrix[i, j, 0] >= p_matrix[j, i, 0]:
+                p_matrix[j, i, 0] = p_matrix[i, j, 0]
+                val_matrix[j, i, 0] = val_matrix[i, j, 0]

@@ -1,0 +1,66 @@
+"""MCI step of PCMCI (tigramite's ``run_mci``), all tests in one batch.
+
+Link (i, -tau) -> j is tested given the parents of j (without i at -tau) and the parents
+of i shifted by -tau: lags reach 2 tau_max, which is why the embedding is 2 tau_max deep.
+The graph is read from the (FDR-corrected) p-values before the lag-0 entries are
+symmetrised, exactly as tigramite orders it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from causalstream.models.causal.graphs import fdr_bh, string_graph, symmetrize_contemp
+from causalstream.models.causal.pc1 import CITest, Node
+
+__all__ = ["mci_tests", "run_mci"]
+
+
+def mci_tests(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max: int,
+              max_conds_py: int | None = None, max_conds_px: int | None = None) -> list[tuple[Node, Node, list[Node]]]:
+    """The MCI tests (X, Y, Z) in tigramite's order.
+
+    >>> mci_tests({0: [(1, -1)], 1: [(0, -1)]}, 2, 1, 1)[:2]
+    [((0, -1), (0, 0), [(1, -1), (1, -2)]), ((1, -1), (0, 0), [(0, -2)])]
+    """
+    width = n_vars * (tau_max - tau_min + 1)
+    py = width if max_conds_py is None else max_conds_py
+    px = width if max_conds_px is None else max_conds_px
+    tests = []
+    for j in range(n_vars):
+        conds_y = parents.get(j, [])[:py]
+        for i in range(n_vars):
+            for tau in range(tau_min, tau_max + 1):
+                if i == j and tau == 0:
+                    continue
+                conds_x = [(k, k_tau - tau) for k, k_tau in parents.get(i, [])[:px]]
+                z = [node for node in conds_y if node != (i, -tau)]
+                z += [node for node in conds_x if node not in z]
+                tests.append(((i, -tau), (j, 0), z))
+    return tests
+
+
+def run_mci(ci: CITest, parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max: int,
+            alpha_level: float = 0.05, fdr_method: str = "none", max_conds_py: int | None = None,
+            max_conds_px: int | None = None) -> dict[str, np.ndarray]:
+    """MCI val/p matrices and the string graph, as tigramite's ``run_mci`` returns them.
+
+    >>> from causalstream.models.causal.lagcov import LaggedCovariance
+    >>> from causalstream.models.causal.parcorr import CovParCorr
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(400, 2)); X[1:, 1] += 0.8 * X[:-1, 0]
+    >>> ci = CovParCorr(LaggedCovariance(2, 400, 2).update_many(X).stats(), 2)
+    >>> run_mci(ci, {0: [], 1: [(0, -1)]}, 2, 0, 1)["graph"][0, 1].tolist()
+    ['', '-->']
+    """
+    tests = mci_tests(parents, n_vars, tau_min, tau_max, max_conds_py, max_conds_px)
+    val, pval = ci.run(tests)
+    val_matrix = np.zeros((n_vars, n_vars, tau_max + 1))
+    p_matrix = np.ones((n_vars, n_vars, tau_max + 1))
+    for ((i, lag), (j, _), _), v, p in zip(tests, val, pval):
+        val_matrix[i, j, -lag] = v
+        p_matrix[i, j, -lag] = p
+    p_matrix = fdr_bh(p_matrix, tau_min, fdr_method)
+    graph = string_graph(p_matrix <= alpha_level)
+    if tau_min == 0:
+        symmetrize_contemp(p_matrix, val_matrix)
+    return {"graph": graph, "val_matrix": val_matrix, "p_matrix": p_matrix}
