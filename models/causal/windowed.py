@@ -1,0 +1,162 @@
+"""WindowedPCMCI: PCMCI / PCMCI+ over a sliding window, kept up to date sample by sample.
+
+``update(x)`` adds one sample to the lagged covariance (O(D^2), D = N (2 tau_max + 1),
+whatever the window); ``results()`` runs PC1 + MCI (or PCMCI+) on a snapshot of it and
+returns what tigramite's ``run_pcmci`` / ``run_pcmciplus`` with ``ParCorr()`` returns on
+``DataFrame(X[-window:])``. Other CI tests run tigramite itself on the window (slower).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from causalstream.models.causal.batch import BATCH_TESTS, run_tigramite
+from causalstream.models.causal.lagcov import LaggedCovariance
+from causalstream.models.causal.mci import run_mci
+from causalstream.models.causal.parcorr import CovParCorr
+from causalstream.models.causal.pc1 import run_pc1_select
+from causalstream.models.causal.pcmciplus import CovariancePCMCI, run_pcmciplus
+from causalstream.models.errors import ParameterError
+
+__all__ = ["WindowedPCMCI"]
+
+METHODS = ("pcmci", "pcmciplus")
+CI_TESTS = ("parcorr",) + tuple(BATCH_TESTS)
+
+
+class WindowedPCMCI:
+    """Incremental windowed PCMCI / PCMCI+ (ParCorr exact; other CI tests via tigramite).
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(600, 3)); X[1:, 1] += 0.7 * X[:-1, 0]
+    >>> m = WindowedPCMCI(n_vars=3, window=500, tau_max=2).update_many(X)
+    >>> r = m.results()
+    >>> r["graph"][0, 1, 1], r["n_samples"], r["first_index"], r["last_index"]
+    ('-->', 500, 100, 599)
+    """
+
+    def __init__(self, n_vars: int, window: int, tau_max: int, tau_min: int = 0, method: str = "pcmci",
+                 pc_alpha: float | None = 0.05, alpha_level: float = 0.05, max_conds_dim: int | None = None,
+                 fdr_method: str = "none", var_names: Sequence[str] | None = None, ci_test: str = "parcorr",
+                 forgetting: float | None = None, max_conds_py: int | None = None,
+                 max_conds_px: int | None = None) -> None:
+        self.n_vars = n_vars
+        self.window = window
+        self.tau_max = tau_max
+        self.tau_min = tau_min
+        self.method = method
+        self.pc_alpha = pc_alpha
+        self.alpha_level = alpha_level
+        self.max_conds_dim = max_conds_dim
+        self.fdr_method = fdr_method
+        self.var_names = list(var_names) if var_names is not None else [f"${i}$" for i in range(n_vars)]
+        self.ci_test = ci_test
+        self.forgetting = forgetting
+        self.max_conds_py = max_conds_py
+        self.max_conds_px = max_conds_px
+        self._check()
+        self.cov = LaggedCovariance(n_vars, window, 2 * tau_max, forgetting=forgetting)
+        self._plus = CovariancePCMCI(n_vars, tau_max, self.var_names) if method == "pcmciplus" else None
+
+    def _check(self) -> None:
+        def bad(reason: str) -> ParameterError:
+            return ParameterError("WindowedPCMCI", reason)
+
+        if self.n_vars < 1 or self.tau_max < 0 or not 0 <= self.tau_min <= self.tau_max:
+            raise bad(f"need n_vars >= 1 and 0 <= tau_min <= tau_max, got {self.n_vars}, {self.tau_min}, {self.tau_max}")
+        if self.window <= 2 * self.tau_max + 1:
+            raise bad(f"window must exceed 2 * tau_max + 1, got {self.window}")
+        if self.method not in METHODS:
+            raise bad(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.ci_test not in CI_TESTS:
+            raise bad(f"ci_test must be one of {CI_TESTS}, got {self.ci_test!r}")
+        if self.fdr_method not in ("none", "fdr_bh"):
+            raise bad(f"fdr_method must be 'none' or 'fdr_bh', got {self.fdr_method!r}")
+        if self.pc_alpha is not None and not 0.0 <= self.pc_alpha <= 1.0:
+            raise bad(f"pc_alpha must be in [0, 1] or None, got {self.pc_alpha}")
+        if len(self.var_names) != self.n_vars:
+            raise bad(f"{len(self.var_names)} var_names for {self.n_vars} variables")
+        if self.forgetting is not None and self.ci_test != "parcorr":
+            raise bad("forgetting needs ci_test='parcorr' (the batch tests see the window only)")
+        if self.method == "pcmciplus" and (self.max_conds_px is not None or self.max_conds_py is not None):
+            raise bad("max_conds_px / max_conds_py are supported for method='pcmci' only")
+
+    def update(self, x: np.ndarray) -> WindowedPCMCI:
+        """Add one sample [N] (NaN = missing); returns self.
+
+        >>> WindowedPCMCI(2, 10, 1).update(np.array([0.5, np.nan])).cov.n_missing
+        1
+        """
+        self.cov.update(x)
+        return self
+
+    def update_many(self, X: np.ndarray) -> WindowedPCMCI:
+        """Add a block [T, N] of samples, oldest first; returns self.
+
+        >>> WindowedPCMCI(2, 10, 1).update_many(np.zeros((25, 2))).cov.n_samples
+        10
+        """
+        self.cov.update_many(X)
+        return self
+
+    def reset(self) -> WindowedPCMCI:
+        """Empty the window (used after a drift event); returns self.
+
+        >>> WindowedPCMCI(2, 10, 1).update_many(np.zeros((5, 2))).reset().cov.n_samples
+        0
+        """
+        self.cov.reset()
+        return self
+
+    def results(self) -> dict[str, Any]:
+        """The graph of the current window, in tigramite's keys, plus window metadata.
+
+        Keys: graph, val_matrix, p_matrix ([N, N, tau_max + 1]; p 1.0 where untested),
+        parents (lagged parents from PC1, None for batch tests), var_names, method, ci_test,
+        tau_min, tau_max, pc_alpha, alpha_level, n_samples, n_rows, n_missing, first_index,
+        last_index (absolute sample indices, -1 when empty), compute_ms.
+
+        >>> sorted(WindowedPCMCI(2, 10, 1).results())[:4]
+        ['alpha_level', 'ci_test', 'compute_ms', 'first_index']
+        """
+        t0 = time.perf_counter()
+        if self.cov.n_rows < 3:
+            out = self._empty()
+        elif self.ci_test != "parcorr":
+            out = run_tigramite(self.cov.samples(), self.ci_test, self.method, self.tau_min, self.tau_max,
+                                self.pc_alpha, self.alpha_level, self.max_conds_dim, self.fdr_method, self.var_names)
+        else:
+            out = self._run_parcorr()
+        out.update(self._metadata())
+        out["compute_ms"] = (time.perf_counter() - t0) * 1e3
+        return out
+
+    def _run_parcorr(self) -> dict[str, Any]:
+        engine = CovParCorr(self.cov.stats(), self.n_vars)
+        if self.method == "pcmciplus":
+            res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,
+                                self.max_conds_dim, self.fdr_method)
+            return {"graph": res["graph"], "val_matrix": res["val_matrix"], "p_matrix": res["p_matrix"],
+                    "parents": self._plus.all_lagged_parents}
+        pc = run_pc1_select(engine, self.n_vars, self.tau_min, self.tau_max, self.pc_alpha, self.max_conds_dim)
+        res = run_mci(engine, pc.parents, self.n_vars, self.tau_min, self.tau_max, self.alpha_level,
+                      self.fdr_method, self.max_conds_py, self.max_conds_px)
+        res["parents"] = pc.parents
+        return res
+
+    def _empty(self) -> dict[str, Any]:
+        shape = (self.n_vars, self.n_vars, self.tau_max + 1)
+        return {"graph": np.zeros(shape, dtype="<U3"), "val_matrix": np.zeros(shape), "p_matrix": np.ones(shape),
+                "parents": {j: [] for j in range(self.n_vars)}}
+
+    def _metadata(self) -> dict[str, Any]:
+        c = self.cov
+        return {"var_names": list(self.var_names), "method": self.method, "ci_test": self.ci_test,
+                "tau_min": self.tau_min, "tau_max": self.tau_max, "pc_alpha": self.pc_alpha,
+                "alpha_level": self.alpha_level, "n_samples": c.n_samples, "n_rows": c.n_rows,
+                "n_missing": c.n_missing, "first_index": c.n_seen - c.n_samples if c.n_samples else -1,
+                "last_index": c.n_seen - 1 if c.n_samples else -1}
