@@ -77,7 +77,7 @@ class LaggedCovariance:
         self.n_samples = 0
         self.n_missing = 0
         self._since_rebuild = 0
-        self._ref = np.zeros(self.n_vars)
+        self._set_ref(np.zeros(self.n_vars))
         self._n = 0.0
         self._s1 = np.zeros(self.dim)
         self._s2 = np.zeros((self.dim, self.dim))
@@ -92,13 +92,21 @@ class LaggedCovariance:
         """
         return self._n
 
-    def _row(self, t: int) -> np.ndarray:
-        return self._buf[(t - self._lags) % self.window].ravel() - np.tile(self._ref, self.max_lag + 1)
+    def _row(self, t: int) -> np.ndarray | None:
+        """Shifted row at time t, or None when it holds a NaN."""
+        r = self._buf[(t - self._lags) % self.window].ravel() - self._ref_row
+        return r if np.isfinite(r).all() else None
 
-    def _add(self, r: np.ndarray, sign: float) -> None:
-        self._n += sign
-        self._s1 += sign * r
-        self._s2 += sign * np.outer(r, r)
+    def _apply(self, add: np.ndarray | None, drop: np.ndarray | None) -> None:
+        """One rank-one or rank-two update of the sums: + add add^T - drop drop^T."""
+        rows = [r for r in (add, drop) if r is not None]
+        if not rows:
+            return
+        signs = [1.0 if add is not None else -1.0] + ([-1.0] if len(rows) == 2 else [])
+        a = np.array(rows)
+        self._n += sum(signs)
+        self._s1 += np.array(signs) @ a
+        self._s2 += a.T @ (a * np.array(signs)[:, None])
 
     def update(self, x: np.ndarray) -> LaggedCovariance:
         """Take one sample [N] (NaN = missing); returns self.
@@ -108,33 +116,35 @@ class LaggedCovariance:
         """
         x = np.asarray(x, dtype=np.float64).reshape(self.n_vars)
         if self.n_samples == 0 and self.n_seen == 0:
-            self._ref = np.where(np.isfinite(x), x, 0.0)
-        if self.n_samples == self.window:
-            self._drop_oldest()
+            self._set_ref(np.where(np.isfinite(x), x, 0.0))
+        drop = self._drop_oldest() if self.n_samples == self.window else None
         self._buf[self.n_seen % self.window] = x
         self.n_seen += 1
         self.n_samples += 1
-        self.n_missing += int(not np.all(np.isfinite(x)))
+        self.n_missing += int(not np.isfinite(x).all())
+        add = None
         if self.n_samples > self.max_lag:
-            r = self._row(self.n_seen - 1)
+            add = self._row(self.n_seen - 1)
             if self.forgetting is not None:
                 lam = self.forgetting
                 self._n, self._s1, self._s2 = lam * self._n, lam * self._s1, lam * self._s2
-            if np.all(np.isfinite(r)):
-                self._add(r, 1.0)
+        self._apply(add, drop)
         self._since_rebuild += 1
         if self.forgetting is None and self._since_rebuild >= self.window:
             self.rebuild()
         return self
 
-    def _drop_oldest(self) -> None:
+    def _drop_oldest(self) -> np.ndarray | None:
+        """Let the oldest sample go; returns the (clean) row that leaves with it."""
         oldest = self.n_seen - self.window
-        if self.forgetting is None:
-            r = self._row(oldest + self.max_lag)
-            if np.all(np.isfinite(r)):
-                self._add(r, -1.0)
-        self.n_missing -= int(not np.all(np.isfinite(self._buf[oldest % self.window])))
+        r = self._row(oldest + self.max_lag) if self.forgetting is None else None
+        self.n_missing -= int(not np.isfinite(self._buf[oldest % self.window]).all())
         self.n_samples -= 1
+        return r
+
+    def _set_ref(self, ref: np.ndarray) -> None:
+        self._ref = ref
+        self._ref_row = np.tile(ref, self.max_lag + 1)
 
     def update_many(self, X: np.ndarray) -> LaggedCovariance:
         """Take a block [T, N] of samples, oldest first; returns self.
@@ -180,7 +190,7 @@ class LaggedCovariance:
         s = self.samples()
         if len(s):
             last = np.array([col[np.isfinite(col)][-1] if np.isfinite(col).any() else 0.0 for col in s.T])
-            self._ref = last
+            self._set_ref(last)
         e = self.embedding()
         e = e[np.all(np.isfinite(e), axis=1)]
         self._n = float(len(e))

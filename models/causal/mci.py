@@ -13,7 +13,7 @@ import numpy as np
 from causalstream.models.causal.graphs import fdr_bh, string_graph, symmetrize_contemp
 from causalstream.models.causal.pc1 import CITest, Node
 
-__all__ = ["mci_tests", "run_mci"]
+__all__ = ["mci_masks", "mci_tests", "run_mci"]
 
 
 def mci_tests(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max: int,
@@ -35,9 +35,42 @@ def mci_tests(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max
                     continue
                 conds_x = [(k, k_tau - tau) for k, k_tau in parents.get(i, [])[:px]]
                 z = [node for node in conds_y if node != (i, -tau)]
-                z += [node for node in conds_x if node not in z]
+                seen = set(z)
+                z += [node for node in conds_x if node not in seen]
                 tests.append(((i, -tau), (j, 0), z))
     return tests
+
+
+def mci_masks(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max: int,
+              max_conds_py: int | None = None, max_conds_px: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The MCI tests as columns: (lag, x, y, Z mask), built with array operations.
+
+    Z = parents of y (less x) united with the parents of x shifted by x's lag: a set, so
+    the mask of y's parents OR the mask of x's parents moved right by lag * N columns.
+
+    >>> lag, cx, cy, zm = mci_masks({0: [(1, -1)], 1: [(0, -1)]}, 2, 1, 1)
+    >>> cx.tolist(), cy.tolist(), [np.flatnonzero(r).tolist() for r in zm]
+    ([2, 3, 2, 3], [0, 0, 1, 1], [[3, 5], [4], [3], [2, 5]])
+    """
+    width = n_vars * (tau_max - tau_min + 1)
+    py = width if max_conds_py is None else max_conds_py
+    px = width if max_conds_px is None else max_conds_px
+    dim = n_vars * (2 * tau_max + 1)
+    my = np.zeros((n_vars, dim), dtype=bool)
+    mx = np.zeros((n_vars, dim), dtype=bool)
+    for j in range(n_vars):
+        for k, (v, lag) in enumerate(parents.get(j, [])):
+            my[j, -lag * n_vars + v] = k < py
+            mx[j, -lag * n_vars + v] = k < px
+    jj, ii, tt = np.meshgrid(np.arange(n_vars), np.arange(n_vars), np.arange(tau_min, tau_max + 1), indexing="ij")
+    keep = ~((ii == jj) & (tt == 0))
+    jj, ii, tt = jj[keep], ii[keep], tt[keep]
+    shifted = np.zeros((n_vars, tau_max + 1, dim), dtype=bool)
+    for tau in range(tau_min, tau_max + 1):
+        shifted[:, tau, tau * n_vars:] = mx[:, :dim - tau * n_vars]
+    zmask = my[jj] | shifted[ii, tt]
+    return tt, tt * n_vars + ii, jj, zmask
 
 
 def run_mci(ci: CITest, parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max: int,
@@ -52,13 +85,12 @@ def run_mci(ci: CITest, parents: dict[int, list[Node]], n_vars: int, tau_min: in
     >>> run_mci(ci, {0: [], 1: [(0, -1)]}, 2, 0, 1)["graph"][0, 1].tolist()
     ['', '-->']
     """
-    tests = mci_tests(parents, n_vars, tau_min, tau_max, max_conds_py, max_conds_px)
-    val, pval = ci.run(tests)
+    lag, cx, cy, zmask = mci_masks(parents, n_vars, tau_min, tau_max, max_conds_py, max_conds_px)
+    val, pval = ci.run_masks(cx, cy, zmask)
     val_matrix = np.zeros((n_vars, n_vars, tau_max + 1))
     p_matrix = np.ones((n_vars, n_vars, tau_max + 1))
-    for ((i, lag), (j, _), _), v, p in zip(tests, val, pval):
-        val_matrix[i, j, -lag] = v
-        p_matrix[i, j, -lag] = p
+    val_matrix[cx % n_vars, cy, lag] = val
+    p_matrix[cx % n_vars, cy, lag] = pval
     p_matrix = fdr_bh(p_matrix, tau_min, fdr_method)
     graph = string_graph(p_matrix <= alpha_level)
     if tau_min == 0:

@@ -13,7 +13,6 @@ a constant X or Y gives val 0, p 1 (not dependent); constant Z components are dr
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,6 +63,22 @@ class CovParCorr:
                 out.append(node)
         return out
 
+    def masks(self, tests: Sequence[tuple[Node, Node, Sequence[Node]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tests as column arrays: x [B], y [B] and a Z mask [B, D].
+
+        >>> cx, cy, zm = CovParCorr(None, 2).masks([((0, -1), (1, 0), [(1, -1)])]); cx, cy, np.flatnonzero(zm[0])
+        (array([2]), array([1]), array([3]))
+        """
+        n = self.n_vars
+        cx = np.array([-x[1] * n + x[0] for x, _, _ in tests], dtype=np.intp)
+        cy = np.array([-y[1] * n + y[0] for _, y, _ in tests], dtype=np.intp)
+        width = max([n] + [-lag * n + v + 1 for _, _, z in tests for v, lag in z])
+        zmask = np.zeros((len(tests), max(width, int(cx.max(initial=0)) + 1)), dtype=bool)
+        rows = [k for k, (_, _, z) in enumerate(tests) for _ in z]
+        cols = [-lag * n + v for _, _, z in tests for v, lag in z]
+        zmask[rows, cols] = True
+        return cx, cy, zmask
+
     def run(self, tests: Sequence[tuple[Node, Node, Sequence[Node]]]) -> tuple[np.ndarray, np.ndarray]:
         """Test each (X, Y, Z); returns (val, pval) arrays in the order given.
 
@@ -72,21 +87,36 @@ class CovParCorr:
         >>> ci.run([((0, 0), (1, 0), [])])
         (array([0.]), array([1.]))
         """
-        val = np.zeros(len(tests))
-        pval = np.ones(len(tests))
+        if len(tests) == 0:
+            return np.zeros(0), np.ones(0)
+        return self.run_masks(*self.masks(tests))
+
+    def run_masks(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Test X = column cx given Y = column cy and Z = the columns set in zmask, in batches.
+
+        The order of Z does not change a partial correlation, so Z is taken in column order.
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> ci = CovParCorr(LaggedCovariance(1, 30, 2).update_many(np.ones((30, 1))).stats(), 1)
+        >>> ci.run_masks(np.array([1]), np.array([0]), np.zeros((1, 3), dtype=bool))
+        (array([0.]), array([1.]))
+        """
         const = self.stats.constant
-        groups: dict[int, list[tuple[int, list[int]]]] = defaultdict(list)
-        for k, (x, y, z) in enumerate(tests):
-            cx, cy = self.col(x), self.col(y)
-            if const[cx] or const[cy]:
-                continue
-            cz = [self.col(node) for node in self.clean_z(tuple(x), tuple(y), z)]
-            cols = [cx, cy] + [c for c in cz if not const[c]]
-            groups[len(cols)].append((k, cols))
-        for rows in groups.values():
-            ks = np.array([k for k, _ in rows])
-            idx = np.array([cols for _, cols in rows])
-            val[ks], pval[ks] = self._batch(idx)
+        b = len(cx)
+        zm = np.zeros((b, len(const)), dtype=bool)
+        zm[:, :zmask.shape[1]] = zmask
+        zm &= ~const
+        rows = np.arange(b)
+        zm[rows, cx] = False
+        zm[rows, cy] = False
+        skip = const[cx] | const[cy]
+        width = zm.sum(axis=1)
+        val, pval = np.zeros(b), np.ones(b)
+        for w in np.unique(width[~skip]):
+            sel = np.flatnonzero((width == w) & ~skip)
+            zc = np.nonzero(zm[sel])[1].reshape(len(sel), w)
+            idx = np.column_stack([cx[sel], cy[sel], zc])
+            val[sel], pval[sel] = self._batch(idx)
         return val, pval
 
     def aic(self, j: int, parents: Sequence[Node]) -> float:

@@ -27,7 +27,7 @@ DEFAULT_PC_ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 class CITest(Protocol):
     """What PC1 needs of a CI engine: batched tests and the AIC score."""
 
-    def run(self, tests: list) -> tuple[np.ndarray, np.ndarray]: ...
+    def run_masks(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     def aic(self, j: int, parents: list[Node]) -> float: ...
 
@@ -77,8 +77,7 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
         if not todo:
             break
         keys = [(j, par) for j in todo for par in parents[j]]
-        tests = [(par, (j, 0), [q for q in parents[j] if q != par][:dim]) for j, par in keys]
-        val, pval = ci.run(tests)
+        val, pval = ci.run_masks(*_pc1_masks(parents, todo, dim, n_vars, tau_max))
         dropped: dict[int, list[Node]] = {j: [] for j in todo}
         for (j, par), v, p in zip(keys, val, pval):
             val_min[j][par] = min(abs(v), val_min[j].get(par, float("inf")))
@@ -92,6 +91,24 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
             parents[j] = sorted(val_min[j], key=val_min[j].get, reverse=True)
     return PC1Result(parents=parents, val_matrix=_to_matrix(val_at, n_vars, tau_max, 0.0),
                      p_matrix=_to_matrix(pval_max, n_vars, tau_max, 1.0))
+
+
+def _pc1_masks(parents: dict[int, list[Node]], todo: list[int], dim: int, n_vars: int,
+               tau_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of the tests of one iteration: each parent given the first ``dim`` others."""
+    cx_all, cy_all, zm_all = [], [], []
+    for j in todo:
+        cols = np.array([-lag * n_vars + v for v, lag in parents[j]], dtype=np.intp)
+        m = len(cols)
+        zidx = np.tile(cols[:dim], (m, 1))
+        for q in range(min(dim, m)):
+            zidx[q] = np.delete(cols[:dim + 1], q)
+        zm = np.zeros((m, n_vars * (2 * tau_max + 1)), dtype=bool)
+        zm[np.repeat(np.arange(m), dim), zidx.ravel()] = True
+        cx_all.append(cols)
+        cy_all.append(np.full(m, j, dtype=np.intp))
+        zm_all.append(zm)
+    return np.concatenate(cx_all), np.concatenate(cy_all), np.concatenate(zm_all)
 
 
 def _to_matrix(d: dict[int, dict[Node, float | None]], n_vars: int, tau_max: int, default: float) -> np.ndarray:
