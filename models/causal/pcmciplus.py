@@ -109,7 +109,7 @@ class CovariancePCMCI(PCMCI):
     """
 
     def __init__(self, n_vars: int, tau_max: int, var_names: Sequence[str] | None = None) -> None:
-        frame = DataFrame(np.zeros((2 * tau_max + 2, n_vars)), var_names=list(var_names) if var_names else None)
+        frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
         super().__init__(dataframe=frame, cond_ind_test=CovarianceCITest())
 
     def run_pc_stable(self, selected_links: object = None, link_assumptions: object = None, tau_min: int = 1,

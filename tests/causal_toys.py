@@ -1,0 +1,49 @@
+"""Shared helpers for the causal tests: tigramite toy data and tigramite as the oracle."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from tigramite.data_processing import DataFrame
+from tigramite.independence_tests.parcorr import ParCorr
+from tigramite.pcmci import PCMCI
+from tigramite.toymodels import structural_causal_processes as toys
+
+MISSING = 999.0
+
+
+def toy_data(n_vars: int, tau_max: int, T: int, seed: int, noise: str = "gaussian",
+             contemp_fraction: float = 0.3) -> tuple[np.ndarray, dict]:
+    """A stationary sample of a random linear SCM from tigramite's toy models, as float64."""
+    for attempt in range(50):
+        links, _ = toys.generate_structural_causal_process(
+            N=n_vars, L=n_vars + 2, dependency_funcs=["linear"], dependency_coeffs=[-0.4, 0.4],
+            auto_coeffs=[0.3, 0.5], contemp_fraction=contemp_fraction, max_lag=tau_max,
+            noise_dists=[noise], noise_sigmas=[1.0], seed=seed + 1000 * attempt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, nonstat = toys.structural_causal_process(links, T=T, seed=seed)
+        if not nonstat and np.isfinite(data).all():
+            return data.astype(np.float64), links
+    raise AssertionError("no stationary toy model found")
+
+
+def tigramite_run(X: np.ndarray, method: str, tau_max: int, missing: bool = False, **kwargs: object) -> dict:
+    """tigramite's run_pcmci / run_pcmciplus with ParCorr() on X (NaN as missing_flag when asked)."""
+    if missing:
+        frame = DataFrame(np.where(np.isnan(X), MISSING, X), missing_flag=MISSING)
+    else:
+        frame = DataFrame(X)
+    return getattr(PCMCI(frame, ParCorr()), "run_" + method)(tau_max=tau_max, **kwargs)
+
+
+def assert_same(ours: dict, ref: dict, tol: float = 1e-8) -> None:
+    """Same graph strings, val and p within tol (NaN where tigramite has NaN)."""
+    assert (ours["graph"] == ref["graph"]).all(), f"graphs differ:\n{ours['graph']}\n{ref['graph']}"
+    for key in ("val_matrix", "p_matrix"):
+        a, b = np.asarray(ours[key]), np.asarray(ref[key])
+        assert a.shape == b.shape
+        assert (np.isnan(a) == np.isnan(b)).all(), key
+        diff = np.nanmax(np.abs(a - b)) if np.isfinite(a).any() else 0.0
+        assert diff <= tol, f"{key} differs by {diff}"
