@@ -1,0 +1,140 @@
+"""WindowedPCMCI beyond the plain slide: missing values, constants, long slides, options, batch tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from causal_toys import assert_same, tigramite_run, toy_data  # noqa: E402
+
+from causalstream.models.causal import WindowedPCMCI  # noqa: E402
+from causalstream.models.causal.batch import run_tigramite  # noqa: E402
+from causalstream.models.causal.lagcov import LaggedCovariance  # noqa: E402
+from causalstream.models.errors import CausalstreamError, ParameterError  # noqa: E402
+
+
+@pytest.mark.parametrize("method", ["pcmci", "pcmciplus"])
+def test_missing_values_match_tigramite_missing_flag_then_leave_no_trace(method: str) -> None:
+    n, tau, W = 4, 2, 150
+    data, _ = toy_data(n, tau, 420, seed=7)
+    dirty = data.copy()
+    holes = [(210, 1), (230, 3), (231, 0), (260, 2)]
+    for t, v in holes:
+        dirty[t, v] = np.nan
+    model = WindowedPCMCI(n, W, tau, method=method, pc_alpha=0.1)
+    model.update_many(dirty[:300])
+    window = dirty[150:300]
+    r = model.results()
+    assert r["n_missing"] == 4 and r["n_samples"] == W
+    assert r["n_rows"] < W - 2 * tau  # rows touching a NaN left the shared statistics
+    assert_same(r, tigramite_run(window, method, tau, missing=True, pc_alpha=0.1))
+    model.update_many(dirty[300:420])  # every NaN has left the window
+    r = model.results()
+    assert r["n_missing"] == 0 and r["n_rows"] == W - 2 * tau
+    assert_same(r, tigramite_run(data[420 - W:420], method, tau, pc_alpha=0.1))
+
+
+@pytest.mark.parametrize("method", ["pcmci", "pcmciplus"])
+def test_constant_and_near_constant_variables(method: str) -> None:
+    n, tau, W = 4, 2, 160
+    data, _ = toy_data(n, tau, 300, seed=11)
+    data[:, 1] = 2.5                                     # constant
+    data[:, 3] = 5.0 + 1e-3 * data[:, 3]                # near-constant: tiny variance, big offset
+    model = WindowedPCMCI(n, W, tau, method=method, pc_alpha=0.1).update_many(data)
+    r = model.results()
+    assert np.isfinite(r["val_matrix"]).all() and np.isfinite(r["p_matrix"]).all()
+    assert (r["val_matrix"][1, :, :] == 0).all() and (r["p_matrix"][1, :, 1:] == 1).all()
+    assert (r["graph"][1] == "").all() and (r["graph"][:, 1] == "").all()
+    assert_same(r, tigramite_run(data[-W:], method, tau, pc_alpha=0.1))
+
+
+def test_variable_becoming_constant_mid_window() -> None:
+    n, tau, W = 3, 2, 150
+    data, _ = toy_data(n, tau, 400, seed=5)
+    data[300:, 0] = 0.0
+    model = WindowedPCMCI(n, W, tau, pc_alpha=0.1).update_many(data[:360])
+    assert_same(model.results(), tigramite_run(data[210:360], "pcmci", tau, pc_alpha=0.1))
+    model.update_many(data[360:])  # now constant over the whole window
+    assert_same(model.results(), tigramite_run(data[-W:], "pcmci", tau, pc_alpha=0.1))
+
+
+def test_long_slide_keeps_statistics_exact() -> None:
+    n, tau, W = 3, 1, 120
+    data, _ = toy_data(n, tau, 5000, seed=3)
+    data += 50.0 * np.sin(np.arange(5000) / 400.0)[:, None]  # a slow level shift the shift must follow
+    lc = LaggedCovariance(n, W, 2 * tau)
+    for x in data[:4999]:
+        lc.update(x)                       # the last rebuild was 4999 % 120 = 79 updates ago
+    fresh = LaggedCovariance(n, W, 2 * tau).update_many(data[4999 - W:4999])
+    assert np.abs(lc.stats().cov - fresh.stats().cov).max() <= 1e-9 * np.abs(fresh.stats().cov).max()
+    model = WindowedPCMCI(n, W, tau, pc_alpha=0.1).update_many(data)
+    assert_same(model.results(), tigramite_run(data[-W:], "pcmci", tau, pc_alpha=0.1))
+
+
+def test_before_the_window_fills_and_float32_input() -> None:
+    data, _ = toy_data(3, 2, 100, seed=2)
+    model = WindowedPCMCI(3, 400, 2, pc_alpha=0.1).update_many(data.astype(np.float32))
+    ref = tigramite_run(data.astype(np.float32).astype(np.float64), "pcmci", 2, pc_alpha=0.1)
+    r = model.results()
+    assert r["n_samples"] == 100 and r["first_index"] == 0 and r["last_index"] == 99
+    assert_same(r, ref)
+    empty = WindowedPCMCI(3, 400, 2).update_many(data[:4]).results()
+    assert (empty["p_matrix"] == 1).all() and (empty["graph"] == "").all()
+
+
+@pytest.mark.parametrize(("method", "options"), [
+    ("pcmci", {"pc_alpha": None}),
+    ("pcmciplus", {"pc_alpha": None}),
+    ("pcmci", {"pc_alpha": 0.2, "fdr_method": "fdr_bh"}),
+    ("pcmciplus", {"pc_alpha": 0.05, "fdr_method": "fdr_bh"}),
+    ("pcmci", {"pc_alpha": 0.2, "tau_min": 1, "max_conds_dim": 2}),
+    ("pcmci", {"pc_alpha": 0.2, "max_conds_px": 1, "max_conds_py": 2, "alpha_level": 0.01}),
+    ("pcmciplus", {"pc_alpha": 0.1, "max_conds_dim": 1}),
+])
+def test_options_match_tigramite(method: str, options: dict) -> None:
+    n, tau, W = 5, 2, 200
+    data, _ = toy_data(n, tau, 260, seed=21)
+    model = WindowedPCMCI(n, W, tau, method=method, **options).update_many(data)
+    if method == "pcmciplus":
+        options = {k: v for k, v in options.items() if k != "alpha_level"}
+    assert_same(model.results(), tigramite_run(data[-W:], method, tau, **options))
+
+
+def test_robustparcorr_batch_equals_tigramite() -> None:
+    data, _ = toy_data(3, 1, 200, seed=4)
+    model = WindowedPCMCI(3, 150, 1, ci_test="robustparcorr", pc_alpha=0.1).update_many(data)
+    r = model.results()
+    ref = run_tigramite(data[-150:], "robustparcorr", "pcmci", 0, 1, 0.1, 0.05, None, "none")
+    assert r["ci_test"] == "robustparcorr"
+    assert (r["graph"] == ref["graph"]).all()
+    assert np.abs(r["val_matrix"] - ref["val_matrix"]).max() <= 1e-12
+    assert np.abs(r["p_matrix"] - ref["p_matrix"]).max() <= 1e-12
+
+
+def test_forgetting_finds_a_strong_link_and_follows_a_change() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 2))
+    X[1:1500, 1] += 0.9 * X[:1499, 0]          # 0 -> 1 at lag 1, then gone
+    model = WindowedPCMCI(2, 200, 1, forgetting=0.99).update_many(X[:1500])
+    assert model.results()["graph"][0, 1, 1] == "-->"
+    model.update_many(X[1500:])
+    r = model.results()
+    assert r["graph"][0, 1, 1] == "" and np.isfinite(r["p_matrix"]).all()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"window": 5}, {"method": "fci"}, {"ci_test": "kernel"}, {"fdr_method": "bonferroni"},
+    {"pc_alpha": 1.5}, {"tau_min": 3}, {"var_names": ["a"]}, {"forgetting": 0.99, "ci_test": "robustparcorr"},
+    {"forgetting": 1.5},
+])
+def test_bad_parameters_raise_parameter_error(kwargs: dict) -> None:
+    args = {"n_vars": 2, "window": 50, "tau_max": 2} | kwargs
+    with pytest.raises(ParameterError) as info:
+        WindowedPCMCI(**args)
+    msg = str(info.value)
+    assert isinstance(info.value, CausalstreamError)
+    assert msg.startswith(("WindowedPCMCI: ", "LaggedCovariance: "))
