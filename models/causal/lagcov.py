@@ -35,6 +35,7 @@ class LagStats:
     """
 
     n: float
+    mean: np.ndarray
     s1: np.ndarray
     s2: np.ndarray
     cov: np.ndarray
@@ -235,5 +236,6 @@ class LaggedCovariance:
             cov = (self._s2 - np.outer(self._s1, self._s1) / n) / n
         else:
             cov = np.zeros((self.dim, self.dim))
-        return LagStats(n=n, s1=self._s1.copy(), s2=self._s2.copy(), cov=cov,
+        mean = self._ref_row + (self._s1 / n if n > 0 else 0.0)
+        return LagStats(n=n, mean=mean, s1=self._s1.copy(), s2=self._s2.copy(), cov=cov,
                         dirty=self._dirty_rows(), constant=self._constant_columns(cov))
