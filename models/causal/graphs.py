@@ -42,7 +42,7 @@ def string_graph(graph_bool: np.ndarray) -> np.ndarray:
     """Boolean (or 0/1/2) link matrix to tigramite's string graph.
 
     >>> b = np.zeros((2, 2, 2), dtype=int); b[0, 1, 1] = 1; b[0, 1, 0] = 1
-    >>> string_graph(b)[:, :, 0].tolist(), string_graph(b)[0, 1, 1]
+    >>> string_graph(b)[:, :, 0].tolist(), str(string_graph(b)[0, 1, 1])
     ([['', '-->'], ['<--', '']], '-->')
     """
     g = np.zeros(graph_bool.shape, dtype="<U3")
@@ -65,7 +65,7 @@ def symmetrize_contemp(p_matrix: np.ndarray, val_matrix: np.ndarray, present: np
 
     >>> p = np.ones((2, 2, 1)); p[0, 1, 0] = 0.1; p[1, 0, 0] = 0.3
     >>> v = np.zeros((2, 2, 1)); v[1, 0, 0] = 0.5
-    >>> symmetrize_contemp(p, v); p[0, 1, 0], v[0, 1, 0]
+    >>> symmetrize_contemp(p, v); float(p[0, 1, 0]), float(v[0, 1, 0])
     (0.3, 0.5)
     """
     n = p_matrix.shape[0]

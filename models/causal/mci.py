@@ -51,7 +51,7 @@ def mci_masks(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max
 
     >>> lag, cx, cy, zm = mci_masks({0: [(1, -1)], 1: [(0, -1)]}, 2, 1, 1)
     >>> cx.tolist(), cy.tolist(), [np.flatnonzero(r).tolist() for r in zm]
-    ([2, 3, 2, 3], [0, 0, 1, 1], [[3, 5], [4], [3], [2, 5]])
+    ([2, 3, 2, 3], [0, 0, 1, 1], [[3, 5], [4], [5], [2, 4]])
     """
     width = n_vars * (tau_max - tau_min + 1)
     py = width if max_conds_py is None else max_conds_py
@@ -70,6 +70,7 @@ def mci_masks(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max
     for tau in range(tau_min, tau_max + 1):
         shifted[:, tau, tau * n_vars:] = mx[:, :dim - tau * n_vars]
     zmask = my[jj] | shifted[ii, tt]
+    zmask[np.arange(len(jj)), tt * n_vars + ii] = False   # x is never its own condition
     return tt, tt * n_vars + ii, jj, zmask
 
 

@@ -41,6 +41,23 @@ class CovParCorr:
     def __init__(self, stats: LagStats, n_vars: int) -> None:
         self.stats = stats
         self.n_vars = n_vars
+        self._corr: np.ndarray | None = None
+
+    def _padded_corr(self) -> np.ndarray:
+        """Correlation matrix of the clean rows, bordered by an identity block for padding.
+
+        Column D + q is a unit-variance dimension uncorrelated with everything, so padding
+        a test's Z with such columns leaves its partial correlation unchanged.
+        """
+        if self._corr is None:
+            cov = self.stats.cov
+            dim = len(cov)
+            d = np.sqrt(np.diag(cov))
+            d = np.where(d > 0, d, 1.0)
+            ext = np.eye(2 * dim)
+            ext[:dim, :dim] = cov / np.outer(d, d)
+            self._corr = ext
+        return self._corr
 
     def col(self, node: Node) -> int:
         """Embedding column of a node (variable, -lag).
@@ -109,14 +126,24 @@ class CovParCorr:
         rows = np.arange(b)
         zm[rows, cx] = False
         zm[rows, cy] = False
-        skip = const[cx] | const[cy]
+        live = ~(const[cx] | const[cy])
         width = zm.sum(axis=1)
-        val, pval = np.zeros(b), np.ones(b)
-        for w in np.unique(width[~skip]):
-            sel = np.flatnonzero((width == w) & ~skip)
-            zc = np.nonzero(zm[sel])[1].reshape(len(sel), w)
+        val, n = np.zeros(b), np.full(b, float(self.stats.n))
+        # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
+        # everything, so the Schur complement is unchanged): few batches, few solves.
+        bucket = np.where(width == 0, 0, 2 ** np.ceil(np.log2(np.maximum(width, 1))).astype(int))
+        for size in np.unique(bucket[live]):
+            sel = np.flatnonzero(live & (bucket == size))
+            r, c = np.nonzero(zm[sel])
+            w = width[sel]
+            pad = np.zeros((len(sel), size + 2), dtype=bool)
+            pad[:, 2:] = np.arange(size) >= w[:, None]
+            zc = len(const) + np.tile(np.arange(size), (len(sel), 1))   # padding columns
+            zc[r, np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
             idx = np.column_stack([cx[sel], cy[sel], zc])
-            val[sel], pval[sel] = self._batch(idx)
+            val[sel], n[sel] = self._batch(idx, pad)
+        pval = t_pvalue(val, n - 2.0 - width)
+        pval[~live] = 1.0
         return val, pval
 
     def aic(self, j: int, parents: Sequence[Node]) -> float:
@@ -143,12 +170,16 @@ class CovParCorr:
         with np.errstate(divide="ignore"):
             return float(n * np.log(rss) + 2.0 * (len(cz) + 1))
 
-    def _batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sub, n = self._sub_cov(idx)
-        d = np.sqrt(np.einsum("bii->bi", sub))
-        corr = sub / (d[:, :, None] * d[:, None, :])
-        k = idx.shape[1] - 2
-        if k == 0:
+    def _batch(self, idx: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Partial correlations of a batch of equal-width (padded) tests, and their row counts."""
+        if len(self.stats.dirty) == 0:
+            corr, n = self._padded_corr()[idx[:, :, None], idx[:, None, :]], np.full(len(idx), self.stats.n)
+        else:
+            sub, n = self._sub_cov(np.where(pad, 0, idx), pad)
+            sub = np.where(pad[:, :, None] | pad[:, None, :], np.eye(idx.shape[1]), sub)
+            d = np.sqrt(np.einsum("bii->bi", sub))
+            corr = sub / (d[:, :, None] * d[:, None, :])
+        if idx.shape[1] == 2:
             m = corr
         else:
             a, b = corr[:, 2:, 2:], corr[:, 2:, :2]
@@ -157,17 +188,22 @@ class CovParCorr:
             except np.linalg.LinAlgError:
                 sol = np.linalg.pinv(a) @ b
             m = corr[:, :2, :2] - np.swapaxes(b, 1, 2) @ sol
-        val = np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0)
-        return val, t_pvalue(val, n - 2.0 - k)
+        return np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0), n
 
-    def _sub_cov(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _sub_cov(self, idx: np.ndarray, pad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Covariance submatrices [B, d, d] over each test's rows, and the row counts [B].
+
+        With NaN in the window, a test also uses the rows that touch a NaN only outside its
+        own columns (tigramite's missing_flag works per test): those rows are added back.
+        """
         st = self.stats
         ii, jj = idx[:, :, None], idx[:, None, :]
         if len(st.dirty) == 0:
             return st.cov[ii, jj], np.full(len(idx), st.n)
         rows = st.dirty[:, idx]                              # [m, B, d]
-        ok = np.all(np.isfinite(rows), axis=2)               # [m, B]
-        rows = np.where(ok[:, :, None], rows, 0.0)
+        fin = np.isfinite(rows) if pad is None else np.isfinite(rows) | pad[None]
+        ok = np.all(fin, axis=2)                             # [m, B]
+        rows = np.where(ok[:, :, None] & np.isfinite(rows), rows, 0.0)
         n = st.n + ok.sum(axis=0)
         s1 = st.s1[idx] + rows.sum(axis=0)
         s2 = st.s2[ii, jj] + np.einsum("mbi,mbj->bij", rows, rows)

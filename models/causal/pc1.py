@@ -68,55 +68,64 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
     """
     lo = max(1, tau_min)
     top = _max_dim(max_conds_dim, n_vars, lo, tau_max)
-    parents = {j: [(i, -lag) for i in range(n_vars) for lag in range(lo, tau_max + 1)] for j in range(n_vars)}
-    val_min: dict[int, dict[Node, float]] = {j: {} for j in range(n_vars)}
-    pval_max = {j: dict.fromkeys(parents[j]) for j in range(n_vars)}
-    val_at = {j: dict.fromkeys(parents[j]) for j in range(n_vars)}
+    cand = [(i, lag) for i in range(n_vars) for lag in range(lo, tau_max + 1)]   # tigramite's order
+    cand_col = np.array([lag * n_vars + i for i, lag in cand], dtype=np.intp)
+    n_cand = len(cand)
+    order = np.tile(np.arange(n_cand), (n_vars, 1))      # row j: current parents of j, then junk
+    count = np.full(n_vars, n_cand)
+    vmin = np.full((n_vars, n_cand), np.inf)
+    pmax = np.full((n_vars, n_cand), 1.0)
+    vat = np.zeros((n_vars, n_cand))
+    tested = np.zeros((n_vars, n_cand), dtype=bool)
+    dim_total = n_vars * (2 * tau_max + 1)
     for dim in range(top + 1):
-        todo = [j for j in range(n_vars) if len(parents[j]) - 1 >= dim]
-        if not todo:
+        todo = np.flatnonzero(count - 1 >= dim)
+        if len(todo) == 0:
             break
-        keys = [(j, par) for j in todo for par in parents[j]]
-        val, pval = ci.run_masks(*_pc1_masks(parents, todo, dim, n_vars, tau_max))
-        dropped: dict[int, list[Node]] = {j: [] for j in todo}
-        for (j, par), v, p in zip(keys, val, pval):
-            val_min[j][par] = min(abs(v), val_min[j].get(par, float("inf")))
-            if pval_max[j][par] is None or p > pval_max[j][par]:
-                pval_max[j][par], val_at[j][par] = p, v
-            if not p <= pc_alpha:
-                dropped[j].append(par)
-        for j in todo:
-            for par in dropped[j]:
-                del val_min[j][par]
-            parents[j] = sorted(val_min[j], key=val_min[j].get, reverse=True)
-    return PC1Result(parents=parents, val_matrix=_to_matrix(val_at, n_vars, tau_max, 0.0),
-                     p_matrix=_to_matrix(pval_max, n_vars, tau_max, 1.0))
+        jj = np.repeat(todo, count[todo])
+        pos = np.arange(len(jj)) - np.repeat(np.cumsum(count[todo]) - count[todo], count[todo])
+        cc = order[jj, pos]
+        zidx = cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]
+        zmask = np.zeros((len(cc), dim_total), dtype=bool)
+        zmask[np.repeat(np.arange(len(cc)), dim), zidx.ravel()] = True
+        val, pval = ci.run_masks(cand_col[cc], jj, zmask)
+        vmin[jj, cc] = np.minimum(vmin[jj, cc], np.abs(val))
+        upd = ~tested[jj, cc] | (pval > pmax[jj, cc])
+        pmax[jj[upd], cc[upd]] = pval[upd]
+        vat[jj[upd], cc[upd]] = val[upd]
+        tested[jj, cc] = True
+        keep = pval <= pc_alpha
+        # Python's sorted(reverse=True) is stable: ties keep the candidates' first order
+        kj, kc = jj[keep], cc[keep]
+        ranked = np.lexsort((kc, -vmin[kj, kc], kj))
+        kept = np.bincount(kj, minlength=n_vars)
+        count[todo] = kept[todo]
+        start = np.cumsum(kept) - kept
+        order[kj[ranked], np.arange(len(ranked)) - start[kj[ranked]]] = kc[ranked]
+    val_matrix = np.zeros((n_vars, n_vars, tau_max + 1))
+    p_matrix = np.ones((n_vars, n_vars, tau_max + 1))
+    ci_, lag_ = np.array([i for i, _ in cand], dtype=np.intp), np.array([lag for _, lag in cand], dtype=np.intp)
+    for j in range(n_vars):
+        t = tested[j]
+        val_matrix[ci_[t], j, lag_[t]] = vat[j, t]
+        p_matrix[ci_[t], j, lag_[t]] = pmax[j, t]
+    parents = {j: [(cand[c][0], -cand[c][1]) for c in order[j, :count[j]]] for j in range(n_vars)}
+    return PC1Result(parents=parents, val_matrix=val_matrix, p_matrix=p_matrix)
 
 
-def _pc1_masks(parents: dict[int, list[Node]], todo: list[int], dim: int, n_vars: int,
-               tau_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Columns of the tests of one iteration: each parent given the first ``dim`` others."""
-    cx_all, cy_all, zm_all = [], [], []
-    for j in todo:
-        cols = np.array([-lag * n_vars + v for v, lag in parents[j]], dtype=np.intp)
-        m = len(cols)
-        zidx = np.tile(cols[:dim], (m, 1))
-        for q in range(min(dim, m)):
-            zidx[q] = np.delete(cols[:dim + 1], q)
-        zm = np.zeros((m, n_vars * (2 * tau_max + 1)), dtype=bool)
-        zm[np.repeat(np.arange(m), dim), zidx.ravel()] = True
-        cx_all.append(cols)
-        cy_all.append(np.full(m, j, dtype=np.intp))
-        zm_all.append(zm)
-    return np.concatenate(cx_all), np.concatenate(cy_all), np.concatenate(zm_all)
+def _templates(dim: int, n_cand: int) -> np.ndarray:
+    """Positions of Z in a parent list, for the parent at each position [n_cand, dim].
 
+    The parent at position q < dim is tested given positions 0..dim without q; any later
+    parent given positions 0..dim-1 (the first combination, max_combinations=1).
 
-def _to_matrix(d: dict[int, dict[Node, float | None]], n_vars: int, tau_max: int, default: float) -> np.ndarray:
-    m = np.full((n_vars, n_vars, tau_max + 1), default)
-    for j, links in d.items():
-        for (i, lag), v in links.items():
-            m[i, j, -lag] = v
-    return m
+    >>> _templates(2, 4).tolist()
+    [[1, 2], [0, 2], [0, 1], [0, 1]]
+    """
+    out = np.tile(np.arange(dim), (n_cand, 1))
+    for q in range(min(dim, n_cand)):
+        out[q] = np.delete(np.arange(dim + 1), q)
+    return out
 
 
 def run_pc1_select(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float | None,

@@ -119,7 +119,9 @@ class CovariancePCMCI(PCMCI):
 
         >>> from causalstream.models.causal.lagcov import LaggedCovariance
         >>> pc = CovariancePCMCI(n_vars=1, tau_max=1)
-        >>> pc.cond_ind_test.use(CovParCorr(LaggedCovariance(1, 60, 2).update_many(np.arange(60.0)[:, None] % 5).stats(), 1))
+        >>> x = np.zeros(200); e = np.random.default_rng(0).normal(size=200)
+        >>> for t in range(1, 200): x[t] = 0.8 * x[t - 1] + e[t]
+        >>> pc.cond_ind_test.use(CovParCorr(LaggedCovariance(1, 200, 2).update_many(x[:, None]).stats(), 1))
         >>> pc.run_pc_stable(tau_max=1, pc_alpha=0.05)
         {0: [(0, -1)]}
         """
@@ -136,7 +138,7 @@ def run_pcmciplus(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> rng = np.random.default_rng(0); X = rng.normal(size=(300, 2)); X[:, 1] += X[:, 0]
     >>> eng = CovParCorr(LaggedCovariance(2, 300, 2).update_many(X).stats(), 2)
-    >>> run_pcmciplus(CovariancePCMCI(2, 1), eng, 0, 1, 0.01)["graph"][0, 1, 0]
+    >>> str(run_pcmciplus(CovariancePCMCI(2, 1), eng, 0, 1, 0.01)["graph"][0, 1, 0])
     'o-o'
     """
     pcmci.cond_ind_test.use(engine)

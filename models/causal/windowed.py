@@ -35,7 +35,7 @@ class WindowedPCMCI:
     >>> X = rng.normal(size=(600, 3)); X[1:, 1] += 0.7 * X[:-1, 0]
     >>> m = WindowedPCMCI(n_vars=3, window=500, tau_max=2).update_many(X)
     >>> r = m.results()
-    >>> r["graph"][0, 1, 1], r["n_samples"], r["first_index"], r["last_index"]
+    >>> str(r["graph"][0, 1, 1]), r["n_samples"], r["first_index"], r["last_index"]
     ('-->', 500, 100, 599)
     """
 
