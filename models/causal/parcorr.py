@@ -54,7 +54,7 @@ class CovParCorr:
             dim = len(cov)
             d = np.sqrt(np.diag(cov))
             d = np.where(d > 0, d, 1.0)
-            ext = np.eye(2 * dim)
+            ext = np.eye(dim + _pow2(dim))
             ext[:dim, :dim] = cov / np.outer(d, d)
             self._corr = ext
         return self._corr
@@ -131,7 +131,7 @@ class CovParCorr:
         val, n = np.zeros(b), np.full(b, float(self.stats.n))
         # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
         # everything, so the Schur complement is unchanged): few batches, few solves.
-        bucket = np.where(width == 0, 0, 2 ** np.ceil(np.log2(np.maximum(width, 1))).astype(int))
+        bucket = np.where(width == 0, 0, _pow2(np.maximum(width, 1)))
         for size in np.unique(bucket[live]):
             sel = np.flatnonzero(live & (bucket == size))
             r, c = np.nonzero(zm[sel])
@@ -209,6 +209,11 @@ class CovParCorr:
         s2 = st.s2[ii, jj] + np.einsum("mbi,mbj->bij", rows, rows)
         sub = (s2 - s1[:, :, None] * s1[:, None, :] / n[:, None, None]) / n[:, None, None]
         return sub, n
+
+
+def _pow2(k: np.ndarray | int) -> np.ndarray:
+    """Smallest power of two >= k (k >= 1)."""
+    return 2 ** np.ceil(np.log2(k)).astype(int)
 
 
 def t_pvalue(val: np.ndarray, df: np.ndarray) -> np.ndarray:
