@@ -22,6 +22,9 @@ from causalstream.models.causal.lagcov import LagStats
 
 __all__ = ["Node", "CovParCorr"]
 
+RESIDUAL_FLOOR = 1e-12
+"""Residual variance (in correlation units) below which a test is numerically degenerate."""
+
 Node = tuple[int, int]
 """A lagged variable as tigramite writes it: (variable, -lag)."""
 
@@ -188,7 +191,12 @@ class CovParCorr:
             except np.linalg.LinAlgError:
                 sol = np.linalg.pinv(a) @ b
             m = corr[:, :2, :2] - np.swapaxes(b, 1, 2) @ sol
-        return np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0), n
+        # X or Y (numerically) inside the span of Z: no residual left to correlate; report
+        # independence rather than a NaN (tigramite would correlate rounding noise).
+        degenerate = ~((m[:, 0, 0] > RESIDUAL_FLOOR) & (m[:, 1, 1] > RESIDUAL_FLOOR))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0)
+        return np.where(degenerate, 0.0, val), n
 
     def _sub_cov(self, idx: np.ndarray, pad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Covariance submatrices [B, d, d] over each test's rows, and the row counts [B].
