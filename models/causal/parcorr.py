@@ -149,6 +149,33 @@ class CovParCorr:
         pval[~live] = 1.0
         return val, pval
 
+    def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
+        """One test, without the batching machinery (PCMCI+'s sequential phases call this).
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> rng = np.random.default_rng(1); X = rng.normal(size=(300, 2)); X[:, 1] += X[:, 0]
+        >>> ci = CovParCorr(LaggedCovariance(2, 300, 1).update_many(X).stats(), 2)
+        >>> v, p = ci.test_one((0, 0), (1, 0), [(0, -1)]); bool(v > 0.5 and p < 1e-10)
+        True
+        """
+        if len(self.stats.dirty):
+            val, pval = self.run([(x, y, z)])
+            return float(val[0]), float(pval[0])
+        const = self.stats.constant
+        cx, cy = self.col(x), self.col(y)
+        if const[cx] or const[cy]:
+            return 0.0, 1.0
+        cz = [c for c in dict.fromkeys(self.col(node) for node in z) if c != cx and c != cy and not const[c]]
+        idx = [cx, cy] + cz
+        r = self._padded_corr()[np.ix_(idx, idx)]
+        if cz:
+            b = r[2:, :2]
+            r = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
+        if not (r[0, 0] > RESIDUAL_FLOOR and r[1, 1] > RESIDUAL_FLOOR):
+            return 0.0, 1.0
+        val = float(min(1.0, max(-1.0, r[0, 1] / np.sqrt(r[0, 0] * r[1, 1]))))
+        return val, _t_pvalue_scalar(val, self.stats.n - 2.0 - len(cz))
+
     def aic(self, j: int, parents: Sequence[Node]) -> float:
         """tigramite's ParCorr AIC of regressing (j, 0) on its parents: n log(rss) + 2 (|Z| + 1).
 
@@ -222,6 +249,14 @@ class CovParCorr:
 def _pow2(k: np.ndarray | int) -> np.ndarray:
     """Smallest power of two >= k (k >= 1)."""
     return 2 ** np.ceil(np.log2(k)).astype(int)
+
+
+def _t_pvalue_scalar(val: float, df: float) -> float:
+    if df < 1:
+        return float("nan")
+    if abs(abs(val) - 1.0) <= np.finfo(float).tiny:
+        return 0.0
+    return float(stdtr(df, -abs(val * np.sqrt(df / (1.0 - val * val)))) * 2.0)
 
 
 def t_pvalue(val: np.ndarray, df: np.ndarray) -> np.ndarray:

@@ -82,8 +82,7 @@ class CovarianceCITest(CondIndTest):
         z = tuple(self.engine.clean_z(x, y, Z or []))
         key = (frozenset((x, y)), frozenset(z))
         if key not in self._cache:
-            val, pval = self.engine.run([(x, y, z)])
-            self._cache[key] = (float(val[0]), float(pval[0]))
+            self._cache[key] = self.engine.test_one(x, y, z)
         val, pval = self._cache[key]
         if alpha_or_thres is None:
             return val, pval
