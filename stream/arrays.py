@@ -25,6 +25,7 @@ from causalstream.stream.errors import CodecError
 
 EXT_NDARRAY = 1
 _HEAD = struct.Struct("<BB")  # dtype-string length, ndim
+_DIMS = [struct.Struct(f"<{n}Q") for n in range(33)]  # shapes of up to 32 dimensions (numpy's limit)
 _KINDS = frozenset("biufc?")  # numeric and bool; object and void dtypes never travel
 
 
@@ -66,19 +67,19 @@ def unpack_array(buf: bytes | memoryview) -> np.ndarray:
     ...
     causalstream.stream.errors.CodecError: cannot encode/decode ndarray: truncated array header
     """
-    mv = memoryview(buf)
-    if len(mv) < _HEAD.size:
+    mv = buf if isinstance(buf, memoryview) else memoryview(buf)
+    size = len(mv)
+    if size < 2:
         raise CodecError("ndarray", "truncated array header")
-    ndt, ndim = _HEAD.unpack_from(mv, 0)
-    off = _HEAD.size
-    end_head = off + ndt + ndim * 8
-    if len(mv) < end_head:
+    ndt, ndim = mv[0], mv[1]
+    end_head = 2 + ndt + ndim * 8
+    if size < end_head or ndim >= len(_DIMS):
         raise CodecError("ndarray", "truncated array header")
-    dtype = _dtype(bytes(mv[off : off + ndt]))
-    shape = struct.unpack_from(f"<{ndim}Q", mv, off + ndt)
+    dtype = _dtype(mv[2 : 2 + ndt].tobytes())
+    shape = _DIMS[ndim].unpack_from(mv, 2 + ndt)
     count = math.prod(shape)
-    if len(mv) - end_head != count * dtype.itemsize:
-        raise CodecError("ndarray", f"{len(mv) - end_head} data bytes for shape {shape} of {dtype}")
+    if size - end_head != count * dtype.itemsize:
+        raise CodecError("ndarray", f"{size - end_head} data bytes for shape {shape} of {dtype}")
     return np.frombuffer(mv, dtype=dtype, count=count, offset=end_head).reshape(shape).copy()
 
 

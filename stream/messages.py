@@ -36,13 +36,20 @@ __all__ = [
 ]
 
 
-def _need(cond: bool, owner: str, what: str) -> None:
+def _need(cond: bool, owner: str, what: str, *args: object) -> None:
+    # ``what`` is a format string, filled in only on failure: validation runs on every decode.
     if not cond:
-        raise ValueError(f"{owner}: {what}")
+        raise ValueError(f"{owner}: " + what.format(*args))
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float64)
+    return a if type(a) is np.ndarray and a.dtype == np.float64 else np.asarray(a, dtype=np.float64)
+
+
+def _shaped(owner: str, name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    arr = _f64(value)
+    _need(arr.shape == shape, owner, "{} has shape {}, want {}", name, arr.shape, shape)
+    return arr
 
 
 class Message(msgspec.Struct, kw_only=True):
@@ -86,19 +93,18 @@ class AgentStates(Message, kw_only=True):
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        _need(len(self.roles) == n, "AgentStates", f"{n} ids but {len(self.roles)} roles")
-        for name in ("x", "y", "vx", "vy"):
-            arr = _f64(getattr(self, name))
-            _need(arr.shape == (n,), "AgentStates", f"{name} has shape {arr.shape}, want ({n},)")
-            setattr(self, name, arr)
+        _need(len(self.roles) == n, "AgentStates", "{} ids but {} roles", n, len(self.roles))
+        one = (n,)
+        self.x = _shaped("AgentStates", "x", self.x, one)
+        self.y = _shaped("AgentStates", "y", self.y, one)
+        self.vx = _shaped("AgentStates", "vx", self.vx, one)
+        self.vy = _shaped("AgentStates", "vy", self.vy, one)
         if self.heading is None:
             self.heading = np.arctan2(self.vy, self.vx)
-        self.heading = _f64(self.heading)
-        _need(self.heading.shape == (n,), "AgentStates", f"heading has shape {self.heading.shape}")
+        self.heading = _shaped("AgentStates", "heading", self.heading, one)
         if self.goal is None:
             self.goal = np.full((n, 2), np.nan)
-        self.goal = _f64(self.goal)
-        _need(self.goal.shape == (n, 2), "AgentStates", f"goal has shape {self.goal.shape}, want ({n}, 2)")
+        self.goal = _shaped("AgentStates", "goal", self.goal, (n, 2))
 
 
 class Features(Message, kw_only=True):
@@ -113,12 +119,9 @@ class Features(Message, kw_only=True):
 
     def __post_init__(self) -> None:
         self.values = _f64(self.values)
-        _need(self.values.ndim == 1, "Features", f"values must be 1-d, got shape {self.values.shape}")
-        _need(
-            len(self.names) == self.values.shape[0],
-            "Features",
-            f"{len(self.names)} names but {self.values.shape[0]} values",
-        )
+        _need(self.values.ndim == 1, "Features", "values must be 1-d, got shape {}", self.values.shape)
+        _need(len(self.names) == self.values.shape[0], "Features", "{} names but {} values",
+              len(self.names), self.values.shape[0])
 
 
 class CausalGraph(Message, kw_only=True):
@@ -157,17 +160,14 @@ class CausalGraph(Message, kw_only=True):
         want = (n, n, lags)
         gshape = (len(self.graph), len(self.graph[0]) if self.graph else 0,
                   len(self.graph[0][0]) if self.graph and self.graph[0] else 0)
-        _need(n == 0 or gshape == want, "CausalGraph", f"graph has shape {gshape}, want {want}")
+        _need(n == 0 or gshape == want, "CausalGraph", "graph has shape {}, want {}", gshape, want)
         _need(all(len(r) == n and all(len(c) == lags for c in r) for r in self.graph),
               "CausalGraph", "graph is ragged")
-        for name in ("val", "p"):
-            arr = _f64(getattr(self, name))
-            _need(arr.shape == want, "CausalGraph", f"{name} has shape {arr.shape}, want {want}")
-            setattr(self, name, arr)
+        self.val = _shaped("CausalGraph", "val", self.val, want)
+        self.p = _shaped("CausalGraph", "p", self.p, want)
         if self.stability is None:
             self.stability = np.zeros(want)
-        self.stability = _f64(self.stability)
-        _need(self.stability.shape == want, "CausalGraph", f"stability has shape {self.stability.shape}")
+        self.stability = _shaped("CausalGraph", "stability", self.stability, want)
 
     def links(self) -> list[tuple[str, str, int, str]]:
         """Every non-empty entry as (source, target, lag, mark), sorted.
@@ -231,8 +231,8 @@ class Predictions(Message, kw_only=True):
         a = len(self.agent_ids)
         t, pr = np.asarray(self.trajectories), np.asarray(self.probabilities)
         _need(t.ndim == 4 and t.shape[0] == a and t.shape[3] == 2, "Predictions",
-              f"trajectories have shape {t.shape}, want ({a}, K, H, 2)")
-        _need(pr.shape == t.shape[:2], "Predictions", f"probabilities have shape {pr.shape}, want {t.shape[:2]}")
+              "trajectories have shape {}, want ({}, K, H, 2)", t.shape, a)
+        _need(pr.shape == t.shape[:2], "Predictions", "probabilities have shape {}, want {}", pr.shape, t.shape[:2])
         self.trajectories, self.probabilities = t, pr
 
 

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tigramite.data_processing import DataFrame
+from tigramite.independence_tests.robust_parcorr import RobustParCorr
+from tigramite.pcmci import PCMCI
 
 sys.path.insert(0, str(Path(__file__).parent))
 from causal_toys import assert_same, tigramite_run, toy_data  # noqa: E402
 
 from causalstream.models.causal import WindowedPCMCI  # noqa: E402
-from causalstream.models.causal.batch import run_tigramite  # noqa: E402
 from causalstream.models.causal.lagcov import LaggedCovariance  # noqa: E402
 from causalstream.models.errors import CausalstreamError, ParameterError  # noqa: E402
 
@@ -108,7 +110,7 @@ def test_robustparcorr_batch_equals_tigramite() -> None:
     data, _ = toy_data(3, 1, 200, seed=4)
     model = WindowedPCMCI(3, 150, 1, ci_test="robustparcorr", pc_alpha=0.1).update_many(data)
     r = model.results()
-    ref = run_tigramite(data[-150:], "robustparcorr", "pcmci", 0, 1, 0.1, 0.05, None, "none")
+    ref = PCMCI(DataFrame(data[-150:]), RobustParCorr()).run_pcmci(tau_max=1, pc_alpha=0.1)
     assert r["ci_test"] == "robustparcorr"
     assert (r["graph"] == ref["graph"]).all()
     assert np.abs(r["val_matrix"] - ref["val_matrix"]).max() <= 1e-12
@@ -148,3 +150,21 @@ def test_explosive_near_collinear_window_gives_no_nan(method: str) -> None:
         X[t] = 1.06 * X[t - 1].mean() + np.array([1.0, -1.0, 0.5]) * X[t - 1].mean() * 0.01 + rng.normal(size=3)
     r = WindowedPCMCI(3, 300, 2, method=method).update_many(X).results()
     assert np.isfinite(r["val_matrix"]).all() and np.isfinite(r["p_matrix"]).all()
+
+
+@pytest.mark.parametrize("method", ["pcmci", "pcmciplus"])
+def test_contemporaneous_only_tau_max_zero(method: str) -> None:
+    data, _ = toy_data(4, 1, 300, seed=3)
+    model = WindowedPCMCI(4, 200, 0, method=method, pc_alpha=0.1).update_many(data)
+    assert_same(model.results(), tigramite_run(data[-200:], method, 0, pc_alpha=0.1))
+
+
+def test_batch_engine_passes_missing_values_as_tigramite_missing_flag() -> None:
+    data, _ = toy_data(3, 1, 260, seed=8)
+    data[230, 1] = np.nan
+    r = WindowedPCMCI(3, 200, 1, ci_test="robustparcorr", pc_alpha=0.1).update_many(data).results()
+    window = data[-200:]
+    frame = DataFrame(np.where(np.isnan(window), 999.0, window), missing_flag=999.0)
+    ref = PCMCI(frame, RobustParCorr()).run_pcmci(tau_max=1, pc_alpha=0.1)
+    assert r["n_missing"] == 1 and np.isfinite(r["p_matrix"]).all()
+    assert (r["graph"] == ref["graph"]).all() and np.abs(r["p_matrix"] - ref["p_matrix"]).max() <= 1e-12

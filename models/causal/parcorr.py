@@ -166,8 +166,8 @@ class CovParCorr:
         if const[cx] or const[cy]:
             return 0.0, 1.0
         cz = [c for c in dict.fromkeys(self.col(node) for node in z) if c != cx and c != cy and not const[c]]
-        idx = [cx, cy] + cz
-        r = self._padded_corr()[np.ix_(idx, idx)]
+        idx = np.array([cx, cy] + cz)
+        r = self._padded_corr()[idx[:, None], idx]
         if cz:
             b = r[2:, :2]
             r = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
