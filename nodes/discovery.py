@@ -100,7 +100,6 @@ class DiscoveryNode(CheckedNode):
         self.model: WindowedPCMCI | None = None
         self.monitor: DriftMonitor | None = None
         self.stamps: deque[int] = deque(maxlen=self.params.window)
-        self.last_stamp: int | None = None
         self.since_hop = 0
         self.epoch = 0
         self.next_flags: tuple[str, ...] = ()
@@ -138,14 +137,9 @@ class DiscoveryNode(CheckedNode):
 
     def on_features(self, event: Input) -> None:
         """Take one sample into the window; every hop, hand a snapshot to the worker."""
-        msg = event.message
+        msg = self.accept(event, Features)
         if not isinstance(msg, Features):
-            self.flag_bad("type")
             return
-        if self.last_stamp is not None and msg.stamp_ns <= self.last_stamp:
-            self.flag_bad("stamp_order")
-            return
-        self.last_stamp = msg.stamp_ns
         if msg.names != self.names:
             if self.names is not None:
                 self.counters["variables_changed"] += 1

@@ -62,7 +62,6 @@ class FeaturesNode(CheckedNode):
                                 humans=None if p.humans is None else tuple(p.humans), n_nearest=p.n_nearest,
                                 hysteresis=p.hysteresis, robot_role=p.robot_role)
         self.extractor = FeatureExtractor(self.spec)
-        self.last_stamp: int | None = None
         self.missing: set[str] = set()
         self.out = self.publisher("features", Features)
         self.subscribe("agents/state", self.on_state, AgentStates)
@@ -70,14 +69,9 @@ class FeaturesNode(CheckedNode):
 
     def on_state(self, event: Input) -> None:
         """Check one frame, compute its features, publish them."""
-        frame = event.message
+        frame = self.accept(event, AgentStates)
         if not isinstance(frame, AgentStates):
-            self.flag_bad("type")
             return
-        if self.last_stamp is not None and frame.stamp_ns <= self.last_stamp:
-            self.flag_bad("stamp_order")
-            return
-        self.last_stamp = frame.stamp_ns
         frame = self._finite(frame)
         self._check_agents(frame)
         values = self.extractor.update(frame, t=frame.stamp_ns * 1e-9).get()
