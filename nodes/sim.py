@@ -101,15 +101,17 @@ class SimNode(Node):
         p = self.params
         self.sim = HriSim(n_reactive=p.n_reactive, n_followers=p.n_followers, n_distractors=p.n_distractors,
                           rate_hz=p.rate_hz, seed=p.seed)
-        self.origin_ns = time.time_ns() if p.stamp_origin == "wall" else 0
         self.states = self.publisher("agents/state", AgentStates)
         self.clock_out = self.publisher("clock", Clock) if p.clock else None
         spec = FeatureSpec(robot_variables=tuple(p.robot_variables), human_variables=tuple(p.human_variables),
                            humans=tuple(self.sim.ids[1:]))
-        self.publisher("sim/ground_truth", CausalGraph).publish(truth_message(self.sim, spec, p.tau_max, self.origin_ns))
+        truth = self.publisher("sim/ground_truth", CausalGraph)
         self.last_step = p.n_steps or (round(p.duration_s * p.rate_hz) if p.duration_s else 0)
         self.counters["steps"] = 0
+        # Sim time 0 is now, after the sockets are up: stamps and the step schedule share it.
+        self.origin_ns = time.time_ns() if p.stamp_origin == "wall" else 0
         self.start_s = self.io.now()
+        truth.publish(truth_message(self.sim, spec, p.tau_max, self.origin_ns))
         if p.realtime:
             self.timer(1.0 / (p.rate_hz * p.speed), self.catch_up, name="step")
         self.log.info("HRI sim: agents %s, roles %s, %g Hz%s", self.sim.ids, self.sim.roles, p.rate_hz,
