@@ -106,6 +106,15 @@ def test_features_survive_bad_frames_and_count_them() -> None:
     assert any("missing ['h4']" in line.msg for line in mock.logs())
 
 
+def test_features_by_nearest_slots_keep_their_names() -> None:
+    frames = _frames(10)
+    mock = MockNode(FeaturesNode, params={"humans": None, "n_nearest": 2, "human_variables": ["v", "d_robot"]})
+    out = mock.feed("agents/state", *frames).run().outputs("features")
+    assert [f.names for f in out] == [["robot.v", "n1.v", "n1.d_robot", "n2.v", "n2.d_robot"]] * 10
+    d = np.stack([f.values[[2, 4]] for f in out])
+    assert np.isfinite(d).all() and mock.node.counters["bad"] == 0  # slots are filled, nobody counts as missing
+
+
 # -- discovery -------------------------------------------------------------------------
 
 
