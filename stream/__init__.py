@@ -1,7 +1,9 @@
 """causalstream.stream: data in motion (messages, codec, bus, logs, importers).
 
 The bus in three names: :class:`Publisher`, :class:`Subscriber` and :func:`subscribe`;
-:class:`Broker` is what ``causalstream bus`` (and the launcher) runs.
+:class:`Broker` is what ``causalstream bus`` (and the launcher) runs. Logs: :func:`read_log`
+and :func:`to_dataframe` read MCAP logs; :class:`Recorder` and :class:`Player` record and
+replay them.
 
 >>> from causalstream.stream import Broker, Publisher, Subscriber, subscribe
 >>> from causalstream.stream import messages
@@ -12,9 +14,25 @@ The bus in three names: :class:`Publisher`, :class:`Subscriber` and :func:`subsc
 from causalstream.stream import reporter as _reporter
 from causalstream.stream.broker import Broker
 from causalstream.stream.endpoints import Endpoints
+from causalstream.stream.export import to_dataframe
+from causalstream.stream.logreader import LogEntry, read_log
+from causalstream.stream.player import Player
 from causalstream.stream.publisher import Publisher
+from causalstream.stream.recorder import Recorder
 from causalstream.stream.subscriber import Received, Subscriber, subscribe
 
 _reporter.install()
 
-__all__ = ["Broker", "Endpoints", "Publisher", "Received", "Subscriber", "subscribe"]
+__all__ = [
+    "Broker",
+    "Endpoints",
+    "LogEntry",
+    "Player",
+    "Publisher",
+    "Received",
+    "Recorder",
+    "Subscriber",
+    "read_log",
+    "subscribe",
+    "to_dataframe",
+]
