@@ -1,10 +1,12 @@
 """Replay an MCAP log onto the bus, as ``causalstream bag play`` does.
 
 Payloads go back on the bus as they were recorded (never decoded), in log-time order,
-with the original envelope stamps and each topic's own sequence numbers from 0. Timing
-follows the log times scaled by ``rate``; ``rate=0`` publishes as fast as the bus takes
-it: the player first waits for subscribers, and its sockets block at their high-water mark
-instead of dropping (ZeroMQ's ``XPUB_NODROP``), so nothing is lost on its side.
+through one socket (:class:`LogPublisher`), so subscribers see the log's order across
+topics, run after run; envelope stamps are the original ones, sequence numbers count from 0
+per topic. Timing follows the log times scaled by ``rate``; ``rate=0`` publishes as fast
+as the bus takes it: the player first waits for subscribers, and its socket blocks at its
+high-water mark instead of dropping (ZeroMQ's ``XPUB_NODROP``), so nothing is lost on its
+side.
 
 Starting at an offset first re-emits the last message before the offset of every
 latched topic (``/causal/graph``, ...), so a pipeline sees the state it would have had.
@@ -39,61 +41,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-import msgspec
 import zmq
 from mcap.records import Channel, Schema
 from mcap.records import Message as McapMessage
 
 from causalstream.stream.endpoints import Endpoints
-from causalstream.stream.errors import BusTimeoutError, LogError
+from causalstream.stream.codec import encode_payload
+from causalstream.stream.errors import LogError
+from causalstream.stream.logpublisher import LogPublisher
 from causalstream.stream.logreader import check_log, iter_raw
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
-from causalstream.stream.publisher import Publisher
-from causalstream.stream.stats import registry
 from causalstream.stream.topics import is_latched
 
-__all__ = ["PayloadPublisher", "PlayStats", "Player"]
+__all__ = ["CLOCK_TOPIC", "PlayStats", "Player"]
 
 log = logging.getLogger(__name__)
 
-_ENVELOPE = msgspec.msgpack.Encoder()
 CLOCK_TOPIC = "/clock"
-
-
-class PayloadPublisher(Publisher):
-    """A :class:`Publisher` for payloads already encoded (read from a log), any type.
-
-    >>> pub = PayloadPublisher("/x", endpoints="inproc://doc-payload-none")
-    >>> pub.publish_payload("Clock", b"\\x81\\xa8stamp_ns\\x01", stamp_ns=1), pub.seq
-    (0, 1)
-    >>> pub.close()
-    """
-
-    def __init__(self, topic: str, endpoints: Endpoints | str | None = None, latched: bool | None = None,
-                 hwm: int = 100_000, node: str = "", context: zmq.Context | None = None,
-                 linger_ms: int = 10_000) -> None:
-        super().__init__(topic, None, endpoints=endpoints, latched=latched, hwm=hwm, node=node, context=context)
-        self.linger_ms = linger_ms
-        if not self.latched:  # block at the high-water mark instead of dropping
-            self._sock.set(zmq.XPUB_NODROP, 1)
-
-    def publish_payload(self, type_name: str, payload: bytes, stamp_ns: int) -> int:
-        """Send one encoded payload of ``type_name``; returns its sequence number."""
-        seq = self.seq
-        env = _ENVELOPE.encode((stamp_ns, seq, self.publisher_id, type_name, msgspec.Raw(payload)))
-        self._send(self._prefix + env)
-        self.seq = seq + 1
-        self.rate.tick()
-        return seq
-
-    def close(self) -> None:
-        """Close; frames still queued get ``linger_ms`` to leave (the plain Publisher drops them)."""
-        if self.latched or self._closed:
-            super().close()
-            return
-        self._closed = True
-        registry.remove(self)
-        self._sock.close(linger=self.linger_ms)
 
 
 @dataclass
@@ -157,8 +121,8 @@ class Player:
         self.start_ns = stats.message_start_time if stats else 0
         self.end_ns = stats.message_end_time if stats else 0
         self.channels: dict[int, tuple[str, str]] = self._pick_channels(summary.channels, summary.schemas)
-        self.publishers: dict[str, PayloadPublisher] = {}
-        self._clock_pub: Publisher | None = None
+        self.replayed_topics = sorted({topic for topic, _ in self.channels.values()})
+        self.publisher: LogPublisher | None = None
 
     def _pick_channels(self, channels: dict[int, Channel], schemas: dict[int, Schema]) -> dict[int, tuple[str, str]]:
         """Channel id -> (topic, type name) of the channels to replay (known types, chosen topics)."""
@@ -180,42 +144,19 @@ class Player:
 
     # -- setup --------------------------------------------------------------------------
 
-    def _connect(self) -> None:
-        for topic in sorted({topic for topic, _ in self.channels.values()}):
-            self.publishers[topic] = PayloadPublisher(topic, endpoints=self.endpoints, node=self.node,
-                                                      context=self.context)
-        if self.clock:
-            self._clock_pub = Publisher(CLOCK_TOPIC, Clock, endpoints=self.endpoints, node=self.node,
-                                        context=self.context)
-        for pub in self._all_publishers():
-            pub.wait_ready(5.0)
-        self._await_subscribers()
-
-    def _all_publishers(self) -> list[Publisher]:
-        return [*self.publishers.values(), *([self._clock_pub] if self._clock_pub else [])]
-
-    def _await_subscribers(self) -> None:
-        """Wait until every topic has a subscriber, or ``wait_subscribers`` s (0.3 s after the first)."""
-        deadline = time.monotonic() + self.wait_subscribers
-        pending = list(self.publishers.values())
-        while pending and time.monotonic() < deadline:
-            still = []
-            for pub in pending:
-                try:
-                    pub.wait_for_subscriber(0.01)
-                except BusTimeoutError:
-                    still.append(pub)
-            if len(still) < len(pending):
-                deadline = min(deadline, time.monotonic() + 0.3)
-            pending = still
-        if pending:
-            log.info("no subscriber (yet) on %s", ", ".join(p.topic for p in pending))
+    def _connect(self) -> LogPublisher:
+        pub = LogPublisher(endpoints=self.endpoints, node=self.node, context=self.context).wait_ready(5.0)
+        missing = pub.wait_for_subscribers(self.replayed_topics, self.wait_subscribers)
+        if missing:
+            log.info("no subscriber (yet) on %s", ", ".join(missing))
+        self.publisher = pub
+        return pub
 
     # -- playing ------------------------------------------------------------------------
 
-    def _replay_latched(self, start_ns: int) -> int:
+    def _replay_latched(self, pub: LogPublisher, start_ns: int) -> int:
         """Re-emit the last message before ``start_ns`` of every latched topic."""
-        latched = [t for t in self.publishers if is_latched(t)]
+        latched = [t for t in self.replayed_topics if is_latched(t)]
         if not latched or start_ns <= self.start_ns:
             return 0
         last: dict[str, tuple[str, McapMessage]] = {}
@@ -225,20 +166,19 @@ class Player:
             if channel.id in self.channels:
                 last[channel.topic] = (self.channels[channel.id][1], message)
         for topic, (type_name, message) in last.items():
-            self.publishers[topic].publish_payload(type_name, message.data, message.publish_time)
+            pub.publish_payload(topic, type_name, message.data, message.publish_time)
         return len(last)
 
     def run(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> PlayStats:
         """Play (and loop) until the end or ``stop``; ``progress(log_ns_done, log_ns_total)`` now and then."""
-        if not self.publishers:
-            self._connect()
+        pub = self.publisher or self._connect()
         stats = PlayStats()
         begin = time.monotonic()
         start_ns = self.start_ns + int(self.start_offset * 1e9)
         total = max(0, self.end_ns - start_ns)
         while True:
-            stats.messages += self._replay_latched(start_ns) if stats.loops == 0 else 0
-            self._play_once(start_ns, stats, progress, total, stop)
+            stats.messages += self._replay_latched(pub, start_ns) if stats.loops == 0 else 0
+            self._play_once(pub, start_ns, stats, progress, total, stop)
             stats.loops += 1
             if not self.loop or (stop is not None and stop.is_set()):
                 break
@@ -247,9 +187,9 @@ class Player:
             progress(total, total)
         return stats
 
-    def _play_once(self, start_ns: int, stats: PlayStats, progress: Callable[[int, int], None] | None,
-                   total: int, stop: threading.Event | None) -> None:
-        channels, pubs, rate = self.channels, self.publishers, self.rate
+    def _play_once(self, pub: LogPublisher, start_ns: int, stats: PlayStats,
+                   progress: Callable[[int, int], None] | None, total: int, stop: threading.Event | None) -> None:
+        channels, rate, publish = self.channels, self.rate, pub.publish_payload
         clock_period = int(1e9 / self.clock_hz) if self.clock_hz > 0 else 0
         next_clock = 0
         t0 = time.monotonic()
@@ -262,10 +202,10 @@ class Player:
                 delay = t0 + (message.log_time - start_ns) / 1e9 / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            if self._clock_pub is not None and message.log_time >= next_clock:
-                self._clock_pub.publish(Clock(stamp_ns=message.log_time))
+            if self.clock and message.log_time >= next_clock:
+                publish(CLOCK_TOPIC, "Clock", encode_payload(Clock(stamp_ns=message.log_time)), message.log_time)
                 next_clock = message.log_time + clock_period
-            pubs[topic].publish_payload(type_name, message.data, message.publish_time)
+            publish(topic, type_name, message.data, message.publish_time)
             stats.messages += 1
             stats.per_topic[topic] = stats.per_topic.get(topic, 0) + 1
             if n % 1024 == 0:
@@ -275,11 +215,10 @@ class Player:
                     progress(message.log_time - start_ns, total)
 
     def close(self) -> None:
-        """Close every publisher; with the player's own context, wait until queued frames have left."""
-        for pub in self._all_publishers():
-            pub.close()
-        self.publishers.clear()
-        self._clock_pub = None
+        """Close the socket; with the player's own context, wait until queued frames have left."""
+        if self.publisher is not None:
+            self.publisher.close()
+            self.publisher = None
         if self._own_context and not self.context.closed:
             self.context.term()
 
