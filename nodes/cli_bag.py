@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import datetime
+import importlib
 import signal
 import sys
 import threading
@@ -24,8 +25,6 @@ from rich.table import Table
 
 from causalstream.stream import Endpoints, Player, Recorder
 from causalstream.stream.endpoints import ENV_VAR
-from causalstream.stream.export import FORMATS, export_log
-from causalstream.stream.importers import IMPORTERS, get_importer
 from causalstream.stream.loginfo import log_info
 from causalstream.stream.recover import recover as recover_log
 
@@ -39,6 +38,12 @@ _OUT = Console(highlight=False)
 _ERR = Console(stderr=True, highlight=False)
 BusOpt = typer.Option(None, "--bus", envvar=ENV_VAR, help="Bus endpoint (default: $CAUSALSTREAM_BUS or loopback).")
 TopicsOpt = typer.Option(None, "--topics", help="Only these topics (repeat the option or separate with commas).")
+
+
+def _lazy(module: str) -> object:
+    """Export and import need pandas and rosbags (~0.5 s to import); every `causalstream`
+    command loads this module, so they are imported only by the commands that use them."""
+    return importlib.import_module(f"causalstream.stream.{module}")
 
 
 def _topics(values: list[str] | None) -> list[str]:
@@ -149,7 +154,7 @@ def info(path: Path = typer.Argument(..., help="MCAP log to describe.")) -> None
 @bag_app.command()
 def export(
     path: Path = typer.Argument(..., help="MCAP log to export."),
-    fmt: str = typer.Option(..., "--format", "-f", help=f"One of: {', '.join(FORMATS)}."),
+    fmt: str = typer.Option(..., "--format", "-f", help="One of: csv, parquet, jsonl, mcap-json."),
     topics: list[str] = TopicsOpt,
     output: Path = typer.Option(None, "-o", "--output", help="File (or folder, for several csv/parquet tables)."),
 ) -> None:
@@ -159,7 +164,7 @@ def export(
     row per link. mcap-json writes JSON messages with JSON Schema channels, which Foxglove and
     Lichtblick open and plot.
     """
-    for written in export_log(path, fmt, _topics(topics), output):
+    for written in _lazy("export").export_log(path, fmt, _topics(topics), output):
         _ERR.print(f"wrote {written}")
 
 
@@ -167,7 +172,7 @@ def export(
 def import_(
     source: Path = typer.Argument(..., help="File (or ROS 2 bag folder) to import."),
     output: Path = typer.Option(..., "-o", "--output", help="MCAP file to write."),
-    kind: str = typer.Option(..., "--from", help=f"Source format: {', '.join(sorted(IMPORTERS))}."),
+    kind: str = typer.Option(..., "--from", help="Source format: csv (also Parquet), eth-ucy, rosbag."),
     topic: str = typer.Option(None, help="Topic to write (default /features for csv, /agents/state otherwise)."),
     time_column: str = typer.Option(None, help="csv: the time column (default: time, t, stamp or timestamp)."),
     time_unit: str = typer.Option(None, help="csv: unit of the time column: s, ms, us, ns (default: guess)."),
@@ -179,7 +184,7 @@ def import_(
     2.5 Hz -> AgentStates with finite-difference velocities. rosbag: Odometry, PoseStamped,
     PoseWithCovarianceStamped, TwistStamped -> AgentStates; other types are listed and skipped.
     """
-    importer = get_importer(kind, topic=topic, time_column=time_column, time_unit=time_unit, agent_by=agent_by)
+    importer = _lazy("importers").get_importer(kind, topic=topic, time_column=time_column, time_unit=time_unit, agent_by=agent_by)
     result = importer.run(source, output)
     for what in result.skipped:
         _ERR.print(f"skipped: {what}")

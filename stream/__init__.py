@@ -11,10 +11,11 @@ replay them.
 ['AgentStates', 'BusStats', 'CausalEvent']
 """
 
+import importlib
+
 from causalstream.stream import reporter as _reporter
 from causalstream.stream.broker import Broker
 from causalstream.stream.endpoints import Endpoints
-from causalstream.stream.export import to_dataframe
 from causalstream.stream.logreader import LogEntry, read_log
 from causalstream.stream.player import Player
 from causalstream.stream.publisher import Publisher
@@ -22,6 +23,14 @@ from causalstream.stream.recorder import Recorder
 from causalstream.stream.subscriber import Received, Subscriber, subscribe
 
 _reporter.install()
+
+
+def __getattr__(name: str) -> object:
+    # to_dataframe needs pandas (~0.4 s to import); every node imports this package, so
+    # pandas is loaded on first use only (PEP 562), not with the bus.
+    if name == "to_dataframe":
+        return importlib.import_module("causalstream.stream.export").to_dataframe
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Broker",

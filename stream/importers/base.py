@@ -78,14 +78,18 @@ class Importer:
         if not os.path.exists(source):
             raise LogError(source, "no such file or directory")
         result = ImportResult(source, output)
-        with LogWriter(output, fsync=False) as writer:
-            for topic, log_time, msg in self.messages(source):
-                writer.write(topic, msg, log_time_ns=log_time)
-                result.per_topic[topic] = result.per_topic.get(topic, 0) + 1
+        try:
+            with LogWriter(output, fsync=False) as writer:
+                for topic, log_time, msg in self.messages(source):
+                    writer.write(topic, msg, log_time_ns=log_time)
+                    result.per_topic[topic] = result.per_topic.get(topic, 0) + 1
+            if not result.messages:
+                raise LogError(source, f"nothing to import as {self.name}")
+        except BaseException:
+            if os.path.exists(output):
+                os.unlink(output)  # no half-written log left behind
+            raise
         result.skipped = list(self.skipped)
-        if not result.messages:
-            os.unlink(output)
-            raise LogError(source, f"nothing to import as {self.name}")
         log.info("imported %d messages from %s into %s", result.messages, source, output)
         return result
 
