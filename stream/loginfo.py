@@ -69,7 +69,13 @@ class LogInfo:
 
 
 def log_info(path: str | os.PathLike[str]) -> LogInfo:
-    """Read the summary of ``path``; a damaged file raises :class:`LogError` (see ``check_log``)."""
+    """Read the summary of ``path``; a damaged file raises :class:`LogError` (see ``check_log``).
+
+    >>> log_info("missing.mcap")
+    Traceback (most recent call last):
+    ...
+    causalstream.stream.errors.LogError: missing.mcap: cannot read: No such file or directory
+    """
     summary = check_log(path)
     with open(path, "rb") as f:
         header = SeekingReader(f).get_header()

@@ -124,7 +124,7 @@ def iter_raw(
     with open(path, "rb") as f:
         reader = SeekingReader(io.BufferedReader(f, buffer_size=1 << 16))
         try:
-            yield from reader.iter_messages(topics=wanted, start_time=start_ns, log_time_order=True)
+            yield from reader.iter_messages(topics=wanted, starting_at=start_ns, log_time_order=True)
         except PARSE_ERRORS as exc:
             raise _damaged(str(path), f"a chunk is damaged ({exc})") from None
 
@@ -149,7 +149,17 @@ def decode_record(schema: Schema | None, channel: Channel, data: bytes) -> Messa
 
 
 def read_log(path: str | os.PathLike[str], topics: Iterable[str] | None = None) -> Iterator[LogEntry]:
-    """Typed messages of a log in log-time order; channels of unknown types are skipped (warned once)."""
+    """Typed messages of a log in log-time order; channels of unknown types are skipped (warned once).
+
+    >>> import tempfile
+    >>> from causalstream.stream.logfile import LogWriter
+    >>> from causalstream.stream.messages import Clock
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.mcap")
+    >>> with LogWriter(path) as w:
+    ...     w.write("/a", Clock(stamp_ns=1)); w.write("/b", Clock(stamp_ns=2))
+    >>> [(topic, stamp) for topic, stamp, _ in read_log(path, topics=["/b"])]
+    [('/b', 2)]
+    """
     warned: set[int] = set()
     for schema, channel, message in iter_raw(path, topics):
         try:

@@ -127,9 +127,16 @@ def recover(path: str | os.PathLike[str], output: str | os.PathLike[str]) -> Rec
 
     Schemas and channels are copied as they are, so any MCAP file can be salvaged, not only
     ours. Raises :class:`LogError` if not even the header can be read.
+
+    >>> recover("missing.mcap", "out.mcap")
+    Traceback (most recent call last):
+    ...
+    causalstream.stream.errors.LogError: missing.mcap: nothing to recover: cannot open: No such file or directory
     """
     if os.path.abspath(path) == os.path.abspath(output):
         raise LogError(str(path), "recover needs an output file other than its input")
+    if not os.path.isfile(path):
+        raise LogError(str(path), "nothing to recover: cannot open: No such file or directory")
     scan = LogScan(path)
     schema_ids: dict[int, int] = {}
     channel_ids: dict[int, int] = {}
@@ -149,7 +156,7 @@ def recover(path: str | os.PathLike[str], output: str | os.PathLike[str]) -> Rec
             writer.add_message(channel_ids[channel.id], message.log_time, message.data,
                                message.publish_time, message.sequence)
         writer.finish()
-    if scan.error.startswith("cannot open") or (scan.messages == 0 and scan.error and not scan.channels):
+    if scan.messages == 0 and scan.error and not scan.channels:
         os.unlink(output)
         raise LogError(str(path), f"nothing to recover: {scan.error}")
     log.info("recovered %d messages from %s into %s", scan.messages, path, output)
