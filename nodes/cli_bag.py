@@ -69,7 +69,7 @@ def record(
     output: Path = typer.Option(..., "-o", "--output", help="MCAP file to write, e.g. run.mcap."),
     duration: float = typer.Option(0.0, help="Stop after this many seconds (0: until Ctrl-C or SIGTERM)."),
     flush_interval: float = typer.Option(0.5, help="Seconds between flushes (chunk closed, file fsynced)."),
-    compression: str = typer.Option("zstd", help="Chunk compression: zstd, lz4 or none."),
+    compression: str = typer.Option("zstd", help="Chunk compression: zstd or none."),
     bus: str = BusOpt,
 ) -> None:
     """Record topics of the bus into an MCAP file (zstd chunks, one schema per type).

@@ -7,7 +7,8 @@ msgpack payloads, byte for byte as they travelled on the bus (message encoding
 describes the logical shape, so a tool that knows only JSON can still read the structure;
 ``bag export --format mcap-json`` rewrites the payloads as JSON for Foxglove / Lichtblick.
 
-Chunks are zstd-compressed. :meth:`LogWriter.tick` closes the current chunk and flushes
+Chunks are zstd-compressed; the file layout is the ``mcap`` package's (``mcapwriter.py``
+writes it with mcap's record classes and a fast path for message records). :meth:`LogWriter.tick` closes the current chunk and flushes
 and fsyncs the file once ``flush_interval`` has passed, so a killed writer leaves every
 message up to the last flush readable (``bag recover``).
 
@@ -28,10 +29,9 @@ import time
 from types import TracebackType
 from typing import BinaryIO
 
-from mcap.writer import CompressionType, Writer
-
 from causalstream.stream.codec import encode_payload, json_schema, to_json
 from causalstream.stream.errors import LogError
+from causalstream.stream.mcapwriter import COMPRESSIONS, McapWriter
 from causalstream.stream.messages import Message
 from causalstream.stream.topics import is_latched
 
@@ -41,7 +41,6 @@ MSGPACK_ENCODING = "msgpack"
 JSON_ENCODING = "json"
 SCHEMA_ENCODING = "jsonschema"
 PROFILE = "causalstream"
-_COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none": CompressionType.NONE}
 _U32 = 0xFFFFFFFF
 
 
@@ -80,8 +79,8 @@ class LogWriter:
     ) -> None:
         if encoding not in (MSGPACK_ENCODING, JSON_ENCODING):
             raise LogError(str(path), f"unknown message encoding {encoding!r} (msgpack or json)")
-        if compression not in _COMPRESSION:
-            raise LogError(str(path), f"unknown compression {compression!r} ({', '.join(_COMPRESSION)})")
+        if compression not in COMPRESSIONS:
+            raise LogError(str(path), f"unknown compression {compression!r} ({', '.join(COMPRESSIONS)})")
         self.path = str(path)
         self.encoding = encoding
         self.compression = compression
@@ -95,8 +94,8 @@ class LogWriter:
             self._file: BinaryIO = open(self.path, "wb")  # noqa: SIM115 (closed in close())
         except OSError as exc:
             raise LogError(self.path, f"cannot write: {exc.strerror}") from None
-        self._writer = Writer(self._file, chunk_size=chunk_size, compression=_COMPRESSION[compression])
-        self._writer.start(profile=PROFILE, library=_library())
+        self._writer = McapWriter(self._file, chunk_size=chunk_size, compression=compression,
+                                  profile=PROFILE, library=_library())
         self._last_flush = time.monotonic()
         self._closed = False
 
@@ -161,7 +160,6 @@ class LogWriter:
             return
         self._closed = True
         self._writer.finish()
-        self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
         self._file.close()

@@ -22,7 +22,6 @@ saying how many messages are readable, with ``bag recover`` as the hint.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -31,9 +30,9 @@ from typing import NamedTuple
 
 from mcap.reader import SeekingReader
 from mcap.records import Channel, Schema
-from mcap.records import Message as McapMessage
 from mcap.summary import Summary
 
+from causalstream.stream.chunkreader import RawRecord, iter_records
 from causalstream.stream.codec import decode_payload, from_builtins
 from causalstream.stream.errors import CausalstreamError, LogError
 from causalstream.stream.logfile import JSON_ENCODING
@@ -110,21 +109,22 @@ def check_log(path: str | os.PathLike[str]) -> Summary:
 
 
 def iter_raw(
-    path: str | os.PathLike[str], topics: Iterable[str] | None = None, start_ns: int | None = None
-) -> Iterator[tuple[Schema | None, Channel, McapMessage]]:
-    """mcap's ``(schema, channel, message)`` records in log-time order, after :func:`check_log`.
+    path: str | os.PathLike[str], topics: Iterable[str] | None = None, start_ns: int | None = None,
+    summary: Summary | None = None,
+) -> Iterator[RawRecord]:
+    """Stored messages (:class:`RawRecord`: channel, times, sequence, bytes) in log-time order.
+
+    The file is checked first (:func:`check_log`) unless its ``summary`` is given.
 
     >>> list(iter_raw("no/such.mcap"))
     Traceback (most recent call last):
     ...
     causalstream.stream.errors.LogError: no/such.mcap: cannot read: No such file or directory
     """
-    check_log(path)
-    wanted = None if topics is None else list(topics)
+    summary = summary or check_log(path)
     with open(path, "rb") as f:
-        reader = SeekingReader(io.BufferedReader(f, buffer_size=1 << 16))
         try:
-            yield from reader.iter_messages(topics=wanted, starting_at=start_ns, log_time_order=True)
+            yield from iter_records(f, topics, start_ns, summary)
         except PARSE_ERRORS as exc:
             raise _damaged(str(path), f"a chunk is damaged ({exc})") from None
 
@@ -161,12 +161,14 @@ def read_log(path: str | os.PathLike[str], topics: Iterable[str] | None = None) 
     [('/b', 2)]
     """
     warned: set[int] = set()
-    for schema, channel, message in iter_raw(path, topics):
+    summary = check_log(path)
+    for record in iter_raw(path, topics, summary=summary):
+        channel = record.channel
         try:
-            msg = decode_record(schema, channel, message.data)
+            msg = decode_record(summary.schemas.get(channel.schema_id), channel, record.data)
         except LogError as exc:
             if channel.id not in warned:  # once per channel: an unknown type fails every message
                 warned.add(channel.id)
                 log.warning("%s: skipping messages on %s: %s", path, channel.topic, exc.reason)
             continue
-        yield LogEntry(channel.topic, message.log_time, msg)
+        yield LogEntry(channel.topic, record.log_time, msg)

@@ -38,14 +38,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 
 import zmq
 from mcap.records import Channel, Schema
-from mcap.records import Message as McapMessage
 
 from causalstream.stream.endpoints import Endpoints
+from causalstream.stream.chunkreader import RawRecord
 from causalstream.stream.codec import encode_payload
 from causalstream.stream.errors import LogError
 from causalstream.stream.logpublisher import LogPublisher
@@ -71,7 +71,6 @@ class PlayStats:
     messages: int = 0
     loops: int = 0
     seconds: float = 0.0
-    per_topic: dict[str, int] = field(default_factory=dict)
 
 
 class Player:
@@ -116,7 +115,7 @@ class Player:
         # inproc endpoints only work within the shared one.
         self._own_context = context is None and not self.endpoints.pub.startswith("inproc://")
         self.context = context or (zmq.Context() if self._own_context else zmq.Context.instance())
-        summary = check_log(self.path)
+        summary = self._summary = check_log(self.path)
         stats = summary.statistics
         self.start_ns = stats.message_start_time if stats else 0
         self.end_ns = stats.message_end_time if stats else 0
@@ -159,14 +158,14 @@ class Player:
         latched = [t for t in self.replayed_topics if is_latched(t)]
         if not latched or start_ns <= self.start_ns:
             return 0
-        last: dict[str, tuple[str, McapMessage]] = {}
-        for _, channel, message in iter_raw(self.path, latched):
-            if message.log_time >= start_ns:
+        last: dict[str, tuple[str, RawRecord]] = {}
+        for record in iter_raw(self.path, latched, summary=self._summary):
+            if record.log_time >= start_ns:
                 break
-            if channel.id in self.channels:
-                last[channel.topic] = (self.channels[channel.id][1], message)
-        for topic, (type_name, message) in last.items():
-            pub.publish_payload(topic, type_name, message.data, message.publish_time)
+            if record.channel.id in self.channels:
+                last[record.channel.topic] = (self.channels[record.channel.id][1], record)
+        for topic, (type_name, record) in last.items():
+            pub.publish_payload(topic, type_name, record.data, record.publish_time)
         return len(last)
 
     def run(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> PlayStats:
@@ -193,26 +192,26 @@ class Player:
         clock_period = int(1e9 / self.clock_hz) if self.clock_hz > 0 else 0
         next_clock = 0
         t0 = time.monotonic()
-        for n, (_, channel, message) in enumerate(iter_raw(self.path, None, start_ns=start_ns)):
+        records = iter_raw(self.path, self.topics or None, start_ns=start_ns, summary=self._summary)
+        for n, (channel, log_time, publish_time, _, data) in enumerate(records):
             picked = channels.get(channel.id)
             if picked is None:
                 continue
             topic, type_name = picked
             if rate > 0:
-                delay = t0 + (message.log_time - start_ns) / 1e9 / rate - time.monotonic()
+                delay = t0 + (log_time - start_ns) / 1e9 / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            if self.clock and message.log_time >= next_clock:
-                publish(CLOCK_TOPIC, "Clock", encode_payload(Clock(stamp_ns=message.log_time)), message.log_time)
-                next_clock = message.log_time + clock_period
-            publish(topic, type_name, message.data, message.publish_time)
+            if self.clock and log_time >= next_clock:
+                publish(CLOCK_TOPIC, "Clock", encode_payload(Clock(stamp_ns=log_time)), log_time)
+                next_clock = log_time + clock_period
+            publish(topic, type_name, data, publish_time)
             stats.messages += 1
-            stats.per_topic[topic] = stats.per_topic.get(topic, 0) + 1
             if n % 1024 == 0:
                 if stop is not None and stop.is_set():
                     return
                 if progress is not None:
-                    progress(message.log_time - start_ns, total)
+                    progress(log_time - start_ns, total)
 
     def close(self) -> None:
         """Close the socket; with the player's own context, wait until queued frames have left."""

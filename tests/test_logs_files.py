@@ -10,7 +10,8 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
-from mcap.reader import make_reader
+from mcap.reader import NonSeekingReader, make_reader
+from mcap.stream_reader import StreamReader
 from rosbags.rosbag1 import Writer as Bag1Writer
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as Bag2Writer
@@ -19,7 +20,8 @@ from rosbags.typesys import Stores, get_typestore
 from causalstream.stream import read_log, to_dataframe
 from causalstream.stream.errors import LogError
 from causalstream.stream.logfile import LogWriter
-from causalstream.stream.logreader import check_log
+from causalstream.stream.chunkreader import iter_records
+from causalstream.stream.logreader import check_log, iter_raw
 from causalstream.stream.messages import AgentStates, Features
 
 from support import ROOT, run_cli
@@ -274,3 +276,30 @@ def test_not_an_mcap_and_empty_files(tmp_path: Path) -> None:
     for path, words in ((junk, "not an MCAP file"), (empty, "empty file")):
         res = run_cli("bag", "info", str(path))
         assert res.returncode == 2 and words in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+# -- our MCAP writer and chunk reader against the mcap package's readers -----------------
+
+
+def test_our_writer_and_reader_agree_with_mcaps_readers(tmp_path: Path) -> None:
+    path = tmp_path / "many.mcap"
+    rng = np.random.default_rng(1)
+    with LogWriter(path, chunk_size=4096) as w:  # many chunks
+        for k in range(2000):
+            topic = ("/features", "/a", "/b")[k % 3]
+            w.write(topic, Features(stamp_ns=k, names=["v"], values=rng.normal(size=1)), log_time_ns=10 * k, sequence=k)
+    with open(path, "rb") as f:
+        theirs = [(c.topic, m.log_time, m.publish_time, m.sequence, m.data)
+                  for _, c, m in make_reader(f).iter_messages(log_time_order=True)]
+    with open(path, "rb") as f:
+        crc_checked = sum(1 for _ in NonSeekingReader(f, validate_crcs=True).iter_messages(log_time_order=False))
+    with open(path, "rb") as f:
+        records = list(StreamReader(f, validate_crcs=True).records)  # data section + summary + footer, all parse
+    summary = check_log(path)
+    assert len(theirs) == crc_checked == 2000 and summary.statistics.message_count == 2000
+    assert len(summary.chunk_indexes) > 10 and type(records[-1]).__name__ == "Footer"
+    ours = [(r.channel.topic, r.log_time, r.publish_time, r.sequence, r.data) for r in iter_raw(path)]
+    assert ours == theirs
+    with open(path, "rb") as f:
+        only_b = [(r.channel.topic, r.log_time) for r in iter_records(f, topics=["/b"], start_ns=10_000)]
+    assert only_b == [(t, lt) for t, lt, *_ in theirs if t == "/b" and lt >= 10_000]
