@@ -57,7 +57,8 @@ class LogWriter:
     ``encoding`` is ``"msgpack"`` (our bus payloads, what ``bag record`` writes) or
     ``"json"`` (JSON messages, what Foxglove and Lichtblick decode). ``write`` encodes a
     message; ``write_payload`` takes bytes already in the channel's encoding (the recorder's
-    path: frames off the bus are never decoded).
+    path: frames off the bus are never decoded); ``mcap`` is the underlying
+    :class:`McapWriter`, for callers that keep channel ids themselves.
 
     >>> import os, tempfile
     >>> from causalstream.stream.messages import Clock
@@ -87,14 +88,13 @@ class LogWriter:
         self.chunk_size = chunk_size
         self.flush_interval = flush_interval
         self.fsync = fsync
-        self.count = 0
         self.channels: dict[tuple[str, str], int] = {}
         self._schemas: dict[str, int] = {}
         try:
             self._file: BinaryIO = open(self.path, "wb")  # noqa: SIM115 (closed in close())
         except OSError as exc:
             raise LogError(self.path, f"cannot write: {exc.strerror}") from None
-        self._writer = McapWriter(self._file, chunk_size=chunk_size, compression=compression,
+        self.mcap = McapWriter(self._file, chunk_size=chunk_size, compression=compression,
                                   profile=PROFILE, library=_library())
         self._last_flush = time.monotonic()
         self._closed = False
@@ -112,10 +112,10 @@ class LogWriter:
         if cid is None:
             sid = self._schemas.get(type_name)
             if sid is None:
-                sid = self._writer.register_schema(type_name, SCHEMA_ENCODING, json_schema(type_name).encode())
+                sid = self.mcap.register_schema(type_name, SCHEMA_ENCODING, json_schema(type_name).encode())
                 self._schemas[type_name] = sid
             meta = {"latched": "true"} if is_latched(topic) else {}
-            cid = self._writer.register_channel(topic, self.encoding, sid, meta)
+            cid = self.mcap.register_channel(topic, self.encoding, sid, meta)
             self.channels[key] = cid
         return cid
 
@@ -131,8 +131,12 @@ class LogWriter:
         """Append one already-encoded message (``publish_time_ns`` defaults to the log time)."""
         cid = self.channels.get((topic, type_name)) or self.channel(topic, type_name)
         publish = log_time_ns if publish_time_ns is None else publish_time_ns
-        self._writer.add_message(cid, log_time_ns, payload, publish, sequence & _U32)
-        self.count += 1
+        self.mcap.add_message(cid, log_time_ns, payload, publish, sequence & _U32)
+
+    @property
+    def count(self) -> int:
+        """Messages written so far."""
+        return self.mcap.messages
 
     def write(self, topic: str, msg: Message, log_time_ns: int | None = None, sequence: int = 0) -> None:
         """Encode and append one message; the log time defaults to the message's stamp."""
@@ -142,7 +146,7 @@ class LogWriter:
 
     def flush(self) -> None:
         """Close the current chunk, write it out and (with ``fsync``) force it to disk."""
-        self._writer.flush()
+        self.mcap.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
         self._last_flush = time.monotonic()
@@ -159,7 +163,7 @@ class LogWriter:
         if self._closed:
             return
         self._closed = True
-        self._writer.finish()
+        self.mcap.finish()
         if self.fsync:
             os.fsync(self._file.fileno())
         self._file.close()

@@ -3,12 +3,12 @@
 ``mcap.writer.Writer.add_message`` costs ~10 µs a message in Python (a dataclass, a
 ``BytesIO`` record builder that seeks back to patch lengths, seven ``struct.pack`` calls),
 which caps a recorder near 100k messages/s. Here a message record is one ``struct.pack``
-appended to a ``bytearray``; every other record (header, schema, channel, chunk, message
-index, chunk index, statistics, summary offsets, footer) is written by the ``mcap``
-package's own record classes, in the same layout as its Writer: schemas and channels
-inside chunks, zstd chunks each followed by their message indexes, a summary repeating
-schemas and channels with statistics and chunk indexes, summary offsets, a footer with CRC.
-Tests read the files back with ``mcap``'s own readers.
+appended to a ``bytearray``, and a chunk's message index is packed in one call. Every other
+record (header, schema, channel, chunk, chunk index, statistics, summary offsets, footer)
+is written by the ``mcap`` package's own record classes, in the same layout as its Writer:
+schemas and channels inside chunks, zstd chunks each followed by their message indexes, a
+summary repeating schemas and channels with statistics and chunk indexes, summary offsets,
+a footer with CRC. Tests read the files back with ``mcap``'s own readers.
 
 >>> import io
 >>> from mcap.reader import make_reader
@@ -39,7 +39,6 @@ from mcap.records import (
     DataEnd,
     Footer,
     Header,
-    MessageIndex,
     Schema,
     Statistics,
     SummaryOffset,
@@ -53,6 +52,12 @@ __all__ = ["COMPRESSIONS", "McapWriter"]
 COMPRESSIONS = ("zstd", "none")
 _MESSAGE = struct.Struct("<BQHIQQ")  # opcode, record length, channel id, sequence, log time, publish time
 _MESSAGE_FIXED = 22  # bytes of a message record's body before its data
+
+
+def _message_index(channel_id: int, records: list[tuple[int, int]]) -> bytes:
+    """A MessageIndex record, packed at once (mcap's ``MessageIndex.write`` makes two calls per entry)."""
+    body = struct.pack(f"<HI{2 * len(records)}Q", channel_id, 16 * len(records), *(v for r in records for v in r))
+    return struct.pack("<BQ", Opcode.MESSAGE_INDEX, len(body)) + body
 
 
 def _record(*records: object) -> bytes:
@@ -140,8 +145,8 @@ class McapWriter:
     def _finish_chunk(self) -> None:
         if self._chunk_messages == 0:
             return
-        data = bytes(self._chunk)
-        packed = self._zstd.compress(data) if self.compression == "zstd" else data
+        data = self._chunk
+        packed = self._zstd.compress(data) if self.compression == "zstd" else bytes(data)
         compression = "zstd" if self.compression == "zstd" else ""
         chunk_start = self._pos
         self._write(_record(Chunk(compression=compression, data=packed, message_start_time=self._chunk_start,
@@ -152,7 +157,7 @@ class McapWriter:
         offsets = {}
         for cid, records in self._index.items():
             offsets[cid] = self._pos
-            self._write(_record(MessageIndex(channel_id=cid, records=records)))
+            self._write(_message_index(cid, records))
             self.channel_message_counts[cid] += len(records)
             self.message_count += len(records)
         self._chunk_indexes.append(ChunkIndex(
@@ -164,6 +169,11 @@ class McapWriter:
         self._chunk = bytearray()
         self._index = {}
         self._chunk_messages = 0
+
+    @property
+    def messages(self) -> int:
+        """Messages added so far (in finished chunks and the open one)."""
+        return self.message_count + self._chunk_messages
 
     def flush(self) -> None:
         """Close the current chunk (if it holds messages) and flush the stream."""

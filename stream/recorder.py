@@ -84,6 +84,8 @@ class Recorder:
         self.context = context or zmq.Context.instance()
         self.exclude = frozenset() if self.topics else EXCLUDED_WHEN_ALL
         self.writer = LogWriter(self.path, compression=compression, chunk_size=chunk_size, flush_interval=flush_interval)
+        self._add = self.writer.mcap.add_message
+        self._channels: dict[tuple[str, str], int] = {}
         self.count = 0
         self.bad_frames = 0
         self.duplicates = 0
@@ -128,11 +130,14 @@ class Recorder:
             self.duplicates += 1
             return False
         self._last_seq[key] = env.seq
+        cid = self._channels.get((topic, env.type))
+        if cid is None:
+            try:
+                cid = self._channels[(topic, env.type)] = self.writer.channel(topic, env.type)
+            except UnknownTypeError as exc:
+                return self._bad(str(exc))
         stamp = time.time_ns() if log_time_ns is None else log_time_ns
-        try:
-            self.writer.write_payload(topic, env.type, env.payload, stamp, env.stamp_ns, env.seq)
-        except UnknownTypeError as exc:
-            return self._bad(str(exc))
+        self._add(cid, stamp, env.payload, env.stamp_ns, env.seq & 0xFFFFFFFF)
         self.count += 1
         return True
 
