@@ -156,6 +156,7 @@ def end_to_end(tmp: str, n: int) -> dict[str, float]:
 def main() -> None:
     console = Console()
     results: dict[str, object] = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+                                  "load_average_at_start": os.getloadavg()[0],
                                   "note": "shared 2-core machine; best of 3 runs; zstd chunks of 1 MiB", "payloads": {}}
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
         endpoints = Endpoints.parse("tcp://127.0.0.1:7780")
