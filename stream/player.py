@@ -122,6 +122,7 @@ class Player:
         self.channels: dict[int, tuple[str, str]] = self._pick_channels(summary.channels, summary.schemas)
         self.replayed_topics = sorted({topic for topic, _ in self.channels.values()})
         self.publisher: LogPublisher | None = None
+        self.stats = PlayStats()  # of the current (or last) run, updated as it goes
 
     def _pick_channels(self, channels: dict[int, Channel], schemas: dict[int, Schema]) -> dict[int, tuple[str, str]]:
         """Channel id -> (topic, type name) of the channels to replay (known types, chosen topics)."""
@@ -171,7 +172,7 @@ class Player:
     def run(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> PlayStats:
         """Play (and loop) until the end or ``stop``; ``progress(log_ns_done, log_ns_total)`` now and then."""
         pub = self.publisher or self._connect()
-        stats = PlayStats()
+        stats = self.stats = PlayStats()
         begin = time.monotonic()
         start_ns = self.start_ns + int(self.start_offset * 1e9)
         total = max(0, self.end_ns - start_ns)

@@ -16,7 +16,7 @@ from causalstream.stream.codec import encode_payload
 from causalstream.stream.logfile import LogWriter
 from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features
 
-from support import run_cli, spawn_cli, stop
+from support import ROOT, free_port_pair, run_cli, spawn_cli, stop
 
 
 def _wait_for_line(proc: subprocess.Popen, needle: str, limit: int = 50) -> None:
@@ -194,3 +194,19 @@ def test_record_all_topics_skips_bus_stats_and_keeps_types(bus: Endpoints, tmp_p
     assert topics == {"/clock"}
     res = run_cli("bag", "info", str(path))
     assert res.returncode == 0 and "Clock" in res.stdout and "20" in res.stdout
+
+
+def test_launch_replay_yaml_replays_into_a_recorder(tmp_path: Path) -> None:
+    src = tmp_path / "eth.txt"
+    src.write_text("".join((ROOT / "bench/data/eth_ucy/all_data/biwi_eth.txt").read_text().splitlines(True)[:300]))
+    log = tmp_path / "eth.mcap"
+    assert run_cli("bag", "import", str(src), "--from", "eth-ucy", "-o", str(log)).returncode == 0
+    out = tmp_path / "out.mcap"
+    port = free_port_pair()
+    res = run_cli("launch", str(ROOT / "launch" / "replay.yaml"), f"log:={log}", "rate:=0", f"out:={out}",
+                  "--bus", f"tcp://127.0.0.1:{port}", timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "required node /replay exited with status 0" in res.stdout + res.stderr
+    sent = [(e.topic, e.message.stamp_ns, e.message.ids) for e in read_log(log)]
+    got = [(e.topic, e.message.stamp_ns, e.message.ids) for e in read_log(out)]
+    assert got == sent and len(sent) == 50
