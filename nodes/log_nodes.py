@@ -125,7 +125,8 @@ class RecorderNode(_Worker):
     class Params(NodeParams):
         """Parameters of ``recorder`` (the options of ``causalstream bag record``)."""
 
-        path: str = Field("", description="MCAP file to write ('' : causalstream_DATE-TIME.mcap in the temp dir).")
+        path: str = Field("", description="MCAP file to write ('': causalstream_DATE-TIME.mcap in the temp dir, "
+                                          "removed again if nothing was recorded).")
         topics: list[str] = Field(default_factory=list, description="Topics to record (empty: all but /bus/stats).")
         flush_interval: float = Field(0.5, gt=0, description="Seconds between flushes (chunk closed, fsync).")
         compression: str = Field("zstd", pattern="^(zstd|none)$", description="Chunk compression.")
@@ -150,5 +151,7 @@ class RecorderNode(_Worker):
         self.counters["in"] = self.recorder.count
 
     def on_shutdown(self) -> None:
-        """Finish the file (summary, footer)."""
+        """Finish the file (summary, footer); an auto-named file that got no message is removed."""
         self.recorder.close()
+        if not self.params.path and self.recorder.count == 0:
+            os.unlink(self.recorder.path)
