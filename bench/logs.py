@@ -154,7 +154,7 @@ def end_to_end(tmp: str, n: int) -> dict[str, float]:
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=150)
     results: dict[str, object] = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
                                   "load_average_at_start": os.getloadavg()[0],
                                   "note": "shared 2-core machine; best of 3 runs; zstd chunks of 1 MiB", "payloads": {}}
