@@ -35,6 +35,7 @@ from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BusTimeoutError
 from causalstream.stream.messages import TopicStats
 from causalstream.stream.publisher import new_publisher_id
+from causalstream.stream.security import ClientKeys
 from causalstream.stream.stats import RateMeter, registry
 from causalstream.stream.topics import is_latched
 
@@ -60,12 +61,14 @@ class LogPublisher:
         node: str = "",
         linger_ms: int = 10_000,
         context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints.from_env(endpoints)
         self.hwm = hwm
         self.node = node
         self.linger_ms = linger_ms
         self.context = context or zmq.Context.instance()
+        self.keys = keys if keys is not None else ClientKeys.from_env()  # CURVE, on a secured bus
         self.publisher_id = new_publisher_id(node)
         self.seq: dict[str, int] = {}
         self.types: dict[str, str] = {}
@@ -75,7 +78,7 @@ class LogPublisher:
         self._subscriptions: set[bytes] = set()
         self._sent = 0
         self._closed = False
-        sock = configure_socket(self.context.socket(zmq.XPUB), hwm)
+        sock = configure_socket(self.context.socket(zmq.XPUB), hwm, self.keys)
         sock.set(zmq.XPUB_VERBOSE, 1)  # every subscription, so a late joiner gets latched values
         sock.set(zmq.XPUB_NODROP, 1)  # block at the high-water mark instead of dropping
         sock.connect(self.endpoints.pub)

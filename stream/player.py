@@ -51,6 +51,7 @@ from causalstream.stream.errors import LogError
 from causalstream.stream.logpublisher import LogPublisher
 from causalstream.stream.logreader import check_log, iter_raw
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
+from causalstream.stream.security import ClientKeys
 from causalstream.stream.topics import is_latched
 
 __all__ = ["CLOCK_TOPIC", "PlayStats", "Player"]
@@ -98,6 +99,7 @@ class Player:
         wait_subscribers: float | None = None,
         node: str = "bag_play",
         context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         if rate < 0:
             raise LogError(str(path), f"rate must be >= 0, got {rate}")
@@ -111,6 +113,7 @@ class Player:
         self.clock_hz = clock_hz
         self.wait_subscribers = (5.0 if rate == 0 else 0.5) if wait_subscribers is None else wait_subscribers
         self.node = node
+        self.keys = keys
         # A context of its own is terminated on close, which waits until queued frames have left;
         # inproc endpoints only work within the shared one.
         self._own_context = context is None and not self.endpoints.pub.startswith("inproc://")
@@ -145,7 +148,8 @@ class Player:
     # -- setup --------------------------------------------------------------------------
 
     def _connect(self) -> LogPublisher:
-        pub = LogPublisher(endpoints=self.endpoints, node=self.node, context=self.context).wait_ready(5.0)
+        pub = LogPublisher(endpoints=self.endpoints, node=self.node, context=self.context,
+                           keys=self.keys).wait_ready(5.0)
         missing = pub.wait_for_subscribers(self.replayed_topics, self.wait_subscribers)
         if missing:
             log.info("no subscriber (yet) on %s", ", ".join(missing))

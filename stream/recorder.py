@@ -38,6 +38,7 @@ from causalstream.stream.codec import SEP, split_frame
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, UnknownTypeError
 from causalstream.stream.logfile import LogWriter
+from causalstream.stream.security import ClientKeys
 from causalstream.stream.topics import HELLO_PREFIX, STATS_TOPIC
 
 __all__ = ["EXCLUDED_WHEN_ALL", "Recorder"]
@@ -73,6 +74,7 @@ class Recorder:
         chunk_size: int = 1 << 20,
         hwm: int = 100_000,
         context: zmq.Context | None = None,
+        keys: ClientKeys | None = None,
     ) -> None:
         self.path = str(path)
         self.topics = list(topics or [])
@@ -82,6 +84,7 @@ class Recorder:
         self.chunk_size = chunk_size
         self.hwm = hwm
         self.context = context or zmq.Context.instance()
+        self.keys = keys if keys is not None else ClientKeys.from_env()  # CURVE, on a secured bus
         self.exclude = frozenset() if self.topics else EXCLUDED_WHEN_ALL
         self.writer = LogWriter(self.path, compression=compression, chunk_size=chunk_size, flush_interval=flush_interval)
         self._add = self.writer.mcap.add_message
@@ -91,7 +94,7 @@ class Recorder:
         self.duplicates = 0
         self._last_seq: dict[tuple[str, str], int] = {}
         self._hello = f"{HELLO_PREFIX}{uuid.uuid4().hex}".encode() + SEP
-        sock = configure_socket(self.context.socket(zmq.SUB), hwm)
+        sock = configure_socket(self.context.socket(zmq.SUB), hwm, self.keys)
         sock.connect(self.endpoints.sub)
         for topic in self.topics or [""]:
             sock.subscribe(topic.encode() + SEP if topic else b"")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from causalstream.stream import Endpoints, Publisher, Subscriber, read_log
+from causalstream.stream import Broker, Endpoints, Player, Publisher, Recorder, Subscriber, read_log
 from causalstream.stream.codec import encode_payload
 from causalstream.stream.logfile import LogWriter
 from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features
+from causalstream.stream.security import ClientKeys, ServerKeys, generate_keys
 
 from support import ROOT, free_port_pair, run_cli, spawn_cli, stop
 
@@ -28,6 +32,17 @@ def _wait_for_line(proc: subprocess.Popen, needle: str, limit: int = 50) -> None
     raise AssertionError(f"no {needle!r} in the first {limit} lines")
 
 
+@contextlib.contextmanager
+def _recording(bus: Endpoints, *args: str) -> Iterator[subprocess.Popen]:
+    """`causalstream bag record ARGS` as a subprocess, ready (subscribed) on entry, stopped on exit."""
+    rec = spawn_cli("bag", "record", *args, endpoints=bus)
+    try:
+        _wait_for_line(rec, "recording")
+        yield rec
+    finally:
+        stop(rec)
+
+
 def _agents(i: int) -> AgentStates:
     t = i * 0.1
     return AgentStates(stamp_ns=int(round(t * 1e9)), ids=["p1", "p2", "p3"], roles=["human"] * 3,
@@ -37,9 +52,7 @@ def _agents(i: int) -> AgentStates:
 
 def test_kill_9_then_recover_keeps_everything_before_the_last_flush(bus: Endpoints, tmp_path: Path) -> None:
     path = tmp_path / "killed.mcap"
-    rec = spawn_cli("bag", "record", "/features", "-o", str(path), "--flush-interval", "0.5", endpoints=bus)
-    try:
-        _wait_for_line(rec, "recording")
+    with _recording(bus, "/features", "-o", str(path), "--flush-interval", "0.5") as rec:
         pub = Publisher("/features", Features, endpoints=bus).wait_ready(10).wait_for_subscriber(10)
         sent_at: list[float] = []
         start = time.monotonic()
@@ -53,8 +66,6 @@ def test_kill_9_then_recover_keeps_everything_before_the_last_flush(bus: Endpoin
         killed_at = time.monotonic()
         rec.wait(timeout=10)
         pub.close()
-    finally:
-        stop(rec)
     must_have = sum(1 for t in sent_at if t < killed_at - 1.5)
     assert must_have > 500
 
@@ -139,16 +150,12 @@ def test_offset_re_emits_latched_and_clock_carries_log_time(bus: Endpoints, tmp_
 
 def test_agent_states_round_trip_record_export_import(bus: Endpoints, tmp_path: Path) -> None:
     path = tmp_path / "agents.mcap"
-    rec = spawn_cli("bag", "record", "/agents/state", "-o", str(path), endpoints=bus)
-    try:
-        _wait_for_line(rec, "recording")
-        with Publisher("/agents/state", AgentStates, endpoints=bus).wait_ready(10).wait_for_subscriber(10) as pub:
-            for i in range(40):
-                pub.publish(_agents(i))
-                time.sleep(0.002)
-            time.sleep(0.5)
-    finally:
-        stop(rec)
+    with _recording(bus, "/agents/state", "-o", str(path)) as rec, \
+            Publisher("/agents/state", AgentStates, endpoints=bus).wait_ready(10).wait_for_subscriber(10) as pub:
+        for i in range(40):
+            pub.publish(_agents(i))
+            time.sleep(0.002)
+        time.sleep(0.5)
     assert rec.returncode == 0
     sent = [_agents(i) for i in range(40)]
     # export: long format, one row per agent
@@ -181,15 +188,11 @@ def test_agent_states_round_trip_record_export_import(bus: Endpoints, tmp_path: 
 
 def test_record_all_topics_skips_bus_stats_and_keeps_types(bus: Endpoints, tmp_path: Path) -> None:
     path = tmp_path / "all.mcap"
-    rec = spawn_cli("bag", "record", "-a", "-o", str(path), endpoints=bus)
-    try:
-        _wait_for_line(rec, "recording")
-        with Publisher("/clock", Clock, endpoints=bus).wait_ready(10).wait_for_subscriber(10) as pub:
-            for i in range(20):
-                pub.publish(Clock(stamp_ns=i + 1))
-            time.sleep(1.5)  # long enough for /bus/stats reports to pass by
-    finally:
-        stop(rec)
+    with _recording(bus, "-a", "-o", str(path)), \
+            Publisher("/clock", Clock, endpoints=bus).wait_ready(10).wait_for_subscriber(10) as pub:
+        for i in range(20):
+            pub.publish(Clock(stamp_ns=i + 1))
+        time.sleep(1.5)  # long enough for /bus/stats reports to pass by
     topics = {e.topic for e in read_log(path)}
     assert topics == {"/clock"}
     res = run_cli("bag", "info", str(path))
@@ -210,3 +213,26 @@ def test_launch_replay_yaml_replays_into_a_recorder(tmp_path: Path) -> None:
     sent = [(e.topic, e.message.stamp_ns, e.message.ids) for e in read_log(log)]
     got = [(e.topic, e.message.stamp_ns, e.message.ids) for e in read_log(out)]
     assert got == sent and len(sent) == 50
+
+
+def test_record_and_replay_on_a_curve_bus(tmp_path: Path) -> None:
+    keys, allowed = tmp_path / "keys", tmp_path / "allowed"
+    allowed.mkdir()
+    generate_keys(keys, "broker")
+    generate_keys(keys, "robot1")
+    shutil.copy(keys / "robot1.key", allowed)
+    client = ClientKeys.load(keys / "robot1.key_secret", keys / "broker.key")
+    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
+    path = tmp_path / "secure.mcap"
+    with Broker(endpoints, keys=ServerKeys.load(keys / "broker.key_secret", allowed)):
+        with Recorder(path, ["/clock"], endpoints=endpoints, keys=client).wait_ready(10) as rec:
+            with Publisher("/clock", Clock, endpoints=endpoints, keys=client).wait_ready(10) as pub:
+                pub.wait_for_subscriber(10)
+                for i in range(10):
+                    pub.publish(Clock(stamp_ns=i + 1))
+                rec.run(duration=1.0)
+        with Subscriber("/clock", endpoints=endpoints, keys=client).wait_ready(10) as sub:
+            with Player(path, endpoints=endpoints, rate=0, keys=client) as player:
+                player.run()
+            got = [sub.recv(5.0) for _ in range(10)]
+    assert [r.message.stamp_ns for r in got if r is not None] == list(range(1, 11))
