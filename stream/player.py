@@ -148,12 +148,13 @@ class Player:
     # -- setup --------------------------------------------------------------------------
 
     def _connect(self) -> LogPublisher:
-        pub = LogPublisher(endpoints=self.endpoints, node=self.node, context=self.context,
-                           keys=self.keys).wait_ready(5.0)
+        # kept before waiting: close() must close it, or terminating the context would hang
+        pub = self.publisher = LogPublisher(endpoints=self.endpoints, node=self.node, context=self.context,
+                                            keys=self.keys)
+        pub.wait_ready(5.0)
         missing = pub.wait_for_subscribers(self.replayed_topics, self.wait_subscribers)
         if missing:
             log.info("no subscriber (yet) on %s", ", ".join(missing))
-        self.publisher = pub
         return pub
 
     # -- playing ------------------------------------------------------------------------
@@ -197,22 +198,28 @@ class Player:
         clock_period = int(1e9 / self.clock_hz) if self.clock_hz > 0 else 0
         next_clock = 0
         t0 = time.monotonic()
+        next_report = t0
         records = iter_raw(self.path, self.topics or None, start_ns=start_ns, summary=self._summary)
         for n, (channel, log_time, publish_time, _, data) in enumerate(records):
             picked = channels.get(channel.id)
             if picked is None:
                 continue
             topic, type_name = picked
+            report = n % 1024 == 0
             if rate > 0:
-                delay = t0 + (log_time - start_ns) / 1e9 / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                due = t0 + (log_time - start_ns) / 1e9 / rate
+                while (now := time.monotonic()) < due:  # in slices, so a stop is seen within 0.2 s
+                    if stop is not None and stop.is_set():
+                        return
+                    time.sleep(min(due - now, 0.2))
+                if now >= next_report:  # slow logs: report on time, not only every 1024 messages
+                    report, next_report = True, now + 0.2
             if self.clock and log_time >= next_clock:
                 publish(CLOCK_TOPIC, "Clock", encode_payload(Clock(stamp_ns=log_time)), log_time)
                 next_clock = log_time + clock_period
             publish(topic, type_name, data, publish_time)
             stats.messages += 1
-            if n % 1024 == 0:
+            if report:
                 if stop is not None and stop.is_set():
                     return
                 if progress is not None:
