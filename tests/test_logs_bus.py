@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,3 +237,22 @@ def test_record_and_replay_on_a_curve_bus(tmp_path: Path) -> None:
                 player.run()
             got = [sub.recv(5.0) for _ in range(10)]
     assert [r.message.stamp_ns for r in got if r is not None] == list(range(1, 11))
+
+
+def test_loop_and_topic_filter_until_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "loop.mcap"
+    _replay_log(path)  # 750 /features, 750 /agents/state, 1 /causal/graph
+    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
+    stop_event = threading.Event()
+    with Broker(endpoints), Subscriber(["/features", "/agents/state"], endpoints=endpoints).wait_ready(10) as sub:
+        with Player(path, endpoints=endpoints, rate=0, loop=True, topics=["/features"]) as player:
+            thread = threading.Thread(target=lambda: player.run(stop=stop_event))
+            thread.start()
+            got = [sub.recv(10) for _ in range(2000)]
+            stop_event.set()
+            thread.join(timeout=30)
+            assert not thread.is_alive()
+    assert all(r is not None and r.topic == "/features" for r in got)
+    assert player.stats.loops >= 2 and sub.counters["/features"].gaps == 0
+    stamps = [r.message.stamp_ns for r in got]
+    assert stamps[:750] == stamps[750:1500]  # the second pass repeats the first
