@@ -211,6 +211,7 @@ class Player:
                 while (now := time.monotonic()) < due:  # in slices, so a stop is seen within 0.2 s
                     if stop is not None and stop.is_set():
                         return
+                    pub.drain(0)  # late joiners of latched topics get the last value while we wait
                     time.sleep(min(due - now, 0.2))
                 if now >= next_report:  # slow logs: report on time, not only every 1024 messages
                     report, next_report = True, now + 0.2
