@@ -100,6 +100,7 @@ def play(
     topics: list[str] = TopicsOpt,
     clock: bool = typer.Option(False, "--clock", help="Publish the log time on /clock (sim time)."),
     wait_subscribers: float = typer.Option(None, help="Seconds to wait for subscribers first (default 5 at rate 0, else 0.5)."),
+    delay: float = typer.Option(0.0, help="Then wait this many seconds more before the first message."),
     bus: str = BusOpt,
 ) -> None:
     """Replay a log on the bus with its original timing, scaled by --rate.
@@ -110,7 +111,7 @@ def play(
     """
     stop = _stop_on_signals()
     with Player(path, endpoints=Endpoints.from_env(bus), rate=rate, loop=loop, start_offset=start_offset,
-                topics=_topics(topics), clock=clock, wait_subscribers=wait_subscribers) as player:
+                topics=_topics(topics), clock=clock, wait_subscribers=wait_subscribers, delay=delay) as player:
         if not sys.stderr.isatty():
             stats = player.run(stop=stop)
         else:

@@ -81,6 +81,7 @@ class Replay(_Worker):
         topics: list[str] = Field(default_factory=list, description="Only these topics (empty: all).")
         clock: bool = Field(False, description="Publish the log time on /clock.")
         wait_subscribers: float | None = Field(None, ge=0, description="Seconds to wait for subscribers first.")
+        delay: float = Field(0.0, ge=0, description="Then wait this many seconds more (for slow-starting nodes).")
         exit_when_done: bool = Field(True, description="Stop the node when the log ends.")
 
     def setup(self) -> None:
@@ -92,7 +93,7 @@ class Replay(_Worker):
             return
         self.player = Player(p.path, endpoints=_endpoints(self), rate=p.rate, loop=p.loop,
                              start_offset=p.start_offset, topics=p.topics, clock=p.clock,
-                             wait_subscribers=p.wait_subscribers, node=self.qualified_name)
+                             wait_subscribers=p.wait_subscribers, delay=p.delay, node=self.qualified_name)
 
     def loop(self) -> None:
         """Play in the worker thread; keep the heartbeat and counters going meanwhile."""

@@ -78,7 +78,10 @@ class Player:
     """Publish the messages of ``path`` on the bus; see the module docstring for the options.
 
     ``topics`` limits the replay to those topics; ``wait_subscribers`` is how long to wait
-    for subscribers before the first message (default: 5 s at ``rate=0``, else 0.5 s).
+    for subscribers before the first message (default: 5 s at ``rate=0``, else 0.5 s);
+    ``delay`` then waits that many seconds more (as ``ros2 bag play --delay``): pub/sub
+    cannot tell how many subscribers are still starting, so a launch file that needs them
+    all (a recorder, say) gives them time.
 
     >>> Player("no/such.mcap")
     Traceback (most recent call last):
@@ -97,6 +100,7 @@ class Player:
         clock: bool = False,
         clock_hz: float = 100.0,
         wait_subscribers: float | None = None,
+        delay: float = 0.0,
         node: str = "bag_play",
         context: zmq.Context | None = None,
         keys: ClientKeys | None = None,
@@ -112,6 +116,7 @@ class Player:
         self.clock = clock
         self.clock_hz = clock_hz
         self.wait_subscribers = (5.0 if rate == 0 else 0.5) if wait_subscribers is None else wait_subscribers
+        self.delay = delay
         self.node = node
         self.keys = keys
         # A context of its own is terminated on close, which waits until queued frames have left;
@@ -155,6 +160,9 @@ class Player:
         missing = pub.wait_for_subscribers(self.replayed_topics, self.wait_subscribers)
         if missing:
             log.info("no subscriber (yet) on %s", ", ".join(missing))
+        end = time.monotonic() + self.delay
+        while (left := end - time.monotonic()) > 0:
+            pub.drain(int(min(left, 0.1) * 1000) + 1)
         return pub
 
     # -- playing ------------------------------------------------------------------------

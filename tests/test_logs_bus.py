@@ -207,7 +207,7 @@ def test_launch_replay_yaml_replays_into_a_recorder(tmp_path: Path) -> None:
     assert run_cli("bag", "import", str(src), "--from", "eth-ucy", "-o", str(log)).returncode == 0
     out = tmp_path / "out.mcap"
     port = free_port_pair()
-    res = run_cli("launch", str(ROOT / "launch" / "replay.yaml"), f"log:={log}", "rate:=0", f"out:={out}",
+    res = run_cli("launch", str(ROOT / "launch" / "replay.yaml"), f"log:={log}", "rate:=0", f"out:={out}", "delay:=4",
                   "--bus", f"tcp://127.0.0.1:{port}", timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "required node /replay exited with status 0" in res.stdout + res.stderr
