@@ -12,7 +12,7 @@ and any ``package.module:Class`` that subclasses :class:`Node` works without reg
 >>> resolve("simm")
 Traceback (most recent call last):
 ...
-causalstream.nodes.errors.UnknownKindError: node kind 'simm': not registered (known: listener, relay, talker...)
+causalstream.nodes.errors.UnknownKindError: node kind 'simm': not registered (known: listener, recorder, relay, replay, talker...)
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from causalstream.nodes.node import Node
 
 __all__ = ["BUILTIN_KINDS", "available_kinds", "register", "resolve"]
 
-# One line per built-in kind: name -> "module:Class". sim, features, discovery, predictor,
-# recorder and replay join here as they land.
+# One line per built-in kind: name -> "module:Class". sim, features, discovery and predictor
+# join here as they land.
 BUILTIN_KINDS: dict[str, str] = {
     "listener": "causalstream.nodes.generic:Listener",
+    "recorder": "causalstream.nodes.log_nodes:RecorderNode",
     "relay": "causalstream.nodes.generic:Relay",
+    "replay": "causalstream.nodes.log_nodes:Replay",
     "talker": "causalstream.nodes.generic:Talker",
 }
 
