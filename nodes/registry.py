@@ -26,13 +26,14 @@ from causalstream.nodes.node import Node
 
 __all__ = ["BUILTIN_KINDS", "available_kinds", "register", "resolve"]
 
-# One line per built-in kind: name -> "module:Class". sim, features, discovery, predictor,
-# recorder and replay join here as they land.
+# One line per built-in kind: name -> "module:Class". predictor joins here as it lands.
 BUILTIN_KINDS: dict[str, str] = {
     "discovery": "causalstream.nodes.discovery:DiscoveryNode",
     "features": "causalstream.nodes.features:FeaturesNode",
     "listener": "causalstream.nodes.generic:Listener",
+    "recorder": "causalstream.nodes.log_nodes:RecorderNode",
     "relay": "causalstream.nodes.generic:Relay",
+    "replay": "causalstream.nodes.log_nodes:Replay",
     "sim": "causalstream.nodes.sim:SimNode",
     "talker": "causalstream.nodes.generic:Talker",
 }

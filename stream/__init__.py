@@ -1,7 +1,9 @@
 """causalstream.stream: data in motion (messages, codec, bus, logs, importers).
 
 The bus in three names: :class:`Publisher`, :class:`Subscriber` and :func:`subscribe`;
-:class:`Broker` is what ``causalstream bus`` (and the launcher) runs.
+:class:`Broker` is what ``causalstream bus`` (and the launcher) runs. Logs: :func:`read_log`
+and :func:`to_dataframe` read MCAP logs; :class:`Recorder` and :class:`Player` record and
+replay them.
 
 >>> from causalstream.stream import Broker, Publisher, Subscriber, subscribe
 >>> from causalstream.stream import messages
@@ -9,12 +11,37 @@ The bus in three names: :class:`Publisher`, :class:`Subscriber` and :func:`subsc
 ['AgentStates', 'BusStats', 'CausalEvent']
 """
 
+import importlib
+
 from causalstream.stream import reporter as _reporter
 from causalstream.stream.broker import Broker
 from causalstream.stream.endpoints import Endpoints
+from causalstream.stream.logreader import LogEntry, read_log
+from causalstream.stream.player import Player
 from causalstream.stream.publisher import Publisher
+from causalstream.stream.recorder import Recorder
 from causalstream.stream.subscriber import Received, Subscriber, subscribe
 
 _reporter.install()
 
-__all__ = ["Broker", "Endpoints", "Publisher", "Received", "Subscriber", "subscribe"]
+
+def __getattr__(name: str) -> object:
+    # to_dataframe needs pandas (~0.4 s to import); every node imports this package, so
+    # pandas is loaded on first use only (PEP 562), not with the bus.
+    if name == "to_dataframe":
+        return importlib.import_module("causalstream.stream.export").to_dataframe
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ = [
+    "Broker",
+    "Endpoints",
+    "LogEntry",
+    "Player",
+    "Publisher",
+    "Received",
+    "Recorder",
+    "Subscriber",
+    "read_log",
+    "subscribe",
+    "to_dataframe",
+]

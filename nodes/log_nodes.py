@@ -1,0 +1,158 @@
+"""Node kinds ``replay`` and ``recorder``: MCAP logs inside a launch file.
+
+Thin wrappers: the work is done by :class:`~causalstream.stream.Player` and
+:class:`~causalstream.stream.Recorder` (what ``bag play`` and ``bag record`` run), in a
+thread of the node, so the node keeps its heartbeat and stops cleanly on SIGINT/SIGTERM.
+Both talk to the bus directly (raw payloads, never decoded), at the endpoints of the
+node's transport. ``replay`` with ``exit_when_done`` stops when the log ends; mark it
+``required`` in the launch file to end the whole launch then (launch/replay.yaml).
+
+>>> from causalstream.nodes.testing import MockNode
+>>> MockNode(Replay).run(duration=1.0).statuses()[-1].state  # no path given: idles
+'stopped'
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+
+from pydantic import Field
+
+from causalstream.nodes.node import Node, NodeParams
+from causalstream.stream import Endpoints, Player, Recorder
+
+__all__ = ["RecorderNode", "Replay"]
+
+
+def _endpoints(node: Node) -> Endpoints:
+    """The bus of the node's transport (BusIO has one); else $CAUSALSTREAM_BUS."""
+    ep = getattr(node.io, "endpoints", None)
+    return ep if isinstance(ep, Endpoints) else Endpoints.from_env()
+
+
+class _Worker(Node):
+    """A node whose work runs in a thread until done or stopped, counters refreshed meanwhile."""
+
+    def start_worker(self, target: object) -> None:
+        self._done = threading.Event()
+        self._halt = threading.Event()
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                target()  # type: ignore[operator]
+            except BaseException as exc:  # noqa: BLE001 - reported by the node's own thread
+                self._error = exc
+            finally:
+                self._done.set()
+
+        self._thread = threading.Thread(target=run, name=f"{self.kind}-worker", daemon=True)
+        self._thread.start()
+
+    def wait_worker(self, refresh: object, exit_when_done: bool) -> None:
+        """Sleep (heartbeat going) until the worker ends or the node stops; re-raise its error."""
+        while self.ok and not (exit_when_done and self._done.is_set()):
+            self.sleep(0.2)
+            refresh()  # type: ignore[operator]
+        self._halt.set()
+        self._thread.join(timeout=15.0)
+        refresh()  # type: ignore[operator]
+        if self._error is not None:
+            raise self._error
+
+
+class Replay(_Worker):
+    """Replays an MCAP log onto the bus (``bag play`` as a node); ``out`` counts messages sent.
+
+    >>> Replay.Params(path="run.mcap", rate=0).rate
+    0.0
+    """
+
+    class Params(NodeParams):
+        """Parameters of ``replay`` (the options of ``causalstream bag play``)."""
+
+        path: str = Field("", description="MCAP log to replay ('' : none, the node idles).")
+        rate: float = Field(1.0, ge=0, description="Speed factor; 0 = as fast as the bus takes it.")
+        loop: bool = Field(False, description="Start over at the end.")
+        start_offset: float = Field(0.0, ge=0, description="Seconds of the log to skip.")
+        topics: list[str] = Field(default_factory=list, description="Only these topics (empty: all).")
+        clock: bool = Field(False, description="Publish the log time on /clock.")
+        wait_subscribers: float | None = Field(None, ge=0, description="Seconds to wait for subscribers first.")
+        delay: float = Field(0.0, ge=0, description="Then wait this many seconds more (for slow-starting nodes).")
+        exit_when_done: bool = Field(True, description="Stop the node when the log ends.")
+
+    def setup(self) -> None:
+        """Open the log now, so a missing or damaged file fails the start, not later."""
+        p = self.params
+        self.player = None
+        if not p.path:
+            self.log.warning("no path given: nothing to replay")
+            return
+        self.player = Player(p.path, endpoints=_endpoints(self), rate=p.rate, loop=p.loop,
+                             start_offset=p.start_offset, topics=p.topics, clock=p.clock,
+                             wait_subscribers=p.wait_subscribers, delay=p.delay, node=self.qualified_name)
+
+    def loop(self) -> None:
+        """Play in the worker thread; keep the heartbeat and counters going meanwhile."""
+        if self.player is None:
+            while self.ok:
+                self.sleep(0.5)
+            return
+        player = self.player
+        self.start_worker(lambda: player.run(stop=self._halt))
+        self.wait_worker(self._refresh, self.params.exit_when_done)
+        self.log.info("replayed %d messages of %s", player.stats.messages, self.params.path)
+
+    def _refresh(self) -> None:
+        if self.player is not None:
+            self.counters["out"] = self.player.stats.messages
+
+    def on_shutdown(self) -> None:
+        """Close the player's socket."""
+        if self.player is not None:
+            self.player.close()
+
+
+class RecorderNode(_Worker):
+    """Records topics of the bus into an MCAP log (``bag record`` as a node); ``in`` counts messages.
+
+    >>> RecorderNode.Params(topics=["/causal/graph"]).flush_interval
+    0.5
+    """
+
+    class Params(NodeParams):
+        """Parameters of ``recorder`` (the options of ``causalstream bag record``)."""
+
+        path: str = Field("", description="MCAP file to write ('': causalstream_DATE-TIME.mcap in the temp dir, "
+                                          "removed again if nothing was recorded).")
+        topics: list[str] = Field(default_factory=list, description="Topics to record (empty: all but /bus/stats).")
+        flush_interval: float = Field(0.5, gt=0, description="Seconds between flushes (chunk closed, fsync).")
+        compression: str = Field("zstd", pattern="^(zstd|none)$", description="Chunk compression.")
+
+    def setup(self) -> None:
+        """Open the file and subscribe (the broker has seen the subscription when this returns)."""
+        p = self.params
+        path = p.path or os.path.join(tempfile.gettempdir(), time.strftime("causalstream_%Y%m%d-%H%M%S.mcap"))
+        self.recorder = Recorder(path, p.topics or None, endpoints=_endpoints(self),
+                                 flush_interval=p.flush_interval, compression=p.compression)
+        if hasattr(self.io, "endpoints"):  # on the bus; an in-memory test transport has no broker
+            self.recorder.wait_ready(10.0)
+        self.log.info("recording %s into %s", ", ".join(p.topics) or "all topics", path)
+
+    def loop(self) -> None:
+        """Record in the worker thread until the node stops."""
+        rec = self.recorder
+        self.start_worker(lambda: rec.run(stop=self._halt))
+        self.wait_worker(self._refresh, False)
+
+    def _refresh(self) -> None:
+        self.counters["in"] = self.recorder.count
+
+    def on_shutdown(self) -> None:
+        """Finish the file (summary, footer); an auto-named file that got no message is removed."""
+        self.recorder.close()
+        if not self.params.path and self.recorder.count == 0:
+            os.unlink(self.recorder.path)
