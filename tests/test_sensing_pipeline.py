@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from causalstream.nodes.launch_file import load_launch
+from causalstream.nodes.registry import resolve
+from causalstream.nodes.runner import parse_assignments
 from causalstream.stream import Subscriber
 from causalstream.stream.graphs import agent_adjacency, cross_links
 from causalstream.stream.messages import CausalGraph, NodeStatus
@@ -76,3 +79,14 @@ def test_discovered_agent_graph_matches_the_simulator_truth(tmp_path: Path) -> N
     disc = status["/discovery"]
     assert disc.state == "stopped" and disc.counters["bad"] == 0 and disc.counters["failed"] == 0
     assert disc.counters["graphs"] == len(graphs)
+
+
+def test_the_demo_launch_file_holds_together() -> None:
+    demo = ROOT / "launch" / "demo.yaml"
+    plain = load_launch(demo, parse_assignments(["duration:=5"], ":=", what="launch"))
+    assert [n.kind for n in plain.nodes] == ["sim", "features", "discovery"]
+    sim, features, discovery = (resolve(n.kind).validate_params(n.params) for n in plain.nodes)
+    assert sim.duration_s == 5 and list(sim.human_variables) == list(features.human_variables)
+    assert discovery.window == 300 and discovery.alpha == 0.001
+    recorded = load_launch(demo, parse_assignments(["record:=true"], ":=", what="launch"))
+    assert [n.kind for n in recorded.nodes] == ["recorder", "sim", "features", "discovery"]
