@@ -1,9 +1,9 @@
 """Counting bad input samples in a node's ``bad`` counter, beside the bus's bad frames.
 
-The runtime sets ``counters["bad"]`` from the transport (frames that did not decode) at
-every heartbeat. A node that also rejects or repairs *decoded* input (NaN positions, a
-stamp that goes backwards) counts it with :meth:`CheckedNode.flag_bad`: the reason gets
-its own counter ``bad:<reason>`` and the heartbeat's ``bad`` is the sum of both kinds.
+The runtime's heartbeat reports ``bad`` as the node's own count plus the transport's bad
+frames (frames that did not decode). A node that also rejects or repairs *decoded* input
+(NaN positions, a stamp that goes backwards) counts it with :meth:`CheckedNode.flag_bad`:
+the reason gets its own counter ``bad:<reason>`` and adds to ``bad``.
 
 >>> from causalstream.nodes.testing import MockNode
 >>> class Picky(CheckedNode):
@@ -17,7 +17,7 @@ its own counter ``bad:<reason>`` and the heartbeat's ``bad`` is the sum of both 
 from __future__ import annotations
 
 from causalstream.nodes.node import Input, Node
-from causalstream.stream.messages import Message, NodeStatus
+from causalstream.stream.messages import Message
 
 __all__ = ["CheckedNode"]
 
@@ -61,9 +61,3 @@ class CheckedNode(Node):
         self.counters[f"bad:{reason}"] += n
         self.counters["bad"] += n
 
-    def status(self) -> NodeStatus:
-        """The heartbeat, ``bad`` = bad frames (transport) + flagged samples."""
-        msg = super().status()
-        self.counters["bad"] += self.bad_input
-        msg.counters["bad"] = self.counters["bad"]
-        return msg

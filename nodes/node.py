@@ -318,10 +318,15 @@ class Node:
         >>> Node(name="n").status().counters
         {'in': 0, 'out': 0, 'dropped': 0, 'bad': 0}
         """
-        self.counters["dropped"], self.counters["bad"] = self.io.drops()
+        # ``bad`` in the heartbeat is the node's own bad samples plus the bad frames its
+        # subscriber dropped; ``dropped`` is the subscriber's sequence gaps.
+        dropped, bad_frames = self.io.drops()
+        counters = dict(self.counters)
+        counters["dropped"] = dropped
+        counters["bad"] = self.counters["bad"] + bad_frames
         params = {k: json.dumps(v, default=str) for k, v in self.params.model_dump(mode="json").items()}
         return NodeStatus(stamp_ns=time.time_ns(), name=self.qualified_name, kind=self.kind, pid=os.getpid(),
-                          state=self.state, counters=dict(self.counters), params=params)
+                          state=self.state, counters=counters, params=params)
 
     def _heartbeat(self) -> None:
         if self._status_sink is not None:
