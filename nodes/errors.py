@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from causalstream.stream.errors import CausalstreamError
 
-__all__ = ["CausalstreamError", "LaunchError", "NodeError", "UnknownKindError"]
+__all__ = ["CausalstreamError", "CommandError", "LaunchError", "NodeError", "UnknownKindError"]
 
 
 class LaunchError(CausalstreamError):
@@ -51,3 +51,16 @@ class UnknownKindError(CausalstreamError):
         self.kind = kind
         self.reason = reason
         super().__init__(f"node kind {kind!r}: {reason}")
+
+
+class CommandError(CausalstreamError):
+    """A CLI command cannot proceed: bad option value, missing optional extra.
+
+    >>> str(CommandError(command="model train", reason="unknown test scene 'zara3'"))
+    "model train: unknown test scene 'zara3'"
+    """
+
+    def __init__(self, command: str, reason: str) -> None:
+        self.command = command
+        self.reason = reason
+        super().__init__(f"{command}: {reason}")

@@ -1,0 +1,265 @@
+"""``causalstream model``: train, export and inspect the trajectory predictor.
+
+``train`` and ``export`` need the ``train`` extra (torch, onnx); they load it with
+``importlib.import_module`` inside the command, so the rest of the CLI (and ``model info``)
+works on a runtime install without torch.
+
+>>> from typer.testing import CliRunner
+>>> app = typer.Typer(); register(app)
+>>> result = CliRunner().invoke(app, ["model", "--help"])
+>>> result.exit_code, "export" in result.output
+(0, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib
+import json
+import subprocess
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from causalstream.models.trajectory import OnnxPredictor
+from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
+from causalstream.models.trajectory.metrics import constant_velocity, evaluate_windows
+from causalstream.nodes.errors import CommandError
+
+__all__ = ["register"]
+
+model_app = typer.Typer(
+    name="model",
+    help="Train, export and inspect the causal-attention-gated trajectory predictor.",
+    no_args_is_help=True,
+)
+_OUT = Console(highlight=False)
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``model`` group to the root app.
+
+    >>> app = typer.Typer(); register(app)
+    >>> [g.name for g in app.registered_groups]
+    ['model']
+    """
+    app.add_typer(model_app, name="model")
+
+
+def _torch_side(command: str, threads: int) -> tuple[ModuleType, ModuleType, ModuleType]:
+    # torch is the optional `train` extra: import it only when a command needs it.
+    try:
+        torch = importlib.import_module("torch")
+        mods = [importlib.import_module(f"causalstream.models.trajectory.{n}") for n in ("network", "training", "export")]
+    except ImportError as exc:
+        raise CommandError(command=command, reason=f"needs the train extra (pip install 'causalstream[train]'): {exc}") from exc
+    torch.set_num_threads(threads)
+    return mods[0], mods[1], mods[2]
+
+
+def _git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_REPO,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = head.stdout.strip() or "unknown"
+    return commit + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _export_all(export: ModuleType, net: Any, onnx_path: Path, int8: bool, meta: dict[str, Any]) -> dict[str, Any]:
+    """ONNX (+ int8) beside each other, parity checked with onnxruntime, metadata JSON written."""
+    export.export_onnx(net, onnx_path)
+    files = {"onnx": onnx_path.name}
+    if int8:
+        files["onnx_int8"] = export.quantize_int8(onnx_path, onnx_path.with_suffix(".int8.onnx")).name
+    worst = _parity(export, net, onnx_path)
+    meta = {**meta, "files": {**meta.get("files", {}), **files}, "parity_max_abs_error": worst,
+            "onnx": {"inputs": {"history": "[A, 8, 2] float32 metres, oldest first",
+                                "adjacency": "[A, A] float32 in [0, 1], [i, j]: i may act on j"},
+                     "outputs": {"trajectories": "[A, K, 12, 2] float32 metres",
+                                 "probabilities": "[A, K] float32 (network order; OnnxPredictor sorts)",
+                                 "gate": "[A, A] float32, the gate used, source -> target"},
+                     "agents": "1..256", "opset": export.OPSET}}
+    onnx_path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return meta
+
+
+def _parity(export: ModuleType, net: Any, onnx_path: Path) -> float:
+    torch = importlib.import_module("torch")
+    predictor = OnnxPredictor(onnx_path)
+    worst = 0.0
+    rng = np.random.default_rng(0)
+    for agents in (1, 2, 17, 256):
+        history = np.cumsum(rng.normal(0, 0.4, (agents, 8, 2)), axis=1).astype(np.float32)
+        adjacency = np.ones((agents, agents), np.float32)
+        got = predictor.session.run(None, {"history": history, "adjacency": adjacency})
+        with torch.no_grad():
+            want = export.SceneModule(net)(torch.from_numpy(history), torch.from_numpy(adjacency))
+        worst = max(worst, *(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want)))
+    if worst > 1e-4:
+        raise CommandError(command="model export", reason=f"onnxruntime and torch disagree by {worst:.2e} on {onnx_path}")
+    return worst
+
+
+def _test_metrics(onnx_path: Path, int8: bool, windows: list[np.ndarray]) -> dict[str, dict[str, float]]:
+    if not windows:
+        return {}
+    out = {"ours": evaluate_windows(OnnxPredictor(onnx_path).predict, windows),
+           "constant_velocity": evaluate_windows(lambda h: (constant_velocity(h), np.ones((len(h), 1))), windows)}
+    if int8:
+        out["ours_int8"] = evaluate_windows(OnnxPredictor(onnx_path.with_suffix(".int8.onnx")).predict, windows)
+    return out
+
+
+def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    network, training, export = _torch_side("model train", opts["threads"])
+    split = leave_one_out(opts["root"], scene)
+    windows = {k: read_windows(v) for k, v in split.items()}
+    if opts["limit"]:
+        windows = {k: v[: opts["limit"]] for k, v in windows.items()}
+    config = network.NetworkConfig(d_model=opts["d_model"], heads=opts["heads"], layers=opts["layers"],
+                                   modes=opts["modes"], gate=opts["gate"])
+    schedule = training.TrainConfig(epochs=opts["epochs"], seed=opts["seed"])
+    label = scene or "all"
+    task = progress.add_task(f"{label}: epoch 1/{schedule.epochs}", total=None)
+
+    def report(ev: Any) -> None:
+        note = f" val ADE {ev.val_ade:.3f}" if not np.isnan(ev.val_ade) else ""
+        progress.update(task, total=ev.steps * ev.epochs, completed=ev.epoch * ev.steps + ev.step,
+                        description=f"{label}: epoch {ev.epoch + 1}/{ev.epochs} loss {ev.loss:.3f}{note}")
+
+    start = time.perf_counter()
+    result = training.train(config, schedule, windows["train"], windows["val"], report)
+    seconds = time.perf_counter() - start
+    name = opts["name"] if scene is None or opts["single"] else f"{opts['name']}_{scene}"
+    out: Path = opts["out"]
+    command = (f"causalstream model train --data eth_ucy --test-scene {scene or 'none'} --epochs {schedule.epochs} "
+               f"--seed {schedule.seed} --d-model {config.d_model} --heads {config.heads} --layers {config.layers} "
+               f"--modes {config.modes} --gate {config.gate} --name {opts['name']}"
+               + (f" --limit {opts['limit']}" if opts["limit"] else ""))
+    meta: dict[str, Any] = {
+        "model_id": name,
+        "data": "ETH/UCY pedestrians, Social-GAN text form (bench/data/eth_ucy); 8 observed, 12 predicted, 2.5 Hz",
+        "split": {"protocol": "leave-one-out" if scene else "all scenes (no held-out test)",
+                  "test_scene": scene,
+                  **{k: [p.name for p in v] for k, v in split.items()},
+                  "windows": {k: len(v) for k, v in windows.items()},
+                  "agents": {k: int(sum(len(w) for w in v)) for k, v in windows.items()}},
+        "network": dataclasses.asdict(config), "training": dataclasses.asdict(schedule),
+        "best_epoch": result.best_epoch, "train_seconds": round(seconds, 1), "history": result.history,
+        "command": command, "git_commit": _git_commit(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "metrics": {"val": result.val_metrics},
+        "files": {"checkpoint": f"{name}.pt"},
+    }
+    training.save_checkpoint(result.network, out / f"{name}.pt", meta)
+    meta["metrics"]["test"] = {}
+    meta = _export_all(export, result.network, out / f"{name}.onnx", opts["int8"], meta)
+    meta["metrics"]["test"] = _test_metrics(out / f"{name}.onnx", opts["int8"], windows["test"])
+    (out / f"{name}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return meta
+
+
+def _metrics_table(metas: list[dict[str, Any]]) -> Table:
+    table = Table(title="trajectory models (ADE / FDE in metres)")
+    for col in ("model", "val min-of-K", "test CV", "test top-1", "test min-of-K", "int8 min-of-K", "epochs", "s"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+
+    def pair(m: dict[str, float] | None, key: str = "") -> str:
+        return f"{m['ade' + key]:.3f} / {m['fde' + key]:.3f}" if m else "-"
+
+    for meta in metas:
+        test = meta["metrics"]["test"]
+        table.add_row(meta["model_id"], pair(meta["metrics"]["val"]), pair(test.get("constant_velocity"), "_top1"),
+                      pair(test.get("ours"), "_top1"), pair(test.get("ours")), pair(test.get("ours_int8")),
+                      str(meta["training"]["epochs"]), str(meta["train_seconds"]))
+    return table
+
+
+@model_app.command()
+def train(
+    test_scene: str = typer.Option("none", help="Scene held out for testing: eth, hotel, univ, zara1, zara2; "
+                                   "'all' trains the five leave-one-out models; 'none' trains on every scene."),
+    root: Path = typer.Option(_REPO / "bench" / "data" / "eth_ucy", help="ETH/UCY folder (all_data/, train/, val/)."),
+    data: str = typer.Option("eth_ucy", help="Data set; only eth_ucy so far."),
+    epochs: int = typer.Option(10, help="Passes over the training windows."),
+    seed: int = typer.Option(0, help="Seed of torch and numpy."),
+    d_model: int = typer.Option(64, help="Width of the transformer."),
+    heads: int = typer.Option(4, help="Attention heads."),
+    layers: int = typer.Option(2, help="Gated attention layers."),
+    modes: int = typer.Option(20, help="Trajectories per agent (K)."),
+    gate: str = typer.Option("learned", help="learned: causal gating; open: every agent attends to every other."),
+    threads: int = typer.Option(2, help="torch intra-op threads."),
+    out: Path = typer.Option(_REPO / "models" / "weights", help="Folder for NAME.pt, NAME.onnx, NAME.int8.onnx, NAME.json."),
+    name: str = typer.Option("trajectory", help="File stem; leave-one-out models get _SCENE appended."),
+    int8: bool = typer.Option(True, help="Also write the int8 dynamically quantised model."),
+    limit: int = typer.Option(0, help="Use only the first N windows of each split (smoke tests); 0: all."),
+) -> None:
+    """Train on ETH/UCY (leave-one-out), export to ONNX, evaluate, write weights + metadata.
+
+    Each model writes NAME.pt (torch checkpoint), NAME.onnx, NAME.int8.onnx and NAME.json
+    (data, split, metrics, command, git commit). Prints a metrics table at the end:
+    validation min-of-K, and on the held-out scene constant velocity, our most probable mode
+    (top-1), min-of-K with fp32 and int8 onnxruntime.
+    """
+    if data != "eth_ucy":
+        raise CommandError(command="model train", reason=f"unknown data {data!r}; only eth_ucy is supported so far")
+    scenes: list[str | None] = list(SCENES) if test_scene == "all" else [None if test_scene == "none" else test_scene]
+    if any(s is not None and s not in SCENES for s in scenes):
+        raise CommandError(command="model train", reason=f"unknown test scene {test_scene!r}: one of {sorted(SCENES)}, all, none")
+    out.mkdir(parents=True, exist_ok=True)
+    opts = dict(root=root, epochs=epochs, seed=seed, d_model=d_model, heads=heads, layers=layers, modes=modes,
+                gate=gate, out=out, name=name, threads=threads, int8=int8, limit=limit, single=len(scenes) == 1 and test_scene != "all")
+    metas = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_OUT) as progress:
+        for scene in scenes:
+            metas.append(_train_one(scene, opts, progress))
+    _OUT.print(_metrics_table(metas))
+
+
+@model_app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., help="A NAME.pt written by `causalstream model train`."),
+    out: Path = typer.Option(None, help="ONNX file to write; default: the checkpoint's name with .onnx."),
+    int8: bool = typer.Option(True, help="Also write NAME.int8.onnx (onnxruntime dynamic quantisation)."),
+) -> None:
+    """Export a checkpoint to ONNX (dynamic agent count 1..256, adjacency prior as an input).
+
+    Checks onnxruntime against torch on 1, 2, 17 and 256 agents and writes the metadata JSON
+    beside the model (the checkpoint's, plus the export command).
+    """
+    _, training, export_mod = _torch_side("model export", 1)
+    net, meta = training.load_checkpoint(checkpoint)
+    onnx_path = out or checkpoint.with_suffix(".onnx")
+    meta = {**meta, "exported_by": f"causalstream model export {checkpoint.name}"}
+    meta = _export_all(export_mod, net, onnx_path, int8, meta)
+    _OUT.print(f"wrote {onnx_path} (parity with torch: max |error| {meta['parity_max_abs_error']:.1e})")
+
+
+@model_app.command()
+def info(path: Path = typer.Argument(None, help="An .onnx model; default: the shipped one.")) -> None:
+    """Show a model's inputs, outputs and metadata (onnxruntime only, no torch)."""
+    predictor = OnnxPredictor(path)
+    table = Table(title=str(predictor.path))
+    table.add_column("field")
+    table.add_column("value")
+    meta = predictor.metadata
+    rows = [("model id", predictor.model_id), ("observed / horizon / modes", f"{predictor.observed} / {predictor.horizon} / {predictor.modes}")]
+    rows += [(f"input {i.name}", str(i.shape)) for i in predictor.session.get_inputs()]
+    rows += [(f"output {o.name}", str(o.shape)) for o in predictor.session.get_outputs()]
+    rows += [(k, json.dumps(meta[k], default=float)) for k in ("command", "git_commit", "split", "metrics") if k in meta]
+    for k, v in rows:
+        table.add_row(k, v)
+    _OUT.print(table)
