@@ -61,7 +61,8 @@ class TrainConfig:
     cls_weight: float = 0.5
     mode_temperature: float = 0.5  # metres: soft targets softmax(-ADE_k / t) for the probabilities
     top1_weight: float = 1.0  # extra ADE on the most probable mode, so it is a good single guess
-    sparsity_weight: float = 0.05
+    sparsity_weight: float = 0.003
+    gate_warmup: float = 0.25  # share of epochs with the gate open, so attention learns what to use first
     prior_dropout: float = 0.1  # share of batches trained with a random external prior
     seed: int = 0
 
@@ -143,7 +144,7 @@ def _loss(net: CausalGatedPredictor, scene: torch.Tensor, valid: torch.Tensor, p
     cls = torch.nn.functional.cross_entropy(out.mode_logits[valid], target[valid])
     index = torch.arange(valid.shape[1])
     pairs = (prior > 0) & (index[:, None] != index[None, :])
-    sparsity = out.edge_probability[pairs].mean() if pairs.any() else wta.new_zeros(())
+    sparsity = out.edge_probability[pairs].mean() if pairs.any() and not net.force_open else wta.new_zeros(())
     reg = wta[valid].mean() + cfg.top1_weight * top[valid].mean()
     return reg + cfg.cls_weight * cls + cfg.sparsity_weight * sparsity
 
@@ -187,8 +188,10 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=schedule.lr, total_steps=max(n_steps, 1), pct_start=0.1)
     best: tuple[float, int, dict[str, Any], dict[str, float]] = (math.inf, -1, {}, {})
     history: list[dict[str, float]] = []
+    warmup = math.ceil(schedule.gate_warmup * schedule.epochs) if schedule.epochs > 1 else 0
     for epoch in range(schedule.epochs):
         net.train()
+        net.force_open = epoch < warmup
         batches = _batches(train_windows, schedule, rng)
         losses = []
         for step, idx in enumerate(batches):
@@ -204,11 +207,12 @@ def train(
             losses.append(loss.item())
             if progress:
                 progress(TrainEvent(epoch, schedule.epochs, step + 1, len(batches), losses[-1], math.nan))
+        net.force_open = False
         metrics = evaluate(net, val_windows)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), **metrics})
         log.info("epoch %d loss %.4f val %s", epoch, np.mean(losses), metrics)
         score = metrics["ade"] + metrics["ade_top1"]  # both goals: min-of-K and the single best guess
-        if score < best[0]:
+        if score < best[0] or epoch == warmup:  # never keep a warm-up epoch: it was trained ungated
             best = (score, epoch, copy.deepcopy(net.state_dict()), metrics)
         if progress:
             progress(TrainEvent(epoch, schedule.epochs, len(batches), len(batches), float(np.mean(losses)), metrics["ade"]))

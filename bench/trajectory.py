@@ -1,0 +1,240 @@
+"""Trajectory benchmark: ETH/UCY leave-one-out accuracy, robustness to non-causal agents, latency.
+
+Run: ``.venv/bin/python bench/trajectory.py`` (about 5 minutes on one core); writes
+bench/results/trajectory.json and prints the tables. Needs the ``dev`` extra (torch, for the
+robustness models and the torch-eager latency reference) and the shipped weights:
+models/weights/trajectory.{onnx,int8.onnx,pt} and models/weights/eth_ucy_loo/trajectory_SCENE.onnx
+(from ``causalstream model train --test-scene all`` and ``--test-scene none``).
+
+1. ETH/UCY, leave-one-out, one model per held-out scene: constant velocity vs ours, most
+   probable mode (K=1) and min-of-20, fp32 and int8 onnxruntime.
+2. Robustness (bench/synthetic_scenes.py; models/sim was not available): a gated model and
+   an ungated one trained here on synthetic scenes with known non-causal agents
+   (distractors). Move or remove the distractors; how much do the other agents' predictions
+   change, gated vs the same model with its gate forced open (and vs the ungated model)?
+3. Latency p50/p99 for 8, 16, 64 agents, one thread: onnxruntime fp32 and int8 vs torch eager.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from rich.console import Console
+from rich.table import Table
+from threadpoolctl import threadpool_limits
+
+from causalstream.models.trajectory import OnnxPredictor
+from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
+from causalstream.models.trajectory.export import SceneModule
+from causalstream.models.trajectory.metrics import constant_velocity, evaluate_windows
+from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
+from causalstream.models.trajectory.training import TrainConfig, load_checkpoint, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_scenes import Scene, make_scenes  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "models" / "weights"
+OUT = ROOT / "bench" / "results" / "trajectory.json"
+GOALS = {"top1": (0.46, 1.00), "min20": (0.25, 0.45), "change_reduction": 0.54, "ade_worse_max": 0.02,
+         "ort_speedup_16": 3.0, "p99_ms_16": 2.0}
+console = Console(highlight=False)
+
+
+def _pair(m: dict[str, float], key: str = "") -> str:
+    return f"{m['ade' + key]:.3f} / {m['fde' + key]:.3f}"
+
+
+def eth_ucy() -> dict:
+    """One model per held-out scene; metrics averaged over the five scenes."""
+    rows, tmp = {}, Path(tempfile.mkdtemp())
+    for scene in SCENES:
+        path = WEIGHTS / "eth_ucy_loo" / f"trajectory_{scene}.onnx"
+        int8 = tmp / f"{scene}.int8.onnx"
+        quantize_dynamic(str(path), str(int8), weight_type=QuantType.QInt8)
+        windows = read_windows(leave_one_out(ROOT / "bench" / "data" / "eth_ucy", scene)["test"])
+        cv = evaluate_windows(lambda h: (constant_velocity(h), np.ones((len(h), 1))), windows)
+        ours = evaluate_windows(OnnxPredictor(path).predict, windows)
+        ours8 = evaluate_windows(OnnxPredictor(int8).predict, windows)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        rows[scene] = {"constant_velocity": {"ade": cv["ade_top1"], "fde": cv["fde_top1"]},
+                       "ours_top1": {"ade": ours["ade_top1"], "fde": ours["fde_top1"]},
+                       "ours_min20": {"ade": ours["ade"], "fde": ours["fde"]},
+                       "ours_int8_top1": {"ade": ours8["ade_top1"], "fde": ours8["fde_top1"]},
+                       "ours_int8_min20": {"ade": ours8["ade"], "fde": ours8["fde"]},
+                       "agents": int(sum(len(w) for w in windows)), "epochs": meta["training"]["epochs"],
+                       "train_seconds": meta["train_seconds"], "command": meta["command"]}
+    average = {k: {m: float(np.mean([rows[s][k][m] for s in SCENES])) for m in ("ade", "fde")}
+               for k in rows["eth"] if isinstance(rows["eth"][k], dict)}
+    table = Table(title="ETH/UCY leave-one-out, ADE / FDE (m)")
+    for col in ("scene", "const. velocity", "ours K=1", "ours min-of-20", "int8 K=1", "int8 min-of-20"):
+        table.add_column(col)
+    for name, r in [*rows.items(), ("average", average)]:
+        table.add_row(name, *(_pair(r[k]) for k in ("constant_velocity", "ours_top1", "ours_min20",
+                                                   "ours_int8_top1", "ours_int8_min20")))
+    console.print(table)
+    met = {"top1": average["ours_top1"]["ade"] <= GOALS["top1"][0] and average["ours_top1"]["fde"] <= GOALS["top1"][1],
+           "min20": average["ours_min20"]["ade"] <= GOALS["min20"][0] and average["ours_min20"]["fde"] <= GOALS["min20"][1]}
+    return {"protocol": "leave-one-out, 8 observed / 12 predicted at 2.5 Hz, Social-GAN windows (bench/data/eth_ucy)",
+            "models": "five, one per held-out scene (models/weights/eth_ucy_loo), short schedule (see epochs)",
+            "scenes": rows, "average": average, "goals": {"top1": GOALS["top1"], "min20": GOALS["min20"]}, "met": met}
+
+
+def _predict(net: CausalGatedPredictor, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        out = net(torch.from_numpy(positions[None, :, :8]), torch.ones(1, len(positions), len(positions)))
+    return out.trajectories[0].numpy(), out.gate[0].numpy()
+
+
+def _perturb(scene: Scene, rng: np.random.Generator, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """(perturbed positions, indices of the kept non-distractors in it)."""
+    distract = np.array([r == "distractor" for r in scene.roles])
+    if how == "remove":
+        return scene.positions[~distract], np.arange(int((~distract).sum()))
+    moved = scene.positions.copy()
+    angle = rng.uniform(0, 2 * np.pi, distract.sum())
+    moved[distract] += (rng.uniform(1.5, 3.0, distract.sum()) * np.stack([np.cos(angle), np.sin(angle)]))[:, :, None].transpose(1, 2, 0)[:, :, :].reshape(-1, 1, 2)
+    return moved, np.flatnonzero(~distract)
+
+
+def _change(net: CausalGatedPredictor, scenes: list[Scene], how: str, seed: int) -> float:
+    """Mean displacement (m) of the non-distractors' predicted trajectories (all modes)."""
+    rng, total, count = np.random.default_rng(seed), 0.0, 0
+    for scene in scenes:
+        keep = np.array([r != "distractor" for r in scene.roles])
+        before, _ = _predict(net, scene.positions)
+        moved, idx = _perturb(scene, rng, how)
+        after, _ = _predict(net, moved)
+        total += float(np.linalg.norm(after[idx] - before[keep], axis=-1).mean() * keep.sum())
+        count += int(keep.sum())
+    return total / count
+
+
+def robustness(n_train: int = 3000, n_test: int = 500, epochs: int = 8) -> dict:
+    """Gated vs gate forced open (same weights) vs a separately trained ungated model."""
+    torch.manual_seed(0)
+    train_s, val_s, test_s = make_scenes(n_train, 1), make_scenes(300, 2), make_scenes(n_test, 3)
+    schedule = TrainConfig(epochs=epochs, seed=0)
+    nets, seconds = {}, {}
+    for gate in ("learned", "open"):
+        start = time.perf_counter()
+        nets[gate] = train(NetworkConfig(gate=gate), schedule, [s.positions for s in train_s],
+                           [s.positions for s in val_s]).network
+        seconds[gate] = time.perf_counter() - start
+    forced = copy.deepcopy(nets["learned"])
+    forced.force_open = True
+    variants = {"gated": nets["learned"], "gate_forced_open": forced, "ungated_model": nets["open"]}
+    windows = [s.positions for s in test_s]
+    res: dict = {"data": "bench/synthetic_scenes.py (own generator; models/sim not available on main)",
+                 "scenes": {"train": n_train, "val": 300, "test": n_test}, "epochs": schedule.epochs,
+                 "train_seconds": seconds, "variants": {}}
+    for name, net in variants.items():
+        with torch.no_grad():
+            acc = evaluate_windows(lambda h, n=net: tuple(x[0].numpy() for x in n(
+                torch.from_numpy(h)[None], torch.ones(1, len(h), len(h)))[:2]), windows)
+        res["variants"][name] = {**acc, "change_move": _change(net, test_s, "move", 7),
+                                 "change_remove": _change(net, test_s, "remove", 7)}
+    gates = [(_predict(nets["learned"], s.positions)[1], s) for s in test_s]
+    kept = [g[i, j] for g, s in gates for i in range(len(s.roles)) for j in range(len(s.roles)) if s.parents[i, j]]
+    cut = [g[i, j] for g, s in gates for i in range(len(s.roles)) for j in range(len(s.roles))
+           if s.roles[i] == "distractor" and i != j]
+    res["gate"] = {"true_edges_kept": float(np.mean(kept)), "distractor_edges_cut": float(1 - np.mean(cut))}
+    v = res["variants"]
+    for ref in ("gate_forced_open", "ungated_model"):
+        res[f"vs_{ref}"] = {
+            "change_reduction_move": 1 - v["gated"]["change_move"] / v[ref]["change_move"],
+            "change_reduction_remove": 1 - v["gated"]["change_remove"] / v[ref]["change_remove"],
+            "ade_worse": v["gated"]["ade"] / v[ref]["ade"] - 1,
+            "ade_top1_worse": v["gated"]["ade_top1"] / v[ref]["ade_top1"] - 1,
+        }
+    table = Table(title="Robustness: synthetic scenes, distractors moved / removed")
+    for col in ("model", "min-of-20", "K=1", "change move (m)", "change remove (m)"):
+        table.add_column(col)
+    for name, r in v.items():
+        table.add_row(name, _pair(r), _pair(r, "_top1"), f"{r['change_move']:.4f}", f"{r['change_remove']:.4f}")
+    console.print(table)
+    console.print(f"gate: true edges kept {res['gate']['true_edges_kept']:.1%}, "
+                  f"distractor edges cut {res['gate']['distractor_edges_cut']:.1%}")
+    for ref in ("gate_forced_open", "ungated_model"):
+        r = res[f"vs_{ref}"]
+        console.print(f"vs {ref}: change {r['change_reduction_move']:.1%} smaller (move), "
+                      f"{r['change_reduction_remove']:.1%} (remove); ADE {r['ade_worse']:+.1%}, K=1 {r['ade_top1_worse']:+.1%}")
+    res["goals"] = {"change_reduction": GOALS["change_reduction"], "ade_worse_max": GOALS["ade_worse_max"]}
+    r = res["vs_gate_forced_open"]
+    res["met"] = {"vs_gate_forced_open": min(r["change_reduction_move"], r["change_reduction_remove"]) >= 0.54
+                  and r["ade_worse"] <= 0.02}
+    return res
+
+
+def _percentiles(fn, repeats: int = 300) -> dict[str, float]:
+    for _ in range(20):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        fn()
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
+
+
+def latency() -> dict:
+    """The shipped model, one thread each: onnxruntime fp32, int8, torch eager."""
+    net, _ = load_checkpoint(WEIGHTS / "trajectory.pt")
+    module = SceneModule(net).eval()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    sessions = {k: ort.InferenceSession(str(WEIGHTS / f), options, providers=["CPUExecutionProvider"])
+                for k, f in (("onnxruntime_fp32", "trajectory.onnx"), ("onnxruntime_int8", "trajectory.int8.onnx"))}
+    rng, res = np.random.default_rng(0), {}
+    for agents in (8, 16, 64):
+        h = np.cumsum(rng.normal(0, 0.4, (agents, 8, 2)), axis=1).astype(np.float32)
+        adj = np.ones((agents, agents), np.float32)
+        th, ta = torch.from_numpy(h), torch.from_numpy(adj)
+        row = {k: _percentiles(lambda s=s: s.run(None, {"history": h, "adjacency": adj})) for k, s in sessions.items()}
+        with torch.inference_mode():
+            row["torch_eager"] = _percentiles(lambda: module(th, ta))
+        row["speedup_fp32_p50"] = row["torch_eager"]["p50_ms"] / row["onnxruntime_fp32"]["p50_ms"]
+        row["speedup_int8_p50"] = row["torch_eager"]["p50_ms"] / row["onnxruntime_int8"]["p50_ms"]
+        res[str(agents)] = row
+    table = Table(title="Latency, one thread (ms, p50 / p99)")
+    for col in ("agents", "torch eager", "ORT fp32", "ORT int8", "fp32 speed-up", "int8 speed-up"):
+        table.add_column(col)
+    for a, r in res.items():
+        table.add_row(a, *(f"{r[k]['p50_ms']:.3f} / {r[k]['p99_ms']:.3f}" for k in ("torch_eager", "onnxruntime_fp32", "onnxruntime_int8")),
+                      f"{r['speedup_fp32_p50']:.1f}x", f"{r['speedup_int8_p50']:.1f}x")
+    console.print(table)
+    r16 = res["16"]
+    best = min(("onnxruntime_fp32", "onnxruntime_int8"), key=lambda k: r16[k]["p99_ms"])
+    return {"agents": res, "goals": {"ort_speedup_16": GOALS["ort_speedup_16"], "p99_ms_16": GOALS["p99_ms_16"]},
+            "met": {"speedup_16": r16["speedup_fp32_p50"] >= 3.0, "p99_16": r16[best]["p99_ms"] < 2.0},
+            "model_bytes": {f: (WEIGHTS / f).stat().st_size for f in ("trajectory.onnx", "trajectory.int8.onnx")}}
+
+
+def main() -> None:
+    """Run the three parts and write bench/results/trajectory.json."""
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        started = time.time()
+        result = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
+                              "onnxruntime": ort.__version__, "cpus": os.cpu_count(),
+                              "note": "2 cores shared with other workers while measured; threads capped at 1"},
+                  "eth_ucy": eth_ucy(), "latency": latency(), "robustness": robustness()}
+        result["seconds"] = round(time.time() - started, 1)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    console.print(f"wrote {OUT.relative_to(ROOT)} in {result['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
