@@ -104,7 +104,8 @@ def _perturb(scene: Scene, rng: np.random.Generator, how: str) -> tuple[np.ndarr
         return scene.positions[~distract], np.arange(int((~distract).sum()))
     moved = scene.positions.copy()
     angle = rng.uniform(0, 2 * np.pi, distract.sum())
-    moved[distract] += (rng.uniform(1.5, 3.0, distract.sum()) * np.stack([np.cos(angle), np.sin(angle)]))[:, :, None].transpose(1, 2, 0)[:, :, :].reshape(-1, 1, 2)
+    offset = rng.uniform(1.5, 3.0, distract.sum())[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    moved[distract] += offset[:, None, :].astype(np.float32)  # each distractor's whole track shifted
     return moved, np.flatnonzero(~distract)
 
 

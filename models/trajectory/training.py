@@ -6,12 +6,8 @@ Loss: winner-takes-all ADE over the K modes, ADE of the most probable mode (a go
 guess), cross-entropy of the mode probabilities on soft targets softmax(-ADE_k / t), and a sparsity penalty on the discovered edges (mean edge probability).
 The epoch with the best validation score (min-of-K ADE + most-probable-mode ADE) is kept.
 
->>> rng = np.random.default_rng(0)
->>> walk = [np.cumsum(rng.normal(0.3, 0.05, (3, 20, 2)), axis=1).astype(np.float32) for _ in range(8)]
->>> cfg = NetworkConfig(d_model=8, heads=2, layers=1, modes=2)
->>> result = train(cfg, TrainConfig(epochs=1, seed=0), walk, walk[:2])
->>> sorted(result.val_metrics)
-['ade', 'ade_top1', 'fde', 'fde_top1']
+>>> TrainConfig(epochs=3).gate_warmup
+0.25
 """
 
 from __future__ import annotations
@@ -176,7 +172,15 @@ def train(
     val_windows: Sequence[np.ndarray],
     progress: Callable[[TrainEvent], None] | None = None,
 ) -> TrainResult:
-    """Train a fresh network; returns the epoch with the best validation min-of-K + top-1 ADE."""
+    """Train a fresh network; returns the epoch with the best validation min-of-K + top-1 ADE.
+
+    >>> rng = np.random.default_rng(0)
+    >>> walk = [np.cumsum(rng.normal(0.3, 0.05, (3, 20, 2)), axis=1).astype(np.float32) for _ in range(8)]
+    >>> cfg = NetworkConfig(d_model=8, heads=2, layers=1, modes=2)
+    >>> result = train(cfg, TrainConfig(epochs=1, seed=0), walk, walk[:2])
+    >>> sorted(result.val_metrics)
+    ['ade', 'ade_top1', 'fde', 'fde_top1']
+    """
     if not train_windows or not val_windows:
         raise ModelError(what="train", reason="need at least one training and one validation window")
     torch.manual_seed(schedule.seed)

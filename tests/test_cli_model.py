@@ -1,0 +1,54 @@
+"""``causalstream model``: train -> export -> info, end to end on a tiny model; errors; lazy torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from causalstream.models.trajectory import OnnxPredictor
+from causalstream.nodes.cli import app, main
+
+TINY = ["--d-model", "8", "--heads", "2", "--layers", "1", "--modes", "2", "--epochs", "1", "--limit", "6", "--threads", "1"]
+
+
+def test_train_export_info_round_trip(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["model", "train", "--test-scene", "hotel", "--out", str(tmp_path), "--name", "t", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "trajectory models" in result.output  # the final metrics table
+    for suffix in (".pt", ".onnx", ".int8.onnx", ".json"):
+        assert (tmp_path / f"t{suffix}").is_file(), suffix
+    meta = json.loads((tmp_path / "t.json").read_text())
+    assert meta["split"]["test_scene"] == "hotel" and meta["split"]["test"] == ["biwi_hotel.txt"]
+    assert meta["command"].startswith("causalstream model train --data eth_ucy --test-scene hotel --epochs 1")
+    assert set(meta["metrics"]["test"]) == {"ours", "ours_int8", "constant_velocity"}
+    assert meta["parity_max_abs_error"] <= 1e-4 and len(meta["git_commit"]) >= 7
+
+    result = runner.invoke(app, ["model", "export", str(tmp_path / "t.pt"), "--out", str(tmp_path / "e.onnx")])
+    assert result.exit_code == 0, result.output
+    history = np.cumsum(np.full((4, 8, 2), 0.3, np.float32), axis=1)
+    np.testing.assert_allclose(OnnxPredictor(tmp_path / "e.onnx").predict(history)[0],
+                               OnnxPredictor(tmp_path / "t.onnx").predict(history)[0], atol=1e-6)
+    assert json.loads((tmp_path / "e.json").read_text())["exported_by"] == "causalstream model export t.pt"
+
+    result = runner.invoke(app, ["model", "info", str(tmp_path / "e.onnx")])
+    assert result.exit_code == 0 and "history" in result.output and "adjacency" in result.output
+
+
+def test_bad_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    assert main(["model", "train", "--test-scene", "zara3", "--out", str(tmp_path)]) == 2
+    assert "unknown test scene 'zara3'" in capsys.readouterr().err
+    assert main(["model", "export", str(tmp_path / "missing.pt")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["model", "info", str(tmp_path / "missing.onnx")]) == 2
+
+
+def test_cli_does_not_import_torch_until_a_command_needs_it() -> None:
+    code = "import sys\nimport causalstream.nodes.cli\nprint('torch' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
