@@ -174,7 +174,7 @@ def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> d
 def _metrics_table(metas: list[dict[str, Any]]) -> Table:
     table = Table(title="trajectory models (ADE / FDE in metres)")
     for col in ("model", "val min-of-K", "test CV", "test top-1", "test min-of-K", "int8 min-of-K", "epochs", "s"):
-        table.add_column(col, justify="right" if col != "model" else "left")
+        table.add_column(col, justify="right" if col != "model" else "left", no_wrap=col == "model")
 
     def pair(m: dict[str, float] | None, key: str = "") -> str:
         return f"{m['ade' + key]:.3f} / {m['fde' + key]:.3f}" if m else "-"

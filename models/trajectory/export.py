@@ -104,7 +104,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
     """
     if not Path(source).is_file():
         raise ModelError(what="quantize_int8", reason=f"no model file {source}")
-    logging.disable(logging.INFO)  # quantize_dynamic logs one INFO line per tensor on the root logger
+    logging.disable(logging.WARNING)  # quantize_dynamic logs a line per tensor (and a hint) on the root logger
     try:
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
     finally:
