@@ -48,6 +48,7 @@ class NetworkConfig:
     """
 
     d_model: int = 64
+    d_pair: int = 32
     heads: int = 4
     layers: int = 2
     modes: int = 20
@@ -55,6 +56,7 @@ class NetworkConfig:
     horizon: int = 12
     gate: str = "learned"
     temperature: float = 0.5
+    gate_noise: float = 1.0  # scale of the logistic noise of the relaxed Bernoulli (training only)
 
     def __post_init__(self) -> None:
         if self.gate not in GATES:
@@ -86,9 +88,12 @@ def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
 class GatedAttentionLayer(nn.Module):
     """One round of target-to-source attention with gates, then a feed-forward block.
 
+    Keys and values [B, A(target), H, A(source), dh] are projected once from the pair
+    embeddings and shared by every layer; each layer has its own query.
+
     >>> layer = GatedAttentionLayer(8, 2)
-    >>> h, e, g = torch.zeros(1, 3, 8), torch.randn(1, 3, 3, 8), torch.eye(3)[None]
-    >>> tuple(layer(h, e, g).shape)
+    >>> h, kv, g = torch.zeros(1, 3, 8), torch.randn(1, 3, 2, 3, 4), torch.eye(3)[None]
+    >>> tuple(layer(h, kv, kv, g).shape)
     (1, 3, 8)
     """
 
@@ -97,26 +102,22 @@ class GatedAttentionLayer(nn.Module):
         self.d_model = d_model
         self.heads = heads
         self.query = nn.Linear(d_model, d_model)
-        self.key = nn.Linear(d_model, d_model)
-        self.value = nn.Linear(d_model, d_model)
         self.out = nn.Linear(d_model, d_model)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.ffn = _mlp(d_model, 2 * d_model, d_model)
 
-    def forward(self, h: torch.Tensor, pairs: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-        """``h`` [B, A, d] targets, ``pairs`` [B, A(target), A(source), d], ``gate`` [B, A(target), A(source)]."""
+    def forward(self, h: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        """``h`` [B, A, d] targets, ``keys``/``values`` [B, A, H, A, dh], ``gate`` [B, A(target), A(source)]."""
         n_head, d_head = self.heads, self.d_model // self.heads
         q = self.query(h).unflatten(-1, (n_head, d_head)).unsqueeze(-2)  # [B, A, H, 1, dh]
-        k = self.key(pairs).unflatten(-1, (n_head, d_head)).permute(0, 1, 3, 2, 4)  # [B, A, H, A, dh]
-        v = self.value(pairs).unflatten(-1, (n_head, d_head)).permute(0, 1, 3, 2, 4)
-        scores = (q @ k.transpose(-1, -2))[..., 0, :] / math.sqrt(d_head)  # [B, A, H, A]
+        scores = (q @ keys.transpose(-1, -2))[..., 0, :] / math.sqrt(d_head)  # [B, A, H, A]
         g = gate.unsqueeze(2)  # [B, A, 1, A]
         scores = torch.where(g > 0, scores, torch.full_like(scores, _OFF_SCORE))
         top = scores.amax(dim=-1, keepdim=True).detach()
         weights = torch.exp(scores - top) * g
         weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-20)
-        mixed = (weights.unsqueeze(-2) @ v)[..., 0, :].flatten(-2)  # [B, A, d]
+        mixed = (weights.unsqueeze(-2) @ values)[..., 0, :].flatten(-2)  # [B, A, d]
         h = self.norm1(h + self.out(mixed))
         return self.norm2(h + self.ffn(h))
 
@@ -134,16 +135,21 @@ class CausalGatedPredictor(nn.Module):
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
         self.config = config
-        d, steps = config.d_model, config.observed
+        # Pair work grows with A^2, so pairs are narrow (d_pair) and projected to keys and
+        # values once; the mode heads add a per-mode bias after the first linear map
+        # (the same as adding a mode embedding before it) so h is projected once per agent.
+        d, dp, steps = config.d_model, config.d_pair, config.observed
         self.self_encoder = _mlp(4 * steps, d, d)
-        self.pair_encoder = _mlp(5 * steps, d, d)
-        self.discover_target = nn.Linear(d, d)
-        self.discover_pair = nn.Linear(d, d)
-        self.discover_out = nn.Linear(d, 1)
+        self.pair_encoder = _mlp(5 * steps, dp, dp)
+        self.discover_target = nn.Linear(d, dp)
+        self.discover_pair = nn.Linear(dp, dp)
+        self.discover_out = nn.Linear(dp, 1)
+        self.memory = nn.Linear(dp, 2 * d)
         self.layers = nn.ModuleList(GatedAttentionLayer(d, config.heads) for _ in range(config.layers))
-        self.mode_embedding = nn.Parameter(torch.randn(config.modes, d) * 0.5)
-        self.trajectory_head = _mlp(d, 2 * d, 2 * config.horizon)
-        self.mode_head = _mlp(d, d, 1)
+        self.head_in = nn.Linear(d, d)
+        self.mode_bias = nn.Parameter(torch.randn(config.modes, d) * 0.5)
+        self.trajectory_out = nn.Linear(d, 2 * config.horizon)
+        self.mode_out = nn.Linear(d, 1)
         # True: ignore the discovered graph (gate = prior only); for gate warm-up and ablations.
         self.force_open = False
 
@@ -171,22 +177,24 @@ class CausalGatedPredictor(nn.Module):
 
         logits = self.discover_out(torch.relu(self.discover_target(h).unsqueeze(2) + self.discover_pair(pairs)))[..., 0]
         gate = self._gate(logits, prior.transpose(1, 2))  # [B, target, source]
+        n_head, d_head = self.config.heads, self.config.d_model // self.config.heads
+        keys, values = self.memory(pairs).unflatten(-1, (2, n_head, d_head)).permute(3, 0, 1, 4, 2, 5)
         for layer in self.layers:
-            h = layer(h, pairs, gate)
+            h = layer(h, keys, values, gate)
 
-        z = h.unsqueeze(2) + self.mode_embedding  # [B, A, K, d]
+        z = torch.relu(self.head_in(h).unsqueeze(2) + self.mode_bias)  # [B, A, K, d]
         # Each mode is a correction to the constant-velocity guess, in the target's frame.
         c, s = cos[:, :, None, None], sin[:, :, None, None]
         step = velocity[:, :, -1]  # [B, A, 2]
         ahead = torch.arange(1, self.config.horizon + 1, dtype=history.dtype, device=history.device)[:, None]
         cv_x = (cos * step[..., 0] + sin * step[..., 1])[:, :, None, None] * ahead[:, 0]
         cv_y = (cos * step[..., 1] - sin * step[..., 0])[:, :, None, None] * ahead[:, 0]
-        local = self.trajectory_head(z).unflatten(-1, (self.config.horizon, 2))  # [B, A, K, H, 2]
+        local = self.trajectory_out(z).unflatten(-1, (self.config.horizon, 2))  # [B, A, K, H, 2]
         local = local + torch.stack([cv_x, cv_y], dim=-1)
         x = c * local[..., 0] - s * local[..., 1]
         y = s * local[..., 0] + c * local[..., 1]
         trajectories = torch.stack([x, y], dim=-1) + last[:, :, None, None, :]
-        mode_logits = self.mode_head(z)[..., 0]
+        mode_logits = self.mode_out(z)[..., 0]
         return NetworkOutput(
             trajectories=trajectories,
             probabilities=torch.softmax(mode_logits, dim=-1),
@@ -204,7 +212,8 @@ class CausalGatedPredictor(nn.Module):
             learned = torch.ones_like(logits)
         elif self.training:  # relaxed Bernoulli, hard in the forward pass (straight-through)
             u = torch.rand_like(logits).clamp(1e-6, 1 - 1e-6)
-            soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / self.config.temperature)
+            noise = self.config.gate_noise * (torch.log(u) - torch.log1p(-u))
+            soft = torch.sigmoid((logits + noise) / self.config.temperature)
             learned = (soft > 0.5).to(soft.dtype) + soft - soft.detach()
         else:
             learned = (logits > 0).to(logits.dtype)
