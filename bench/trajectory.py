@@ -29,14 +29,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from onnxruntime.quantization import QuantType, quantize_dynamic
 from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
-from causalstream.models.trajectory.export import SceneModule
+from causalstream.models.trajectory.export import SceneModule, quantize_int8
 from causalstream.models.trajectory.metrics import constant_velocity, evaluate_windows
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
 from causalstream.models.trajectory.training import TrainConfig, load_checkpoint, train
@@ -62,7 +61,7 @@ def eth_ucy() -> dict:
     for scene in SCENES:
         path = WEIGHTS / "eth_ucy_loo" / f"trajectory_{scene}.onnx"
         int8 = tmp / f"{scene}.int8.onnx"
-        quantize_dynamic(str(path), str(int8), weight_type=QuantType.QInt8)
+        quantize_int8(path, int8)
         windows = read_windows(leave_one_out(ROOT / "bench" / "data" / "eth_ucy", scene)["test"])
         cv = evaluate_windows(lambda h: (constant_velocity(h), np.ones((len(h), 1))), windows)
         ours = evaluate_windows(OnnxPredictor(path).predict, windows)
@@ -178,15 +177,19 @@ def robustness(n_train: int = 3000, n_test: int = 500, epochs: int = 8) -> dict:
     return res
 
 
-def _percentiles(fn, repeats: int = 300) -> dict[str, float]:
-    for _ in range(20):
+def _percentiles(fn, repeats: int = 400) -> dict[str, float]:
+    """Wall-clock and this thread's CPU time per call (the machine is shared: CPU time is
+    what the call costs, wall-clock adds the waits for a core)."""
+    for _ in range(30):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter_ns()
+        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         fn()
-        times.append((time.perf_counter_ns() - start) / 1e6)
-    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
+        cpu.append((time.thread_time_ns() - c0) / 1e6)
+        wall.append((time.perf_counter_ns() - w0) / 1e6)
+    return {"p50_ms": float(np.percentile(wall, 50)), "p99_ms": float(np.percentile(wall, 99)),
+            "cpu_p50_ms": float(np.percentile(cpu, 50)), "cpu_p99_ms": float(np.percentile(cpu, 99))}
 
 
 def latency() -> dict:
@@ -205,20 +208,26 @@ def latency() -> dict:
         row = {k: _percentiles(lambda s=s: s.run(None, {"history": h, "adjacency": adj})) for k, s in sessions.items()}
         with torch.inference_mode():
             row["torch_eager"] = _percentiles(lambda: module(th, ta))
-        row["speedup_fp32_p50"] = row["torch_eager"]["p50_ms"] / row["onnxruntime_fp32"]["p50_ms"]
-        row["speedup_int8_p50"] = row["torch_eager"]["p50_ms"] / row["onnxruntime_int8"]["p50_ms"]
+        for kind in ("fp32", "int8"):
+            for clock in ("", "cpu_"):
+                row[f"speedup_{kind}_{clock}p50"] = row["torch_eager"][f"{clock}p50_ms"] / row[f"onnxruntime_{kind}"][f"{clock}p50_ms"]
         res[str(agents)] = row
-    table = Table(title="Latency, one thread (ms, p50 / p99)")
+    table = Table(title="Latency, one thread: wall-clock p50 / p99 (CPU-time p50 / p99), ms")
     for col in ("agents", "torch eager", "ORT fp32", "ORT int8", "fp32 speed-up", "int8 speed-up"):
         table.add_column(col)
     for a, r in res.items():
-        table.add_row(a, *(f"{r[k]['p50_ms']:.3f} / {r[k]['p99_ms']:.3f}" for k in ("torch_eager", "onnxruntime_fp32", "onnxruntime_int8")),
-                      f"{r['speedup_fp32_p50']:.1f}x", f"{r['speedup_int8_p50']:.1f}x")
+        table.add_row(a, *(f"{r[k]['p50_ms']:.2f} / {r[k]['p99_ms']:.2f} ({r[k]['cpu_p50_ms']:.2f} / {r[k]['cpu_p99_ms']:.2f})"
+                           for k in ("torch_eager", "onnxruntime_fp32", "onnxruntime_int8")),
+                      f"{r['speedup_fp32_p50']:.1f}x ({r['speedup_fp32_cpu_p50']:.1f}x)",
+                      f"{r['speedup_int8_p50']:.1f}x ({r['speedup_int8_cpu_p50']:.1f}x)")
     console.print(table)
     r16 = res["16"]
-    best = min(("onnxruntime_fp32", "onnxruntime_int8"), key=lambda k: r16[k]["p99_ms"])
     return {"agents": res, "goals": {"ort_speedup_16": GOALS["ort_speedup_16"], "p99_ms_16": GOALS["p99_ms_16"]},
-            "met": {"speedup_16": r16["speedup_fp32_p50"] >= 3.0, "p99_16": r16[best]["p99_ms"] < 2.0},
+            "met": {"speedup_16_fp32_wall": r16["speedup_fp32_p50"] >= 3.0,
+                    "speedup_16_fp32_cpu": r16["speedup_fp32_cpu_p50"] >= 3.0,
+                    "speedup_16_int8_cpu": r16["speedup_int8_cpu_p50"] >= 3.0,
+                    "p99_16_fp32_wall": r16["onnxruntime_fp32"]["p99_ms"] < 2.0,
+                    "p99_16_fp32_cpu": r16["onnxruntime_fp32"]["cpu_p99_ms"] < 2.0},
             "model_bytes": {f: (WEIGHTS / f).stat().st_size for f in ("trajectory.onnx", "trajectory.int8.onnx")}}
 
 

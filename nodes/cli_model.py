@@ -69,8 +69,9 @@ def _torch_side(command: str, threads: int) -> tuple[ModuleType, ModuleType, Mod
 def _git_commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_REPO,
-                               capture_output=True, text=True, timeout=10)
+        # weights being rewritten by this very run do not make the code dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!models/weights"],
+                               cwd=_REPO, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     commit = head.stdout.strip() or "unknown"
