@@ -113,7 +113,11 @@ class GatedAttentionLayer(nn.Module):
         q = self.query(h).unflatten(-1, (n_head, d_head)).unsqueeze(-2)  # [B, A, H, 1, dh]
         scores = (q @ keys.transpose(-1, -2))[..., 0, :] / math.sqrt(d_head)  # [B, A, H, A]
         g = gate.unsqueeze(2)  # [B, A, 1, A]
-        scores = torch.where(g > 0, scores, torch.full_like(scores, _OFF_SCORE))
+        if not self.training:
+            scores = torch.where(g > 0, scores, torch.full_like(scores, _OFF_SCORE))
+        # While training, a shut edge keeps its real score: its weight is still exactly 0 in
+        # the forward pass (g = 0, exp finite), but the loss reaches its gate through the
+        # straight-through estimator, so an edge shut too early can open again.
         top = scores.amax(dim=-1, keepdim=True).detach()
         weights = torch.exp(scores - top) * g
         weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-20)

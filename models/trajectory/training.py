@@ -57,7 +57,7 @@ class TrainConfig:
     cls_weight: float = 0.5
     mode_temperature: float = 0.5  # metres: soft targets softmax(-ADE_k / t) for the probabilities
     top1_weight: float = 1.0  # extra ADE on the most probable mode, so it is a good single guess
-    sparsity_weight: float = 0.003
+    sparsity_weight: float = 0.3
     gate_warmup: float = 0.25  # share of epochs with the gate open, so attention learns what to use first
     prior_dropout: float = 0.1  # share of batches trained with a random external prior
     seed: int = 0
