@@ -25,7 +25,7 @@ def _walkers(n: int, seed: int) -> list[np.ndarray]:
 
 def test_training_beats_the_untrained_network_and_reports_progress() -> None:
     cfg = NetworkConfig(d_model=16, heads=2, layers=1, modes=2)
-    train_set, val_set = _walkers(64, 0), _walkers(16, 1)
+    train_set, val_set = _walkers(32, 0), _walkers(8, 1)
     torch.manual_seed(0)
     untrained = evaluate(CausalGatedPredictor(cfg), val_set)
     events: list[TrainEvent] = []
