@@ -8,9 +8,9 @@ models/weights/trajectory.{onnx,int8.onnx,pt} and models/weights/eth_ucy_loo/tra
 
 1. ETH/UCY, leave-one-out, one model per held-out scene: constant velocity vs ours, most
    probable mode (K=1) and min-of-20, fp32 and int8 onnxruntime.
-2. Robustness (bench/synthetic_scenes.py; models/sim was not available): a gated model and
-   an ungated one trained here on synthetic scenes with known non-causal agents
-   (distractors). Move or remove the distractors; how much do the other agents' predictions
+2. Robustness, on bench/synthetic_scenes.py (our own generator, written before models/sim
+   was on main) and on models/sim's HRI scenes: a gated model and an ungated one trained
+   here on scenes with known non-causal agents (distractors). Move or remove the distractors; how much do the other agents' predictions
    change, gated vs the same model with its gate forced open (and vs the ungated model)?
 3. Latency p50/p99 for 8, 16, 64 agents, one thread: onnxruntime fp32 and int8 vs torch eager.
 """
@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
+from causalstream.models.sim.scenes import hri_scenes
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
 from causalstream.models.trajectory.export import SceneModule, quantize_int8
@@ -121,10 +122,16 @@ def _change(net: CausalGatedPredictor, scenes: list[Scene], how: str, seed: int)
     return total / count
 
 
-def robustness(n_train: int = 3000, n_test: int = 500, epochs: int = 8) -> dict:
+def sim_scenes(n: int, seed: int) -> list[Scene]:
+    """models/sim's HRI scenes (robot, reactive humans, followers, distractors) as :class:`Scene`."""
+    return [Scene(positions=s.positions.astype(np.float32), roles=list(s.roles), parents=s.adjacency > 0)
+            for s in hri_scenes(n, n_frames=20, seed=seed)]
+
+
+def robustness(train_s: list[Scene], val_s: list[Scene], test_s: list[Scene], data: str, epochs: int = 8) -> dict:
     """Gated vs gate forced open (same weights) vs a separately trained ungated model."""
     torch.manual_seed(0)
-    train_s, val_s, test_s = make_scenes(n_train, 1), make_scenes(300, 2), make_scenes(n_test, 3)
+    n_train, n_test = len(train_s), len(test_s)
     schedule = TrainConfig(epochs=epochs, seed=0)
     nets, seconds = {}, {}
     for gate in ("learned", "open"):
@@ -136,8 +143,8 @@ def robustness(n_train: int = 3000, n_test: int = 500, epochs: int = 8) -> dict:
     forced.force_open = True
     variants = {"gated": nets["learned"], "gate_forced_open": forced, "ungated_model": nets["open"]}
     windows = [s.positions for s in test_s]
-    res: dict = {"data": "bench/synthetic_scenes.py (own generator; models/sim not available on main)",
-                 "scenes": {"train": n_train, "val": 300, "test": n_test}, "epochs": schedule.epochs,
+    res: dict = {"data": data,
+                 "scenes": {"train": n_train, "val": len(val_s), "test": n_test}, "epochs": schedule.epochs,
                  "train_seconds": seconds, "variants": {}}
     for name, net in variants.items():
         with torch.no_grad():
@@ -158,7 +165,7 @@ def robustness(n_train: int = 3000, n_test: int = 500, epochs: int = 8) -> dict:
             "ade_worse": v["gated"]["ade"] / v[ref]["ade"] - 1,
             "ade_top1_worse": v["gated"]["ade_top1"] / v[ref]["ade_top1"] - 1,
         }
-    table = Table(title="Robustness: synthetic scenes, distractors moved / removed")
+    table = Table(title=f"Robustness ({data}): distractors moved / removed")
     for col in ("model", "min-of-20", "K=1", "change move (m)", "change remove (m)"):
         table.add_column(col)
     for name, r in v.items():
@@ -239,7 +246,11 @@ def main() -> None:
         result = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                               "onnxruntime": ort.__version__, "cpus": os.cpu_count(),
                               "note": "2 cores shared with other workers while measured; threads capped at 1"},
-                  "eth_ucy": eth_ucy(), "latency": latency(), "robustness": robustness()}
+                  "eth_ucy": eth_ucy(), "latency": latency(),
+                  "robustness": robustness(make_scenes(3000, 1), make_scenes(300, 2), make_scenes(500, 3),
+                                           "bench/synthetic_scenes.py (own generator)"),
+                  "robustness_sim": robustness(sim_scenes(1000, 1), sim_scenes(150, 2), sim_scenes(300, 3),
+                                               "models/sim hri_scenes (robot, reactive, followers, distractors)")}
         result["seconds"] = round(time.time() - started, 1)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, default=float) + "\n")
