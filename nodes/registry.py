@@ -26,11 +26,12 @@ from causalstream.nodes.node import Node
 
 __all__ = ["BUILTIN_KINDS", "available_kinds", "register", "resolve"]
 
-# One line per built-in kind: name -> "module:Class". predictor joins here as it lands.
+# One line per built-in kind: name -> "module:Class".
 BUILTIN_KINDS: dict[str, str] = {
     "discovery": "causalstream.nodes.discovery:DiscoveryNode",
     "features": "causalstream.nodes.features:FeaturesNode",
     "listener": "causalstream.nodes.generic:Listener",
+    "predictor": "causalstream.nodes.predictor:PredictorNode",
     "recorder": "causalstream.nodes.log_nodes:RecorderNode",
     "relay": "causalstream.nodes.generic:Relay",
     "replay": "causalstream.nodes.log_nodes:Replay",
