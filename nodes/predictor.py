@@ -123,7 +123,16 @@ def graph_prior(graph: CausalGraph | None, agents: list[str]) -> np.ndarray | No
 
 
 class PredictorNode(Node):
-    """Predicts every agent's next 12 steps (4.8 s) from /agents/state, gated by /causal/graph."""
+    """Predicts every agent's next 12 steps (4.8 s) from /agents/state, gated by /causal/graph.
+
+    Inputs ``agents/state`` and ``causal/graph``, output ``predictions`` (relative names:
+    namespaces and remaps apply).
+
+    >>> from causalstream.nodes.testing import MockNode
+    >>> mock = MockNode(PredictorNode, params={"model": "/no/such.onnx"}).run(duration=0.1)
+    >>> mock.node.model_id
+    'constant_velocity(fallback)'
+    """
 
     kind = "predictor"
 

@@ -84,9 +84,10 @@ def test_discovered_agent_graph_matches_the_simulator_truth(tmp_path: Path) -> N
 def test_the_demo_launch_file_holds_together() -> None:
     demo = ROOT / "launch" / "demo.yaml"
     plain = load_launch(demo, parse_assignments(["duration:=5"], ":=", what="launch"))
-    assert [n.kind for n in plain.nodes] == ["sim", "features", "discovery"]
-    sim, features, discovery = (resolve(n.kind).validate_params(n.params) for n in plain.nodes)
+    assert [n.kind for n in plain.nodes] == ["sim", "features", "discovery", "predictor"]
+    sim, features, discovery, predictor = (resolve(n.kind).validate_params(n.params) for n in plain.nodes)
+    assert predictor.use_graph
     assert sim.duration_s == 5 and list(sim.human_variables) == list(features.human_variables)
     assert discovery.window == 300 and discovery.alpha == 0.001
     recorded = load_launch(demo, parse_assignments(["record:=true"], ":=", what="launch"))
-    assert [n.kind for n in recorded.nodes] == ["recorder", "sim", "features", "discovery"]
+    assert [n.kind for n in recorded.nodes] == ["recorder", "sim", "features", "discovery", "predictor"]
