@@ -1,0 +1,111 @@
+"""Chaos: SIGKILL a random node of a running pipeline every few seconds; it must come back.
+
+The pipeline (tests/data/launch/chaos.yaml) runs under the real launcher with every node
+set to respawn. The test kills one node at a time (each in turn, in a shuffled order,
+21 kills in about a minute) and after each kill waits until the node is back: a heartbeat
+from a new pid and, for a node with an output, a message on that output from the new
+process (a new publisher id). At the end every process the launch ever ran is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+from causalstream.stream import Subscriber
+from causalstream.stream.messages import NodeStatus
+
+from launching import Launch, alive, wait_for_nodes
+from support import ROOT
+
+CHAOS = ROOT / "tests" / "data" / "launch" / "chaos.yaml"
+# node -> the output topic that must resume after it is killed (None: its heartbeat's `in` must move)
+NODES: dict[str, str | None] = {"/talker": "/chatter", "/relay": "/chatter_slow", "/listener": None}
+KILLS = 21
+
+
+def _kill_order(rng: random.Random) -> list[str]:
+    order: list[str] = []
+    while len(order) < KILLS:
+        names = sorted(NODES)
+        rng.shuffle(names)
+        if order and names[0] == order[-1]:
+            names.reverse()
+        order += names
+    return order[:KILLS]
+
+
+class Watch:
+    """What the test knows of the pipeline: live pid per node, publisher ids per node, dead pids."""
+
+    def __init__(self, sub: Subscriber, pids: dict[str, int]) -> None:
+        self.sub = sub
+        self.pids = dict(pids)
+        self.all_pids = set(pids.values())
+        self.dead: set[int] = set()
+        self.publishers: dict[str, set[str]] = {name: set() for name in NODES}
+        self.received: dict[str, int] = {}
+
+    def recovered(self, victim: str, timeout: float, first: bool = False) -> float:
+        """Wait until ``victim`` runs again in a new process and its output resumes; seconds taken.
+
+        ``first``: any process of the node will do (before the first kill)."""
+        t0 = time.monotonic()
+        topic = NODES[victim]
+        known = set() if first else set(self.publishers[victim])
+        new_pid = output_back = None
+        while new_pid is None or not output_back:
+            left = t0 + timeout - time.monotonic()
+            assert left > 0, f"{victim} not back within {timeout} s (pid {new_pid}, output {output_back})"
+            got = self.sub.recv(timeout=left)
+            if got is None:
+                continue
+            msg = got.message
+            if isinstance(msg, NodeStatus):
+                if msg.state == "running" and msg.pid not in self.dead and msg.name in NODES:
+                    self.pids[msg.name] = msg.pid
+                    self.all_pids.add(msg.pid)
+                    if msg.name == victim:
+                        new_pid = msg.pid
+                        if topic is None and msg.counters["in"] > 0:
+                            output_back = True
+                continue
+            self.received[got.topic] = self.received.get(got.topic, 0) + 1
+            owner = got.envelope.publisher.rsplit("/", 1)[0]
+            if owner in self.publishers:
+                self.publishers[owner].add(got.envelope.publisher)
+            if owner == victim and got.topic == topic and got.envelope.publisher not in known:
+                output_back = True
+        return time.monotonic() - t0
+
+
+def test_pipeline_survives_random_sigkills(tmp_path: Path) -> None:
+    run = Launch(CHAOS, tmp=tmp_path)
+    rng = random.Random(8)
+    outputs = sorted({t for t in NODES.values() if t})
+    try:
+        with Subscriber(["/node/status", *outputs], endpoints=run.endpoints) as sub:
+            watch = Watch(sub, wait_for_nodes(sub, set(NODES)))
+            for name in NODES:  # every output flowing before the first kill
+                watch.recovered(name, 30, first=True)
+            time.sleep(2.0)  # warm spares finish importing
+            took = []
+            for victim in _kill_order(rng):
+                pid = watch.pids[victim]
+                os.kill(pid, signal.SIGKILL)
+                watch.dead.add(pid)
+                took.append(watch.recovered(victim, 20))
+                time.sleep(rng.uniform(1.0, 2.0))
+            launched = set(run.descendants()) | watch.all_pids
+        print(f"{KILLS} kills; back (heartbeat and output) in median {sorted(took)[KILLS // 2]:.2f} s, "
+              f"max {max(took):.2f} s; messages seen {watch.received}")
+    finally:
+        status = run.close()
+    out = run.output()
+    assert status == 0, out[-3000:]
+    assert out.count("killed by SIGKILL") == KILLS, out[-3000:]
+    assert len(watch.dead) == KILLS and all(watch.pids[n] not in watch.dead for n in NODES)
+    assert not alive(launched), f"left behind: {alive(launched)}"
