@@ -136,6 +136,9 @@ def _load(path: Path, given: dict[str, Any], namespace: str, stack: tuple[Path, 
     if bus is not None and bus.keys is not None and bus.allowed_keys is not None:
         bus = bus.model_copy(update={"keys": str(path.parent / bus.keys),
                                      "allowed_keys": str(path.parent / bus.allowed_keys)})
+    if bus is not None and bus.client_key is not None and bus.server_key is not None:
+        bus = bus.model_copy(update={"client_key": str(path.parent / bus.client_key),
+                                     "server_key": str(path.parent / bus.server_key)})
     nodes: list[NodeSpec] = []
     here = stack + (path.resolve(),)
     for j, inc in enumerate(launch.include):

@@ -43,10 +43,15 @@ class BusSection(BaseModel):
     ``start: false`` uses a broker already running. ``keys`` (the broker's ``.key_secret``)
     and ``allowed_keys`` (a directory of client ``.key`` files) turn CURVE on, as
     ``causalstream bus --keys --allowed-keys`` does; paths are relative to the launch file.
-    ``insecure: true`` allows binding beyond loopback without keys.
+    ``insecure: true`` allows binding beyond loopback without keys. ``client_key`` (this
+    host's ``.key_secret``) and ``server_key`` (the broker's ``.key``) are the CURVE keys the
+    nodes use as clients; the launcher exports them as ``CAUSALSTREAM_CLIENT_KEY`` and
+    ``CAUSALSTREAM_SERVER_KEY`` (a node's own ``env`` wins).
 
     >>> BusSection.model_validate("tcp://127.0.0.1:9000").endpoint
     'tcp://127.0.0.1:9000'
+    >>> BusSection(client_key="k/robot.key_secret", server_key="k/broker.key").start
+    True
     """
 
     model_config = _Strict
@@ -55,6 +60,8 @@ class BusSection(BaseModel):
     keys: str | None = None
     allowed_keys: str | None = None
     insecure: bool = False
+    client_key: str | None = None
+    server_key: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -75,6 +82,8 @@ class BusSection(BaseModel):
     def _keys_and_exposure(self) -> BusSection:
         if (self.keys is None) != (self.allowed_keys is None):
             raise ValueError("CURVE needs both keys (the broker's .key_secret) and allowed_keys (a directory)")
+        if (self.client_key is None) != (self.server_key is None):
+            raise ValueError("CURVE clients need both client_key (a .key_secret) and server_key (the broker's .key)")
         exposed = [ep for ep in Endpoints.parse(self.endpoint) if not is_loopback(ep)] if self.endpoint else []
         if exposed and self.start and self.keys is None and not self.insecure:
             raise ValueError(f"{exposed[0]} is beyond loopback: give keys and allowed_keys (CURVE), or insecure: true")

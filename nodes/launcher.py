@@ -36,7 +36,7 @@ from causalstream.nodes.launch_file import LaunchPlan, NodeSpec
 from causalstream.nodes.runner import PARENT_ENV
 from causalstream.stream import Broker, Endpoints
 from causalstream.stream.endpoints import ENV_VAR
-from causalstream.stream.security import ServerKeys
+from causalstream.stream.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, ServerKeys
 
 __all__ = ["Launcher", "ShutdownPolicy", "node_command"]
 
@@ -129,7 +129,11 @@ class Launcher:
     # -- processes ---------------------------------------------------------------------
 
     def _popen(self, spec: NodeSpec, standby: bool) -> tuple[subprocess.Popen[str], threading.Thread]:
-        env = {**os.environ, **spec.env, ENV_VAR: str(self.endpoints), "PYTHONUNBUFFERED": "1",
+        bus = self.plan.bus
+        keys = {}  # the launch file's client keys; a node's own env wins
+        if bus.client_key and bus.server_key:
+            keys = {CLIENT_KEY_ENV: bus.client_key, SERVER_KEY_ENV: bus.server_key}
+        env = {**os.environ, **keys, **spec.env, ENV_VAR: str(self.endpoints), "PYTHONUNBUFFERED": "1",
                PARENT_ENV: str(os.getpid()), "CAUSALSTREAM_NODE": spec.qualified_name}
         proc = subprocess.Popen(node_command(spec, standby=standby), env=env,
                                 stdin=subprocess.PIPE if standby else subprocess.DEVNULL, stdout=subprocess.PIPE,
