@@ -23,6 +23,7 @@ from pydantic import Field
 
 from causalstream.nodes.node import Node, NodeParams
 from causalstream.stream import Endpoints, Player, Recorder
+from causalstream.stream.messages import NodeStatus
 
 __all__ = ["RecorderNode", "Replay"]
 
@@ -150,6 +151,15 @@ class RecorderNode(_Worker):
 
     def _refresh(self) -> None:
         self.counters["in"] = self.recorder.count
+
+    def status(self) -> NodeStatus:
+        """The heartbeat, with the recorder's own bad frames and gaps (it has its own socket)."""
+        status = super().status()
+        recorder = getattr(self, "recorder", None)  # None if setup failed before opening it
+        if recorder is not None:
+            status.counters["bad"] += recorder.bad_frames
+            status.counters["dropped"] += recorder.gaps
+        return status
 
     def on_shutdown(self) -> None:
         """Finish the file (summary, footer); an auto-named file that got no message is removed."""

@@ -38,7 +38,9 @@ from causalstream.stream.codec import SEP, split_frame
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, UnknownTypeError
 from causalstream.stream.logfile import LogWriter
+from causalstream.stream.messages import TopicStats
 from causalstream.stream.security import ClientKeys
+from causalstream.stream.stats import registry
 from causalstream.stream.topics import HELLO_PREFIX, STATS_TOPIC
 
 __all__ = ["EXCLUDED_WHEN_ALL", "Recorder"]
@@ -55,7 +57,9 @@ class Recorder:
 
     ``record_frame`` is the writer path (one frame in, one MCAP message out); ``spin_once``
     takes what the socket holds; ``run`` loops until ``duration`` or ``stop``. Counters:
-    ``count`` written, ``bad_frames``, ``duplicates`` (latched re-sends dropped).
+    ``count`` written, ``bad_frames``, ``gaps`` (sequence numbers never seen: lost on the
+    way), ``duplicates`` (latched re-sends dropped); per topic in :meth:`topic_stats`, which
+    ``/bus/stats`` and ``causalstream topic info`` show.
 
     >>> import tempfile
     >>> rec = Recorder(os.path.join(tempfile.mkdtemp(), "r.mcap"), endpoints="inproc://doc-rec-none")
@@ -91,7 +95,9 @@ class Recorder:
         self._channels: dict[tuple[str, str], int] = {}
         self.count = 0
         self.bad_frames = 0
+        self.gaps = 0
         self.duplicates = 0
+        self._per_topic: dict[str, list[int]] = {}  # topic -> [messages, gaps, bad, duplicates]
         self._last_seq: dict[tuple[str, str], int] = {}
         self._hello = f"{HELLO_PREFIX}{uuid.uuid4().hex}".encode() + SEP
         sock = configure_socket(self.context.socket(zmq.SUB), hwm, self.keys)
@@ -100,6 +106,7 @@ class Recorder:
             sock.subscribe(topic.encode() + SEP if topic else b"")
         self._sock = sock
         self._closed = False
+        registry.add(self)
 
     def wait_ready(self, timeout: float = 5.0) -> Recorder:
         """Block until the broker has seen the subscriptions (frames before that are kept)."""
@@ -124,28 +131,41 @@ class Recorder:
         try:
             topic, env = split_frame(frame)
         except BadFrameError as exc:
-            return self._bad(exc.reason)
+            return self._bad(exc.reason, exc.topic)
         if topic in self.exclude:
             return False
         key = (topic, env.publisher)
         last = self._last_seq.get(key)
+        counts = self._per_topic.get(topic) or self._per_topic.setdefault(topic, [0, 0, 0, 0])
         if last is not None and env.seq <= last:
             self.duplicates += 1
+            counts[3] += 1
             return False
+        if last is not None and env.seq > last + 1:
+            self.gaps += env.seq - last - 1
+            counts[1] += env.seq - last - 1
         self._last_seq[key] = env.seq
         cid = self._channels.get((topic, env.type))
         if cid is None:
             try:
                 cid = self._channels[(topic, env.type)] = self.writer.channel(topic, env.type)
             except UnknownTypeError as exc:
-                return self._bad(str(exc))
+                return self._bad(str(exc), topic)
         stamp = time.time_ns() if log_time_ns is None else log_time_ns
         self._add(cid, stamp, env.payload, env.stamp_ns, env.seq & 0xFFFFFFFF)
         self.count += 1
+        counts[0] += 1
         return True
 
-    def _bad(self, reason: str) -> bool:
+    def topic_stats(self) -> list[TopicStats]:
+        """Counters per topic recorded (what ``/bus/stats`` carries), role ``sub``."""
+        return [TopicStats(topic=t, role="sub", messages=c[0], gaps=c[1], bad=c[2], duplicates=c[3])
+                for t, c in list(self._per_topic.items())]
+
+    def _bad(self, reason: str, topic: str = "") -> bool:
         self.bad_frames += 1
+        if topic:
+            self._per_topic.setdefault(topic, [0, 0, 0, 0])[2] += 1
         if self.bad_frames in (1, 10, 100, 1000) or self.bad_frames % 10_000 == 0:
             log.warning("recorder dropped bad frame #%d: %s", self.bad_frames, reason)
         return False
@@ -181,6 +201,7 @@ class Recorder:
         if self._closed:
             return
         self._closed = True
+        registry.remove(self)
         self._sock.close(linger=0)
         self.writer.close()
         log.info("recorded %d messages into %s (%d bad, %d duplicates dropped)",

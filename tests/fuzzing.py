@@ -73,9 +73,10 @@ def _non_finite(msg: Message) -> Message:
     return type(msg)(**fields)
 
 
-def malformed(topic: str, rng: np.random.Generator) -> list[bytes]:
+def malformed(topic: str, rng: np.random.Generator, decodes_payload: bool = True) -> list[bytes]:
     """Frames every subscriber must drop as bad: garbage, truncated, unknown type, wrong
-    payload, wrong envelope field types, and two 50 MB frames."""
+    envelope field types, two 50 MB frames, and (if it decodes payloads, as all but a
+    recorder do) a payload that is not the message its envelope names."""
     prefix = topic.encode() + SEP
     good = encode_frame(topic, sample(type_of(topic), 0), 0, "fuzz/bad")
     n = HUGE_BYTES // 8
@@ -88,7 +89,8 @@ def malformed(topic: str, rng: np.random.Generator) -> list[bytes]:
         good[: len(good) // 2],
         good[: len(prefix) + 3],
         good.replace(type_of(topic).encode(), b"Featurez", 1),
-        prefix + msgspec.msgpack.encode([1, 0, "fuzz/bad", type_of(topic), {"stamp_ns": "x"}]),
+        *([prefix + msgspec.msgpack.encode([1, 0, "fuzz/bad", type_of(topic), {"stamp_ns": "x"}])]
+          if decodes_payload else []),
         envelope_wrong_types,
         prefix + rng.bytes(HUGE_BYTES),
         huge[: len(huge) - 1000],
