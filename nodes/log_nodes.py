@@ -25,7 +25,7 @@ from causalstream.nodes.node import Node, NodeParams
 from causalstream.stream import Endpoints, Player, Recorder
 from causalstream.stream.messages import NodeStatus
 
-__all__ = ["RecorderNode", "Replay"]
+__all__ = ["RecorderNode", "Replay", "fresh_path"]
 
 
 def _endpoints(node: Node) -> Endpoints:
@@ -117,6 +117,25 @@ class Replay(_Worker):
             self.player.close()
 
 
+def fresh_path(path: str) -> str:
+    """``path``, or if a file is there (a respawned recorder finds its killed self's log)
+    ``NAME.1.mcap``, ``NAME.2.mcap``, ...: a recorder never overwrites a log.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> first = fresh_path(os.path.join(d, "run.mcap"))
+    >>> open(first, "w").close()
+    >>> os.path.basename(fresh_path(first))
+    'run.1.mcap'
+    """
+    stem, ext = os.path.splitext(path)
+    candidate, n = path, 0
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{stem}.{n}{ext}"
+    return candidate
+
+
 class RecorderNode(_Worker):
     """Records topics of the bus into an MCAP log (``bag record`` as a node); ``in`` counts messages.
 
@@ -128,7 +147,8 @@ class RecorderNode(_Worker):
         """Parameters of ``recorder`` (the options of ``causalstream bag record``)."""
 
         path: str = Field("", description="MCAP file to write ('': causalstream_DATE-TIME.mcap in the temp dir, "
-                                          "removed again if nothing was recorded).")
+                                          "removed again if nothing was recorded); if it exists (a respawn), "
+                                          "NAME.1.mcap, NAME.2.mcap, ...")
         topics: list[str] = Field(default_factory=list, description="Topics to record (empty: all but /bus/stats).")
         flush_interval: float = Field(0.5, gt=0, description="Seconds between flushes (chunk closed, fsync).")
         compression: str = Field("zstd", pattern="^(zstd|none)$", description="Chunk compression.")
@@ -137,6 +157,7 @@ class RecorderNode(_Worker):
         """Open the file and subscribe (the broker has seen the subscription when this returns)."""
         p = self.params
         path = p.path or os.path.join(tempfile.gettempdir(), time.strftime("causalstream_%Y%m%d-%H%M%S.mcap"))
+        path = fresh_path(path)
         self.recorder = Recorder(path, p.topics or None, endpoints=_endpoints(self),
                                  flush_interval=p.flush_interval, compression=p.compression)
         if hasattr(self.io, "endpoints"):  # on the bus; an in-memory test transport has no broker

@@ -4,7 +4,9 @@ The pipeline (tests/data/launch/chaos.yaml) runs under the real launcher with ev
 set to respawn. The test kills one node at a time (each in turn, in a shuffled order,
 21 kills in about a minute) and after each kill waits until the node is back: a heartbeat
 from a new pid and, for a node with an output, a message on that output from the new
-process (a new publisher id). At the end every process the launch ever ran is gone.
+process (a new publisher id). At the end every process the launch ever ran is gone, and
+the recorder's logs (one per life: a respawned recorder never overwrites the log of the one
+killed) are all recoverable with ``causalstream bag recover``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from pathlib import Path
 from causalstream.stream import Subscriber
 from causalstream.stream.messages import NodeStatus
 
+from causalstream.stream import read_log
+
 from launching import Launch, alive, wait_for_nodes
-from support import ROOT
+from support import ROOT, run_cli
 
 CHAOS = ROOT / "tests" / "data" / "launch" / "chaos.yaml"
 # node -> the output topic that must resume after it is killed (None: its heartbeat's `in` must move)
-NODES: dict[str, str | None] = {"/talker": "/chatter", "/relay": "/chatter_slow", "/listener": None}
+NODES: dict[str, str | None] = {"/talker": "/chatter", "/relay": "/chatter_slow", "/listener": None, "/recorder": None}
 KILLS = 21
 
 
@@ -45,6 +49,7 @@ class Watch:
         self.sub = sub
         self.pids = dict(pids)
         self.all_pids = set(pids.values())
+        self.recorder_pids = {pids["/recorder"]}
         self.dead: set[int] = set()
         self.publishers: dict[str, set[str]] = {name: set() for name in NODES}
         self.received: dict[str, int] = {}
@@ -68,6 +73,8 @@ class Watch:
                 if msg.state == "running" and msg.pid not in self.dead and msg.name in NODES:
                     self.pids[msg.name] = msg.pid
                     self.all_pids.add(msg.pid)
+                    if msg.name == "/recorder":
+                        self.recorder_pids.add(msg.pid)
                     if msg.name == victim:
                         new_pid = msg.pid
                         if topic is None and msg.counters["in"] > 0:
@@ -83,7 +90,9 @@ class Watch:
 
 
 def test_pipeline_survives_random_sigkills(tmp_path: Path) -> None:
-    run = Launch(CHAOS, tmp=tmp_path)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    run = Launch(CHAOS, f"log:={logs / 'chaos.mcap'}", tmp=tmp_path)
     rng = random.Random(8)
     outputs = sorted({t for t in NODES.values() if t})
     try:
@@ -109,3 +118,17 @@ def test_pipeline_survives_random_sigkills(tmp_path: Path) -> None:
     assert out.count("killed by SIGKILL") == KILLS, out[-3000:]
     assert len(watch.dead) == KILLS and all(watch.pids[n] not in watch.dead for n in NODES)
     assert not alive(launched), f"left behind: {alive(launched)}"
+    _check_logs(logs, 1 + sum(1 for pid in watch.dead if pid in watch.recorder_pids))
+
+
+def _check_logs(folder: Path, lives: int) -> None:
+    """One log per recorder life, each recoverable, each holding both topics."""
+    files = sorted(folder.glob("*.mcap"))
+    assert len(files) == lives, [f.name for f in files]
+    for f in files:
+        fixed = folder / "recovered" / f.name
+        fixed.parent.mkdir(exist_ok=True)
+        res = run_cli("bag", "recover", str(f), "-o", str(fixed))
+        assert res.returncode == 0 and fixed.exists(), res.stdout + res.stderr
+        topics = {e.topic for e in read_log(fixed)}
+        assert topics == {"/chatter", "/chatter_slow"}, (f.name, topics)
