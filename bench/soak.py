@@ -45,16 +45,26 @@ from causalstream.stream.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, ClientK
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "soak.json"
-DATA_TOPICS = ["/chatter", "/chatter_copy"]
+DATA_TOPICS = ["/chatter", "/chatter_copy"]  # 1 kHz: gaps here are messages lost
+WATCHED = [*DATA_TOPICS, "/agents/state", "/features", "/causal/graph", "/predictions"]
 BASE_NODES = """\
   - {name: talker, kind: talker, params: {rate_hz: RATE}, remap: {chatter: /chatter}, respawn: true, respawn_delay: 0.1}
   - {name: relay, kind: relay, remap: {in: /chatter, out: /chatter_copy}, respawn: true, respawn_delay: 0.1}
   - {name: listener, kind: listener, params: {topics: [/chatter, /chatter_copy]}, respawn: true, respawn_delay: 0.1}
 """
 # node kinds added when registered: (yaml line, the output topic that shows it is back)
+_RESPAWN = "respawn: true, respawn_delay: 0.1"
 OPTIONAL_NODES = {
-    "recorder": ("  - {name: recorder, kind: recorder, params: {path: LOG, topics: [/chatter_copy]}, respawn: true, "
-                 "respawn_delay: 0.1}\n", None),
+    "recorder": (f"  - {{name: recorder, kind: recorder, params: {{path: LOG, topics: [/chatter_copy, /features, "
+                 f"/causal/graph, /predictions]}}, {_RESPAWN}}}\n", None),
+    "sim": (f"  - {{name: sim, kind: sim, params: {{rate_hz: 20}}, remap: {{agents/state: /agents/state}}, {_RESPAWN}}}\n",
+            "/agents/state"),
+    "features": (f"  - {{name: features, kind: features, remap: {{agents/state: /agents/state, features: /features}}, "
+                 f"{_RESPAWN}}}\n", "/features"),
+    "discovery": (f"  - {{name: discovery, kind: discovery, params: {{window: 300, min_samples: 100, hop: 5, alpha: 0.01}}, "
+                  f"remap: {{features: /features, causal/graph: /causal/graph}}, {_RESPAWN}}}\n", "/causal/graph"),
+    "predictor": (f"  - {{name: predictor, kind: predictor, remap: {{agents/state: /agents/state, "
+                  f"causal/graph: /causal/graph, predictions: /predictions}}, {_RESPAWN}}}\n", "/predictions"),
 }
 OUTPUTS = {"/talker": "/chatter", "/relay": "/chatter_copy", "/listener": None}
 
@@ -76,7 +86,7 @@ class Monitor:
     """A subscriber thread: node pids from heartbeats, and when each publisher and pid was first seen."""
 
     def __init__(self, endpoints: Endpoints) -> None:
-        self.sub = Subscriber(["/node/status", *DATA_TOPICS], endpoints=endpoints, hwm=200_000).wait_ready(10)
+        self.sub = Subscriber(["/node/status", *WATCHED], endpoints=endpoints, hwm=200_000).wait_ready(10)
         self.lock = threading.Lock()
         self.pids: dict[str, int] = {}
         self.status: dict[str, NodeStatus] = {}
@@ -136,6 +146,8 @@ def _rss(pids: dict[str, int]) -> dict[str, float]:
 def steady(mon: Monitor, launcher_pid: int, seconds: float, every: float) -> dict:
     """Sample memory every ``every`` s for ``seconds``; gaps and node counters at the end."""
     series: list[dict] = []
+    with mon.lock:
+        talker_start = mon.status["/talker"].counters["out"]
     t0 = time.monotonic()
     while (elapsed := time.monotonic() - t0) < seconds:
         with mon.lock:
@@ -144,7 +156,9 @@ def steady(mon: Monitor, launcher_pid: int, seconds: float, every: float) -> dic
         time.sleep(min(every, max(0.0, seconds - elapsed)))
     with mon.lock:
         status = {n: dict(s.counters) for n, s in mon.status.items()}
-    return {"series": series, "gaps_seen_by_monitor": mon.gaps(), "node_counters": status}
+    rate = (status["/talker"]["out"] - talker_start) / (time.monotonic() - t0)
+    return {"series": series, "gaps_seen_by_monitor": mon.gaps(), "node_counters": status,
+            "talker_rate_hz": round(rate, 1)}
 
 
 def growth(series: list[dict], warmup: float) -> dict[str, dict[str, float]]:
@@ -161,29 +175,37 @@ def growth(series: list[dict], warmup: float) -> dict[str, dict[str, float]]:
     return out
 
 
-def respawns(mon: Monitor, names: list[str], kills_each: int, rng: random.Random) -> list[dict]:
-    """SIGKILL each node ``kills_each`` times; seconds to the replacement's first output."""
+def respawns(mon: Monitor, names: list[str], kills_each: int, rng: random.Random, gap: float) -> list[dict]:
+    """SIGKILL each node ``kills_each`` times. Per kill: seconds to the replacement's first
+    message (its first heartbeat, sent when its setup is done) and to its first output."""
     out = []
     for victim in [n for _ in range(kills_each) for n in rng.sample(names, len(names))]:
-        time.sleep(2.5)  # the warm spare of the last replacement finishes importing
+        time.sleep(gap)  # the warm spare of the last replacement finishes importing
         with mon.lock:
             pid = mon.pids[victim]
             known = set(mon.first_seen)
         os.kill(pid, signal.SIGKILL)
         t_kill = time.monotonic()
         topic = OUTPUTS.get(victim)
-        deadline = t_kill + 30
-        back = None
-        while back is None and time.monotonic() < deadline:
+        up = output = None
+        while (up is None or (topic and output is None)) and time.monotonic() < t_kill + 30:
             time.sleep(0.01)
             with mon.lock:
                 new = [(k, t) for k, t in mon.first_seen.items() if k not in known and t >= t_kill]
             for (what, who), t in new:
-                if (topic and what == topic and who.startswith(victim + "/")) or \
-                        (not topic and what == victim and who != str(pid)):
-                    back = t
-        out.append({"node": victim, "seconds": None if back is None else round(back - t_kill, 3)})
+                if what == victim and who != str(pid):
+                    up = t if up is None else min(up, t)
+                if topic and what == topic and who.startswith(victim + "/"):
+                    output = t if output is None else min(output, t)
+        out.append({"node": victim, "up_s": None if up is None else round(up - t_kill, 3),
+                    "output_s": None if output is None else round(output - t_kill, 3)})
     return out
+
+
+def _summary(values: list[float | None]) -> dict:
+    got = [v for v in values if v is not None]
+    return {"p50": round(statistics.median(got), 3) if got else None, "max": max(got) if got else None,
+            "n": len(got), "not_back": len(values) - len(got)}
 
 
 FLOOD_SCRIPT = """
@@ -257,8 +279,7 @@ def run_pipeline(args: argparse.Namespace, tmp: Path) -> dict:
         seconds = args.minutes * 60
         result = steady(mon, proc.pid, seconds, args.sample_every)
         result["memory"] = growth(result["series"], min(args.warmup, seconds / 3))
-        result["talker_rate_hz"] = round(result["node_counters"]["/talker"]["out"] / seconds, 1)
-        result["respawns"] = respawns(mon, names, args.kills, random.Random(8))
+        result["respawns"] = respawns(mon, names, args.kills, random.Random(8), args.kill_gap)
         mon.close()
         return result
     finally:
@@ -276,7 +297,9 @@ def report(res: dict) -> None:
     con.print(f"lost where delivery was promised: {res['lost']} (listener gaps {res['listener_dropped']}, "
               f"monitor gaps {res['gaps_seen_by_monitor']}); talker {res['talker_rate_hz']} Hz")
     r = res["respawn_seconds"]
-    con.print(f"respawn (SIGKILL to first message of the replacement): p50 {r['p50']} s, max {r['max']} s, n {r['n']}")
+    con.print(f"respawn (SIGKILL to the replacement's first message): p50 {r['p50']} s, max {r['max']} s, n {r['n']}")
+    for node, o in res["output_back_seconds"].items():
+        con.print(f"  {node}: first output after the kill p50 {o['p50']} s, max {o['max']} s")
     c = res["curve"]
     con.print(f"CURVE {c['msgs_per_s']['curve']} msg/s vs plain tcp {c['msgs_per_s']['plain_tcp']} msg/s: "
               f"ratio {c['curve_vs_plain']}")
@@ -289,16 +312,17 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=60.0, help="Seconds before memory growth is measured.")
     ap.add_argument("--sample-every", type=float, default=5.0, help="Seconds between memory samples.")
     ap.add_argument("--kills", type=int, default=3, help="SIGKILLs per node in the respawn phase.")
+    ap.add_argument("--kill-gap", type=float, default=2.5, help="Seconds between kills (spares need ~2 s to import).")
     ap.add_argument("--curve-messages", type=int, default=50_000, help="Messages per CURVE/plain flood.")
     ap.add_argument("--curve-rounds", type=int, default=3, help="Floods of each kind (the best counts).")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         res = run_pipeline(args, Path(d))
-    times = [r["seconds"] for r in res["respawns"] if r["seconds"] is not None]
-    res["respawn_seconds"] = {"p50": round(statistics.median(times), 3) if times else None,
-                              "max": max(times) if times else None, "n": len(times),
-                              "not_back": len(res["respawns"]) - len(times)}
+    res["respawn_seconds"] = _summary([r["up_s"] for r in res["respawns"]])
+    res["output_back_seconds"] = {
+        node: _summary([r["output_s"] for r in res["respawns"] if r["node"] == node])
+        for node in sorted({r["node"] for r in res["respawns"] if OUTPUTS.get(r["node"])})}
     res["listener_dropped"] = res["node_counters"].get("/listener", {}).get("dropped", 0)
     res["lost"] = res["listener_dropped"] + res["gaps_seen_by_monitor"]
     res["curve"] = curve_cost(args.curve_messages, args.curve_rounds)

@@ -17,11 +17,12 @@ from support import ROOT, cli_env
 
 def test_short_soak_memory_flat_nothing_lost(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "0.33", "--warmup", "6", "--sample-every",
-           "1", "--kills", "1", "--curve-messages", "5000", "--curve-rounds", "1", "--out", str(out)]
+    cmd = [sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "0.25", "--warmup", "6", "--sample-every",
+           "1", "--kills", "1", "--kill-gap", "1", "--curve-messages", "5000", "--curve-rounds", "1", "--out", str(out)]
     res = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stdout + res.stderr
     soak = json.loads(out.read_text())
+    print(res.stdout)
     nodes = {"/talker", "/relay", "/listener", "launcher+broker"}
     assert nodes <= set(soak["memory"]), soak["memory"]
     for name, mem in soak["memory"].items():
@@ -29,4 +30,5 @@ def test_short_soak_memory_flat_nothing_lost(tmp_path: Path) -> None:
     assert soak["node_counters"]["/listener"]["in:/chatter"] > 5_000  # it did run at a high rate
     assert soak["lost"] == 0 and soak["gaps_seen_by_monitor"] == 0
     assert soak["respawn_seconds"]["not_back"] == 0 and soak["respawn_seconds"]["n"] >= len(nodes) - 1
+    assert all(o["not_back"] == 0 for o in soak["output_back_seconds"].values()), soak["output_back_seconds"]
     assert set(soak["curve"]["msgs_per_s"]) == {"plain_tcp", "curve"}  # both floods delivered every message
