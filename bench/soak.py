@@ -57,11 +57,12 @@ _RESPAWN = "respawn: true, respawn_delay: 0.1"
 OPTIONAL_NODES = {
     "recorder": (f"  - {{name: recorder, kind: recorder, params: {{path: LOG, topics: [/chatter_copy, /features, "
                  f"/causal/graph, /predictions]}}, {_RESPAWN}}}\n", None),
-    "sim": (f"  - {{name: sim, kind: sim, params: {{rate_hz: 20}}, remap: {{agents/state: /agents/state}}, {_RESPAWN}}}\n",
-            "/agents/state"),
+    "sim": (f"  - {{name: sim, kind: sim, params: {{rate_hz: 20}}, remap: {{agents/state: /agents/state}}, "
+            f"{_RESPAWN}}}\n", "/agents/state"),
     "features": (f"  - {{name: features, kind: features, remap: {{agents/state: /agents/state, features: /features}}, "
                  f"{_RESPAWN}}}\n", "/features"),
-    "discovery": (f"  - {{name: discovery, kind: discovery, params: {{window: 300, min_samples: 100, hop: 5, alpha: 0.01}}, "
+    "discovery": (f"  - {{name: discovery, kind: discovery, "
+                  f"params: {{window: 300, min_samples: 100, hop: 5, alpha: 0.01}}, "
                   f"remap: {{features: /features, causal/graph: /causal/graph}}, {_RESPAWN}}}\n", "/causal/graph"),
     "predictor": (f"  - {{name: predictor, kind: predictor, remap: {{agents/state: /agents/state, "
                   f"causal/graph: /causal/graph, predictions: /predictions}}, {_RESPAWN}}}\n", "/predictions"),
@@ -257,7 +258,8 @@ def curve_cost(n: int, rounds: int = 3) -> dict:
                 with Broker(ep, keys=skeys):
                     rates[name].append(_flood(ep, ckeys, env, n))
     best = {k: max(v) for k, v in rates.items()}
-    return {"messages": n, "payload": "Features, 8 values (~180 B)", "setup": "publisher process -> broker -> this process",
+    return {"messages": n, "payload": "Features, 8 values (~180 B)",
+            "setup": "publisher process -> broker -> this process",
             "msgs_per_s": {k: round(v) for k, v in best.items()},
             "curve_vs_plain": round(best["curve"] / best["plain_tcp"], 3),
             "all_rounds": {k: [round(x) for x in v] for k, v in rates.items()}}
@@ -292,7 +294,7 @@ def report(res: dict) -> None:
     con = Console()
     table = Table("node", "RSS after warm-up (MB)", "end (MB)", "peak (MB)", "growth %", box=None)
     for name, m in sorted(res["memory"].items()):
-        table.add_row(name, f"{m['warm_mb']:.1f}", f"{m['end_mb']:.1f}", f"{m['peak_mb']:.1f}", f"{m['growth_pct']:+.2f}")
+        table.add_row(name, *(f"{m[k]:.1f}" for k in ("warm_mb", "end_mb", "peak_mb")), f"{m['growth_pct']:+.2f}")
     con.print(table)
     con.print(f"lost where delivery was promised: {res['lost']} (listener gaps {res['listener_dropped']}, "
               f"monitor gaps {res['gaps_seen_by_monitor']}); talker {res['talker_rate_hz']} Hz")

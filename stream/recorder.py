@@ -97,7 +97,7 @@ class Recorder:
         self.bad_frames = 0
         self.gaps = 0
         self.duplicates = 0
-        self._per_topic: dict[str, list[int]] = {}  # topic -> [messages, gaps, bad, duplicates]
+        self._per_topic: dict[str, list[int]] = {}  # [messages, gaps, bad, duplicates] per topic
         self._last_seq: dict[tuple[str, str], int] = {}
         self._hello = f"{HELLO_PREFIX}{uuid.uuid4().hex}".encode() + SEP
         sock = configure_socket(self.context.socket(zmq.SUB), hwm, self.keys)

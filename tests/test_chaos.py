@@ -1,12 +1,13 @@
 """Chaos: SIGKILL a random node of a running pipeline every few seconds; it must come back.
 
 The pipeline (tests/data/launch/chaos.yaml: the demo's sim -> features -> discovery with a
-recorder) runs under the real launcher with every node set to respawn. The test kills one node at a time (each in turn, in a shuffled order,
-21 kills in about a minute) and after each kill waits until the node is back: a heartbeat
-from a new pid and, for a node with an output, a message on that output from the new
-process (a new publisher id). At the end every process the launch ever ran is gone, and
-the recorder's logs (one per life: a respawned recorder never overwrites the log of the one
-killed) are all recoverable with ``causalstream bag recover``.
+recorder) runs under the real launcher with every node set to respawn. The test kills one
+node at a time (each in turn, in a shuffled order, 21 kills in about a minute) and after
+each kill waits until the node is back: a heartbeat from a new pid and, for a node with an
+output, a message on that output from the new process (a new publisher id). At the end
+every process the launch ever ran is gone, and the recorder's logs (one per life: a
+respawned recorder never overwrites the log of the one killed) are all recoverable with
+``causalstream bag recover``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,14 +72,17 @@ class Subject:
     def endpoints(self) -> Endpoints:
         return self.broker.endpoints
 
-    def latest_status(self, seconds: float) -> NodeStatus | None:
-        """Listen to /node/status for ``seconds``; the last heartbeat of this subject's node."""
+    def latest_status(self, seconds: float, until: Callable[[NodeStatus], bool] | None = None) -> NodeStatus | None:
+        """Listen to /node/status for ``seconds``; the last heartbeat of this subject's node
+        (or the first for which ``until`` holds)."""
         last = None
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             got = self.watch.recv(timeout=left)
             if got is not None and isinstance(got.message, NodeStatus) and got.message.name == "/fz":
                 last = got.message
+                if until is not None and until(last):
+                    break
         return last
 
 
@@ -99,10 +102,10 @@ def _start(name: str, tmp: Path) -> Subject:
         cmd = [*CLI, "run", name, "--name", "fz"]
         for key, value in params.items():
             cmd += ["--param", f"{key}={value}".replace("$TMP", str(tmp))]
-    env = cli_env(broker.endpoints, {"CAUSALSTREAM_TMP": str(tmp)})
+    env = cli_env(broker.endpoints, {"PYTHONFAULTHANDLER": "1"})
     subject.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     start_new_session=True)
-    threading.Thread(target=lambda: subject.lines.extend(subject.proc.stdout), daemon=True).start()
+    threading.Thread(target=lambda: [subject.lines.append(line) for line in subject.proc.stdout], daemon=True).start()
     return subject
 
 
@@ -157,8 +160,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Subje
         infos = {name: subprocess.Popen([*CLI, "topic", "info", s.inputs[0], "--wait", "2.5"], env=cli_env(s.endpoints),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for name, s in subjects.items() if s.inputs}
-        for s in subjects.values():
-            s.status["after"] = s.latest_status(1.5) if s.name != ECHO else None
+        for s in subjects.values():  # a heartbeat that has seen the valid messages after the fuzz
+            s.status["after"] = s.latest_status(10, _took_all(s)) if s.name != ECHO else None
         for name, proc in infos.items():
             subjects[name].info = proc.communicate(timeout=60)[0]
         for s in subjects.values():
@@ -167,8 +170,10 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Subje
                 os.killpg(s.proc.pid, signal.SIGINT)
         for s in subjects.values():
             try:
-                s.exit_code = s.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+                s.exit_code = s.proc.wait(timeout=45)
+            except subprocess.TimeoutExpired:  # hung: SIGABRT makes faulthandler print every thread's stack
+                os.killpg(s.proc.pid, signal.SIGABRT)
+                time.sleep(2)
                 os.killpg(s.proc.pid, signal.SIGKILL)
                 s.exit_code = s.proc.wait()
         yield subjects
@@ -179,6 +184,13 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Subje
             s.fuzzer.close()
             s.watch.close()
             s.broker.close()
+
+
+def _took_all(s: Subject) -> Callable[[NodeStatus], bool]:
+    """True for a heartbeat counting every valid message sent after the fuzz."""
+    warm = s.status["warm"]
+    want = (warm.counters["in"] if warm is not None else 0) + AFTER * len(s.inputs)
+    return lambda status: status.counters["in"] >= want
 
 
 def _bad_frames_in_info(info: str) -> int:

@@ -20,7 +20,7 @@ from causalstream.stream.messages import NodeStatus
 
 from support import ROOT, free_port_pair, spawn_cli, stop, wait_for_broker
 
-N, TAIL, SIZE = 100_000, 100, 100
+N, TAIL, SIZE = 100_000, 150, 100
 SENT_MB = N * SIZE * 13 / 2**20  # 8 bytes a value, ~5 a name
 
 
