@@ -1,7 +1,7 @@
 """Chaos: SIGKILL a random node of a running pipeline every few seconds; it must come back.
 
-The pipeline (tests/data/launch/chaos.yaml: the demo's sim -> features -> discovery with a
-recorder) runs under the real launcher with every node set to respawn. The test kills one
+The pipeline (tests/data/launch/chaos.yaml: the demo's sim -> features -> discovery ->
+predictor with a recorder) runs under the real launcher with every node set to respawn. The test kills one
 node at a time (each in turn, in a shuffled order, 21 kills in about a minute) and after
 each kill waits until the node is back: a heartbeat from a new pid and, for a node with an
 output, a message on that output from the new process (a new publisher id). At the end
@@ -29,8 +29,8 @@ from support import ROOT, run_cli
 CHAOS = ROOT / "tests" / "data" / "launch" / "chaos.yaml"
 # node -> the output topic that must resume after it is killed (None: its heartbeat's `in` must move)
 NODES: dict[str, str | None] = {"/sim": "/agents/state", "/features": "/features", "/discovery": "/causal/graph",
-                                "/recorder": None}
-RECORDED = {"/agents/state", "/features", "/causal/graph"}
+                                "/predictor": "/predictions", "/recorder": None}
+RECORDED = {"/agents/state", "/features", "/causal/graph", "/predictions"}
 KILLS = 21
 
 

@@ -41,11 +41,12 @@ KIND_PARAMS: dict[str, dict[str, object]] = {
     "talker": {"rate_hz": 5},
     "recorder": {"path": "$TMP/fuzz.mcap"},
     "discovery": {"window": 30, "min_samples": 4, "tau_max": 1},  # a graph from the 4th sample on
+    "predictor": {"step_s": 0.05},  # history steps as fast as the samples: predictions during warm-up
 }
 # Kinds that store payloads without decoding them (by design): a frame is bad for them only
 # if its envelope is; a wrong payload or type goes into the log as it travelled.
 PAYLOAD_BLIND = {"recorder"}
-WARMUP, AFTER = 5, 10
+WARMUP, AFTER = 10, 10
 ANY_TOPIC = ["/features", "/fuzz/anything"]  # what a subscriber to every topic is fuzzed on
 
 
