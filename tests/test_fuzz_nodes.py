@@ -145,7 +145,12 @@ def _fuzz(s: Subject, rng: np.random.Generator) -> None:
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Subject]]:
     """Start every subject at once, fuzz them all, stop them; the tests read the results."""
     tmp = tmp_path_factory.mktemp("fuzz")
+    # A background job (`make test &`) inherits SIGINT ignored, and so would `topic echo` (Python
+    # keeps an inherited SIG_IGN); with a handler here, the children start with the default.
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     subjects = {name: _start(name, tmp) for name in SUBJECTS}
+    signal.signal(signal.SIGINT, previous)
     try:
         for s in subjects.values():
             _discover_inputs(s)
