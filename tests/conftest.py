@@ -17,7 +17,7 @@ def bus() -> Iterator[Endpoints]:
     endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
     proc = spawn_cli("bus", "--endpoint", endpoints.pub)
     try:
-        wait_for_broker(endpoints)
+        wait_for_broker(endpoints, proc=proc)
         yield endpoints
     finally:
         stop(proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,20 +19,37 @@ CLI = [sys.executable, "-m", "causalstream.nodes.cli"]
 
 
 def free_port_pair() -> int:
-    """A port p such that p and p + 1 are both free on 127.0.0.1 right now."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
+    """A port p such that p and p + 1 are both free on 127.0.0.1 right now.
+
+    Ports come from below the kernel's ephemeral range (32768-60999 on Linux). A port from that range
+    can be taken by a reconnecting client: ZeroMQ retries `connect` to a port nobody listens on yet,
+    and the kernel may give the client that very port as its source port (a TCP self-connection),
+    after which the broker cannot bind it.
+    """
+    low, _ = _ephemeral_range()
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(20000, min(low, 32768) - 2)
+        if all(_free(p) for p in (port, port + 1)):
+            return port
     raise OSError("no free port pair")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def cli_env(endpoints: Endpoints | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -66,9 +84,12 @@ def stop(proc: subprocess.Popen, timeout: float = 5.0) -> tuple[str, str]:
     return proc.communicate()
 
 
-def wait_for_broker(endpoints: Endpoints, timeout: float = 60.0) -> None:
+def wait_for_broker(endpoints: Endpoints, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until a broker answers on `endpoints`; fail at once with its stderr if `proc` has exited."""
     deadline = time.monotonic() + timeout
     while True:
+        if proc is not None and proc.poll() is not None:
+            raise BusTimeoutError(endpoints.sub, f"broker exited with {proc.returncode}: {proc.stderr.read().strip()}")
         sub = Subscriber("/probe", endpoints=endpoints)
         try:
             sub.wait_ready(0.5)
@@ -78,5 +99,3 @@ def wait_for_broker(endpoints: Endpoints, timeout: float = 60.0) -> None:
                 raise
         finally:
             sub.close()
-
-

@@ -17,7 +17,7 @@ def test_slow_subscriber_drops_are_counted_and_memory_is_bounded() -> None:
     endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
     broker = spawn_cli("bus", "-e", endpoints.pub, "--hwm", "2000")
     try:
-        wait_for_broker(endpoints)
+        wait_for_broker(endpoints, proc=broker)
         proc = psutil.Process(broker.pid)
         rss_before = proc.memory_info().rss
         n = 60_000

@@ -42,7 +42,7 @@ def test_slow_node_bounded_memory_drops_counted_fast_node_not_blocked(monkeypatc
     broker = spawn_cli("bus", "-e", endpoints.pub, "--hwm", "1000")
     procs = []
     try:
-        wait_for_broker(endpoints)
+        wait_for_broker(endpoints, proc=broker)
         with Subscriber("/node/status", endpoints=endpoints) as sub:
             sub.wait_ready(5)
             procs.append(spawn_cli("run", "rel_nodes:Sleeper", "--name", "sleeper", "--param", "sleep_s=0.0005",
