@@ -29,7 +29,7 @@ _DIMS = [struct.Struct(f"<{n}Q") for n in range(33)]  # shapes of up to 32 dimen
 _KINDS = frozenset("biufc?")  # numeric and bool; object and void dtypes never travel
 
 
-def pack_array(a: np.ndarray) -> bytes:
+def pack_array(a: np.ndarray) -> bytes | bytearray:
     """Header + raw bytes of ``a`` (C order).
 
     >>> len(pack_array(np.zeros(3, dtype=np.float32)))
@@ -39,7 +39,13 @@ def pack_array(a: np.ndarray) -> bytes:
         raise CodecError("ndarray", f"dtype {a.dtype} cannot travel on the bus")
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
-    return _header(a.dtype.str, a.shape) + a.tobytes()
+    head = _header(a.dtype.str, a.shape)
+    if a.nbytes < 4096:
+        return head + a.tobytes()
+    out = bytearray(len(head) + a.nbytes)  # one copy of the data, not two
+    out[: len(head)] = head
+    out[len(head) :] = memoryview(a).cast("B")
+    return out
 
 
 @lru_cache(maxsize=1024)
@@ -59,10 +65,31 @@ def _dtype(raw: bytes) -> np.dtype:
     return dtype
 
 
+_SPECS: dict[bytes, tuple[np.dtype, tuple[int, ...], int]] = {}  # header -> dtype, shape, data bytes
+_MAX_SPECS = 4096
+
+
+def _spec(mv: memoryview, end_head: int) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Parse and check a header once; later arrays with the same header hit ``_SPECS``."""
+    ndt, ndim = mv[0], mv[1]
+    if ndim >= len(_DIMS):
+        raise CodecError("ndarray", "truncated array header")
+    dtype = _dtype(mv[2 : 2 + ndt].tobytes())
+    shape = _DIMS[ndim].unpack_from(mv, 2 + ndt)
+    spec = (dtype, shape, math.prod(shape) * dtype.itemsize)
+    if len(_SPECS) < _MAX_SPECS:
+        _SPECS[mv[:end_head].tobytes()] = spec
+    return spec
+
+
 def unpack_array(buf: bytes | memoryview) -> np.ndarray:
     """Inverse of :func:`pack_array`; checks that the sizes agree.
 
-    >>> unpack_array(b"\\x03") # doctest: +ELLIPSIS
+    The data is copied once into a ``bytearray`` that the array owns (writable, aligned, and
+    the receive buffer is not pinned). Parsed headers are cached: a stream of same-shaped
+    arrays pays for the dtype and shape parsing once.
+
+    >>> unpack_array(b"\x03") # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     causalstream.stream.errors.CodecError: cannot encode/decode ndarray: truncated array header
@@ -71,16 +98,15 @@ def unpack_array(buf: bytes | memoryview) -> np.ndarray:
     size = len(mv)
     if size < 2:
         raise CodecError("ndarray", "truncated array header")
-    ndt, ndim = mv[0], mv[1]
-    end_head = 2 + ndt + ndim * 8
-    if size < end_head or ndim >= len(_DIMS):
+    end_head = 2 + mv[0] + 8 * mv[1]
+    if size < end_head:
         raise CodecError("ndarray", "truncated array header")
-    dtype = _dtype(mv[2 : 2 + ndt].tobytes())
-    shape = _DIMS[ndim].unpack_from(mv, 2 + ndt)
-    count = math.prod(shape)
-    if size - end_head != count * dtype.itemsize:
+    spec = _SPECS.get(mv[:end_head].tobytes())
+    dtype, shape, nbytes = spec if spec is not None else _spec(mv, end_head)
+    if size - end_head != nbytes:
         raise CodecError("ndarray", f"{size - end_head} data bytes for shape {shape} of {dtype}")
-    return np.frombuffer(mv, dtype=dtype, count=count, offset=end_head).reshape(shape).copy()
+    arr = np.frombuffer(bytearray(mv[end_head:]), dtype=dtype)
+    return arr if len(shape) == 1 else arr.reshape(shape)
 
 
 def enc_hook(obj: Any) -> Any:

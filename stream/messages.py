@@ -42,8 +42,14 @@ def _need(cond: bool, owner: str, what: str, *args: object) -> None:
         raise ValueError(f"{owner}: " + what.format(*args))
 
 
+_F64 = np.dtype(np.float64)
+
+
 def _f64(a: np.ndarray) -> np.ndarray:
-    return a if type(a) is np.ndarray and a.dtype == np.float64 else np.asarray(a, dtype=np.float64)
+    # ``dtype is _F64`` first: the identity test is what keeps validation cheap on every decode
+    if type(a) is np.ndarray and (a.dtype is _F64 or a.dtype == _F64):
+        return a
+    return np.asarray(a, dtype=np.float64)
 
 
 def _shaped(owner: str, name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -44,8 +44,10 @@ __all__ = ["Received", "Subscriber", "TopicCounters", "subscribe"]
 
 log = logging.getLogger(__name__)
 
+_HELLO = HELLO_PREFIX.encode()
 
-@dataclass
+
+@dataclass(slots=True)
 class Received:
     """One delivered message with its envelope.
 
@@ -142,10 +144,9 @@ class Subscriber:
             log.warning("dropped bad frame #%d on %s: %s", self.bad_frames, topic or "?", reason)
 
     def _handle(self, frame: bytes) -> Received | None:
-        if frame.startswith(self._hello):
-            self._ready = True
-            return None
-        if frame.startswith(HELLO_PREFIX.encode()):
+        if frame.startswith(_HELLO):
+            if frame.startswith(self._hello):
+                self._ready = True
             return None
         try:
             topic, env = split_frame(frame)

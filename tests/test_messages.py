@@ -8,6 +8,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from causalstream.stream.arrays import pack_array, unpack_array
 from causalstream.stream.codec import decode_frame, encode_frame, from_builtins, json_schema, to_builtins, to_json
 from causalstream.stream.errors import BadFrameError, CodecError
 from causalstream.stream.messages import (
@@ -105,3 +106,21 @@ def test_validation_also_applies_on_decode() -> None:
     bad = good.replace(b"\x91\xa1a", b"\x92\xa1a\xa1b")  # names grows to two entries; values stays at one
     with pytest.raises(BadFrameError, match="2 names but 1 values"):
         decode_frame(bad)
+
+
+def test_arrays_decode_writable_and_owned_and_headers_are_checked_every_time() -> None:
+    for a in (np.zeros(0), np.zeros((0, 3)), np.arange(6.0).reshape(2, 3), np.array(5.0),
+              np.arange(4, dtype=np.int16), np.array([True, False]), np.full((2, 2), np.nan, dtype=np.float32)):
+        for _ in range(2):  # the second decode takes the cached-header path
+            buf = bytearray(pack_array(a))
+            b = unpack_array(buf)
+            assert b.dtype == a.dtype and b.shape == a.shape and b.tobytes() == a.tobytes()
+            assert b.flags.writeable and b.flags.c_contiguous
+            buf[:] = b"\xff" * len(buf)  # the array owns a copy: scribbling on the frame changes nothing
+            assert b.tobytes() == a.tobytes()
+    packed = pack_array(np.zeros(3))
+    unpack_array(packed)  # cached now
+    with pytest.raises(CodecError, match="data bytes"):
+        unpack_array(packed[:-1])
+    with pytest.raises(CodecError, match="data bytes"):
+        unpack_array(packed + b"\x00")
