@@ -30,11 +30,13 @@ DT = 0.4
 
 @dataclass
 class Scene:
-    """Positions [A, 20, 2], each agent's role, and the true parents [A, A] (i acts on j)."""
+    """Positions [A, 20, 2], each agent's role, the true parents [A, A] (i acts on j), and
+    optionally an external adjacency prior [A, A] (bench/sim_discovery.py: a discovered graph)."""
 
     positions: np.ndarray
     roles: list[str]
     parents: np.ndarray
+    prior: np.ndarray | None = None
 
 
 def _leader(rng: np.random.Generator, start: np.ndarray) -> np.ndarray:

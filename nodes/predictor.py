@@ -4,8 +4,10 @@ It keeps each agent's recent positions sampled at the model's rate (2.5 Hz: one 
 0.4 s of stamps, whatever rate /agents/state comes at), and on every /agents/state frame
 runs the ONNX model (onnxruntime, one thread) for the agents with a full, finite history.
 The latest /causal/graph becomes the adjacency prior: its ``agent.variable`` names give
-who drives whom; agents the graph does not name stay ungated. Without a graph the model's
-own learned gate decides alone.
+who drives whom. By default (``graph_prior: agents``) an agent the graph links to nobody is
+cut off from every target, the rest is left to the model's learned gate; ``links`` opens
+only the discovered links (see models/trajectory/priors.py for why that costs accuracy).
+Agents the graph does not name stay ungated. Without a graph the learned gate decides alone.
 
 Bad input never stops it: an agent with too few steps waits, one with NaN positions is left
 out (and counted ``bad``), a graph whose names match no agent is logged once and ignored,
@@ -30,6 +32,7 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -37,6 +40,7 @@ from pydantic import Field
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.metrics import constant_velocity
+from causalstream.models.trajectory.priors import adjacency_prior
 from causalstream.nodes.node import Input, Node, NodeParams
 from causalstream.stream.graphs import agent_adjacency
 from causalstream.stream.messages import AgentStates, CausalGraph, Predictions
@@ -93,17 +97,21 @@ class AgentHistory:
         return np.array([list(self.tracks[a]) for a in agents], dtype=np.float32).reshape(len(agents), self.steps, 2)
 
 
-def graph_prior(graph: CausalGraph | None, agents: list[str]) -> np.ndarray | None:
+def graph_prior(graph: CausalGraph | None, agents: list[str], mode: str = "agents") -> np.ndarray | None:
     """Adjacency prior [A, A] for ``agents`` from a variable-level graph, or None if it names none.
 
-    Pairs between agents the graph names follow its agent-level links (self-loops kept);
-    an agent the graph does not name is left ungated (1.0 both ways).
+    Among the agents the graph names, ``mode`` decides (models/trajectory/priors.py):
+    ``"links"`` opens only the discovered links, ``"agents"`` shuts off only the agents the
+    graph links to nobody. An agent the graph does not name is left ungated (1.0 both ways).
+    Self-loops are kept.
 
     >>> g = CausalGraph(names=["robot.v", "h1.v", "h2.v"], tau_max=1,
     ...                 graph=[[["", ""], ["", "-->"], ["", ""]], [["", ""]] * 3, [["", ""]] * 3],
     ...                 val=np.zeros((3, 3, 2)), p=np.ones((3, 3, 2)))
-    >>> graph_prior(g, ["robot", "h1", "h2", "h9"]).tolist()
+    >>> graph_prior(g, ["robot", "h1", "h2", "h9"], "links").tolist()
     [[1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+    >>> graph_prior(g, ["robot", "h1", "h2", "h9"]).tolist()  # h2 takes part in no link: cut off
+    [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
     >>> graph_prior(g, ["p1", "p2"]) is None
     True
     """
@@ -111,14 +119,19 @@ def graph_prior(graph: CausalGraph | None, agents: list[str]) -> np.ndarray | No
         return None
     names, adj = agent_adjacency(graph)
     index = {a: k for k, a in enumerate(names)}
-    known = [index.get(a) for a in agents]
-    if all(k is None for k in known):
+    rows = [i for i, a in enumerate(agents) if a in index]
+    if not rows:
         return None
+    idx = np.array(rows)
+    known = [index[agents[i]] for i in rows]
+    sub = adj[np.ix_(known, known)]
     prior = np.ones((len(agents), len(agents)), dtype=np.float32)
-    for i, ki in enumerate(known):
-        for j, kj in enumerate(known):
-            if ki is not None and kj is not None and i != j:
-                prior[i, j] = float(adj[ki, kj])
+    prior[np.ix_(idx, idx)] = adjacency_prior(sub, mode)
+    if mode == "agents":  # a cut-off agent reaches no one, named by the graph or not
+        off = (sub != 0) & ~np.eye(len(known), dtype=bool)
+        isolated = idx[~(off.any(axis=0) | off.any(axis=1))]
+        prior[isolated, :] = 0.0
+        prior[isolated, isolated] = 1.0
     return prior
 
 
@@ -141,6 +154,9 @@ class PredictorNode(Node):
 
         model: str = Field("", description="ONNX model path ('' = the shipped default model).")
         use_graph: bool = Field(True, description="Use /causal/graph as the adjacency prior when it names the agents.")
+        graph_prior: Literal["agents", "links"] = Field(
+            "agents", description="agents: cut off the agents the graph links to nobody (distractors); "
+                                  "links: open only the discovered links.")
         step_s: float = Field(0.4, gt=0, description="Seconds between history steps (the model's rate: 2.5 Hz).")
         max_agents: int = Field(64, ge=1, le=256, description="Predict for at most this many agents (the first seen).")
 
@@ -185,7 +201,7 @@ class PredictorNode(Node):
     def _prior(self, agents: list[str]) -> np.ndarray | None:
         if not self.params.use_graph or self.graph is None:
             return None
-        prior = graph_prior(self.graph, agents)
+        prior = graph_prior(self.graph, agents, self.params.graph_prior)
         if prior is None and not self._warned_names:
             self.log.warning("graph names %s match no agent of %s; using the learned gate only",
                              sorted({n.split(".")[0] for n in self.graph.names}), agents[:8])

@@ -17,11 +17,11 @@ from support import spawn_cli, stop
 IDS = ["robot", "h1", "h2"]
 
 
-def _frames(robot_dx: float = 0.3, n: int = 9, nan_agent: str | None = None) -> list[AgentStates]:
+def _frames(robot_dx: float = 0.3, n: int = 9, nan_agent: str | None = None, h2_dy: float = 0.1) -> list[AgentStates]:
     frames = []
     for k in range(n):
         x = np.array([robot_dx * k, 1.0 + 0.2 * k, 4.0 - 0.25 * k])
-        y = np.array([0.0, 0.5, 2.0 + 0.1 * k])
+        y = np.array([0.0, 0.5, 2.0 + h2_dy * k])
         if nan_agent is not None and k == 3:
             x[IDS.index(nan_agent)] = np.nan
         frames.append(AgentStates(stamp_ns=int(k * 0.4e9), ids=IDS, roles=["robot", "human", "human"],
@@ -46,15 +46,27 @@ def _predict(frames: list[AgentStates], graph: CausalGraph | None = None, **para
     return mock, mock.outputs("predictions")
 
 
-def test_a_graph_that_cuts_the_robot_off_makes_h2_ignore_it_exactly() -> None:
+def test_a_links_prior_that_cuts_the_robot_off_makes_h2_ignore_it_exactly() -> None:
     graph = _graph(robot_drives=["h1"])  # robot -> h1 only; h2 does not listen to the robot
-    _, slow = _predict(_frames(robot_dx=0.1), graph)
-    _, fast = _predict(_frames(robot_dx=0.6), graph)
+    _, slow = _predict(_frames(robot_dx=0.1), graph, graph_prior="links")
+    _, fast = _predict(_frames(robot_dx=0.6), graph, graph_prior="links")
     h2 = IDS.index("h2")
     assert slow[-1].agent_ids == IDS
     np.testing.assert_array_equal(slow[-1].trajectories[h2], fast[-1].trajectories[h2])
     # the robot's own prediction does follow its motion
     assert not np.allclose(slow[-1].trajectories[0], fast[-1].trajectories[0])
+
+
+def test_an_agents_prior_cuts_off_the_agent_the_graph_links_to_nobody() -> None:
+    graph = _graph(robot_drives=["h1"])  # h2 takes part in no link: a distractor
+    h2 = IDS.index("h2")
+    runs = {(g, dy): _predict(_frames(h2_dy=dy), graph if g else None)[1][-1] for g in (True, False) for dy in (0.1, -0.4)}
+    for g in (True, False):  # h2's own prediction follows its motion either way
+        assert not np.allclose(runs[g, 0.1].trajectories[h2], runs[g, -0.4].trajectories[h2])
+    others = [IDS.index("robot"), IDS.index("h1")]
+    np.testing.assert_array_equal(runs[True, 0.1].trajectories[others], runs[True, -0.4].trajectories[others])
+    # without the graph the learned gate alone decides, and h2's motion does reach the others
+    assert not np.array_equal(runs[False, 0.1].trajectories[others], runs[False, -0.4].trajectories[others])
 
 
 def test_predictions_are_sorted_modes_with_latency_and_model_id() -> None:
