@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from causalstream.models.sim import hri_scenes
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
 from causalstream.models.trajectory.metrics import constant_velocity, evaluate_windows
@@ -123,10 +124,28 @@ def _test_metrics(onnx_path: Path, int8: bool, windows: list[np.ndarray]) -> dic
     return out
 
 
+def _eth_ucy_data(scene: str | None, opts: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, list[np.ndarray]]]:
+    split = leave_one_out(opts["root"], scene)
+    note = {"protocol": "leave-one-out" if scene else "all scenes (no held-out test)", "test_scene": scene,
+            **{k: [p.name for p in v] for k, v in split.items()}}
+    return ("ETH/UCY pedestrians, Social-GAN text form (bench/data/eth_ucy); 8 observed, 12 predicted, 2.5 Hz",
+            note, {k: read_windows(v) for k, v in split.items()})
+
+
+def _sim_data(opts: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, list[np.ndarray]]]:
+    n = opts["scenes"]
+    sizes = {"train": max(1, n * 8 // 10), "val": max(1, n // 10), "test": max(1, n // 10)}
+    seeds = {"train": 1, "val": 2, "test": 3}  # disjoint scene seeds per split
+    windows = {k: [s.positions.astype(np.float32) for s in hri_scenes(sizes[k], n_frames=20, seed=seeds[k])]
+               for k in sizes}
+    note = {"protocol": "models/sim hri_scenes, a seed per split", "seeds": seeds}
+    return ("models/sim HRI scenes (robot, reactive, followers, distractors; 1-6 humans), 10 Hz simulation "
+            "kept every 4th frame: 8 observed, 12 predicted, 2.5 Hz", note, windows)
+
+
 def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> dict[str, Any]:
     network, training, export = _torch_side("model train", opts["threads"])
-    split = leave_one_out(opts["root"], scene)
-    windows = {k: read_windows(v) for k, v in split.items()}
+    data_note, split_note, windows = _sim_data(opts) if opts["data"] == "sim" else _eth_ucy_data(scene, opts)
     if opts["limit"]:
         windows = {k: v[: opts["limit"]] for k, v in windows.items()}
     config = network.NetworkConfig(d_model=opts["d_model"], heads=opts["heads"], layers=opts["layers"],
@@ -145,16 +164,15 @@ def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> d
     seconds = time.perf_counter() - start
     name = opts["name"] if scene is None or opts["single"] else f"{opts['name']}_{scene}"
     out: Path = opts["out"]
-    command = (f"causalstream model train --data eth_ucy --test-scene {scene or 'none'} --epochs {schedule.epochs} "
+    data_args = f"--data sim --scenes {opts['scenes']}" if opts["data"] == "sim" else f"--data eth_ucy --test-scene {scene or 'none'}"
+    command = (f"causalstream model train {data_args} --epochs {schedule.epochs} "
                f"--seed {schedule.seed} --d-model {config.d_model} --heads {config.heads} --layers {config.layers} "
                f"--modes {config.modes} --gate {config.gate} --name {opts['name']}"
                + (f" --limit {opts['limit']}" if opts["limit"] else ""))
     meta: dict[str, Any] = {
         "model_id": name,
-        "data": "ETH/UCY pedestrians, Social-GAN text form (bench/data/eth_ucy); 8 observed, 12 predicted, 2.5 Hz",
-        "split": {"protocol": "leave-one-out" if scene else "all scenes (no held-out test)",
-                  "test_scene": scene,
-                  **{k: [p.name for p in v] for k, v in split.items()},
+        "data": data_note,
+        "split": {**split_note,
                   "windows": {k: len(v) for k, v in windows.items()},
                   "agents": {k: int(sum(len(w) for w in v)) for k, v in windows.items()}},
         "network": dataclasses.asdict(config), "training": dataclasses.asdict(schedule),
@@ -193,7 +211,9 @@ def train(
     test_scene: str = typer.Option("none", help="Scene held out for testing: eth, hotel, univ, zara1, zara2; "
                                    "'all' trains the five leave-one-out models; 'none' trains on every scene."),
     root: Path = typer.Option(_REPO / "bench" / "data" / "eth_ucy", help="ETH/UCY folder (all_data/, train/, val/)."),
-    data: str = typer.Option("eth_ucy", help="Data set; only eth_ucy so far."),
+    data: str = typer.Option("eth_ucy", help="eth_ucy: ETH/UCY pedestrians (--test-scene); "
+                             "sim: the simulator's HRI scenes (--scenes of them, split 80/10/10)."),
+    scenes: int = typer.Option(2000, min=10, help="sim: how many scenes to simulate."),
     epochs: int = typer.Option(10, help="Passes over the training windows."),
     seed: int = typer.Option(0, help="Seed of torch and numpy."),
     d_model: int = typer.Option(64, help="Width of the transformer."),
@@ -207,25 +227,29 @@ def train(
     int8: bool = typer.Option(True, help="Also write the int8 dynamically quantised model."),
     limit: int = typer.Option(0, help="Use only the first N windows of each split (smoke tests); 0: all."),
 ) -> None:
-    """Train on ETH/UCY (leave-one-out), export to ONNX, evaluate, write weights + metadata.
+    """Train on ETH/UCY (leave-one-out) or the simulator's scenes, export to ONNX, evaluate, write weights + metadata.
 
-    Each model writes NAME.pt (torch checkpoint), NAME.onnx, NAME.int8.onnx and NAME.json
+    `--data sim` simulates `--scenes` HRI scenes (models/sim: robot, reactive humans,
+    followers, distractors) and splits them 80/10/10 by seed. Each model writes NAME.pt (torch checkpoint), NAME.onnx, NAME.int8.onnx and NAME.json
     (data, split, metrics, command, git commit). Prints a metrics table at the end:
     validation min-of-K, and on the held-out scene constant velocity, our most probable mode
     (top-1), min-of-K with fp32 and int8 onnxruntime.
     """
-    if data != "eth_ucy":
-        raise CommandError(command="model train", reason=f"unknown data {data!r}; only eth_ucy is supported so far")
-    scenes: list[str | None] = list(SCENES) if test_scene == "all" else [None if test_scene == "none" else test_scene]
-    if any(s is not None and s not in SCENES for s in scenes):
+    if data not in ("eth_ucy", "sim"):
+        raise CommandError(command="model train", reason=f"unknown data {data!r}: eth_ucy or sim")
+    held: list[str | None] = list(SCENES) if test_scene == "all" else [None if test_scene == "none" else test_scene]
+    if data == "sim":
+        held = [None]
+    if any(s is not None and s not in SCENES for s in held):
         raise CommandError(command="model train", reason=f"unknown test scene {test_scene!r}: one of {sorted(SCENES)}, all, none")
     out.mkdir(parents=True, exist_ok=True)
-    opts = dict(root=root, epochs=epochs, seed=seed, d_model=d_model, heads=heads, layers=layers, modes=modes,
-                gate=gate, out=out, name=name, threads=threads, int8=int8, limit=limit, single=len(scenes) == 1 and test_scene != "all")
+    opts = dict(root=root, data=data, scenes=scenes, epochs=epochs, seed=seed, d_model=d_model, heads=heads, layers=layers,
+                modes=modes, gate=gate, out=out, name=name, threads=threads, int8=int8, limit=limit,
+                single=len(held) == 1 and test_scene != "all")
     metas = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_OUT) as progress:
-        for scene in scenes:
+        for scene in held:
             metas.append(_train_one(scene, opts, progress))
     _OUT.print(_metrics_table(metas))
 

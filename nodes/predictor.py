@@ -152,7 +152,8 @@ class PredictorNode(Node):
     class Params(NodeParams):
         """Parameters of ``predictor``."""
 
-        model: str = Field("", description="ONNX model path ('' = the shipped default model).")
+        model: str = Field("", description="ONNX model path, or a shipped model's name: trajectory (ETH/UCY, "
+                                           "the default for ''), trajectory_sim (the simulator's scenes).")
         use_graph: bool = Field(True, description="Use /causal/graph as the adjacency prior when it names the agents.")
         graph_prior: Literal["agents", "links"] = Field(
             "agents", description="agents: cut off the agents the graph links to nobody (distractors); "

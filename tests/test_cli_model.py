@@ -40,9 +40,22 @@ def test_train_export_info_round_trip(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "history" in result.output and "adjacency" in result.output
 
 
+def test_train_on_the_simulators_scenes(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["model", "train", "--data", "sim", "--scenes", "20", "--gate", "open",
+                                      "--out", str(tmp_path), "--name", "s", *TINY])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "s.json").read_text())
+    assert meta["data"].startswith("models/sim HRI scenes") and meta["network"]["gate"] == "open"
+    assert meta["split"]["windows"] == {"train": 6, "val": 2, "test": 2}  # 16/2/2 scenes, --limit 6
+    assert meta["command"].startswith("causalstream model train --data sim --scenes 20 --epochs 1")
+    assert np.isfinite(meta["metrics"]["test"]["ours"]["ade"])
+
+
 def test_bad_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
     assert main(["model", "train", "--test-scene", "zara3", "--out", str(tmp_path)]) == 2
     assert "unknown test scene 'zara3'" in capsys.readouterr().err
+    assert main(["model", "train", "--data", "kitti", "--out", str(tmp_path)]) == 2
+    assert "unknown data 'kitti'" in capsys.readouterr().err
     assert main(["model", "export", str(tmp_path / "missing.pt")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["model", "info", str(tmp_path / "missing.onnx")]) == 2

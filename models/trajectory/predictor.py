@@ -41,16 +41,28 @@ class Prediction(NamedTuple):
     gate: np.ndarray  # [A, A] source -> target: which agents the model let act on which
 
 
+def _resolve(path: str | Path | None) -> Path:
+    if path is None:
+        return DEFAULT_MODEL
+    p = Path(path)
+    if len(p.parts) == 1 and not p.suffix and not p.exists():  # a shipped model's name
+        return DEFAULT_MODEL.parent / f"{p.name}.onnx"
+    return p
+
+
 class OnnxPredictor:
     """A causal-attention-gated trajectory model served by onnxruntime (one intra-op thread).
 
-    ``path=None`` loads the shipped default (models/weights/trajectory.onnx); its metadata
-    (data, split, metrics, command, commit) is read from the JSON beside it, if any.
+    ``path=None`` loads the shipped default (models/weights/trajectory.onnx: ETH/UCY); a bare
+    name such as ``"trajectory_sim"`` (the simulator-trained model) loads that shipped model.
+    Its metadata (data, split, metrics, command, commit) is read from the JSON beside it, if any.
     ``session`` is the onnxruntime InferenceSession, for callers that want raw outputs.
 
     >>> p = OnnxPredictor()
     >>> p.observed, p.horizon, p.modes, p.model_id
     (8, 12, 20, 'trajectory')
+    >>> OnnxPredictor("trajectory_sim").metadata["network"]["gate"]
+    'open'
     >>> OnnxPredictor("/no/such/model.onnx")
     Traceback (most recent call last):
     ...
@@ -58,7 +70,7 @@ class OnnxPredictor:
     """
 
     def __init__(self, path: str | Path | None = None, threads: int = 1) -> None:
-        self.path = Path(path) if path is not None else DEFAULT_MODEL
+        self.path = _resolve(path)
         self.threads = threads
         if not self.path.is_file():
             raise ModelError(what="OnnxPredictor", reason=f"model file missing: {self.path}")
