@@ -17,6 +17,7 @@ import numpy as np
 from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.features import FeatureExtractor, FeatureSpec
 from causalstream.models.sim.hri import HriSim
+from causalstream.models.sim.scenes import draw_roles, scene_seed
 
 from synthetic_scenes import Scene
 
@@ -45,11 +46,9 @@ def discovered_scenes(n: int, seed: int, discover_s: float = 30.0, burn_in_s: fl
     rng = np.random.default_rng(seed)
     scenes = []
     for k in range(n):
-        n_reactive = int(rng.integers(1, max(2, max_humans // 2 + 1)))
-        n_followers = int(rng.integers(0, max_humans - n_reactive + 1))
-        n_distractors = int(rng.integers(0, max_humans - n_reactive - n_followers + 1))
+        n_reactive, n_followers, n_distractors = draw_roles(rng, max_humans)
         sim = HriSim(n_reactive=n_reactive, n_followers=n_followers, n_distractors=n_distractors,
-                     rate_hz=SIM_HZ, seed=seed * 100_003 + k)
+                     rate_hz=SIM_HZ, seed=scene_seed(seed, k))
         burn, learn = int(burn_in_s * SIM_HZ), int(discover_s * SIM_HZ)
         frames = sim.run(burn + learn + STEPS * STRIDE)
         ids, truth = sim.agent_graph()

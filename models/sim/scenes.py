@@ -19,7 +19,7 @@ import numpy as np
 from causalstream.models.errors import ParameterError
 from causalstream.models.sim.hri import HriSim
 
-__all__ = ["Scene", "hri_scene", "hri_scenes"]
+__all__ = ["Scene", "draw_roles", "hri_scene", "hri_scenes", "scene_seed"]
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,28 @@ def hri_scenes(n_scenes: int, n_frames: int = 20, seed: int = 0, max_humans: int
     rng = np.random.default_rng(seed)
     scenes = []
     for k in range(n_scenes):
-        n_reactive = int(rng.integers(1, max(2, max_humans // 2 + 1)))
-        n_followers = int(rng.integers(0, max_humans - n_reactive + 1))
-        n_distractors = int(rng.integers(0, max_humans - n_reactive - n_followers + 1))
-        scenes.append(hri_scene(n_frames, seed=seed * 100_003 + k, n_reactive=n_reactive,
+        n_reactive, n_followers, n_distractors = draw_roles(rng, max_humans)
+        scenes.append(hri_scene(n_frames, seed=scene_seed(seed, k), n_reactive=n_reactive,
                                 n_followers=n_followers, n_distractors=n_distractors))
     return scenes
+
+
+def draw_roles(rng: np.random.Generator, max_humans: int = 6) -> tuple[int, int, int]:
+    """(n_reactive, n_followers, n_distractors) for one scene: 1..max_humans humans in all.
+
+    >>> draw_roles(np.random.default_rng(0))
+    (3, 2, 1)
+    """
+    n_reactive = int(rng.integers(1, max(2, max_humans // 2 + 1)))
+    n_followers = int(rng.integers(0, max_humans - n_reactive + 1))
+    n_distractors = int(rng.integers(0, max_humans - n_reactive - n_followers + 1))
+    return n_reactive, n_followers, n_distractors
+
+
+def scene_seed(seed: int, k: int) -> int:
+    """The simulator seed of the k-th scene of a set drawn with ``seed``.
+
+    >>> scene_seed(1, 2)
+    100005
+    """
+    return seed * 100_003 + k
