@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from causalstream.models.sim.scenes import hri_scenes
 from causalstream.models.trajectory import OnnxPredictor
+from causalstream.models.trajectory.predictor import session_options
 from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
 from causalstream.models.trajectory.export import SceneModule, quantize_int8
 from causalstream.models.trajectory.metrics import constant_velocity, evaluate_windows
@@ -89,7 +90,7 @@ def eth_ucy() -> dict:
     met = {"top1": average["ours_top1"]["ade"] <= GOALS["top1"][0] and average["ours_top1"]["fde"] <= GOALS["top1"][1],
            "min20": average["ours_min20"]["ade"] <= GOALS["min20"][0] and average["ours_min20"]["fde"] <= GOALS["min20"][1]}
     return {"protocol": "leave-one-out, 8 observed / 12 predicted at 2.5 Hz, Social-GAN windows (bench/data/eth_ucy)",
-            "models": "five, one per held-out scene (models/weights/eth_ucy_loo), short schedule (see epochs)",
+            "models": "five, one per held-out scene (models/weights/eth_ucy_loo); epochs and command per scene",
             "scenes": rows, "average": average, "goals": {"top1": GOALS["top1"], "min20": GOALS["min20"]}, "met": met}
 
 
@@ -221,27 +222,31 @@ def _robustness_table(res: dict, data: str, pairs: list[tuple[str, str]]) -> Non
                       f"{r['change_reduction_remove']:.1%} (remove); ADE {r['ade_worse']:+.1%}, K=1 {r['ade_top1_worse']:+.1%}")
 
 
-def _percentiles(fn, repeats: int = 400) -> dict[str, float]:
-    """Wall-clock and this thread's CPU time per call (the machine is shared: CPU time is
-    what the call costs, wall-clock adds the waits for a core)."""
+def _percentiles(fns: dict, repeats: int = 600) -> dict[str, dict[str, float]]:
+    """Wall-clock and this thread's CPU time per call of each function (the machine is
+    shared: CPU time is what the call costs, wall-clock adds the waits for a core). The
+    functions take turns call by call, so a burst of load from other work hits them alike."""
     for _ in range(30):
-        fn()
-    wall, cpu = [], []
+        for fn in fns.values():
+            fn()
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-        fn()
-        cpu.append((time.thread_time_ns() - c0) / 1e6)
-        wall.append((time.perf_counter_ns() - w0) / 1e6)
-    return {"p50_ms": float(np.percentile(wall, 50)), "p99_ms": float(np.percentile(wall, 99)),
-            "cpu_p50_ms": float(np.percentile(cpu, 50)), "cpu_p99_ms": float(np.percentile(cpu, 99))}
+        for k, fn in fns.items():
+            w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+            fn()
+            cpu[k].append((time.thread_time_ns() - c0) / 1e6)
+            wall[k].append((time.perf_counter_ns() - w0) / 1e6)
+    return {k: {"p50_ms": float(np.percentile(wall[k], 50)), "p99_ms": float(np.percentile(wall[k], 99)),
+                "cpu_p50_ms": float(np.percentile(cpu[k], 50)), "cpu_p99_ms": float(np.percentile(cpu[k], 99))}
+            for k in fns}
 
 
 def latency() -> dict:
     """The shipped model, one thread each: onnxruntime fp32, int8, torch eager."""
     net, _ = load_checkpoint(WEIGHTS / "trajectory.pt")
     module = SceneModule(net).eval()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options = session_options(1)  # what OnnxPredictor runs: all graph optimisations, one thread
     sessions = {k: ort.InferenceSession(str(WEIGHTS / f), options, providers=["CPUExecutionProvider"])
                 for k, f in (("onnxruntime_fp32", "trajectory.onnx"), ("onnxruntime_int8", "trajectory.int8.onnx"))}
     rng, res = np.random.default_rng(0), {}
@@ -249,9 +254,9 @@ def latency() -> dict:
         h = np.cumsum(rng.normal(0, 0.4, (agents, 8, 2)), axis=1).astype(np.float32)
         adj = np.ones((agents, agents), np.float32)
         th, ta = torch.from_numpy(h), torch.from_numpy(adj)
-        row = {k: _percentiles(lambda s=s: s.run(None, {"history": h, "adjacency": adj})) for k, s in sessions.items()}
-        with torch.inference_mode():
-            row["torch_eager"] = _percentiles(lambda: module(th, ta))
+        fns = {k: (lambda s=s: s.run(None, {"history": h, "adjacency": adj})) for k, s in sessions.items()}
+        with torch.inference_mode():  # torch at its best: one thread (main), no autograd, same inputs
+            row: dict = _percentiles({**fns, "torch_eager": lambda: module(th, ta)})
         for kind in ("fp32", "int8"):
             for clock in ("", "cpu_"):
                 row[f"speedup_{kind}_{clock}p50"] = row["torch_eager"][f"{clock}p50_ms"] / row[f"onnxruntime_{kind}"][f"{clock}p50_ms"]

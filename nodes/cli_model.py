@@ -150,7 +150,10 @@ def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> d
         windows = {k: v[: opts["limit"]] for k, v in windows.items()}
     config = network.NetworkConfig(d_model=opts["d_model"], heads=opts["heads"], layers=opts["layers"],
                                    modes=opts["modes"], gate=opts["gate"])
-    schedule = training.TrainConfig(epochs=opts["epochs"], seed=opts["seed"])
+    schedule = training.TrainConfig(epochs=opts["epochs"], seed=opts["seed"], lr=opts["lr"], det_weight=opts["det_weight"],
+                                    top1_weight=opts["top1_weight"], fde_weight=opts["fde_weight"],
+                                    mode_temperature=opts["mode_temperature"], augment=opts["augment"],
+                                    scale_range=(opts["scale_min"], opts["scale_max"]))
     label = scene or "all"
     task = progress.add_task(f"{label}: epoch 1/{schedule.epochs}", total=None)
 
@@ -166,8 +169,12 @@ def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> d
     out: Path = opts["out"]
     data_args = f"--data sim --scenes {opts['scenes']}" if opts["data"] == "sim" else f"--data eth_ucy --test-scene {scene or 'none'}"
     command = (f"causalstream model train {data_args} --epochs {schedule.epochs} "
-               f"--seed {schedule.seed} --d-model {config.d_model} --heads {config.heads} --layers {config.layers} "
-               f"--modes {config.modes} --gate {config.gate} --name {opts['name']}"
+               f"--seed {schedule.seed} --lr {schedule.lr:g} --det-weight {schedule.det_weight:g} "
+               f"--top1-weight {schedule.top1_weight:g} --fde-weight {schedule.fde_weight:g} "
+               f"--mode-temperature {schedule.mode_temperature:g} "
+               f"--{'' if schedule.augment else 'no-'}augment --scale-min {schedule.scale_range[0]:g} "
+               f"--scale-max {schedule.scale_range[1]:g} --d-model {config.d_model} --heads {config.heads} "
+               f"--layers {config.layers} --modes {config.modes} --gate {config.gate} --name {opts['name']}"
                + (f" --limit {opts['limit']}" if opts["limit"] else ""))
     meta: dict[str, Any] = {
         "model_id": name,
@@ -214,8 +221,17 @@ def train(
     data: str = typer.Option("eth_ucy", help="eth_ucy: ETH/UCY pedestrians (--test-scene); "
                              "sim: the simulator's HRI scenes (--scenes of them, split 80/10/10)."),
     scenes: int = typer.Option(2000, min=10, help="sim: how many scenes to simulate."),
-    epochs: int = typer.Option(10, help="Passes over the training windows."),
+    epochs: int = typer.Option(50, help="Passes over the training windows (one-cycle schedule; the best epoch on val is kept)."),
     seed: int = typer.Option(0, help="Seed of torch and numpy."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate of the one-cycle (cosine) schedule."),
+    det_weight: float = typer.Option(1.0, help="Weight of plain ADE on mode 0, the deterministic mode; 0: off."),
+    top1_weight: float = typer.Option(0.5, help="Weight of the ADE of the most probable mode (the K=1 answer)."),
+    fde_weight: float = typer.Option(0.5, help="Winner-takes-all on ADE + this x FDE over the other modes."),
+    mode_temperature: float = typer.Option(2.0, help="Metres; mode probabilities learn softmax(-ADE_k / t): a large t "
+                                           "ranks modes by expected error, so the most probable is the best single guess."),
+    augment: bool = typer.Option(True, help="Rotate and mirror each batch's scenes at random."),
+    scale_min: float = typer.Option(0.7, help="Smallest random scale of a batch's scenes (speed augmentation)."),
+    scale_max: float = typer.Option(2.0, help="Largest random scale (ETH walkers are about twice as fast as UCY's)."),
     d_model: int = typer.Option(64, help="Width of the transformer."),
     heads: int = typer.Option(4, help="Attention heads."),
     layers: int = typer.Option(2, help="Gated attention layers."),
@@ -243,7 +259,9 @@ def train(
     if any(s is not None and s not in SCENES for s in held):
         raise CommandError(command="model train", reason=f"unknown test scene {test_scene!r}: one of {sorted(SCENES)}, all, none")
     out.mkdir(parents=True, exist_ok=True)
-    opts = dict(root=root, data=data, scenes=scenes, epochs=epochs, seed=seed, d_model=d_model, heads=heads, layers=layers,
+    opts = dict(root=root, data=data, scenes=scenes, epochs=epochs, seed=seed, lr=lr, det_weight=det_weight,
+                top1_weight=top1_weight, fde_weight=fde_weight, mode_temperature=mode_temperature, augment=augment,
+                scale_min=scale_min, scale_max=scale_max, d_model=d_model, heads=heads, layers=layers,
                 modes=modes, gate=gate, out=out, name=name, threads=threads, int8=int8, limit=limit,
                 single=len(held) == 1 and test_scene != "all")
     metas = []

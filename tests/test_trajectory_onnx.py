@@ -22,7 +22,8 @@ from causalstream.models.trajectory.network import CausalGatedPredictor, Network
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[CausalGatedPredictor, Path]:
     torch.manual_seed(3)
     net = CausalGatedPredictor(NetworkConfig(d_model=16, heads=2, layers=2, modes=3)).eval()
-    torch.nn.init.normal_(net.discover_out.bias, 0.5)  # some gates open, some shut
+    torch.nn.init.normal_(net.discover_out.weight, 0.0, 2.0)  # logits spread around 0:
+    torch.nn.init.zeros_(net.discover_out.bias)  # some gates open, some shut
     path = export_onnx(net, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
     return net, path
 

@@ -51,9 +51,9 @@ class SceneModule(nn.Module):
         self.network = network
 
     def forward(self, history: torch.Tensor, adjacency: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Add and drop the batch dimension around the network."""
-        out = self.network(history.unsqueeze(0), adjacency.unsqueeze(0))
-        return out.trajectories[0], out.probabilities[0], out.gate[0]
+        """The network on the unbatched scene (its per-agent linear maps export as Gemm)."""
+        out = self.network(history, adjacency)
+        return out.trajectories, out.probabilities, out.gate
 
 
 def export_onnx(network: CausalGatedPredictor, path: Path, agents: int = 5) -> Path:

@@ -19,7 +19,7 @@ import onnxruntime as ort
 
 from causalstream.models.errors import ModelError
 
-__all__ = ["DEFAULT_MODEL", "MAX_AGENTS", "OnnxPredictor", "Prediction"]
+__all__ = ["DEFAULT_MODEL", "MAX_AGENTS", "OnnxPredictor", "Prediction", "session_options"]
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,7 @@ class OnnxPredictor:
         self.threads = threads
         if not self.path.is_file():
             raise ModelError(what="OnnxPredictor", reason=f"model file missing: {self.path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        options = session_options(threads)
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own pybind types (InvalidProtobuf, Fail, ...)
@@ -156,6 +153,23 @@ class OnnxPredictor:
         if not np.isfinite(adj).all() or adj.min() < 0 or adj.max() > 1:
             raise ModelError(what=what, reason="adjacency values must be finite and in [0, 1]")
         return h, adj
+
+
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """onnxruntime options for a small model on the robot: every graph optimisation,
+    sequential execution, ``threads`` intra-op threads, one inter-op thread, warnings off.
+
+    >>> o = session_options()
+    >>> o.intra_op_num_threads, o.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    (1, True)
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
 
 
 def _first_line(exc: BaseException) -> str:

@@ -3,7 +3,13 @@
 Windows are [A, 20, 2] arrays (8 observed + 12 future steps). Batches group windows of
 similar size, padded; padding agents get a prior of 0, so the gate removes them exactly.
 Loss: winner-takes-all ADE over the K modes, ADE of the most probable mode (a good single
-guess), cross-entropy of the mode probabilities on soft targets softmax(-ADE_k / t), and a sparsity penalty on the discovered edges (mean edge probability).
+guess), cross-entropy of the mode probabilities on soft targets softmax(-ADE_k / t), and a
+sparsity penalty on the discovered edges (mean edge probability). With ``det_weight`` > 0,
+mode 0 is the deterministic mode: trained with plain ADE on every agent (the best single
+guess in expectation), left out of the winner-takes-all term; with a large
+``mode_temperature`` the probabilities rank modes by expected error, so the most probable
+mode is the best single guess. Each batch can be augmented by a random rotation, mirror
+(``augment``) and scale (``scale_range``: ETH's walkers are about twice as fast as UCY's).
 The epoch with the best validation score (min-of-K ADE + most-probable-mode ADE) is kept.
 
 >>> TrainConfig(epochs=3).gate_warmup
@@ -31,6 +37,7 @@ __all__ = [
     "TrainConfig",
     "TrainEvent",
     "TrainResult",
+    "augment",
     "collate",
     "evaluate",
     "load_checkpoint",
@@ -60,6 +67,10 @@ class TrainConfig:
     sparsity_weight: float = 0.3
     gate_warmup: float = 0.25  # share of epochs with the gate open, so attention learns what to use first
     prior_dropout: float = 0.1  # share of batches trained with a random external prior
+    fde_weight: float = 0.0  # winner-takes-all on ADE + fde_weight x FDE
+    det_weight: float = 0.0  # > 0: mode 0 is trained with plain ADE on every agent (deterministic mode)
+    augment: bool = False  # random rotation and mirror of each batch's scenes
+    scale_range: tuple[float, float] = (1.0, 1.0)  # random scale of each batch's scenes (speed augmentation)
     seed: int = 0
 
 
@@ -127,14 +138,36 @@ def _batches(windows: Sequence[np.ndarray], cfg: TrainConfig, rng: np.random.Gen
     return batches
 
 
+def augment(scene: torch.Tensor, cfg: TrainConfig, rng: np.random.Generator) -> torch.Tensor:
+    """Rotate, mirror and scale each scene of ``scene`` [B, A, T, 2] at random (per ``cfg``).
+
+    >>> x = torch.randn(4, 3, 20, 2)
+    >>> y = augment(x, TrainConfig(augment=True), np.random.default_rng(0))
+    >>> torch.allclose(torch.cdist(x[0, :, 0], x[0, :, 0]), torch.cdist(y[0, :, 0], y[0, :, 0]), atol=1e-4)
+    True
+    """
+    if not cfg.augment and cfg.scale_range == (1.0, 1.0):
+        return scene
+    n = scene.shape[0]
+    angle = rng.uniform(0, 2 * np.pi, n) if cfg.augment else np.zeros(n)
+    mirror = np.where(rng.random(n) < 0.5, -1.0, 1.0) if cfg.augment else np.ones(n)
+    scale = rng.uniform(*cfg.scale_range, n)
+    c, s = np.cos(angle) * scale, np.sin(angle) * scale
+    # [B, 2, 2]: rotation x scale, then a mirror of y
+    m = np.stack([np.stack([c, -s * mirror], -1), np.stack([s, c * mirror], -1)], -2)
+    return scene @ torch.from_numpy(m.transpose(0, 2, 1)).to(scene.dtype)[:, None]
+
+
 def _loss(net: CausalGatedPredictor, scene: torch.Tensor, valid: torch.Tensor, prior: torch.Tensor,
           cfg: TrainConfig) -> torch.Tensor:
     obs = net.config.observed
     out = net(scene[:, :, :obs], prior)
     future = scene[:, :, obs : obs + net.config.horizon]
-    ade = torch.linalg.vector_norm(out.trajectories - future.unsqueeze(2), dim=-1).mean(-1)  # [B, A, K]
-    best = ade.argmin(dim=-1)
-    wta = ade.gather(-1, best.unsqueeze(-1))[..., 0]
+    err = torch.linalg.vector_norm(out.trajectories - future.unsqueeze(2), dim=-1)  # [B, A, K, H]
+    ade = err.mean(-1)  # [B, A, K]
+    deterministic = cfg.det_weight > 0 and ade.shape[-1] > 1
+    multi = ade + cfg.fde_weight * err[..., -1]  # the winner's ADE (+ FDE)
+    wta = multi[..., 1:].amin(dim=-1) if deterministic else multi.amin(dim=-1)
     top = ade.gather(-1, out.mode_logits.argmax(dim=-1, keepdim=True))[..., 0]
     target = torch.softmax(-ade.detach() / cfg.mode_temperature, dim=-1)
     cls = torch.nn.functional.cross_entropy(out.mode_logits[valid], target[valid])
@@ -142,6 +175,8 @@ def _loss(net: CausalGatedPredictor, scene: torch.Tensor, valid: torch.Tensor, p
     pairs = (prior > 0) & (index[:, None] != index[None, :])
     sparsity = out.edge_probability[pairs].mean() if pairs.any() and not net.force_open else wta.new_zeros(())
     reg = wta[valid].mean() + cfg.top1_weight * top[valid].mean()
+    if deterministic:
+        reg = reg + cfg.det_weight * ade[..., 0][valid].mean()
     return reg + cfg.cls_weight * cls + cfg.sparsity_weight * sparsity
 
 
@@ -200,6 +235,7 @@ def train(
         losses = []
         for step, idx in enumerate(batches):
             scene, valid, prior = collate([train_windows[i] for i in idx])
+            scene = augment(scene, schedule, rng)
             if rng.random() < schedule.prior_dropout:
                 prior = prior * (torch.rand_like(prior) > 0.3).float()
             loss = _loss(net, scene, valid, prior, schedule)
