@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from causalstream.models.trajectory import OnnxPredictor
+from causalstream.models.trajectory.export import SceneModule
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
 from causalstream.models.trajectory.training import TrainConfig, TrainEvent, evaluate, load_checkpoint, save_checkpoint, train
 
@@ -44,3 +46,19 @@ def test_checkpoint_round_trip_gives_the_same_predictions(tmp_path: Path) -> Non
     with torch.no_grad():
         assert torch.equal(net(x, prior).trajectories, back(x, prior).trajectories)
     assert meta == {"data": "x"}
+
+
+def test_shipped_checkpoints_load_and_agree_with_their_onnx() -> None:
+    """trajectory_sim.pt was saved by the first network layout: load_checkpoint upgrades it."""
+    weights = Path(__file__).resolve().parents[1] / "models" / "weights"
+    rng = np.random.default_rng(0)
+    for name in ("trajectory", "trajectory_sim"):
+        net, _ = load_checkpoint(weights / f"{name}.pt")
+        session = OnnxPredictor(weights / f"{name}.onnx").session
+        history = np.cumsum(rng.normal(0, 0.4, (5, 8, 2)), axis=1).astype(np.float32)
+        adjacency = np.ones((5, 5), np.float32)
+        got = session.run(None, {"history": history, "adjacency": adjacency})
+        with torch.no_grad():
+            want = SceneModule(net)(torch.from_numpy(history), torch.from_numpy(adjacency))
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w.numpy(), rtol=0, atol=1e-5)

@@ -275,6 +275,21 @@ def save_checkpoint(net: CausalGatedPredictor, path: Path, metadata: dict[str, A
     return Path(path)
 
 
+def _upgrade(state: dict[str, torch.Tensor], steps: int) -> dict[str, torch.Tensor]:
+    """Weights of the first network layout (pair MLP of two layers, then separate key/value and
+    discovery maps; pair features ordered feature-major) in the current one: the same function."""
+    if "memory.weight" not in state:
+        return state
+    state = dict(state)
+    order = [f * steps + t for t in range(steps) for f in range(4)] + [4 * steps + t for t in range(steps)]
+    state["pair_encoder.0.weight"] = state["pair_encoder.0.weight"][:, order]
+    w2, b2 = state.pop("pair_encoder.2.weight"), state.pop("pair_encoder.2.bias")
+    maps = [(state.pop(f"{k}.weight"), state.pop(f"{k}.bias")) for k in ("memory", "discover_pair")]
+    state["pair_out.weight"] = torch.cat([w @ w2 for w, _ in maps])
+    state["pair_out.bias"] = torch.cat([w @ b2 + b for w, b in maps])
+    return state
+
+
 def load_checkpoint(path: Path) -> tuple[CausalGatedPredictor, dict[str, Any]]:
     """The network (eval mode) and metadata saved by :func:`save_checkpoint`.
 
@@ -286,7 +301,7 @@ def load_checkpoint(path: Path) -> tuple[CausalGatedPredictor, dict[str, Any]]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         net = CausalGatedPredictor(NetworkConfig(**blob["config"]))
-        net.load_state_dict(blob["state_dict"])
+        net.load_state_dict(_upgrade(blob["state_dict"], net.config.observed))
     except (OSError, KeyError, TypeError, RuntimeError, ValueError) as exc:
         raise ModelError(what="load_checkpoint", reason=f"cannot read {path}: {exc}") from exc
     return net.eval(), dict(blob.get("metadata", {}))
