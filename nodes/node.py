@@ -295,7 +295,10 @@ class Node:
         now = self.io.now()
         for t in self._timers:
             if now >= t.due:
-                t.due = max(t.due + t.period, now)
+                # Next tick on the timer's own grid: ticks missed by a late wake-up are skipped,
+                # never bunched, and the phase is kept (re-phasing on ``now`` would make every
+                # later tick late by the stall, for good).
+                t.due += t.period * (1 + (now - t.due) // t.period)
                 if t.callback is None:
                     return Tick(t.name)
                 t.callback()
