@@ -108,12 +108,14 @@ class SimNode(Node):
         truth = self.publisher("sim/ground_truth", CausalGraph)
         self.last_step = p.n_steps or (round(p.duration_s * p.rate_hz) if p.duration_s else 0)
         self.counters["steps"] = 0
-        # Sim time 0 is now, after the sockets are up: stamps and the step schedule share it.
+        self.next_frame = self.sim.step()
+        # Sim time 0 is now, after the sockets are up: stamps and the step timer share it (the
+        # timer first, so that a frame goes out when its stamp comes, not after the truth's work).
         self.origin_ns = time.time_ns() if p.stamp_origin == "wall" else 0
         self.start_s = self.io.now()
-        truth.publish(truth_message(self.sim, spec, p.tau_max, self.origin_ns))
         if p.realtime:
             self.timer(1.0 / (p.rate_hz * p.speed), self.catch_up, name="step")
+        truth.publish(truth_message(self.sim, spec, p.tau_max, self.origin_ns))
         self.log.info("HRI sim: agents %s, roles %s, %g Hz%s", self.sim.ids, self.sim.roles, p.rate_hz,
                       "" if p.realtime else " (as fast as possible)")
 
@@ -124,11 +126,15 @@ class SimNode(Node):
             self.step()
 
     def step(self) -> None:
-        """One simulator step, published; stops the node after the last step."""
+        """Publish the next frame, then compute the one after; stops the node after the last step.
+
+        The frame for sim time t is computed one step ahead, so it goes out when t comes
+        instead of a step's work later: the sim stands for the world, whose state at t exists
+        at t (nothing on the bus feeds back into it).
+        """
         if self.last_step and self.counters["steps"] >= self.last_step:
             return
-        frame = self.sim.step()
-        msg = frame_message(frame, self.origin_ns)
+        msg = frame_message(self.next_frame, self.origin_ns)
         self.states.publish(msg)
         if self.clock_out is not None:
             self.clock_out.publish(Clock(stamp_ns=msg.stamp_ns))
@@ -136,6 +142,8 @@ class SimNode(Node):
         if self.last_step and self.counters["steps"] >= self.last_step:
             self.log.info("sim: %d steps done, stopping", self.counters["steps"])
             self.stop()
+            return
+        self.next_frame = self.sim.step()
 
     def loop(self) -> None:
         """Realtime: the timer steps. Otherwise step flat out, looking at the bus every few steps."""
