@@ -71,8 +71,12 @@ def symmetrize_contemp(p_matrix: np.ndarray, val_matrix: np.ndarray, present: np
     n = p_matrix.shape[0]
     if present is None:
         present = ~np.eye(n, dtype=bool)
-    for i in range(n):
-        for j in range(n):
-            if present[i, j] and p_matrix[i, j, 0] >= p_matrix[j, i, 0]:
-                p_matrix[j, i, 0] = p_matrix[i, j, 0]
-                val_matrix[j, i, 0] = val_matrix[i, j, 0]
+    # tigramite's double loop visits (i, j) before (j, i) for i < j and no other visit touches
+    # that pair: the two visits, one array operation each over the upper triangle.
+    i, j = np.triu_indices(n, 1)
+    p_ij, p_ji, v_ij, v_ji = p_matrix[i, j, 0], p_matrix[j, i, 0], val_matrix[i, j, 0], val_matrix[j, i, 0]
+    first = present[i, j] & (p_ij >= p_ji)
+    p_ji, v_ji = np.where(first, p_ij, p_ji), np.where(first, v_ij, v_ji)
+    second = present[j, i] & (p_ji >= p_ij)
+    p_ij, v_ij = np.where(second, p_ji, p_ij), np.where(second, v_ji, v_ij)
+    p_matrix[i, j, 0], p_matrix[j, i, 0], val_matrix[i, j, 0], val_matrix[j, i, 0] = p_ij, p_ji, v_ij, v_ji

@@ -14,6 +14,7 @@ a constant X or Y gives val 0, p 1 (not dependent); constant Z components are dr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import stdtr
@@ -134,16 +135,17 @@ class CovParCorr:
         val, n = np.zeros(b), np.full(b, float(self.stats.n))
         # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
         # everything, so the Schur complement is unchanged): few batches, few solves.
-        bucket = np.where(width == 0, 0, _pow2(np.maximum(width, 1)))
+        bucket = _bucket_sizes(len(const))[width]
         for size in np.unique(bucket[live]):
             sel = np.flatnonzero(live & (bucket == size))
             r, c = np.nonzero(zm[sel])
             w = width[sel]
             pad = np.zeros((len(sel), size + 2), dtype=bool)
             pad[:, 2:] = np.arange(size) >= w[:, None]
-            zc = len(const) + np.tile(np.arange(size), (len(sel), 1))   # padding columns
-            zc[r, np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
-            idx = np.column_stack([cx[sel], cy[sel], zc])
+            idx = np.empty((len(sel), size + 2), dtype=np.intp)
+            idx[:, 0], idx[:, 1] = cx[sel], cy[sel]
+            idx[:, 2:] = len(const) + np.arange(size)   # padding columns, then Z over them
+            idx[r, 2 + np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
             val[sel], n[sel] = self._batch(idx, pad)
         pval = t_pvalue(val, n - 2.0 - width)
         pval[~live] = 1.0
@@ -211,6 +213,9 @@ class CovParCorr:
             corr = sub / (d[:, :, None] * d[:, None, :])
         if idx.shape[1] == 2:
             m = corr
+        elif idx.shape[1] == 3:  # one condition: the solve is a division
+            b = corr[:, 2:, :2]
+            m = corr[:, :2, :2] - np.swapaxes(b, 1, 2) @ (b / corr[:, 2:, 2:])
         else:
             a, b = corr[:, 2:, 2:], corr[:, 2:, :2]
             try:
@@ -249,6 +254,15 @@ class CovParCorr:
 def _pow2(k: np.ndarray | int) -> np.ndarray:
     """Smallest power of two >= k (k >= 1)."""
     return 2 ** np.ceil(np.log2(k)).astype(int)
+
+
+@lru_cache(maxsize=64)
+def _bucket_sizes(dim: int) -> np.ndarray:
+    """Padded width of a test by its number of conditions 0..dim: 0, then powers of two."""
+    out = np.zeros(dim + 1, dtype=int)
+    out[1:] = _pow2(np.arange(1, dim + 1))
+    out.flags.writeable = False
+    return out
 
 
 def _t_pvalue_scalar(val: float, df: float) -> float:

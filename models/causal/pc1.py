@@ -11,6 +11,7 @@ each other, so all targets' tests go to the CI engine as one batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -113,6 +114,7 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
     return PC1Result(parents=parents, val_matrix=val_matrix, p_matrix=p_matrix)
 
 
+@lru_cache(maxsize=256)
 def _templates(dim: int, n_cand: int) -> np.ndarray:
     """Positions of Z in a parent list, for the parent at each position [n_cand, dim].
 
@@ -125,6 +127,7 @@ def _templates(dim: int, n_cand: int) -> np.ndarray:
     out = np.tile(np.arange(dim), (n_cand, 1))
     for q in range(min(dim, n_cand)):
         out[q] = np.delete(np.arange(dim + 1), q)
+    out.flags.writeable = False  # cached: the same array serves every window
     return out
 
 
