@@ -202,6 +202,7 @@ def main() -> None:
     with threadpool_limits(limits=1):
         totals: dict[str, Score] = {}
         latency, compute, ros_ms, feature_age, skipped, received = [], [], [], [], 0, 0
+        per_seed = []
         for seed in args.seeds:
             run = run_pipeline(seed, args.duration)
             if run["truth"] is None or not run["graphs"]:
@@ -214,6 +215,8 @@ def main() -> None:
                 else:
                     totals[key] = part
             latency += lat
+            per_seed.append({"seed": seed, "latency_ms_p50": pct(lat, 50), "latency_ms_p99": pct(lat, 99),
+                             "features_age_ms_p99": pct(run["feature_age"], 99), "loadavg_1min": os.getloadavg()[0]})
             feature_age += run["feature_age"]
             compute += comp
             ros_ms += ms
@@ -227,7 +230,7 @@ def main() -> None:
          "latency_ms_p50": pct(latency, 50), "latency_ms_p99": pct(latency, 99), "latency_ms_max": max(latency),
          "compute_ms_p50": pct(compute, 50), "compute_ms_p99": pct(compute, 99), "update_every": "50 ms",
          "refreshes_skipped": skipped, "features_age_ms_p50": pct(feature_age, 50),
-         "features_age_ms_p99": pct(feature_age, 99)},
+         "features_age_ms_p99": pct(feature_age, 99), "per_seed": per_seed},
         {"method": "causalstream, stable links (>= 50 % of last 20)", "graphs": len(latency), **totals["stable"].results(),
          "latency_ms_p50": pct(latency, 50), "latency_ms_p99": pct(latency, 99), "latency_ms_max": max(latency),
          "compute_ms_p50": pct(compute, 50), "compute_ms_p99": pct(compute, 99), "update_every": "50 ms"},
@@ -240,7 +243,8 @@ def main() -> None:
            "alpha": ALPHA, "n_variables": 11, "samples_received": received,
            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "total_s": time.monotonic() - t_start,
            "note": "measured on a 2-core machine shared with other workers (see loadavg): latencies are noisy "
-                   "and include scheduling delays of four processes; compute times are CPU time (ROS-Causal way) "
+                   "and include scheduling delays of five processes (the launcher with the broker, sim, features, "
+                   "discovery, predictor) and this one; compute times are CPU time (ROS-Causal way) "
                    "and wall time inside the discovery node (ours)",
            "rows": rows}
     Console().print(table(rows))
