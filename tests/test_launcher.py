@@ -212,7 +212,11 @@ def test_a_curve_bus_from_the_launch_file(tmp_path: Path) -> None:
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         endpoints = Endpoints.parse(f"tcp://127.0.0.1:{port}")
-        listed = run_cli("node", "list", "--wait", "3", endpoints=endpoints, env_extra=client)
+        deadline = time.monotonic() + 45  # the launcher, its bus and the talker start up first (slow under load)
+        while True:
+            listed = run_cli("node", "list", "--wait", "3", endpoints=endpoints, env_extra=client)
+            if "/talker" in listed.stdout or time.monotonic() > deadline:
+                break
         assert "/talker" in listed.stdout, listed.stdout + listed.stderr + (tmp_path / "out").read_text()
         stranger = run_cli("node", "list", "--wait", "1.5", endpoints=endpoints)  # no keys: hears nothing
         assert stranger.returncode == 1 and "/talker" not in stranger.stdout
