@@ -18,6 +18,8 @@ from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.features import FeatureExtractor, FeatureSpec
 from causalstream.models.sim.hri import HriSim
 from causalstream.models.sim.scenes import draw_roles, scene_seed
+from causalstream.stream.graphs import agent_adjacency
+from causalstream.stream.messages import CausalGraph
 
 from synthetic_scenes import Scene
 
@@ -26,18 +28,17 @@ SIM_HZ, STRIDE, STEPS = 10.0, 4, 20  # 10 Hz simulator, every 4th frame: 2.5 Hz 
 
 def discovered_adjacency(frames: list, ids: list[str], roles: list[str], tau_max: int = 2,
                          alpha: float = 0.001) -> np.ndarray:
-    """adj[a, b] = 1 where WindowedPCMCI finds a lagged link from a variable of a to one of b."""
+    """adj [A, A] in ``ids`` order from WindowedPCMCI's graph, read as the predictor node reads
+    /causal/graph (stream.graphs.agent_adjacency: ``agent.variable`` names, directed links)."""
     humans = tuple(i for i, r in zip(ids, roles) if r != "robot")
     spec = FeatureSpec(robot_variables=("v",), human_variables=("v", "a"), humans=humans)
     x = FeatureExtractor(spec).transform(frames)
-    est = WindowedPCMCI(x.shape[1], window=len(x), tau_max=tau_max, alpha_level=alpha).update_many(x)
-    graph = est.results()["graph"]
-    agent = [ids.index(n.split(".", 1)[0]) for n in spec.names]
-    adj = np.zeros((len(ids), len(ids)), dtype=np.float32)
-    for i, j in zip(*np.nonzero((graph[:, :, 1:] == "-->").any(axis=2))):
-        if agent[i] != agent[j]:
-            adj[agent[i], agent[j]] = 1.0
-    return adj
+    res = WindowedPCMCI(x.shape[1], window=len(x), tau_max=tau_max, alpha_level=alpha).update_many(x).results()
+    graph = CausalGraph(names=spec.names, tau_max=tau_max, graph=res["graph"].tolist(), val=res["val_matrix"],
+                        p=res["p_matrix"])
+    names, adj = agent_adjacency(graph)
+    order = [names.index(a) for a in ids]
+    return adj[np.ix_(order, order)].astype(np.float32)
 
 
 def discovered_scenes(n: int, seed: int, discover_s: float = 30.0, burn_in_s: float = 5.0,

@@ -40,7 +40,7 @@ from pydantic import Field
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.metrics import constant_velocity
-from causalstream.models.trajectory.priors import adjacency_prior
+from causalstream.models.trajectory.priors import adjacency_prior, unlinked
 from causalstream.nodes.node import Input, Node, NodeParams
 from causalstream.stream.graphs import agent_adjacency
 from causalstream.stream.messages import AgentStates, CausalGraph, Predictions
@@ -128,8 +128,7 @@ def graph_prior(graph: CausalGraph | None, agents: list[str], mode: str = "agent
     prior = np.ones((len(agents), len(agents)), dtype=np.float32)
     prior[np.ix_(idx, idx)] = adjacency_prior(sub, mode)
     if mode == "agents":  # a cut-off agent reaches no one, named by the graph or not
-        off = (sub != 0) & ~np.eye(len(known), dtype=bool)
-        isolated = idx[~(off.any(axis=0) | off.any(axis=1))]
+        isolated = idx[unlinked(sub)]
         prior[isolated, :] = 0.0
         prior[isolated, isolated] = 1.0
     return prior

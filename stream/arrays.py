@@ -89,7 +89,7 @@ def unpack_array(buf: bytes | memoryview) -> np.ndarray:
     the receive buffer is not pinned). Parsed headers are cached: a stream of same-shaped
     arrays pays for the dtype and shape parsing once.
 
-    >>> unpack_array(b"\x03") # doctest: +ELLIPSIS
+    >>> unpack_array(b"\\x03") # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     causalstream.stream.errors.CodecError: cannot encode/decode ndarray: truncated array header

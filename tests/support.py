@@ -26,7 +26,7 @@ def free_port_pair() -> int:
     and the kernel may give the client that very port as its source port (a TCP self-connection),
     after which the broker cannot bind it.
     """
-    low, _ = _ephemeral_range()
+    low = _ephemeral_low()
     rng = random.Random()
     for _ in range(500):
         port = rng.randrange(20000, min(low, 32768) - 2)
@@ -35,12 +35,11 @@ def free_port_pair() -> int:
     raise OSError("no free port pair")
 
 
-def _ephemeral_range() -> tuple[int, int]:
+def _ephemeral_low() -> int:
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _free(port: int) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 
 from causalstream.models.errors import ParameterError
 
-__all__ = ["PRIOR_MODES", "adjacency_prior"]
+__all__ = ["PRIOR_MODES", "adjacency_prior", "unlinked"]
 
 PRIOR_MODES = ("links", "agents")
 
@@ -45,7 +45,16 @@ def adjacency_prior(adjacency: np.ndarray, mode: str = "agents") -> np.ndarray:
     if mode == "links":
         prior = adj
     else:
-        linked = (adj.sum(axis=0) + adj.sum(axis=1)) > 0
-        prior = np.repeat(linked[:, None], len(adj), axis=1).astype(np.float32)
+        prior = np.repeat(~unlinked(adj)[:, None], len(adj), axis=1).astype(np.float32)
     np.fill_diagonal(prior, 1.0)
     return prior
+
+
+def unlinked(adjacency: np.ndarray) -> np.ndarray:
+    """Agents [A] (bool) that the adjacency links to nobody, as cause or effect (self-loops aside).
+
+    >>> unlinked(np.array([[1, 1, 0], [0, 0, 0], [0, 0, 1]])).tolist()
+    [False, False, True]
+    """
+    off = (np.asarray(adjacency) != 0) & ~np.eye(len(adjacency), dtype=bool)
+    return ~(off.any(axis=0) | off.any(axis=1))
