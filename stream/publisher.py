@@ -3,9 +3,11 @@
 A publisher's socket is an XPUB connected to the broker's XSUB, so it sees
 subscriptions: that is how it knows the bus has seen it (:meth:`Publisher.wait_ready`),
 whether anyone listens (:meth:`Publisher.wait_for_subscriber`) and, for a latched topic,
-when a late joiner needs the last message again. A latched publisher keeps its socket in a
-small thread that answers subscriptions while the owner is busy; a plain one stays on the
-caller's thread, with no extra hop.
+when a late joiner needs the last message again. On a local bus (stream/direct.py) the same
+subscriptions carry the subscribers' adverts, and frames go straight to their inboxes;
+the broker socket then carries no data. A latched publisher keeps its sockets in a small
+thread that answers subscriptions while the owner is busy; a plain one stays on the
+caller's thread, with no extra hop, and reads subscriptions when it publishes or waits.
 
 >>> from causalstream.stream.broker import Broker
 >>> from causalstream.stream.endpoints import Endpoints
@@ -28,6 +30,7 @@ from types import TracebackType
 import zmq
 
 from causalstream.stream.codec import SEP, encode_frame_into
+from causalstream.stream.direct import DirectLinks, direct_mode
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.security import ClientKeys
 from causalstream.stream.errors import BusTimeoutError, CodecError
@@ -54,7 +57,8 @@ class Publisher:
 
     ``seq`` counts this publisher's messages on its topic from 0; subscribers count gaps in
     it. ``publish`` never blocks: past ``hwm`` queued frames, ZeroMQ drops and the
-    subscribers see the gap.
+    subscribers see the gap. ``direct`` says whether frames go straight to subscribers'
+    inboxes (a local bus) or through the broker.
 
     >>> Publisher("/x", Message, endpoints=Endpoints.parse("inproc://nowhere")).latched
     False
@@ -95,6 +99,8 @@ class Publisher:
             sock.set(zmq.XPUB_VERBOSE, 1)
         sock.connect(self.endpoints.pub)
         self._sock = sock
+        self.direct = direct_mode(self.endpoints, self.keys)
+        self._links = DirectLinks(topic, self.context, hwm) if self.direct else None
         self._relay: zmq.Socket | None = None
         self._thread: threading.Thread | None = None
         if self.latched:
@@ -124,14 +130,27 @@ class Publisher:
             with self._lock:
                 self._relay.send(bytes(frame))
             return
-        self._sock.send(frame)
-        if self.seq % _DRAIN_EVERY == 0:
-            self._drain(0)
+        links = self._links
+        if links is None:
+            self._sock.send(frame)
+            if self.seq % _DRAIN_EVERY == 0:
+                self._drain(0)
+            return
+        if self._sock.get(zmq.EVENTS) & zmq.POLLIN:
+            self._drain(0)  # an inbox came or went: follow it before sending
+        links.send(frame)
 
     # -- readiness --------------------------------------------------------------------
 
     def _on_subscription(self, sub: bytes) -> None:
         self._subs_seen += 1
+        if self._links is not None:
+            linked = self._links.update(sub)
+            if linked is not None:
+                self._topic_subscribed = True
+                if self.latched and self._last_frame is not None:
+                    self._links.send_to(linked, self._last_frame)
+            return
         if sub[:1] == b"\x01" and self._prefix.startswith(sub[1:]):
             self._topic_subscribed = True
             if self.latched and self._last_frame is not None:
@@ -191,12 +210,20 @@ class Publisher:
                     if not frame:
                         break
                     self._last_frame = frame
-                    self._sock.send(frame)
+                    if self._links is not None:
+                        self._links.send(frame)
+                    else:
+                        self._sock.send(frame)
         except zmq.ContextTerminated:
             pass
         finally:
             inner.close(linger=0)
-            self._sock.close(linger=0)
+            self._close_sockets()
+
+    def _close_sockets(self) -> None:
+        self._sock.close(linger=0)
+        if self._links is not None:
+            self._links.close()
 
     def topic_stats(self) -> list[TopicStats]:
         """This publisher's counters as :class:`TopicStats` (what ``/bus/stats`` carries)."""
@@ -217,7 +244,7 @@ class Publisher:
             self._thread.join(timeout=2.0)
             self._relay.close(linger=0)
         else:
-            self._sock.close(linger=0)
+            self._close_sockets()
 
     def __enter__(self) -> Publisher:
         return self

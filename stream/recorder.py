@@ -35,6 +35,7 @@ from types import TracebackType
 import zmq
 
 from causalstream.stream.codec import SEP, split_frame
+from causalstream.stream.direct import Inbox, direct_mode
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, UnknownTypeError
 from causalstream.stream.logfile import LogWriter
@@ -104,7 +105,16 @@ class Recorder:
         sock.connect(self.endpoints.sub)
         for topic in self.topics or [""]:
             sock.subscribe(topic.encode() + SEP if topic else b"")
+        # on a local bus publishers send straight to an inbox we advertise (stream/direct.py)
+        self.inbox = Inbox(self.context, self.endpoints, hwm) if direct_mode(self.endpoints, self.keys) else None
+        if self.inbox is not None:
+            for ad in self.inbox.adverts(self.topics):
+                sock.subscribe(ad)
         self._sock = sock
+        self._socks = [sock] if self.inbox is None else [self.inbox.sock, sock]
+        self._poller = zmq.Poller()
+        for s in self._socks:
+            self._poller.register(s, zmq.POLLIN)
         self._closed = False
         registry.add(self)
 
@@ -115,12 +125,14 @@ class Recorder:
         try:
             while True:
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._sock.poll(int(left * 1000) + 1):
+                if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
                     raise BusTimeoutError(self.endpoints.sub, f"no broker answered within {timeout:.1f} s")
-                frame = self._sock.recv()
-                if frame.startswith(self._hello):
-                    return self
-                self.record_frame(frame)
+                for sock in self._socks:
+                    while sock.get(zmq.EVENTS) & zmq.POLLIN:
+                        frame = sock.recv()
+                        if frame.startswith(self._hello):
+                            return self
+                        self.record_frame(frame)
         finally:
             self._sock.unsubscribe(self._hello)
 
@@ -173,14 +185,15 @@ class Recorder:
     def spin_once(self, timeout: float = 0.1) -> int:
         """Record every frame waiting (after up to ``timeout`` s for the first); flush if due."""
         n = 0
-        if self._sock.poll(int(timeout * 1000)):
-            recv = self._sock.recv
-            while n < 10_000:
-                try:
-                    frame = recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                n += self.record_frame(frame)
+        if self._poller.poll(int(timeout * 1000)):
+            for sock in self._socks:
+                recv = sock.recv
+                for _ in range(10_000):
+                    try:
+                        frame = recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    n += self.record_frame(frame)
         self.writer.tick()
         return n
 
@@ -203,6 +216,8 @@ class Recorder:
         self._closed = True
         registry.remove(self)
         self._sock.close(linger=0)
+        if self.inbox is not None:
+            self.inbox.close()
         self.writer.close()
         log.info("recorded %d messages into %s (%d bad, %d duplicates dropped)",
                  self.count, self.path, self.bad_frames, self.duplicates)

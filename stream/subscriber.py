@@ -6,6 +6,10 @@ topic is readable. Sequence numbers are tracked per (topic, publisher): a jump c
 as a gap (a drop somewhere on the way), a repeat as a duplicate (a latched re-send),
 which is dropped silently.
 
+On a local bus the subscriber also has an inbox that publishers send to directly
+(stream/direct.py); its broker socket stays for the hello and for frames that others send
+through the broker, and is read at least every few inbox frames, so neither path starves.
+
 >>> from causalstream.stream.broker import Broker
 >>> from causalstream.stream.endpoints import Endpoints
 >>> from causalstream.stream.messages import Clock
@@ -33,6 +37,7 @@ from types import TracebackType
 import zmq
 
 from causalstream.stream.codec import SEP, Envelope, decode_payload, split_frame
+from causalstream.stream.direct import Inbox, direct_mode
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.security import ClientKeys
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, CodecError, UnknownTypeError
@@ -45,6 +50,7 @@ __all__ = ["Received", "Subscriber", "TopicCounters", "subscribe"]
 log = logging.getLogger(__name__)
 
 _HELLO = HELLO_PREFIX.encode()
+_BROKER_EVERY = 16  # inbox frames between two looks at the broker socket
 
 
 @dataclass(slots=True)
@@ -84,7 +90,7 @@ class Subscriber:
     ``types`` maps a topic to its expected message class; by default a well-known topic
     expects its type from the topic table and any other topic takes any registered type.
     ``subscriber.bad_frames`` counts every dropped frame; :meth:`topic_stats` gives
-    per-topic counters.
+    per-topic counters. ``inbox`` is the direct-path inbox on a local bus, else None.
 
     >>> sub = Subscriber(["/features", "/clock"], endpoints="inproc://doc-nobroker")
     >>> sub.recv(timeout=0.01) is None, sub.bad_frames
@@ -117,9 +123,18 @@ class Subscriber:
         self.keys = keys if keys is not None else ClientKeys.from_env()
         sock = configure_socket(self.context.socket(zmq.SUB), hwm, self.keys)
         sock.connect(self.endpoints.sub)
+        self.inbox = Inbox(self.context, self.endpoints, hwm) if direct_mode(self.endpoints, self.keys) else None
         for topic in self.topics:
             sock.subscribe(topic.encode() + SEP if topic else b"")
+        if self.inbox is not None:
+            for ad in self.inbox.adverts(self.topics):
+                sock.subscribe(ad)
         self._sock = sock
+        self._poller = zmq.Poller()
+        self._poller.register(sock, zmq.POLLIN)
+        if self.inbox is not None:
+            self._poller.register(self.inbox.sock, zmq.POLLIN)
+        self._turn = 0
         registry.add(self)
 
     # -- receiving --------------------------------------------------------------------
@@ -175,21 +190,41 @@ class Subscriber:
         c.rate.tick()
         return Received(topic, env, msg)
 
+    def _next_frame(self) -> bytes | None:
+        """A waiting frame, inbox first but the broker socket at least every few frames."""
+        inbox = self.inbox
+        if inbox is not None:
+            self._turn += 1
+            if self._turn < _BROKER_EVERY:
+                try:
+                    return inbox.sock.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
+            self._turn = 0
+        try:
+            return self._sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        if inbox is not None:
+            try:
+                return inbox.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+        return None
+
     def recv(self, timeout: float | None = None) -> Received | None:
         """The next good message, or None when ``timeout`` seconds pass without one."""
         if self._pending:
             return self._pending.popleft()
-        sock = self._sock
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            try:
-                frame = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
+            frame = self._next_frame()
+            if frame is None:
                 if deadline is None:
-                    sock.poll(-1)
+                    self._poller.poll()
                     continue
                 left = deadline - time.monotonic()
-                if left <= 0 or not sock.poll(int(left * 1000) + 1):
+                if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
                     return None
                 continue
             got = self._handle(frame)
@@ -221,10 +256,13 @@ class Subscriber:
         deadline = time.monotonic() + timeout
         try:
             while not self._ready:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sock.poll(int(left * 1000) + 1):
-                    raise BusTimeoutError(self.endpoints.sub, f"no broker answered within {timeout:.1f} s")
-                got = self._handle(sock.recv())
+                frame = self._next_frame()
+                if frame is None:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
+                        raise BusTimeoutError(self.endpoints.sub, f"no broker answered within {timeout:.1f} s")
+                    continue
+                got = self._handle(frame)
                 if got is not None:
                     self._pending.append(got)
         finally:
@@ -247,6 +285,8 @@ class Subscriber:
             self._closed = True
             registry.remove(self)
             self._sock.close(linger=0)
+            if self.inbox is not None:
+                self.inbox.close()
 
     def __enter__(self) -> Subscriber:
         return self

@@ -139,8 +139,8 @@ class Fuzzer:
             if sub[:1] != b"\x01":
                 continue
             prefix = sub[1:]
-            if prefix.startswith(SENTINEL_TOPIC) or prefix.startswith(HELLO_PREFIX.encode()):
-                continue
+            if prefix.startswith(SENTINEL_TOPIC) or prefix.startswith(b"/_bus/"):
+                continue  # the broker's own, hellos and direct-path adverts: not topics
             self.subscriptions.add(prefix.rstrip(SEP).decode(errors="replace"))
         return self.subscriptions
 
