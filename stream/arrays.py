@@ -27,6 +27,8 @@ EXT_NDARRAY = 1
 _HEAD = struct.Struct("<BB")  # dtype-string length, ndim
 _DIMS = [struct.Struct(f"<{n}Q") for n in range(33)]  # shapes of up to 32 dimensions (numpy's limit)
 _KINDS = frozenset("biufc?")  # numeric and bool; object and void dtypes never travel
+_HEADS: dict[tuple[np.dtype, tuple[int, ...]], bytes] = {}  # (dtype, shape) -> header, for encoding
+_MAX_SPECS = 4096  # cache sizes: a stream of ever-new shapes stops caching, never grows without bound
 
 
 def pack_array(a: np.ndarray) -> bytes | bytearray:
@@ -35,13 +37,17 @@ def pack_array(a: np.ndarray) -> bytes | bytearray:
     >>> len(pack_array(np.zeros(3, dtype=np.float32)))
     25
     """
-    if a.dtype.kind not in _KINDS:
-        raise CodecError("ndarray", f"dtype {a.dtype} cannot travel on the bus")
+    head = _HEADS.get((a.dtype, a.shape))  # one dict lookup on the hot path, not a header build
+    if head is None:
+        if a.dtype.kind not in _KINDS:
+            raise CodecError("ndarray", f"dtype {a.dtype} cannot travel on the bus")
+        head = _header(a.dtype.str, a.shape)
+        if len(_HEADS) < _MAX_SPECS:
+            _HEADS[(a.dtype, a.shape)] = head
+    if a.nbytes < 4096:
+        return head + a.tobytes()  # tobytes is C order whatever the layout
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
-    head = _header(a.dtype.str, a.shape)
-    if a.nbytes < 4096:
-        return head + a.tobytes()
     out = bytearray(len(head) + a.nbytes)  # one copy of the data, not two
     out[: len(head)] = head
     out[len(head) :] = memoryview(a).cast("B")
@@ -66,7 +72,6 @@ def _dtype(raw: bytes) -> np.dtype:
 
 
 _SPECS: dict[bytes, tuple[np.dtype, tuple[int, ...], int]] = {}  # header -> dtype, shape, data bytes
-_MAX_SPECS = 4096
 
 
 def _spec(mv: memoryview, end_head: int) -> tuple[np.dtype, tuple[int, ...], int]:
@@ -140,6 +145,8 @@ def dec_hook(typ: type, obj: Any) -> Any:
     (2, 2)
     """
     if typ is np.ndarray:
+        if type(obj) is np.ndarray:  # what ext_hook made, on every array decoded: the cheapest test first
+            return obj
         if isinstance(obj, np.ndarray):
             return obj
         if isinstance(obj, list):
