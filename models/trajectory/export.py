@@ -22,12 +22,14 @@ import logging
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import nn
 
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
+from causalstream.models.trajectory.onnx_fusion import optimize_for_onnxruntime
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "SceneModule", "export_onnx", "quantize_int8"]
 
@@ -90,6 +92,7 @@ def export_onnx(network: CausalGatedPredictor, path: Path, agents: int = 5) -> P
             dynamo=False,
         )
     network.train(network.training)
+    onnx.save(optimize_for_onnxruntime(onnx.load(str(path))), str(path))
     log.info("exported %s (%d bytes)", path, path.stat().st_size)
     return path
 
@@ -106,7 +109,9 @@ def quantize_int8(source: Path, target: Path) -> Path:
         raise ModelError(what="quantize_int8", reason=f"no model file {source}")
     logging.disable(logging.WARNING)  # quantize_dynamic logs a line per tensor (and a hint) on the root logger
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        # the default type covers the com.microsoft nodes, which onnx's shape inference does not know
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
         logging.disable(logging.NOTSET)
     return Path(target)
