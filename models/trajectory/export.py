@@ -31,7 +31,7 @@ from torch import nn
 
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
-from causalstream.models.trajectory.onnx_fusion import optimize_for_onnxruntime
+from causalstream.models.trajectory.onnx_folding import optimize_for_onnxruntime
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "SceneModule", "export_onnx", "quantize_int8"]
 
@@ -122,9 +122,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
     learned += [f"{name}_MatMul" for name in learned]  # the quantiser first splits a Gemm into MatMul + Add
     logging.disable(logging.WARNING)  # quantize_dynamic logs a line per tensor (and a hint) on the root logger
     try:
-        # the default type covers the com.microsoft nodes, which onnx's shape inference does not know
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, nodes_to_quantize=learned,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, nodes_to_quantize=learned)
     finally:
         logging.disable(logging.NOTSET)
     return Path(target)

@@ -1,15 +1,14 @@
-"""Graph passes on the exported ONNX model for onnxruntime's CPU kernels (onnx only, no torch).
+"""A graph pass on the exported ONNX model for onnxruntime (onnx and onnxruntime only, no torch).
 
-onnxruntime pays a fixed cost per node, and its own optimiser neither folds a chain of linear
-maps on constants nor fuses a residual Add into a 2-D LayerNormalization. Two passes do it at
-export; the function is unchanged (the export checks onnxruntime against torch):
-
-* :func:`fold_linear_chains`: a chain of row-wise affine nodes on constants (Gemm, MatMul by a
-  constant, Mul or Add of a constant, Unsqueeze, ReduceSum) becomes one Gemm (plus a Reshape
-  on either side when the rows are not flat). The Gemm's matrix is measured by running the
-  chain in float64 on the unit vectors, and kept only if a random input agrees.
-* :func:`fuse_skip_layer_norm`: Add + LayerNormalization becomes onnxruntime's
-  ``SkipLayerNormalization`` (com.microsoft), one kernel instead of two.
+onnxruntime pays a fixed cost per node, and its optimiser folds constants only where every
+input of a node is constant: a chain of linear maps applied to the data one after the other
+(a Gemm, a mask, a second matrix) stays a chain. :func:`fold_linear_chains` makes such a
+chain of row-wise affine nodes on constants (Gemm, MatMul by a constant, Mul or Add of a
+constant, Unsqueeze, ReduceSum) one Gemm, plus a Reshape on either side when the rows are
+not flat. The Gemm's matrix is measured by running the chain in float64 on the unit vectors,
+and kept only if a random input agrees; the export checks onnxruntime against torch.
+(onnxruntime's SkipLayerNormalization, the other fusion tried, was no faster than Add +
+LayerNormalization on [A, 64] rows.)
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
-__all__ = ["fold_linear_chains", "fuse_skip_layer_norm", "optimize_for_onnxruntime"]
+__all__ = ["fold_linear_chains", "optimize_for_onnxruntime"]
 
 log = logging.getLogger(__name__)
 
@@ -159,48 +158,8 @@ def fold_linear_chains(model: onnx.ModelProto) -> onnx.ModelProto:
     return _drop_unused(model)
 
 
-def fuse_skip_layer_norm(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Add(x, skip) -> LayerNormalization(last axis) as one com.microsoft SkipLayerNormalization,
-    where both Add inputs have the same inferred shape and the sum has no other use.
-
-    >>> from onnx import TensorProto, helper, numpy_helper
-    >>> g = [numpy_helper.from_array(np.ones(4, np.float32), n) for n in ("s", "b")]
-    >>> nodes = [helper.make_node("Add", ["x", "y"], ["a"]), helper.make_node("LayerNormalization", ["a", "s", "b"], ["z"])]
-    >>> io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", 4]) for n in ("x", "y", "z")]
-    >>> graph = helper.make_graph(nodes, "g", io[:2], io[2:], g)
-    >>> fused = fuse_skip_layer_norm(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
-    >>> [n.op_type for n in fused.graph.node]
-    ['SkipLayerNormalization']
-    """
-    model, shapes, consts, nodes = _prepare(model)
-    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
-    uses: dict[str, int] = {}
-    for node in nodes:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
-    fused: dict[int, onnx.NodeProto] = {}
-    dropped: set[int] = set()
-    for k, node in enumerate(nodes):
-        at = producer.get(node.input[0]) if node.op_type == "LayerNormalization" else None
-        add = None if at is None else nodes[at]
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if (add is None or add.op_type != "Add" or uses.get(add.output[0]) != 1 or len(node.output) != 1
-                or attrs.get("axis", -1) != -1 or any(i in consts for i in add.input)
-                or shapes.get(add.input[0]) is None or shapes.get(add.input[0]) != shapes.get(add.input[1])):
-            continue
-        fused[k] = helper.make_node("SkipLayerNormalization", [add.input[0], add.input[1], *node.input[1:3]],
-                                           list(node.output), name=f"{node.name}/skip", domain="com.microsoft",
-                                           epsilon=attrs.get("epsilon", 1e-5))
-        dropped.add(at)
-    if fused:
-        _set_nodes(model, [fused.get(k, n) for k, n in enumerate(nodes) if k not in dropped])
-        if not any(o.domain == "com.microsoft" for o in model.opset_import):
-            model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    return model
-
-
 def optimize_for_onnxruntime(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Both passes: linear chains folded, then residual LayerNorms fused.
+    """The passes ``export_onnx`` runs: linear chains folded.
 
     >>> from onnx import TensorProto, helper
     >>> io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", 2]) for n in ("x", "y")]
@@ -208,7 +167,7 @@ def optimize_for_onnxruntime(model: onnx.ModelProto) -> onnx.ModelProto:
     >>> [n.op_type for n in optimize_for_onnxruntime(helper.make_model(graph)).graph.node]
     ['Relu']
     """
-    return fuse_skip_layer_norm(fold_linear_chains(model))
+    return fold_linear_chains(model)
 
 
 def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:

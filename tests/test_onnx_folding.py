@@ -1,4 +1,4 @@
-"""Graph passes on the exported model: what they fold and fuse, what they leave, same outputs."""
+"""The graph pass on the exported model: what it folds, what it leaves, same outputs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from causalstream.models.trajectory.export import export_onnx
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
-from causalstream.models.trajectory.onnx_fusion import fold_linear_chains, fuse_skip_layer_norm
+from causalstream.models.trajectory.onnx_folding import fold_linear_chains
 from causalstream.models.trajectory.predictor import session_options
 
 
@@ -58,29 +58,15 @@ def test_non_affine_or_widening_chains_are_left_alone() -> None:
     assert [n.op_type for n in fold_linear_chains(wide).graph.node] == ["MatMul", "Unsqueeze", "Add"]
 
 
-def test_residual_layer_norm_is_fused_and_a_broadcast_one_is_not() -> None:
-    gamma, beta = np.linspace(0.5, 1.5, 4), np.linspace(-1, 1, 4)
-    same = _model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["x", "r"], ["a"]),
-                   helper.make_node("LayerNormalization", ["a", "g", "b"], ["y"], epsilon=1e-5)], {"g": gamma, "b": beta})
-    fused = fuse_skip_layer_norm(same)
-    assert Counter(n.op_type for n in fused.graph.node) == {"Relu": 1, "SkipLayerNormalization": 1}
-    x = np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32)
-    np.testing.assert_allclose(_run(fused, x), _run(same, x), rtol=1e-5, atol=1e-5)
-    bias = _model([helper.make_node("Add", ["x", "c"], ["a"]),
-                   helper.make_node("LayerNormalization", ["a", "g", "b"], ["y"])], {"c": gamma, "g": gamma, "b": beta})
-    assert [n.op_type for n in fuse_skip_layer_norm(bias).graph.node] == ["Add", "LayerNormalization"]
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> onnx.ModelProto:
     torch.manual_seed(5)
     net = CausalGatedPredictor(NetworkConfig(d_model=16, heads=2, layers=2, modes=3)).eval()
-    return onnx.load(str(export_onnx(net, tmp_path_factory.mktemp("fusion") / "m.onnx")))
+    return onnx.load(str(export_onnx(net, tmp_path_factory.mktemp("folding") / "m.onnx")))
 
 
-def test_exported_network_has_its_chains_folded_and_norms_fused(exported: onnx.ModelProto) -> None:
+def test_exported_network_has_its_chains_folded(exported: onnx.ModelProto) -> None:
     ops = Counter(n.op_type for n in exported.graph.node)
-    assert ops["SkipLayerNormalization"] == 4  # two per layer
-    assert ops["LayerNormalization"] == 0
+    assert ops["ReduceSum"] == 0  # the per-head sums of the values went into Gemms
     folded = [n.name for n in exported.graph.node if n.op_type == "Gemm" and n.name.startswith("/fold")]
     assert len(folded) >= 4  # per layer: query -> pair space, pair mix -> output
