@@ -88,14 +88,14 @@ def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
 def _linear_maps(steps: int, horizon: int) -> dict[str, torch.Tensor]:
     """Constant matrices on the flat history (x0, y0, x1, y1, ...) [2T] and flat points.
 
-    A frame change is ``cos * p + sin * (p @ turn)`` on flat points (a rotation as two
-    elementwise products: onnxruntime would run a broadcast matmul as one tiny matmul per
-    agent pair, and reshapes or small last axes cost it more than the arithmetic).
-    ``motion_map``: history -> (x, y, vx, vy) per step, the first velocity copied from the
-    second; ``last_map``: (x, y, vx, vy) per step -> the last position in every position
-    slot (velocity slots 0); ``heading_map``:
-    -> last minus third-last position; ``velocity_map``: -> the constant-velocity future
-    (x, y per step ahead); ``square_map``: squared (x, y, vx, vy) -> squared distance per step.
+    A frame change into a target's frame is ``cos * p + sin * (p @ turn)`` on flat points (a
+    rotation as two elementwise products: onnxruntime would run a broadcast matmul as one tiny
+    matmul per agent pair); the way back, per agent only, is one 2 x 2 matrix from
+    ``rotation_map``. ``motion_map``: history -> (x, y, vx, vy) per step, the first velocity
+    copied from the second; ``last_map``: (x, y, vx, vy) per step -> the last position in every
+    position slot (velocity slots 0); ``heading_map``: -> last minus third-last position;
+    ``velocity_map``: -> the constant-velocity future (x, y per step ahead); ``square_map``:
+    squared (x, y, vx, vy) -> squared distance per step.
 
     >>> maps = _linear_maps(3, 2)
     >>> h = torch.tensor([0.0, 0.0, 1.0, 0.0, 2.0, 1.0])  # (0, 0), (1, 0), (2, 1)
@@ -123,11 +123,12 @@ def _linear_maps(steps: int, horizon: int) -> dict[str, torch.Tensor]:
     square = torch.zeros(4 * t, t)
     for k in range(t):
         square[4 * k, k] = square[4 * k + 1, k] = 1.0
-    # (x, y) @ turn: (y, -x) into a target's frame (x' = c x + s y), (-y, x) back to the world
+    # (x, y) @ turn: (y, -x), into a target's frame (x' = c x + s y)
     into = torch.block_diag(*[torch.tensor([[0.0, -1.0], [1.0, 0.0]])] * (2 * t))
-    back = torch.block_diag(*[torch.tensor([[0.0, 1.0], [-1.0, 0.0]])] * horizon)
     return {"motion_map": motion, "last_map": last, "heading_map": heading, "velocity_map": velocity,
-            "square_map": square, "to_local_turn": into, "to_world_turn": back}
+            "square_map": square, "to_local_turn": into,
+            # (cos, sin) -> the rotation [[c, s], [-s, c]] (flat) that takes (x, y) back to the world
+            "rotation_map": torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, -1.0, 0.0]])}
 
 
 def _composite_linear(n_in: int, n_mid: int, outs: list[int]) -> nn.Linear:
@@ -254,7 +255,8 @@ class CausalGatedPredictor(nn.Module):
         targets but one, read from the prior's size."""
         cfg = self.config
         flat = history.flatten(-2) if history.dim() == 4 else history.reshape(-1, 2 * cfg.observed)  # [B, A, 2T]
-        cos, sin, motion, turned, own, anchor = self._frames(flat)
+        unit, motion, turned, own, anchor = self._frames(flat)
+        cos, sin = unit[..., :1], unit[..., 1:]
         n = prior.shape[-1]
         grid = prior.shape if prior.dim() == 3 else (n, n)  # [B, A(target), A(source)]
         pairs = self._pairs(cos, sin, motion, turned, anchor, grid)  # [B, A, A, dp]
@@ -271,7 +273,7 @@ class CausalGatedPredictor(nn.Module):
         maps = (weight[:d], weight[d:2 * d].t(), bias[d:2 * d])
         for layer in self.layers:
             h = layer(h, pairs, rows, log_gate, maps)
-        trajectories, mode_logits = self._head(h, flat, cos, sin, history.shape[:-2])
+        trajectories, mode_logits = self._head(h, flat, unit, history.shape[:-2])
         return NetworkOutput(
             trajectories=trajectories,
             probabilities=torch.softmax(mode_logits, dim=-1),
@@ -281,16 +283,15 @@ class CausalGatedPredictor(nn.Module):
         )
 
     def _frames(self, flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """cos, sin [B, A, 1] of each agent's heading; its (x, y, vx, vy) per step [B, A, 4T]
+        """(cos, sin) [B, A, 2] of each agent's heading; its (x, y, vx, vy) per step [B, A, 4T]
         (``motion``) and the same turned by 90 degrees; ``own``: its motion in its own frame
         before the shift to its last position, ``anchor``: that last position (own frame)."""
         heading = flat @ self.heading_map + _HEADING_BIAS_XY
         unit = heading / torch.linalg.vector_norm(heading, dim=-1, keepdim=True)
-        cos, sin = unit[..., :1], unit[..., 1:]
         motion = flat @ self.motion_map
         turned = motion @ self.to_local_turn
-        own = cos * motion + sin * turned
-        return cos, sin, motion, turned, own, own @ self.last_map
+        own = unit[..., :1] * motion + unit[..., 1:] * turned
+        return unit, motion, turned, own, own @ self.last_map
 
     def _pairs(self, cos: torch.Tensor, sin: torch.Tensor, motion: torch.Tensor, turned: torch.Tensor,
                anchor: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
@@ -303,20 +304,21 @@ class CausalGatedPredictor(nn.Module):
         pairs = self.pair_encoder(torch.cat([local, dist], dim=-1).reshape(-1, 5 * self.config.observed))
         return pairs.reshape(grid + (self.config.d_pair,))
 
-    def _head(self, h: torch.Tensor, flat: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    def _head(self, h: torch.Tensor, flat: torch.Tensor, unit: torch.Tensor,
               agents: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """Trajectories [B, A, K, H, 2] and mode logits [B, A, K]; ``agents`` is [B, A] or [A].
 
         Modes are rows [B * A * K, d]; each mode's offsets, a correction to the constant-velocity
-        guess made in the target's frame, are turned back per agent on rows [B * A, K * 2H]."""
+        guess made in the target's frame, are turned back by one 2 x 2 rotation per agent (a
+        batched matmul over its K * H points), then added to the guess on rows [B * A, K * 2H]."""
         cfg = self.config
         k, width = cfg.modes, cfg.modes * 2 * cfg.horizon
         z = torch.relu(self.head_in(h).unsqueeze(-2) + self.mode_bias).reshape(-1, cfg.d_model)
         offsets = self.trajectory_out(z)  # [B * A * K, 2H]
-        turned_back = (offsets @ self.to_world_turn).reshape(-1, width)
         if len(agents) > 1:
-            flat, cos, sin = (x.reshape(-1, x.shape[-1]) for x in (flat, cos, sin))
-        world = cos * offsets.reshape(-1, width) + sin * turned_back + flat @ self.modes_velocity_map
+            flat, unit = flat.reshape(-1, flat.shape[-1]), unit.reshape(-1, 2)
+        rot = (unit @ self.rotation_map).reshape(-1, 2, 2)
+        world = (offsets.reshape(-1, k * cfg.horizon, 2) @ rot).reshape(-1, width) + flat @ self.modes_velocity_map
         lead = (-1,) if len(agents) == 1 else tuple(agents)  # a constant target shape when unbatched
         return world.reshape(lead + (k, cfg.horizon, 2)), self.mode_out(z).reshape(lead + (k,))
 
