@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from causalstream.models.trajectory.export import export_onnx
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
-from causalstream.models.trajectory.onnx_folding import fold_linear_chains
+from causalstream.models.trajectory.onnx_folding import fold_linear_chains, merge_sibling_gemms
 from causalstream.models.trajectory.predictor import session_options
 
 
@@ -56,6 +56,20 @@ def test_non_affine_or_widening_chains_are_left_alone() -> None:
                    helper.make_node("Add", ["u", "modes"], ["y"])],
                   {"w": np.eye(4), "modes": rng.normal(size=(20, 4)), "axes": np.array([1])})
     assert [n.op_type for n in fold_linear_chains(wide).graph.node] == ["MatMul", "Unsqueeze", "Add"]
+
+
+def test_sibling_gemms_merge_into_one_with_the_same_outputs() -> None:
+    rng = np.random.default_rng(3)
+    inits = {"w1": rng.normal(size=(6, 4)), "b1": rng.normal(size=6), "w2": rng.normal(size=(1, 4)), "b2": rng.normal(size=1),
+             "w3": rng.normal(size=(4, 2)), "b3": rng.normal(size=2)}
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["a"], transB=1), helper.make_node("Gemm", ["x", "w2", "b2"], ["b"], transB=1),
+             helper.make_node("Gemm", ["x", "w3", "b3"], ["c"]),  # other attributes: left alone
+             helper.make_node("Concat", ["a", "b", "c"], ["y"], axis=1)]
+    model = _model(nodes, inits)
+    merged = merge_sibling_gemms(model)
+    assert Counter(n.op_type for n in merged.graph.node) == {"Gemm": 2, "Split": 1, "Concat": 1}
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(_run(merged, x), _run(model, x), rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,19 @@
-"""A graph pass on the exported ONNX model for onnxruntime (onnx and onnxruntime only, no torch).
+"""Graph passes on the exported ONNX model for onnxruntime (onnx and onnxruntime only, no torch).
 
-onnxruntime pays a fixed cost per node, and its optimiser folds constants only where every
-input of a node is constant: a chain of linear maps applied to the data one after the other
-(a Gemm, a mask, a second matrix) stays a chain. :func:`fold_linear_chains` makes such a
-chain of row-wise affine nodes on constants (Gemm, MatMul by a constant, Mul or Add of a
-constant, Unsqueeze, ReduceSum) one Gemm, plus a Reshape on either side when the rows are
-not flat. The Gemm's matrix is measured by running the chain in float64 on the unit vectors,
-and kept only if a random input agrees; the export checks onnxruntime against torch.
-(onnxruntime's SkipLayerNormalization, the other fusion tried, was no faster than Add +
-LayerNormalization on [A, 64] rows.)
+onnxruntime's optimiser folds constants only where every input of a node is constant: a
+chain of linear maps applied to the data one after the other (a Gemm, a mask, a second
+matrix) stays a chain, and two linear maps of the same rows stay two products.
+
+* :func:`fold_linear_chains`: a chain of row-wise affine nodes on constants (Gemm, MatMul by
+  a constant, Mul or Add of a constant, Unsqueeze, ReduceSum) becomes one Gemm, plus a Reshape
+  on either side when the rows are not flat. The Gemm's matrix is measured by running the
+  chain in float64 on the unit vectors, and kept only if a random input agrees.
+* :func:`merge_sibling_gemms`: Gemms of the same input with constant weights become one Gemm
+  and a Split (a [., 1] logit read-out beside a wider map costs almost nothing more; alone,
+  onnxruntime's matrix-vector Gemm is slow).
+
+The export checks onnxruntime against torch. (onnxruntime's SkipLayerNormalization, another
+fusion tried, was no faster than Add + LayerNormalization on [A, 64] rows.)
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
-__all__ = ["fold_linear_chains", "optimize_for_onnxruntime"]
+__all__ = ["fold_linear_chains", "merge_sibling_gemms", "optimize_for_onnxruntime"]
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +129,10 @@ def fold_linear_chains(model: onnx.ModelProto) -> onnx.ModelProto:
     >>> [n.op_type for n in folded.graph.node]
     ['Gemm']
     """
-    model, shapes, consts, nodes = _prepare(model)
+    shapes = _shapes(model)
+    model = _clone(model)
+    consts = _constants(model)
+    nodes = [_copy(n) for n in model.graph.node]
     replaced: dict[int, list[onnx.NodeProto]] = {}
     dropped: set[int] = set()
     for k, indices in enumerate(_chains(nodes, {o.name for o in model.graph.output}, consts)):
@@ -158,8 +166,51 @@ def fold_linear_chains(model: onnx.ModelProto) -> onnx.ModelProto:
     return _drop_unused(model)
 
 
+def merge_sibling_gemms(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Gemms reading the same input, with constant weights and bias and the same attributes,
+    as one Gemm whose output columns a Split hands back to the original outputs.
+
+    >>> from onnx import TensorProto, helper, numpy_helper
+    >>> inits = [numpy_helper.from_array(np.ones(s, np.float32), n) for n, s in
+    ...          (("w1", (3, 4)), ("b1", (4,)), ("w2", (3, 1)), ("b2", (1,)))]
+    >>> nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["y1"]), helper.make_node("Gemm", ["x", "w2", "b2"], ["y2"])]
+    >>> io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("x", "y1", "y2")]
+    >>> merged = merge_sibling_gemms(helper.make_model(helper.make_graph(nodes, "g", io[:1], io[1:], inits)))
+    >>> [n.op_type for n in merged.graph.node]
+    ['Gemm', 'Split']
+    """
+    model = _clone(model)
+    consts = _constants(model)
+    nodes = [_copy(n) for n in model.graph.node]
+    groups: dict[tuple, list[int]] = {}
+    for k, node in enumerate(nodes):
+        attrs = tuple(sorted((a.name, helper.get_attribute_value(a)) for a in node.attribute))
+        if (node.op_type == "Gemm" and len(node.input) == 3 and node.input[1] in consts and node.input[2] in consts
+                and consts[node.input[2]].ndim == 1 and not dict(attrs).get("transA", 0)):
+            groups.setdefault((node.input[0], attrs), []).append(k)
+    replaced: dict[int, list[onnx.NodeProto]] = {}
+    dropped: set[int] = set()
+    for g, ((source, attrs), members) in enumerate(groups.items()):
+        if len(members) < 2:
+            continue
+        axis = 0 if dict(attrs).get("transB", 0) else 1  # the output columns of the weight
+        weights = [consts[nodes[k].input[1]] for k in members]
+        prefix = f"/merge{g}"
+        model.graph.initializer.extend([
+            numpy_helper.from_array(np.concatenate(weights, axis=axis), f"{prefix}/W"),
+            numpy_helper.from_array(np.concatenate([consts[nodes[k].input[2]] for k in members]), f"{prefix}/b"),
+            numpy_helper.from_array(np.array([w.shape[axis] for w in weights]), f"{prefix}/sizes")])
+        replaced[members[0]] = [
+            helper.make_node("Gemm", [source, f"{prefix}/W", f"{prefix}/b"], [f"{prefix}/y"], name=f"{prefix}/Gemm", **dict(attrs)),
+            helper.make_node("Split", [f"{prefix}/y", f"{prefix}/sizes"], [nodes[k].output[0] for k in members],
+                             name=f"{prefix}/Split", axis=1)]
+        dropped.update(members[1:])
+    _set_nodes(model, [m for k, n in enumerate(nodes) if k not in dropped for m in replaced.get(k, [n])])
+    return _drop_unused(model)
+
+
 def optimize_for_onnxruntime(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The passes ``export_onnx`` runs: linear chains folded.
+    """The passes ``export_onnx`` runs: linear chains folded, then sibling Gemms merged.
 
     >>> from onnx import TensorProto, helper
     >>> io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", 2]) for n in ("x", "y")]
@@ -167,7 +218,7 @@ def optimize_for_onnxruntime(model: onnx.ModelProto) -> onnx.ModelProto:
     >>> [n.op_type for n in optimize_for_onnxruntime(helper.make_model(graph)).graph.node]
     ['Relu']
     """
-    return fold_linear_chains(model)
+    return merge_sibling_gemms(fold_linear_chains(model))
 
 
 def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
@@ -177,13 +228,10 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
             for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
 
 
-def _prepare(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, list[int | str]], dict[str, np.ndarray],
-                                               list[onnx.NodeProto]]:
-    """A copy of the model to rewrite, every tensor's shape, the constants, copies of the nodes."""
-    shapes = _shapes(model)
+def _clone(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    return out, shapes, _constants(out), [_copy(n) for n in out.graph.node]
+    return out
 
 
 def _copy(node: onnx.NodeProto) -> onnx.NodeProto:
