@@ -63,11 +63,12 @@ def test_sibling_gemms_merge_into_one_with_the_same_outputs() -> None:
     inits = {"w1": rng.normal(size=(6, 4)), "b1": rng.normal(size=6), "w2": rng.normal(size=(1, 4)), "b2": rng.normal(size=1),
              "w3": rng.normal(size=(4, 2)), "b3": rng.normal(size=2)}
     nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["a"], transB=1), helper.make_node("Gemm", ["x", "w2", "b2"], ["b"], transB=1),
-             helper.make_node("Gemm", ["x", "w3", "b3"], ["c"]),  # other attributes: left alone
-             helper.make_node("Concat", ["a", "b", "c"], ["y"], axis=1)]
+             helper.make_node("Gemm", ["x", "w3", "b3"], ["c"]),  # weight [in, out]: merged too
+             helper.make_node("Gemm", ["x", "w1", "b1"], ["d"], transB=1, alpha=2.0),  # scaled: left alone
+             helper.make_node("Concat", ["a", "b", "c", "d"], ["y"], axis=1)]
     model = _model(nodes, inits)
     merged = merge_sibling_gemms(model)
-    assert Counter(n.op_type for n in merged.graph.node) == {"Gemm": 2, "Split": 1, "Concat": 1}
+    assert Counter(n.op_type for n in merged.graph.node) == {"Gemm": 2, "Split": 1, "Concat": 1}  # 3 merged, 1 left
     x = rng.normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(_run(merged, x), _run(model, x), rtol=1e-5, atol=1e-5)
 

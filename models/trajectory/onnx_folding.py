@@ -167,8 +167,8 @@ def fold_linear_chains(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def merge_sibling_gemms(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Gemms reading the same input, with constant weights and bias and the same attributes,
-    as one Gemm whose output columns a Split hands back to the original outputs.
+    """Gemms reading the same input, with constant weights and bias (plain: alpha = beta = 1,
+    no transA), as one Gemm whose output columns a Split hands back to the original outputs.
 
     >>> from onnx import TensorProto, helper, numpy_helper
     >>> inits = [numpy_helper.from_array(np.ones(s, np.float32), n) for n, s in
@@ -182,26 +182,26 @@ def merge_sibling_gemms(model: onnx.ModelProto) -> onnx.ModelProto:
     model = _clone(model)
     consts = _constants(model)
     nodes = [_copy(n) for n in model.graph.node]
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[str, list[int]] = {}
     for k, node in enumerate(nodes):
-        attrs = tuple(sorted((a.name, helper.get_attribute_value(a)) for a in node.attribute))
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if (node.op_type == "Gemm" and len(node.input) == 3 and node.input[1] in consts and node.input[2] in consts
-                and consts[node.input[2]].ndim == 1 and not dict(attrs).get("transA", 0)):
-            groups.setdefault((node.input[0], attrs), []).append(k)
+                and consts[node.input[2]].ndim == 1 and not attrs.get("transA", 0)
+                and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0):
+            groups.setdefault(node.input[0], []).append(k)
     replaced: dict[int, list[onnx.NodeProto]] = {}
     dropped: set[int] = set()
-    for g, ((source, attrs), members) in enumerate(groups.items()):
+    for g, (source, members) in enumerate(groups.items()):
         if len(members) < 2:
             continue
-        axis = 0 if dict(attrs).get("transB", 0) else 1  # the output columns of the weight
-        weights = [consts[nodes[k].input[1]] for k in members]
+        weights = [_weight_in_out(nodes[k], consts) for k in members]  # each [in, out]
         prefix = f"/merge{g}"
         model.graph.initializer.extend([
-            numpy_helper.from_array(np.concatenate(weights, axis=axis), f"{prefix}/W"),
+            numpy_helper.from_array(np.concatenate(weights, axis=1), f"{prefix}/W"),
             numpy_helper.from_array(np.concatenate([consts[nodes[k].input[2]] for k in members]), f"{prefix}/b"),
-            numpy_helper.from_array(np.array([w.shape[axis] for w in weights]), f"{prefix}/sizes")])
+            numpy_helper.from_array(np.array([w.shape[1] for w in weights]), f"{prefix}/sizes")])
         replaced[members[0]] = [
-            helper.make_node("Gemm", [source, f"{prefix}/W", f"{prefix}/b"], [f"{prefix}/y"], name=f"{prefix}/Gemm", **dict(attrs)),
+            helper.make_node("Gemm", [source, f"{prefix}/W", f"{prefix}/b"], [f"{prefix}/y"], name=f"{prefix}/Gemm"),
             helper.make_node("Split", [f"{prefix}/y", f"{prefix}/sizes"], [nodes[k].output[0] for k in members],
                              name=f"{prefix}/Split", axis=1)]
         dropped.update(members[1:])
@@ -226,6 +226,12 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
     inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
     return {v.name: [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
             for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
+
+
+def _weight_in_out(gemm: onnx.NodeProto, consts: dict[str, np.ndarray]) -> np.ndarray:
+    """A Gemm's constant weight as [in, out], whatever its transB."""
+    weight = consts[gemm.input[1]]
+    return weight.T if any(a.name == "transB" and a.i for a in gemm.attribute) else weight
 
 
 def _clone(model: onnx.ModelProto) -> onnx.ModelProto:
