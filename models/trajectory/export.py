@@ -22,12 +22,16 @@ import logging
 import warnings
 from pathlib import Path
 
+import numpy as np
+import onnx
 import torch
+from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import nn
 
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
+from causalstream.models.trajectory.onnx_folding import optimize_for_onnxruntime
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "SceneModule", "export_onnx", "quantize_int8"]
 
@@ -90,12 +94,19 @@ def export_onnx(network: CausalGatedPredictor, path: Path, agents: int = 5) -> P
             dynamo=False,
         )
     network.train(network.training)
+    onnx.save(optimize_for_onnxruntime(onnx.load(str(path))), str(path))
     log.info("exported %s (%d bytes)", path, path.stat().st_size)
     return path
 
 
 def quantize_int8(source: Path, target: Path) -> Path:
-    """Dynamic int8 quantisation of the MatMul/Gemm weights (onnxruntime.quantization).
+    """Dynamic int8 quantisation (onnxruntime.quantization) of the learned MatMul/Gemm weights.
+
+    Only learned matrices of 256 weights or more: the constant geometry maps (whole numbers:
+    the flat history to positions, velocities, heading, the constant-velocity future) stay
+    exact in float32, and a matrix-vector product (a logit read-out) gains nothing from int8;
+    each quantised product also quantises its input, which costs a node and the positions'
+    precision.
 
     >>> quantize_int8(Path("/no/such.onnx"), Path("/tmp/x.onnx"))
     Traceback (most recent call last):
@@ -104,9 +115,14 @@ def quantize_int8(source: Path, target: Path) -> Path:
     """
     if not Path(source).is_file():
         raise ModelError(what="quantize_int8", reason=f"no model file {source}")
+    model = onnx.load(str(source))
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    learned = [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in weights
+               and weights[n.input[1]].size >= 256 and not np.array_equal(weights[n.input[1]], np.round(weights[n.input[1]]))]
+    learned += [f"{name}_MatMul" for name in learned]  # the quantiser first splits a Gemm into MatMul + Add
     logging.disable(logging.WARNING)  # quantize_dynamic logs a line per tensor (and a hint) on the root logger
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, nodes_to_quantize=learned)
     finally:
         logging.disable(logging.NOTSET)
     return Path(target)

@@ -6,8 +6,9 @@ its last position, x along its heading). A causal discovery network scores each 
 pair (source -> target) from those features; the score becomes a gate (relaxed Bernoulli
 while training, thresholded at 0 in eval, self-loops always on), multiplied by the external
 adjacency prior. Gated attention then lets the target attend only to its causal sources:
-the weights are ``g * exp(s - max) / sum(g * exp(s - max))``, written by hand so a gate of 0
-removes a source exactly and no row is ever empty (the self-loop), hence never NaN. A
+the weights are ``g * exp(s - max) / sum(g * exp(s - max))`` (in eval ``softmax(s + log g)``,
+the same), so a gate of 0 removes a source exactly and no row is ever empty (the self-loop),
+hence never NaN. A
 multimodal head gives K trajectories over the horizon (each a correction to the target's
 constant-velocity extrapolation) and their probabilities.
 
@@ -36,8 +37,6 @@ GATES = ("learned", "open")
 # Offset added to the heading vector so a standing agent gets the identity frame, smoothly.
 _HEADING_BIAS = 1e-3
 _HEADING_BIAS_XY = torch.tensor([_HEADING_BIAS, 0.0])
-# Stand-in score for gated-off pairs: finite, so exp() is 0 and 0 * value never makes NaN.
-_OFF_SCORE = -1e4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,13 +88,14 @@ def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
 def _linear_maps(steps: int, horizon: int) -> dict[str, torch.Tensor]:
     """Constant matrices on the flat history (x0, y0, x1, y1, ...) [2T] and flat points.
 
-    A frame change is ``cos * p + sin * (p @ turn)`` on flat points (a rotation as two
-    elementwise products: onnxruntime would run a broadcast matmul as one tiny matmul per
-    agent pair, and reshapes or small last axes cost it more than the arithmetic).
-    ``motion_map``: history -> (x, y, vx, vy) per step, the first velocity copied from the
-    second; ``anchor_map``: -> the last position in every position slot; ``heading_map``:
-    -> last minus third-last position; ``velocity_map``: -> the constant-velocity future
-    (x, y per step ahead); ``square_map``: squared (x, y, vx, vy) -> squared distance per step.
+    A frame change into a target's frame is ``cos * p + sin * (p @ turn)`` on flat points (a
+    rotation as two elementwise products: onnxruntime would run a broadcast matmul as one tiny
+    matmul per agent pair); the way back, per agent only, is one 2 x 2 matrix from
+    ``rotation_map``. ``motion_map``: history -> (x, y, vx, vy) per step, the first velocity
+    copied from the second; ``last_map``: (x, y, vx, vy) per step -> the last position in every
+    position slot (velocity slots 0); ``heading_map``: -> last minus third-last position;
+    ``velocity_map``: -> the constant-velocity future (x, y per step ahead); ``square_map``:
+    squared (x, y, vx, vy) -> squared distance per step.
 
     >>> maps = _linear_maps(3, 2)
     >>> h = torch.tensor([0.0, 0.0, 1.0, 0.0, 2.0, 1.0])  # (0, 0), (1, 0), (2, 1)
@@ -105,14 +105,14 @@ def _linear_maps(steps: int, horizon: int) -> dict[str, torch.Tensor]:
     ([3.0, 2.0, 4.0, 3.0], [2.0, 1.0])
     """
     t = steps
-    motion, anchor = torch.zeros(2 * t, 4 * t), torch.zeros(2 * t, 4 * t)
+    motion, last = torch.zeros(2 * t, 4 * t), torch.zeros(4 * t, 4 * t)
     for k in range(t):
         for xy in (0, 1):
             motion[2 * k + xy, 4 * k + xy] = 1.0
             cur, prev = max(k, 1), max(k, 1) - 1
             motion[2 * cur + xy, 4 * k + 2 + xy] += 1.0
             motion[2 * prev + xy, 4 * k + 2 + xy] -= 1.0
-            anchor[2 * (t - 1) + xy, 4 * k + xy] = 1.0
+            last[4 * (t - 1) + xy, 4 * k + xy] = 1.0
     heading = torch.zeros(2 * t, 2)
     velocity = torch.zeros(2 * t, 2 * horizon)
     for xy in (0, 1):
@@ -123,11 +123,12 @@ def _linear_maps(steps: int, horizon: int) -> dict[str, torch.Tensor]:
     square = torch.zeros(4 * t, t)
     for k in range(t):
         square[4 * k, k] = square[4 * k + 1, k] = 1.0
-    # (x, y) @ turn: (y, -x) into a target's frame (x' = c x + s y), (-y, x) back to the world
+    # (x, y) @ turn: (y, -x), into a target's frame (x' = c x + s y)
     into = torch.block_diag(*[torch.tensor([[0.0, -1.0], [1.0, 0.0]])] * (2 * t))
-    back = torch.block_diag(*[torch.tensor([[0.0, 1.0], [-1.0, 0.0]])] * horizon)
-    return {"motion_map": motion, "anchor_map": anchor, "heading_map": heading, "velocity_map": velocity,
-            "square_map": square, "to_local_turn": into, "to_world_turn": back}
+    return {"motion_map": motion, "last_map": last, "heading_map": heading, "velocity_map": velocity,
+            "square_map": square, "to_local_turn": into,
+            # (cos, sin) -> the rotation [[c, s], [-s, c]] (flat) that takes (x, y) back to the world
+            "rotation_map": torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, -1.0, 0.0]])}
 
 
 def _composite_linear(n_in: int, n_mid: int, outs: list[int]) -> nn.Linear:
@@ -155,16 +156,19 @@ def _heads(d_model: int, heads: int) -> torch.Tensor:
 class GatedAttentionLayer(nn.Module):
     """One round of target-to-source attention with gates, then a feed-forward block.
 
-    Keys [B, A(target), d, A(source)] and values [B, A(target), A(source), d] are projected
-    once from the pair embeddings and shared by every layer; each layer has its own query.
+    Keys and values are linear maps of the pair embeddings ``pairs`` [B, A(target), A(source),
+    dp], shared by every layer (``maps``: key matrix [d, dp], value matrix [dp, d], value bias
+    [d]); each layer has its own query. Neither is ever formed: the query is taken into pair
+    space (``q @ key``; the key bias adds a constant per row, which the softmax ignores), and
+    the weighted sum of pair embeddings into value space afterwards (the value bias enters
+    times the weights' sum, 1 in eval). Per pair that is a product over dp, not d, features.
     Heads are split with a [heads, d] indicator matrix instead of reshapes (the query is
-    masked per head, and the mixed values are summed per head), so the exported graph has
-    no shape arithmetic, and scores stay [heads, sources] per target: per-pair work is one
-    small matmul per target, not a product over all d features of every pair.
+    masked per head, and the mixed values are summed per head).
 
     >>> layer = GatedAttentionLayer(8, 2)
-    >>> h, kv, g = torch.zeros(1, 3, 8), torch.randn(1, 3, 3, 8), torch.eye(3)[None, :, None, :]
-    >>> tuple(layer(h, kv.transpose(-1, -2), kv, g).shape)
+    >>> h, pairs, g = torch.zeros(1, 3, 8), torch.randn(1, 3, 3, 4), torch.eye(3)[None, :, None, :]
+    >>> maps = (torch.randn(8, 4), torch.randn(4, 8), torch.zeros(8))
+    >>> tuple(layer(h, pairs, g, torch.log(g), maps).shape)
     (1, 3, 8)
     """
 
@@ -181,24 +185,26 @@ class GatedAttentionLayer(nn.Module):
         self.register_buffer("query_heads", member / math.sqrt(d_model // heads), persistent=False)
         self.register_buffer("value_heads", member, persistent=False)
 
-    def forward(self, h: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, gate: torch.Tensor,
-                off: torch.Tensor | None = None) -> torch.Tensor:
-        """``h`` [B, A, d]; ``keys`` [B, A(target), d, A(source)]; ``values`` [B, A(target), A(source), d];
-        ``gate`` [B, A(target), 1, A(source)]; ``off`` (eval only): the same shape, a large
-        negative score where the gate is shut, else 0."""
-        scores = (self.query(h).unsqueeze(-2) * self.query_heads) @ keys  # [B, A, heads, A]
-        if off is not None:
-            scores = scores + off
-        # While training, a shut edge keeps its real score: its weight is still exactly 0 in
-        # the forward pass (g = 0, exp finite), but the loss reaches its gate through the
-        # straight-through estimator, so an edge shut too early can open again.
-        top = scores.amax(dim=-1, keepdim=True).detach()
-        weights = torch.exp(scores - top) * gate
-        total = weights.sum(dim=-1, keepdim=True)
-        # In eval the row maximum is an open edge (shut ones are pushed down by ``off``), so
-        # the sum is at least its gate; while training a shut edge may hold the maximum.
-        weights = weights / (total.clamp_min(1e-20) if off is None else total)
-        mixed = ((weights @ values) * self.value_heads).sum(dim=-2)  # [B, A, d]
+    def forward(self, h: torch.Tensor, pairs: torch.Tensor, gate: torch.Tensor, log_gate: torch.Tensor | None,
+                maps: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """``h`` [B, A, d]; ``gate`` [B, A(target), 1, A(source)]; ``log_gate`` (eval only, else
+        None): its log, -inf where the gate is shut."""
+        key, value, value_bias = maps
+        query = (self.query(h).unsqueeze(-2) * self.query_heads) @ key  # [B, A, heads, dp]
+        scores = query @ pairs.transpose(-1, -2)  # [B, A, heads, A]
+        if log_gate is None:
+            # While training, a shut edge keeps its real score: its weight is still exactly 0
+            # (g = 0, exp finite), but the loss reaches its gate through the straight-through
+            # estimator, so an edge shut too early can open again.
+            weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True).detach()) * gate
+            weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-20)
+            values = (weights @ pairs) @ value + weights.sum(dim=-1, keepdim=True) * value_bias
+            mixed = (values * self.value_heads).sum(dim=-2)
+        else:
+            # g exp(s - m) / sum(g exp(s - m)): exactly 0 where g = 0 (exp(-inf)); the
+            # self-loop (g = 1) keeps the row maximum finite, so never NaN
+            weights = torch.softmax(scores + log_gate, dim=-1)
+            mixed = (((weights @ pairs) @ value) * self.value_heads).sum(dim=-2) + value_bias  # [B, A, d]
         h = self.norm1(h + self.out(mixed))
         return self.norm2(h + self.ffn(h))
 
@@ -216,8 +222,9 @@ class CausalGatedPredictor(nn.Module):
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__()
         self.config = config
-        # Pair work grows with A^2, so pairs are narrow (d_pair) and one linear map takes a
-        # pair's hidden features to its keys, values and discovery features at once; the mode
+        # Pair work grows with A^2, so pairs are narrow (d_pair); ``pair_out`` holds the maps of
+        # a pair's embedding to its keys, values and discovery features (keys and values are
+        # never formed, see GatedAttentionLayer; the discovery features are); the mode
         # heads add a per-mode bias after the first linear map (the same as adding a mode
         # embedding before it) so h is projected once per agent.
         d, dp, steps = config.d_model, config.d_pair, config.observed
@@ -236,58 +243,87 @@ class CausalGatedPredictor(nn.Module):
         self.force_open = False
         for name, value in _linear_maps(config.observed, config.horizon).items():
             self.register_buffer(name, value, persistent=False)
+        # the constant-velocity future once per mode: added to [B * A, K * 2H] rows as they are
+        self.register_buffer("modes_velocity_map", self.velocity_map.repeat(1, config.modes), persistent=False)
 
     def forward(self, history: torch.Tensor, prior: torch.Tensor) -> NetworkOutput:
         """Run the network; ``prior`` [B, A, A] is the external adjacency (all ones: none).
 
         Unbatched input (``history`` [A, T, 2], ``prior`` [A, A]) gives unbatched outputs: the
-        export uses it, so per-agent linear maps are 2-D (one Gemm node each in ONNX)."""
-        # Everything before the encoders is linear in the flat history (x0, y0, x1, ...) but
-        # for the rotation into each target's frame; see _linear_maps.
-        flat = history.flatten(-2)  # [B, A, 2T]
-        heading = flat @ self.heading_map + _HEADING_BIAS_XY
-        unit = heading / torch.sqrt((heading * heading).sum(dim=-1, keepdim=True))  # (cos, sin) [B, A, 2]
-        cos, sin = unit[..., :1], unit[..., 1:]  # [B, A, 1]
-        motion = flat @ self.motion_map  # [B, A, 4T]: (x, y, vx, vy) per step
-        turned = motion @ self.to_local_turn
-        anchor = flat @ self.anchor_map
-        anchor = cos * anchor + sin * (anchor @ self.to_local_turn)  # own last position, own frame
-
-        # pairs [B, target j, source i, 4T]: source history in the target's frame
-        local = cos.unsqueeze(-2) * motion.unsqueeze(-3) + sin.unsqueeze(-2) * turned.unsqueeze(-3) - anchor.unsqueeze(-2)
-        dist = torch.sqrt((local * local) @ self.square_map + 1e-6)  # [B, A, A, T]
-        d = self.config.d_model
-        keys, values, discover = self.pair_out(self.pair_encoder(torch.cat([local, dist], dim=-1))).split(
-            [d, d, self.config.d_pair], dim=-1)  # [B, A, A, d | d | dp]
-        h = self.self_encoder(cos * motion + sin * turned - anchor)  # [B, A, d]
-
-        logits = self.discover_out(torch.relu(self.discover_target(h).unsqueeze(-2) + discover))[..., 0]
-        gate = self._gate(logits, prior.transpose(-1, -2)).unsqueeze(-2)  # [B, target, 1, source]
-        off = None if self.training else torch.where(gate > 0, 0.0, _OFF_SCORE)
-        keys = keys.transpose(-1, -2)  # [B, target, d, source]
-        for layer in self.layers:
-            h = layer(h, keys, values, gate, off)
-
-        z = torch.relu(self.head_in(h).unsqueeze(-2) + self.mode_bias)  # [B, A, K, d]
-        # Each mode is a correction to the constant-velocity guess, made in the target's frame.
-        offsets = self.trajectory_out(z)  # [B, A, K, 2H]
-        c, s = cos.unsqueeze(-2), sin.unsqueeze(-2)
-        world = c * offsets + s * (offsets @ self.to_world_turn) + (flat @ self.velocity_map).unsqueeze(-2)
-        mode_logits = self.mode_out(z)[..., 0]
+        export uses it, so per-agent and per-pair linear maps are 2-D (one Gemm node each in
+        ONNX: onnxruntime adds a bias to a 3-D product slowly) and reshapes have constant
+        targets but one, read from the prior's size."""
         cfg = self.config
-        # an unbatched scene gets a constant target shape: one Reshape node in the graph
-        shape = (-1, cfg.modes, cfg.horizon, 2) if history.dim() == 3 else (*world.shape[:-1], cfg.horizon, 2)
+        flat = history.flatten(-2) if history.dim() == 4 else history.reshape(-1, 2 * cfg.observed)  # [B, A, 2T]
+        unit, motion, turned, own, anchor = self._frames(flat)
+        cos, sin = unit[..., :1], unit[..., 1:]
+        n = prior.shape[-1]
+        grid = prior.shape if prior.dim() == 3 else (n, n)  # [B, A(target), A(source)]
+        pairs = self._pairs(cos, sin, motion, turned, anchor, grid)  # [B, A, A, dp]
+        h = self.self_encoder(own - anchor)  # [B, A, d], own history in own frame
+
+        d, weight, bias = cfg.d_model, self.pair_out.weight, self.pair_out.bias
+        target = nn.functional.linear(h, self.discover_target.weight, self.discover_target.bias + bias[2 * d:])
+        hidden = torch.relu(target.unsqueeze(-2) + pairs @ weight[2 * d:].t())
+        logits = self.discover_out(hidden.reshape(-1, cfg.d_pair)).reshape(grid)  # [B, target, source]
+        eye = torch.eye(n, dtype=prior.dtype, device=prior.device)
+        gate = self._gate(logits, prior.transpose(-1, -2), eye)  # [B, target, source]
+        rows = gate.unsqueeze(-2)  # [B, target, 1, source]
+        log_gate = None if self.training else torch.log(rows)
+        maps = (weight[:d], weight[d:2 * d].t(), bias[d:2 * d])
+        for layer in self.layers:
+            h = layer(h, pairs, rows, log_gate, maps)
+        trajectories, mode_logits = self._head(h, flat, unit, history.shape[:-2])
         return NetworkOutput(
-            trajectories=world.reshape(shape),
+            trajectories=trajectories,
             probabilities=torch.softmax(mode_logits, dim=-1),
-            gate=gate[..., 0, :].transpose(-1, -2),
+            gate=gate.transpose(-1, -2),
             edge_probability=torch.sigmoid(logits).transpose(-1, -2),
             mode_logits=mode_logits,
         )
 
-    def _gate(self, logits: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        """Gate [B, target, source]: discovery (unless open) x prior, self-loops forced on."""
-        eye = torch.ones_like(logits).triu().tril()
+    def _frames(self, flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(cos, sin) [B, A, 2] of each agent's heading; its (x, y, vx, vy) per step [B, A, 4T]
+        (``motion``) and the same turned by 90 degrees; ``own``: its motion in its own frame
+        before the shift to its last position, ``anchor``: that last position (own frame)."""
+        heading = flat @ self.heading_map + _HEADING_BIAS_XY
+        unit = heading / torch.linalg.vector_norm(heading, dim=-1, keepdim=True)
+        motion = flat @ self.motion_map
+        turned = motion @ self.to_local_turn
+        own = unit[..., :1] * motion + unit[..., 1:] * turned
+        return unit, motion, turned, own, own @ self.last_map
+
+    def _pairs(self, cos: torch.Tensor, sin: torch.Tensor, motion: torch.Tensor, turned: torch.Tensor,
+               anchor: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
+        """Pair embeddings [B, A(target), A(source), dp]: the source's history in the target's
+        frame and their distance per step, through the pair encoder (2-D, then reshaped)."""
+        if cos.dim() == 3:  # batched: sources along the third axis (unbatched [A, 4T] broadcasts as [1, A, 4T])
+            motion, turned = motion.unsqueeze(-3), turned.unsqueeze(-3)
+        local = cos.unsqueeze(-2) * motion + sin.unsqueeze(-2) * turned - anchor.unsqueeze(-2)
+        dist = torch.sqrt((local * local) @ self.square_map + 1e-6)  # [B, A, A, T]
+        pairs = self.pair_encoder(torch.cat([local, dist], dim=-1).reshape(-1, 5 * self.config.observed))
+        return pairs.reshape(grid + (self.config.d_pair,))
+
+    def _head(self, h: torch.Tensor, flat: torch.Tensor, unit: torch.Tensor,
+              agents: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Trajectories [B, A, K, H, 2] and mode logits [B, A, K]; ``agents`` is [B, A] or [A].
+
+        Modes are rows [B * A * K, d]; each mode's offsets, a correction to the constant-velocity
+        guess made in the target's frame, are turned back by one 2 x 2 rotation per agent (a
+        batched matmul over its K * H points), then added to the guess on rows [B * A, K * 2H]."""
+        cfg = self.config
+        k, width = cfg.modes, cfg.modes * 2 * cfg.horizon
+        z = torch.relu(self.head_in(h).unsqueeze(-2) + self.mode_bias).reshape(-1, cfg.d_model)
+        offsets = self.trajectory_out(z)  # [B * A * K, 2H]
+        if len(agents) > 1:
+            flat, unit = flat.reshape(-1, flat.shape[-1]), unit.reshape(-1, 2)
+        rot = (unit @ self.rotation_map).reshape(-1, 2, 2)
+        world = (offsets.reshape(-1, k * cfg.horizon, 2) @ rot).reshape(-1, width) + flat @ self.modes_velocity_map
+        lead = (-1,) if len(agents) == 1 else tuple(agents)  # a constant target shape when unbatched
+        return world.reshape(lead + (k, cfg.horizon, 2)), self.mode_out(z).reshape(lead + (k,))
+
+    def _gate(self, logits: torch.Tensor, prior: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
+        """Gate [B, target, source]: discovery (unless open) x prior, self-loops (``eye``) forced on."""
         if self.config.gate == "open" or self.force_open:
             learned = torch.ones_like(logits)
         elif self.training:  # relaxed Bernoulli, hard in the forward pass (straight-through)
