@@ -97,6 +97,15 @@ def _export_all(export: ModuleType, net: Any, onnx_path: Path, int8: bool, meta:
     return meta
 
 
+def _existing_metadata(path: Path) -> dict[str, Any]:
+    """The metadata JSON already beside a model, or {} (none, or unreadable)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _parity(export: ModuleType, net: Any, onnx_path: Path) -> float:
     torch = importlib.import_module("torch")
     predictor = OnnxPredictor(onnx_path)
@@ -281,12 +290,17 @@ def export(
     """Export a checkpoint to ONNX (dynamic agent count 1..256, adjacency prior as an input).
 
     Checks onnxruntime against torch on 1, 2, 17 and 256 agents and writes the metadata JSON
-    beside the model (the checkpoint's, plus the export command).
+    beside the model (the checkpoint's, plus the export command; fields that `model train`
+    wrote there, such as test metrics, are kept).
     """
     _, training, export_mod = _torch_side("model export", 1)
     net, meta = training.load_checkpoint(checkpoint)
     onnx_path = out or checkpoint.with_suffix(".onnx")
-    meta = {**meta, "exported_by": f"causalstream model export {checkpoint.name}"}
+    # keep what `model train` added beside the model (test metrics, its commit); the checkpoint wins
+    kept = _existing_metadata(onnx_path.with_suffix(".json"))
+    meta = {**kept, **{k: {**kept[k], **v} if isinstance(v, dict) and isinstance(kept.get(k), dict) else v
+                       for k, v in meta.items()},
+            "exported_by": f"causalstream model export {checkpoint.name}"}
     meta = _export_all(export_mod, net, onnx_path, int8, meta)
     _OUT.print(f"wrote {onnx_path} (parity with torch: max |error| {meta['parity_max_abs_error']:.1e})")
 

@@ -35,6 +35,10 @@ def test_train_export_info_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(OnnxPredictor(tmp_path / "e.onnx").predict(history)[0],
                                OnnxPredictor(tmp_path / "t.onnx").predict(history)[0], atol=1e-6)
     assert json.loads((tmp_path / "e.json").read_text())["exported_by"] == "causalstream model export t.pt"
+    result = runner.invoke(app, ["model", "export", str(tmp_path / "t.pt")])  # over the trained model's own files
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "t.json").read_text())
+    assert again["exported_by"] == "causalstream model export t.pt" and again["metrics"] == meta["metrics"]
 
     result = runner.invoke(app, ["model", "info", str(tmp_path / "e.onnx")])
     assert result.exit_code == 0 and "history" in result.output and "adjacency" in result.output
