@@ -61,9 +61,10 @@ def collect_stats(endpoints: Endpoints, seconds: float) -> list[BusStats]:
     """The latest BusStats of every process heard from within ``seconds``.
 
     >>> from causalstream.stream import Broker
-    >>> with Broker(Endpoints.parse("inproc://doc-collect")) as b:
-    ...     collect_stats(b.endpoints, 0.1)
-    []
+    >>> import os
+    >>> with Broker(Endpoints.parse("inproc://doc-collect")) as b:  # only this process can be on it
+    ...     all(stats.pid == os.getpid() for stats in collect_stats(b.endpoints, 0.1))
+    True
     """
     return [msg for msg, _ in latest_by(STATS_TOPIC, lambda m: m.participant, endpoints, seconds).values()]
 
