@@ -52,6 +52,7 @@ __all__ = ["DIRECT_ENV", "DIRECT_PREFIX", "DirectLinks", "Inbox", "advert", "dir
 
 DIRECT_ENV = "CAUSALSTREAM_DIRECT"
 CLOSE_LINGER_MS = 500  # a closing publisher's links get this long to deliver what it queued
+LINK_HWM = 1000  # frames a link queues on the publisher's side; the subscriber's inbox is the queue
 DIRECT_PREFIX = b"/_bus/direct\x00"
 
 
@@ -167,7 +168,9 @@ class DirectLinks:
             return None
         topics = self._topics.get(endpoint)
         if joined and topics is None:
-            sock = configure_socket(self.context.socket(zmq.PUSH), self.hwm)
+            # the inbox's own high-water mark is the subscriber's queue; a link adds a short one,
+            # as one broker connection did, not a second full queue ahead of a slow subscriber
+            sock = configure_socket(self.context.socket(zmq.PUSH), self.hwm and min(self.hwm, LINK_HWM))
             try:
                 sock.connect(endpoint)
             except zmq.ZMQError:  # a malformed advert must not take the publisher down
