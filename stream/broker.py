@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from types import TracebackType
 
 import zmq
@@ -83,7 +84,8 @@ class Broker:
             xsub.close()
             xpub.close()
             raise
-        ctrl_name = f"inproc://broker-ctrl-{id(self)}"
+        # unique, not id(self): an inproc name stays taken a while after its socket closes
+        ctrl_name = f"inproc://broker-ctrl-{uuid.uuid4().hex}"
         self._ctrl = self.context.socket(zmq.PAIR)
         self._ctrl.bind(ctrl_name)
         self._threads = [

@@ -10,7 +10,7 @@ import zmq
 
 from causalstream.stream import Endpoints, Publisher, Subscriber
 from causalstream.stream.codec import encode_frame
-from causalstream.stream.direct import DIRECT_PREFIX
+from causalstream.stream.direct import DIRECT_PREFIX, DirectLinks, Inbox, advert
 from causalstream.stream.endpoints import configure_socket
 from causalstream.stream.messages import Clock
 
@@ -104,3 +104,26 @@ def test_direct_path_is_off_beyond_loopback_or_when_asked(monkeypatch) -> None:
     local = Endpoints.parse("tcp://127.0.0.1:9")
     with Publisher("/clock", Clock, endpoints=local) as pub, Subscriber("/clock", endpoints=local) as sub:
         assert not pub.direct and sub.inbox is None
+
+
+def test_a_full_link_waits_once_then_drops_until_it_drains() -> None:
+    """A burst that outruns the link waits for room (nothing lost); a link that stays full is
+    congested and drops at once, counted, until a send gets through again."""
+    ctx = zmq.Context.instance()
+    inbox = Inbox(ctx, Endpoints.parse("inproc://test-grace"), hwm=5)
+    links = DirectLinks("/clock", ctx, hwm=5)
+    links.update(b"\x01" + advert("/clock", inbox.endpoint))
+    try:
+        sent = [links.send(b"/clock\x00%d" % i) for i in range(40)]
+        assert sent.count(0) >= 5 and sum(sent) == 40 - sent.count(0)  # the queues filled, then dropped
+        assert links._congested == {inbox.endpoint}
+        first = sent.index(1)
+        assert all(d == 1 for d in sent[first:])  # congested: no send got through
+        got = [inbox.sock.recv() for _ in range(sent.count(0))]
+        assert got == [b"/clock\x00%d" % i for i in range(first)]  # what went out is in order, whole
+        time.sleep(0.01)  # libzmq reads a socket's commands (here: "room again") at most every ~1 ms of sends
+        assert links.send(b"/clock\x00again") == 0 and not links._congested  # drained: no longer congested
+        assert inbox.sock.recv() == b"/clock\x00again"
+    finally:
+        links.close()
+        inbox.close()
