@@ -264,6 +264,9 @@ def train(
         raise CommandError(command="model train", reason=f"unknown data {data!r}: eth_ucy or sim")
     held: list[str | None] = list(SCENES) if test_scene == "all" else [None if test_scene == "none" else test_scene]
     if data == "sim":
+        if test_scene != "none":
+            raise CommandError(command="model train", reason=f"--test-scene {test_scene} is for --data eth_ucy; "
+                               "--data sim splits its scenes 80/10/10 by seed")
         held = [None]
     if any(s is not None and s not in SCENES for s in held):
         raise CommandError(command="model train", reason=f"unknown test scene {test_scene!r}: one of {sorted(SCENES)}, all, none")

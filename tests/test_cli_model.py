@@ -60,6 +60,8 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
     assert "unknown test scene 'zara3'" in capsys.readouterr().err
     assert main(["model", "train", "--data", "kitti", "--out", str(tmp_path)]) == 2
     assert "unknown data 'kitti'" in capsys.readouterr().err
+    assert main(["model", "train", "--data", "sim", "--test-scene", "eth", "--out", str(tmp_path)]) == 2
+    assert "--test-scene eth is for --data eth_ucy" in capsys.readouterr().err
     assert main(["model", "export", str(tmp_path / "missing.pt")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["model", "info", str(tmp_path / "missing.onnx")]) == 2
