@@ -202,7 +202,8 @@ def info(
     _OUT.print(f"Type: {type_name}{'  (latched)' if known and known.latched else ''}")
     _OUT.print(f"Publisher count: {len(pubs)}")
     for stats, t in pubs:
-        _OUT.print(f"  {stats.node or '-'} (pid {stats.pid}): {t.messages} sent, {t.rate_hz:.1f} Hz")
+        _OUT.print(f"  {stats.node or '-'} (pid {stats.pid}): {t.messages} sent, {t.rate_hz:.1f} Hz, "
+                   f"dropped at full links {t.dropped}")
     _OUT.print(f"Subscription count: {len(subs)}")
     for stats, t in subs:
         _OUT.print(

@@ -289,6 +289,7 @@ class TopicStats(msgspec.Struct, kw_only=True):
     bad: int = 0
     duplicates: int = 0
     rate_hz: float = 0.0
+    dropped: int = 0  # a direct publisher's frames dropped at full links (its subscribers count gaps)
 
 
 class BusStats(Message, kw_only=True):

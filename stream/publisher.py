@@ -57,9 +57,11 @@ class Publisher:
     """Publishes messages of one type on one topic; ``latched=None`` follows the topic table.
 
     ``seq`` counts this publisher's messages on its topic from 0; subscribers count gaps in
-    it. ``publish`` never blocks: past ``hwm`` queued frames, ZeroMQ drops and the
+    it. ``publish`` never blocks for long: past ``hwm`` queued frames, ZeroMQ drops and the
     subscribers see the gap. ``direct`` says whether frames go straight to subscribers'
-    inboxes (a local bus) or through the broker.
+    inboxes (a local bus) or through the broker; on the direct path ``dropped`` counts the
+    frames a full link dropped (one per subscriber), the tail of a stream included, which no
+    subscriber can see as a gap.
 
     >>> Publisher("/x", Message, endpoints=Endpoints.parse("inproc://nowhere")).latched
     False
@@ -85,6 +87,7 @@ class Publisher:
         self.context = context or zmq.Context.instance()
         self.publisher_id = new_publisher_id(node)
         self.seq = 0
+        self.dropped = 0
         self.rate = RateMeter()
         self._prefix = topic.encode() + SEP
         self._buf = bytearray(self._prefix)
@@ -143,7 +146,7 @@ class Publisher:
             self._look_at = now + _LOOK_EVERY_S
             if self._sock.get(zmq.EVENTS) & zmq.POLLIN:
                 self._drain(0)  # an inbox came or went: follow it before sending
-        links.send(frame)
+        self.dropped += links.send(frame)
 
     # -- readiness --------------------------------------------------------------------
 
@@ -216,7 +219,7 @@ class Publisher:
                         break
                     self._last_frame = frame
                     if self._links is not None:
-                        self._links.send(frame)
+                        self.dropped += self._links.send(frame)
                     else:
                         self._sock.send(frame)
         except zmq.ContextTerminated:
@@ -233,7 +236,8 @@ class Publisher:
     def topic_stats(self) -> list[TopicStats]:
         """This publisher's counters as :class:`TopicStats` (what ``/bus/stats`` carries)."""
         name = self.msg_type.__name__ if self.msg_type is not None else ""
-        return [TopicStats(topic=self.topic, role="pub", type_name=name, messages=self.seq, rate_hz=self.rate.hz())]
+        return [TopicStats(topic=self.topic, role="pub", type_name=name, messages=self.seq, rate_hz=self.rate.hz(),
+                           dropped=self.dropped)]
 
     # -- lifetime ---------------------------------------------------------------------
 

@@ -6,13 +6,14 @@ import os
 import signal
 import time
 
+import numpy as np
 import zmq
 
 from causalstream.stream import Endpoints, Publisher, Subscriber
 from causalstream.stream.codec import encode_frame
 from causalstream.stream.direct import DIRECT_PREFIX, DirectLinks, Inbox, advert
 from causalstream.stream.endpoints import configure_socket
-from causalstream.stream.messages import Clock
+from causalstream.stream.messages import Clock, Features
 
 from support import spawn_cli, stop
 
@@ -127,3 +128,22 @@ def test_a_full_link_waits_once_then_drops_until_it_drains() -> None:
     finally:
         links.close()
         inbox.close()
+
+
+def test_a_publisher_counts_what_its_full_links_dropped_the_tail_included(bus: Endpoints) -> None:
+    """A subscriber that does not read: its link and inbox fill, the rest is dropped at the
+    publisher and counted there; what arrived plus what was dropped is everything sent,
+    though the dropped tail never shows as a gap on the subscriber's side."""
+    with Subscriber("/chatter", endpoints=bus, hwm=10).wait_ready(10) as sub:
+        with Publisher("/chatter", endpoints=bus, hwm=10).wait_ready(10).wait_for_subscriber(10) as pub:
+            assert _links_settle(pub, 1) == 1
+            big = Features(names=[f"v{i}" for i in range(256)], values=np.zeros(256))
+            for i in range(2000):  # 3.5 KB each, 7 MB: more than the link, the inbox and the kernel's buffers hold
+                pub.publish(big, stamp_ns=i + 1)
+            got = 0
+            while sub.recv(timeout=1.0) is not None:
+                got += 1
+            assert 0 < got < pub.seq and pub.dropped > 0
+            assert got + pub.dropped == pub.seq  # pub.seq: these 2,000 and what settling the link sent
+            assert pub.topic_stats()[0].dropped == pub.dropped
+            assert sub.counters["/chatter"].gaps == 0  # the drops were the tail: no later frame arrived
