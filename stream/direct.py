@@ -132,6 +132,17 @@ class Inbox:
         self.sock.close(linger=0)
 
 
+def _send_after_grace(sock: zmq.Socket, frame: bytes | bytearray) -> bool:
+    """Wait up to ``GRACE_MS`` for room on a full link and send; False if it stayed full."""
+    if not sock.poll(GRACE_MS, zmq.POLLOUT):
+        return False
+    try:
+        sock.send(frame, zmq.NOBLOCK)
+    except zmq.Again:
+        return False
+    return True
+
+
 class DirectLinks:
     """A publisher's side: one PUSH socket per inbox that advertises its topic.
 
@@ -207,13 +218,7 @@ class DirectLinks:
             try:
                 sock.send(frame, zmq.NOBLOCK)
             except zmq.Again:
-                if endpoint in congested or not sock.poll(GRACE_MS, zmq.POLLOUT):
-                    congested.add(endpoint)
-                    dropped += 1
-                    continue
-                try:
-                    sock.send(frame, zmq.NOBLOCK)
-                except zmq.Again:
+                if endpoint in congested or not _send_after_grace(sock, frame):
                     congested.add(endpoint)
                     dropped += 1
                     continue
