@@ -21,7 +21,8 @@ from typing import Any
 
 import msgspec
 
-from causalstream.stream.arrays import dec_hook, enc_hook, ext_hook, json_enc_hook, schema_hook
+from causalstream.stream import wire
+from causalstream.stream.arrays import dec_hook, enc_hook, json_enc_hook, schema_hook
 from causalstream.stream.errors import BadFrameError, CodecError, UnknownTypeError
 from causalstream.stream.messages import MESSAGE_TYPES, Message
 
@@ -76,20 +77,15 @@ def message_type(type_name: str) -> type[Message]:
         raise UnknownTypeError(type_name) from None
 
 
-@cache
-def _decoder(cls: type[Message]) -> msgspec.msgpack.Decoder:
-    return msgspec.msgpack.Decoder(cls, ext_hook=ext_hook, dec_hook=dec_hook)
-
-
 def encode_payload(msg: Message) -> bytes:
-    """msgpack bytes of one message (arrays as raw bytes).
+    """msgpack bytes of one message (arrays as raw bytes, in one block: see ``stream/wire.py``).
 
     >>> from causalstream.stream.messages import Clock
     >>> decode_payload("Clock", encode_payload(Clock(stamp_ns=3))).stamp_ns
     3
     """
     try:
-        return _ENCODER.encode(msg)
+        return _ENCODER.encode(wire.layout(type(msg)).to_wire(msg))
     except (TypeError, NotImplementedError) as exc:
         raise CodecError(type(msg).__name__, str(exc)) from None
 
@@ -104,7 +100,7 @@ def decode_payload(type_name: str, payload: bytes | memoryview) -> Message:
     """
     cls = message_type(type_name)
     try:
-        return _decoder(cls).decode(payload)
+        return wire.layout(cls).from_wire(payload)
     except (msgspec.DecodeError, ValueError, TypeError, OverflowError, CodecError) as exc:
         raise CodecError(type_name, str(exc)) from None
 
@@ -131,7 +127,7 @@ def encode_frame_into(buf: bytearray, msg: Message, seq: int, publisher: str, st
     """
     stamp = msg.stamp_ns if stamp_ns is None else stamp_ns
     try:
-        _ENCODER.encode_into((stamp, seq, publisher, type(msg).__name__, msg), buf, len(buf))
+        _ENCODER.encode_into((stamp, seq, publisher, type(msg).__name__, wire.layout(type(msg)).to_wire(msg)), buf, len(buf))
     except (TypeError, NotImplementedError) as exc:
         raise CodecError(type(msg).__name__, str(exc)) from None
     return buf

@@ -101,16 +101,21 @@ class AgentStates(Message, kw_only=True):
         n = len(self.ids)
         _need(len(self.roles) == n, "AgentStates", "{} ids but {} roles", n, len(self.roles))
         one = (n,)
-        self.x = _shaped("AgentStates", "x", self.x, one)
-        self.y = _shaped("AgentStates", "y", self.y, one)
-        self.vx = _shaped("AgentStates", "vx", self.vx, one)
-        self.vy = _shaped("AgentStates", "vy", self.vy, one)
-        if self.heading is None:
-            self.heading = np.arctan2(self.vy, self.vx)
-        self.heading = _shaped("AgentStates", "heading", self.heading, one)
-        if self.goal is None:
-            self.goal = np.full((n, 2), np.nan)
-        self.goal = _shaped("AgentStates", "goal", self.goal, (n, 2))
+        x, y, vx, vy, heading, goal = self.x, self.y, self.vx, self.vy, self.heading, self.goal
+        # what a decoder made (float64 arrays of the right shapes) passes one test, not six calls
+        if not (type(x) is type(y) is type(vx) is type(vy) is type(heading) is type(goal) is np.ndarray
+                and x.dtype is y.dtype is vx.dtype is vy.dtype is heading.dtype is goal.dtype is _F64
+                and x.shape == y.shape == vx.shape == vy.shape == heading.shape == one and goal.shape == (n, 2)):
+            self.x = _shaped("AgentStates", "x", x, one)
+            self.y = _shaped("AgentStates", "y", y, one)
+            self.vx = _shaped("AgentStates", "vx", vx, one)
+            self.vy = _shaped("AgentStates", "vy", vy, one)
+            if heading is None:
+                heading = np.arctan2(self.vy, self.vx)
+            self.heading = _shaped("AgentStates", "heading", heading, one)
+            if goal is None:
+                goal = np.full((n, 2), np.nan)
+            self.goal = _shaped("AgentStates", "goal", goal, (n, 2))
 
 
 class Features(Message, kw_only=True):
