@@ -93,7 +93,12 @@ class Layout:
         """What the encoder writes for ``msg``: the struct itself, or ``(plain..., block)``."""
         if not self.arrays:
             return msg
-        return (*self.plain_values(msg), msgspec.msgpack.Ext(EXT_BLOCK, self._block(self.array_values(msg))))
+        try:
+            block = self._block(self.array_values(msg))
+        except AttributeError:  # a field set to a list or a number after construction
+            kinds = sorted({type(a).__name__ for a in self.array_values(msg) if not isinstance(a, np.ndarray | None)})
+            raise CodecError(self.cls.__name__, f"array fields must hold numpy arrays, not {', '.join(kinds)}") from None
+        return (*self.plain_values(msg), msgspec.msgpack.Ext(EXT_BLOCK, block))
 
     def from_wire(self, payload: bytes | memoryview) -> Message:
         """The message of ``payload``; raises msgspec or codec errors (the caller wraps them)."""
@@ -119,10 +124,10 @@ class Layout:
             known = _plan(arrays)
             if len(self.heads) < _MAX_SPECS:
                 self.heads[key] = known
-        head, offsets, total = known
+        head, pads, total = known
         if total < _SMALL:  # a few small arrays: joining their bytes beats writing into a buffer
             parts = [head]
-            for a, pad in zip(arrays, offsets):
+            for a, pad in zip(arrays, pads):
                 if a is not None:
                     parts.append(a.tobytes())  # C order whatever the layout
                     if pad:
@@ -131,7 +136,7 @@ class Layout:
         out = bytearray(len(head) + total)  # one copy of each array, not two
         out[: len(head)] = head
         at = len(head)
-        for a, pad in zip(arrays, offsets):
+        for a, pad in zip(arrays, pads):
             if a is not None:
                 if not a.flags.c_contiguous:
                     a = np.ascontiguousarray(a)

@@ -144,3 +144,10 @@ def test_agent_states_validation_still_runs_on_the_fast_path() -> None:
         decode_payload("AgentStates", msgspec.msgpack.encode(row))
     ints = AgentStates(ids=["a"], roles=["h"], x=np.array([1]), y=np.array([2]), vx=np.array([3]), vy=np.array([4]))
     assert ints.x.dtype == np.float64 and ints.heading.dtype == np.float64
+
+
+def test_an_array_field_that_holds_a_list_is_a_codec_error_on_encode() -> None:
+    msg = Features(names=["a"], values=np.zeros(1))
+    msg.values = [1.0]  # structs are mutable: nothing checked this assignment
+    with pytest.raises(CodecError, match="must hold numpy arrays, not list"):
+        encode_payload(msg)
