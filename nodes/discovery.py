@@ -22,6 +22,19 @@ Bad input never stops the node; counted in ``bad`` and ``bad:<reason>``:
 NaN values are missing data, not bad: tigramite's missing-value handling applies (rows
 that touch a NaN leave the tests; the graph carries ``nan_in_window`` and ``n_missing``).
 
+With ``state`` set (a file path), the node keeps its window on disk (``discovery_state.py``):
+after a refresh at most every ``state_every_s`` and at shutdown. A node started with that
+file (a respawn, a restart) takes the saved window back, with the graph sequence number,
+the stability history and the previous graph, so its next graph is the one the node would
+have published had it not died (flag ``restored``; counter ``restored``: samples taken back).
+A file written with other parameters, or not a state file, is logged and the node starts
+empty (counter ``state_errors``); so does a first sample stamped no later than the saved
+window's end (the stream went back in time) or more than ``state_max_gap_s`` after it (a
+stale window, as after a restart the next day). The samples that came while the node was
+down are not in the window: it joins the last saved sample to the first new one, as for
+any gap in the stream. Drift detectors start afresh; with ``forgetting``, only the last
+``window`` samples come back.
+
 >>> import numpy as np
 >>> from causalstream.nodes.testing import MockNode
 >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 2)); X[1:, 1] += 0.8 * X[:-1, 0]
@@ -36,6 +49,7 @@ that touch a NaN leave the tests; the graph carries ``nan_in_window`` and ``n_mi
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Literal
 
@@ -46,14 +60,22 @@ from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.causal.drift import DriftMonitor
 from causalstream.models.errors import ParameterError
 from causalstream.nodes.bad_input import CheckedNode
+from causalstream.nodes.discovery_state import WindowState, load_state, save_state
 from causalstream.nodes.discovery_worker import GraphBuilder, RefreshWorker, WindowSnapshot, snapshot
-from causalstream.nodes.errors import NodeError
+from causalstream.nodes.errors import NodeError, StateFileError
 from causalstream.nodes.node import Input, NodeParams
 from causalstream.stream.messages import CausalEvent, CausalGraph, Features, Message, NodeStatus
 
 __all__ = ["DiscoveryNode"]
 
 _DETECTORS = {"adwin": "adwin", "pagehinkley": "page_hinkley"}
+
+
+def _state(model: WindowedPCMCI, stamps: np.ndarray, seq: int, history: np.ndarray | None, since_hop: int) -> WindowState:
+    """The window and its stamps, newest aligned (a drift restart leaves one stamp and no sample)."""
+    samples = model.cov.samples()
+    k = min(len(samples), len(stamps))
+    return WindowState(list(model.var_names), samples[len(samples) - k:], stamps[len(stamps) - k:], seq, history, since_hop)
 _WORKER_COUNTERS = ("refreshes", "failed", "graphs", "events", "skipped")
 
 
@@ -89,6 +111,10 @@ class DiscoveryNode(CheckedNode):
         drift: Literal["none", "adwin", "pagehinkley"] = Field("none", description="Residual drift detector (river).")
         drift_restart: bool = Field(False, description="Empty the window when drift is detected.")
         threaded: bool = Field(True, description="Refresh on a worker thread (false: on the receive path, in order).")
+        state: str | None = Field(None, description="State file (.npz) to keep the window in across respawns (null: none).")
+        state_every_s: float = Field(1.0, gt=0, description="Least time between two saves of the state file.")
+        state_max_gap_s: float = Field(10.0, gt=0, description=(
+            "A restored window is kept only if the first new sample comes at most this long after its end."))
 
     def setup(self) -> None:
         """Check the parameters, start the worker, declare topics."""
@@ -105,13 +131,18 @@ class DiscoveryNode(CheckedNode):
         self.next_flags: tuple[str, ...] = ()
         self.refit_parents: dict[int, frozenset] | None = None
         self.since_refit = 0
-        for name in ("samples", "drifts", "variables_changed") + _WORKER_COUNTERS:
+        for name in ("samples", "drifts", "variables_changed", "restored", "state_errors") + _WORKER_COUNTERS:
             self.counters[name] = 0
         self._publish_lock = threading.Lock()
         self.graph_out = self.publisher("causal/graph", CausalGraph)
         self.events_out = self.publisher("causal/events", CausalEvent)
         self.builder = GraphBuilder(self.params.stability_k)
         self.worker = RefreshWorker(self._refresh, threaded=self.params.threaded)
+        self.restored_until: int | None = None  # the restored window's last stamp, until the first sample
+        self._saved_at = float("-inf")
+        self._save_failures = 0
+        if self.params.state:
+            self._restore(self.params.state)
         self.subscribe("features", self.on_features, Features)
 
     def _new_model(self, names: list[str]) -> WindowedPCMCI:
@@ -140,6 +171,8 @@ class DiscoveryNode(CheckedNode):
         msg = self.accept(event, Features)
         if not isinstance(msg, Features):
             return
+        if self.restored_until is not None:
+            self._check_restored(msg)
         if msg.names != self.names:
             if self.names is not None:
                 self.counters["variables_changed"] += 1
@@ -159,8 +192,23 @@ class DiscoveryNode(CheckedNode):
         if self.since_hop >= self.params.hop and self.model.cov.n_samples >= min(self.params.min_samples,
                                                                                   self.params.window):
             self.since_hop = 0
-            self.worker.submit(snapshot(self.model, self.stamps[0], self.stamps[-1], self.epoch, self.next_flags))
+            stamps = np.fromiter(self.stamps, np.int64, len(self.stamps)) if self.params.state else None
+            self.worker.submit(snapshot(self.model, self.stamps[0], self.stamps[-1], self.epoch, self.next_flags, stamps))
             self.next_flags = ()
+
+    def _check_restored(self, msg: Features) -> None:
+        """Keep the restored window only if the stream goes on from where it ended."""
+        assert self.restored_until is not None
+        gap_s = (msg.stamp_ns - self.restored_until) / 1e9
+        why = ""
+        if gap_s <= 0:
+            why = "is not after the restored window's end"
+        elif gap_s > self.params.state_max_gap_s:
+            why = f"comes {gap_s:.1f} s after the restored window's end (state_max_gap_s {self.params.state_max_gap_s:g})"
+        if why and msg.names == self.names:
+            self.log.warning("discovery: the first sample (%d ns) %s; window restarted empty", msg.stamp_ns, why)
+            self._restart(msg.names, "")
+        self.restored_until = None
 
     def _watch_drift(self, x: np.ndarray, stamp_ns: int) -> None:
         """Refit the residual model when the worker found new parents; publish drift events."""
@@ -201,6 +249,54 @@ class DiscoveryNode(CheckedNode):
         if event is not None:
             self._publish(self.events_out, event)
             self.counters["events"] += 1
+        if snap.stamps is not None and time.monotonic() - self._saved_at >= self.params.state_every_s:
+            assert snap.model is not None
+            self._save(_state(snap.model, snap.stamps, self.builder.seq, self._history(), 0))
+
+    # -- state file ---------------------------------------------------------------------
+
+    def _fingerprint(self) -> dict[str, object]:
+        p = self.params
+        return {"window": p.window, "tau_min": p.tau_min, "tau_max": p.tau_max, "method": p.method,
+                "ci_test": p.ci_test, "forgetting": p.forgetting}
+
+    def _history(self) -> np.ndarray | None:
+        recent = list(self.builder.recent)
+        return np.stack(recent) if recent else None
+
+    def _save(self, state: WindowState) -> None:
+        assert self.params.state is not None
+        self._saved_at = time.monotonic()
+        try:
+            save_state(self.params.state, state, self._fingerprint())
+        except OSError as exc:
+            self.counters["state_errors"] += 1
+            self._save_failures += 1
+            if self._save_failures in (1, 10, 100) or self._save_failures % 1000 == 0:
+                self.log.warning("discovery: cannot save state to %s (failure %d): %s",
+                                 self.params.state, self._save_failures, exc)
+
+    def _restore(self, path: str) -> None:
+        """Take back the window (and graph history) saved in ``path``, if it is there and fits."""
+        try:
+            state = load_state(path, self._fingerprint())
+        except FileNotFoundError:
+            self.log.info("discovery: no state file at %s yet; starting empty", path)
+            return
+        except StateFileError as exc:
+            self.counters["state_errors"] += 1
+            self.log.warning("discovery: %s; starting empty", exc)
+            return
+        self._restart(state.names, "restored")
+        assert self.model is not None
+        self.model.update_many(state.samples)
+        self.stamps.extend(int(s) for s in state.stamps)
+        self.since_hop = state.since_hop
+        self.builder.restore(state.graph_seq, state.history, self.epoch)
+        self.restored_until = int(state.stamps[-1]) if len(state.stamps) else None
+        self.counters["restored"] = len(state.samples)
+        self.log.info("discovery: restored %d samples of %s from %s (last graph seq %d)",
+                      len(state.samples), state.names, path, state.graph_seq)
 
     def status(self) -> NodeStatus:
         """The heartbeat, with the worker's ``skipped`` and ``failed`` counts."""
@@ -214,3 +310,6 @@ class DiscoveryNode(CheckedNode):
         worker = getattr(self, "worker", None)
         if worker is not None:
             worker.close()
+            if self.params.state and self.model is not None and self.names is not None:
+                stamps = np.fromiter(self.stamps, np.int64, len(self.stamps))
+                self._save(_state(self.model, stamps, self.builder.seq, self._history(), self.since_hop))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,10 +54,11 @@ class WindowSnapshot:
     end_ns: int
     epoch: int
     flags: tuple[str, ...] = ()
+    stamps: np.ndarray | None = None  # every sample's stamp, when the node keeps a state file
 
 
 def snapshot(model: WindowedPCMCI, start_ns: int, end_ns: int, epoch: int,
-             flags: tuple[str, ...] = ()) -> WindowSnapshot:
+             flags: tuple[str, ...] = (), stamps: np.ndarray | None = None) -> WindowSnapshot:
     """Copy ``model`` for a refresh: a shallow copy holding a deep copy of its statistics.
 
     >>> m = WindowedPCMCI(1, 10, 1).update_many(np.zeros((5, 1)))
@@ -66,7 +68,7 @@ def snapshot(model: WindowedPCMCI, start_ns: int, end_ns: int, epoch: int,
     """
     copied = copy.copy(model)
     copied.cov = copy.deepcopy(model.cov)
-    return WindowSnapshot(model=copied, start_ns=start_ns, end_ns=end_ns, epoch=epoch, flags=flags)
+    return WindowSnapshot(model=copied, start_ns=start_ns, end_ns=end_ns, epoch=epoch, flags=flags, stamps=stamps)
 
 
 def ci_test_name(ci_test: str) -> str:
@@ -104,6 +106,23 @@ class GraphBuilder:
         self.epoch: int | None = None
         self.seq = 0
         self.parents: dict | None = None
+        self.recent: deque[np.ndarray] = deque(maxlen=stability_k)  # the marks behind ``stability``
+
+    def restore(self, seq: int, history: np.ndarray | None, epoch: int) -> GraphBuilder:
+        """Go on from a saved state: the last ``seq``, the last graphs' marks (newest last).
+
+        >>> b = GraphBuilder(3).restore(7, np.array([[[["-->"]]], [[[""]]]]), epoch=1)
+        >>> b.seq, float(b.stability.get()[0, 0, 0]), b.previous.tolist()
+        (7, 0.5, [[['']]])
+        """
+        self.stability.reset()
+        self.recent.clear()
+        for marks in [] if history is None else history:
+            self.stability.update(marks)
+            self.recent.append(marks)
+        self.previous = self.recent[-1] if self.recent else None
+        self.seq, self.epoch = seq, epoch
+        return self
 
     def build(self, snap: WindowSnapshot) -> tuple[CausalGraph, CausalEvent | None]:
         """Run the snapshot's model, wrap the results; an event when links changed since the last graph."""
@@ -111,11 +130,13 @@ class GraphBuilder:
         assert model is not None
         if snap.epoch != self.epoch:
             self.stability.reset()
+            self.recent.clear()
             self.previous, self.epoch = None, snap.epoch
         res = model.results()
         self.parents = res.get("parents")
         marks = np.asarray(res["graph"], dtype="<U3")
         self.stability.update(marks)
+        self.recent.append(marks)
         self.seq += 1
         graph = CausalGraph(
             stamp_ns=snap.end_ns, names=list(model.var_names), tau_min=model.tau_min, tau_max=model.tau_max,

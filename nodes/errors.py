@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from causalstream.stream.errors import CausalstreamError
 
-__all__ = ["CausalstreamError", "CommandError", "LaunchError", "NodeError", "UnknownKindError"]
+__all__ = ["CausalstreamError", "CommandError", "LaunchError", "NodeError", "StateFileError", "UnknownKindError"]
 
 
 class LaunchError(CausalstreamError):
@@ -64,3 +64,16 @@ class CommandError(CausalstreamError):
         self.command = command
         self.reason = reason
         super().__init__(f"{command}: {reason}")
+
+
+class StateFileError(CausalstreamError):
+    """A node's state file cannot be used: not a state file, or written with other parameters.
+
+    >>> str(StateFileError(path="disc.npz", reason="written with window=300, this node has window=200"))
+    'state file disc.npz: written with window=300, this node has window=200'
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"state file {path}: {reason}")

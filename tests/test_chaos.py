@@ -5,7 +5,9 @@ predictor with a recorder) runs under the real launcher with every node set to r
 node at a time (each in turn, in a shuffled order, 21 kills in about a minute) and after
 each kill waits until the node is back: a heartbeat from a new pid and, for a node with an
 output, a message on that output from the new process (a new publisher id). At the end
-every process the launch ever ran is gone, and the recorder's logs (one per life: a
+every process the launch ever ran is gone, every respawned discovery went on from the window
+its killed process saved (its first graph is flagged ``restored`` and does not start the
+sequence over), and the recorder's logs (one per life: a
 respawned recorder never overwrites the log of the one killed) are all recoverable with
 ``causalstream bag recover``.
 """
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 from causalstream.stream import Subscriber
-from causalstream.stream.messages import NodeStatus
+from causalstream.stream.messages import CausalGraph, NodeStatus
 
 from causalstream.stream import read_log
 
@@ -56,6 +58,8 @@ class Watch:
         self.dead: set[int] = set()
         self.publishers: dict[str, set[str]] = {name: set() for name in NODES}
         self.received: dict[str, int] = {}
+        self.first_graphs: list[CausalGraph] = []  # the first graph seen from each discovery process, in order
+        self.restored: dict[int, int] = {}  # discovery pid -> samples it took back from the state file
 
     def recovered(self, victim: str, timeout: float, first: bool = False) -> float:
         """Wait until ``victim`` runs again in a new process and its output resumes; seconds taken.
@@ -73,6 +77,8 @@ class Watch:
                 continue
             msg = got.message
             if isinstance(msg, NodeStatus):
+                if msg.name == "/discovery":
+                    self.restored[msg.pid] = msg.counters.get("restored", 0)
                 if msg.state == "running" and msg.pid not in self.dead and msg.name in NODES:
                     self.pids[msg.name] = msg.pid
                     self.all_pids.add(msg.pid)
@@ -85,6 +91,8 @@ class Watch:
                 continue
             self.received[got.topic] = self.received.get(got.topic, 0) + 1
             owner = got.envelope.publisher.rsplit("/", 1)[0]
+            if owner == "/discovery" and got.topic == "/causal/graph" and got.envelope.publisher not in self.publishers[owner]:
+                self.first_graphs.append(msg)
             if owner in self.publishers:
                 self.publishers[owner].add(got.envelope.publisher)
             if owner == victim and got.topic == topic and got.envelope.publisher not in known:
@@ -95,7 +103,7 @@ class Watch:
 def test_pipeline_survives_random_sigkills(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    run = Launch(CHAOS, f"log:={logs / 'chaos.mcap'}", tmp=tmp_path)
+    run = Launch(CHAOS, f"log:={logs / 'chaos.mcap'}", f"state:={tmp_path / 'discovery.npz'}", tmp=tmp_path)
     rng = random.Random(8)
     outputs = sorted({t for t in NODES.values() if t})
     try:
@@ -121,6 +129,10 @@ def test_pipeline_survives_random_sigkills(tmp_path: Path) -> None:
     assert out.count("killed by SIGKILL") == KILLS, out[-3000:]
     assert len(watch.dead) == KILLS and all(watch.pids[n] not in watch.dead for n in NODES)
     assert not alive(launched), f"left behind: {alive(launched)}"
+    first_pid, *respawned = watch.restored  # in the order the heartbeats came
+    assert watch.restored[first_pid] == 0 and len(respawned) == sum(v == "/discovery" for v in _kill_order(random.Random(8)))
+    assert all(watch.restored[pid] > 0 for pid in respawned), watch.restored
+    assert all(g.seq > 1 for g in watch.first_graphs[1:]), [(g.seq, g.flags) for g in watch.first_graphs]
     _check_logs(logs, 1 + sum(1 for pid in watch.dead if pid in watch.recorder_pids))
 
 
