@@ -295,6 +295,7 @@ class TopicStats(msgspec.Struct, kw_only=True):
     duplicates: int = 0
     rate_hz: float = 0.0
     dropped: int = 0  # a direct publisher's frames dropped at full links (its subscribers count gaps)
+    path: str = ""  # a publisher's: "direct" (to subscribers' inboxes) or "broker" (through the broker)
 
 
 class BusStats(Message, kw_only=True):

@@ -237,7 +237,7 @@ class Publisher:
         """This publisher's counters as :class:`TopicStats` (what ``/bus/stats`` carries)."""
         name = self.msg_type.__name__ if self.msg_type is not None else ""
         return [TopicStats(topic=self.topic, role="pub", type_name=name, messages=self.seq, rate_hz=self.rate.hz(),
-                           dropped=self.dropped)]
+                           dropped=self.dropped, path="direct" if self._links is not None else "broker")]
 
     # -- lifetime ---------------------------------------------------------------------
 

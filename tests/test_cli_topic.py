@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ from causalstream.stream import Endpoints
 from causalstream.stream.codec import SEP
 from causalstream.stream.endpoints import configure_socket
 
-from support import run_cli, spawn_cli, stop
+from support import CLI, cli_env, run_cli, spawn_cli, stop
 
 
 def test_pub_then_echo_once_json(bus: Endpoints) -> None:
@@ -64,12 +65,26 @@ def test_list_info_and_hz_see_a_live_publisher(bus: Endpoints) -> None:
         assert info.returncode == 0, info.stderr
         assert "Type: Features" in info.stdout and "Publisher count: 1" in info.stdout
         assert "Bad frames: 25" in info.stdout, info.stdout
+        assert "dropped at full links 0" in info.stdout, info.stdout  # a local bus: the direct path
         hz = run_cli("topic", "hz", "/features", "--duration", "3", endpoints=bus)
         rates = [float(line.split(":")[1]) for line in hz.stdout.splitlines() if line.startswith("average rate")]
         assert rates and all(5.0 < r < 40.0 for r in rates), hz.stdout
     finally:
         stop(talker)
         stop(listener)
+
+
+def test_info_says_which_path_a_publisher_is_on(bus: Endpoints) -> None:
+    talker = subprocess.Popen(
+        [*CLI, "topic", "pub", "/clock", "Clock", "{stamp_ns: 1}", "--rate", "20"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=cli_env(bus, {"CAUSALSTREAM_DIRECT": "0"}))  # the multi-host path, forced on a local bus
+    try:
+        time.sleep(1.5)
+        info = run_cli("topic", "info", "/clock", "--wait", "2.5", endpoints=bus)
+        assert "via the broker (its drops show as gaps)" in info.stdout and "full links" not in info.stdout, info.stdout
+    finally:
+        stop(talker)
 
 
 def test_pub_with_a_bad_message_is_one_line_exit_2(bus: Endpoints) -> None:
