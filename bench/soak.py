@@ -62,7 +62,7 @@ OPTIONAL_NODES = {
     "features": (f"  - {{name: features, kind: features, remap: {{agents/state: /agents/state, features: /features}}, "
                  f"{_RESPAWN}}}\n", "/features"),
     "discovery": (f"  - {{name: discovery, kind: discovery, "
-                  f"params: {{window: 300, min_samples: 100, hop: 5, alpha: 0.01}}, "
+                  f"params: {{window: 300, min_samples: 100, hop: 5, alpha: 0.01, state: STATE}}, "
                   f"remap: {{features: /features, causal/graph: /causal/graph}}, {_RESPAWN}}}\n", "/causal/graph"),
     "predictor": (f"  - {{name: predictor, kind: predictor, remap: {{agents/state: /agents/state, "
                   f"causal/graph: /causal/graph, predictions: /predictions}}, {_RESPAWN}}}\n", "/predictions"),
@@ -126,7 +126,7 @@ def _launch_file(tmp: Path, rate: float) -> tuple[Path, list[str]]:
     names = list(OUTPUTS)
     for kind, (line, output) in OPTIONAL_NODES.items():
         if kind in available_kinds():
-            text += line.replace("LOG", str(tmp / "soak.mcap"))
+            text += line.replace("LOG", str(tmp / "soak.mcap")).replace("STATE", str(tmp / "discovery.npz"))
             names.append(f"/{kind}")
             OUTPUTS.setdefault(f"/{kind}", output)
     path = tmp / "soak.yaml"
