@@ -152,7 +152,7 @@ def dec_hook(typ: type, obj: Any) -> Any:
         if isinstance(obj, list):
             arr = np.asarray(obj, dtype=np.float64)
             return arr
-    raise NotImplementedError(f"cannot decode {type(obj).__name__} as {typ.__name__}")
+    raise TypeError(f"cannot decode {type(obj).__name__} as {typ.__name__}")  # msgspec adds the path
 
 
 def json_enc_hook(obj: Any) -> Any:

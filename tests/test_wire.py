@@ -21,9 +21,10 @@ def _legacy(msg: Message) -> bytes:
     return msgspec.msgpack.encode(msg, enc_hook=enc_hook)
 
 
-def _block(payload: bytes) -> bytes:
-    """The block extension's body inside a payload (the last msgpack item)."""
-    return msgspec.msgpack.Decoder(list, ext_hook=lambda code, data: bytes(data)).decode(payload)[-1]
+def _body(msg: Message) -> bytes:
+    """The body of the block extension that holds ``msg``'s arrays (whatever its type's form)."""
+    layout = wire.layout(type(msg))
+    return bytes(layout._block(layout.array_values(msg)))
 
 
 @pytest.mark.parametrize("type_name", sorted(MESSAGE_TYPES))
@@ -32,13 +33,25 @@ def test_payloads_of_the_older_layout_still_decode(type_name: str) -> None:
     _same(msg, decode_payload(type_name, _legacy(msg)))
 
 
-def test_types_with_arrays_travel_as_plain_fields_then_one_block() -> None:
+def test_types_with_four_arrays_or_more_travel_as_plain_fields_then_one_block() -> None:
     msg = SAMPLES["AgentStates"]
     row = msgspec.msgpack.Decoder(list, ext_hook=lambda code, data: (code, len(data))).decode(encode_payload(msg))
     assert row[:4] == [msg.stamp_ns, msg.frame_id, msg.ids, msg.roles]
     assert row[4][0] == wire.EXT_BLOCK and len(row) == 5  # six arrays, one extension
-    assert wire.layout(Features).arrays == ("values",)
-    assert msgspec.msgpack.decode(encode_payload(SAMPLES["Clock"])) == {"stamp_ns": 123}  # no arrays: a map
+    # fewer arrays: a map, an extension per array (building a struct from a row costs more)
+    codes = []
+    doc = msgspec.msgpack.Decoder(dict, ext_hook=lambda code, data: codes.append(code)).decode(encode_payload(SAMPLES["CausalGraph"]))
+    assert doc["tau_max"] == 2 and codes == [1, 1, 1]
+    assert msgspec.msgpack.decode(encode_payload(SAMPLES["Clock"])) == {"stamp_ns": 123}
+
+
+@pytest.mark.parametrize("type_name", ["AgentStates", "Features", "Predictions", "CausalGraph"])
+def test_either_form_decodes_as_either_type(type_name: str) -> None:
+    msg = SAMPLES[type_name]
+    layout = wire.layout(type(msg))
+    row = msgspec.msgpack.encode((*layout.plain_values(msg), msgspec.msgpack.Ext(wire.EXT_BLOCK, _body(msg))))
+    _same(msg, decode_payload(type_name, row))
+    _same(msg, decode_payload(type_name, _legacy(msg)))
 
 
 @pytest.mark.parametrize(
@@ -97,18 +110,18 @@ def _frame_with_block(msg: Message, body: bytes, code: int = wire.EXT_BLOCK) -> 
 )
 def test_a_damaged_block_is_a_bad_frame_never_a_crash(damage, needle: str) -> None:
     msg = Features(names=["a", "b"], values=np.array([1.0, 2.0]))
-    body = _block(encode_payload(msg))
+    body = _body(msg)
     with pytest.raises(BadFrameError, match=needle):
         decode_frame(_frame_with_block(msg, damage(body)))
 
 
 def test_a_block_with_the_wrong_number_of_arrays_or_extension_code_is_rejected() -> None:
     msg = SAMPLES["AgentStates"]
-    other = _block(encode_payload(Features(names=["a"], values=np.zeros(1))))
+    other = _body(Features(names=["a"], values=np.zeros(1)))
     with pytest.raises(BadFrameError, match="block holds 1 arrays, the type has 6"):
         decode_frame(_frame_with_block(msg, other))
     with pytest.raises(BadFrameError, match="extension code 9"):
-        decode_frame(_frame_with_block(msg, _block(encode_payload(msg)), code=9))
+        decode_frame(_frame_with_block(msg, _body(msg), code=9))
     not_block = b"/t\x00" + msgspec.msgpack.encode([1, 0, "p", "Features", [0, ["a"], 5]])
     with pytest.raises(BadFrameError, match="not an array block"):
         decode_frame(not_block)
@@ -146,8 +159,14 @@ def test_agent_states_validation_still_runs_on_the_fast_path() -> None:
     assert ints.x.dtype == np.float64 and ints.heading.dtype == np.float64
 
 
-def test_an_array_field_that_holds_a_list_is_a_codec_error_on_encode() -> None:
-    msg = Features(names=["a"], values=np.zeros(1))
-    msg.values = [1.0]  # structs are mutable: nothing checked this assignment
+def test_an_array_field_that_holds_a_list_is_a_codec_error_on_encode_in_a_block() -> None:
+    msg = AgentStates(ids=["a"], roles=["h"], x=np.zeros(1), y=np.zeros(1), vx=np.zeros(1), vy=np.zeros(1))
+    msg.x = [1.0]  # structs are mutable: nothing checked this assignment
     with pytest.raises(CodecError, match="must hold numpy arrays, not list"):
         encode_payload(msg)
+
+
+def test_a_number_where_an_array_belongs_is_a_codec_error_not_an_escaping_exception() -> None:
+    payload = msgspec.msgpack.encode({"names": ["a"], "values": 1.5})
+    with pytest.raises(CodecError, match=r"cannot decode float as ndarray - at `\$.values`"):
+        decode_payload("Features", payload)
