@@ -1,5 +1,5 @@
 """A short soak (bench/soak.py for ~20 s): memory stays flat, nothing promised is lost,
-every killed node comes back, and CURVE delivers everything too.
+every killed node comes back, and the CURVE and plain floods lose nothing uncounted.
 
 The full run (``bench/soak.py --minutes 10``) writes bench/results/soak.json; this runs the
 same script, shorter, as a subprocess, and checks its JSON.
@@ -31,4 +31,7 @@ def test_short_soak_memory_flat_nothing_lost(tmp_path: Path) -> None:
     assert soak["lost"] == 0 and soak["gaps_seen_by_monitor"] == 0
     assert soak["respawn_seconds"]["not_back"] == 0 and soak["respawn_seconds"]["n"] >= len(nodes) - 1
     assert all(o["not_back"] == 0 for o in soak["output_back_seconds"].values()), soak["output_back_seconds"]
-    assert set(soak["curve"]["msgs_per_s"]) == {"plain_tcp", "curve"}  # both floods delivered every message
+    # both floods ran, every message received or counted by its publisher (soak.py exits 1 otherwise);
+    # an unpaced 5,000-frame burst may outrun a starved link (a full link waits 2 ms, then drops and counts)
+    assert set(soak["curve"]["msgs_per_s"]) == {"plain_tcp", "curve"}
+    assert all(d >= 0 for ds in soak["curve"]["dropped_by_publisher"].values() for d in ds)
