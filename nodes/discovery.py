@@ -69,6 +69,7 @@ from causalstream.stream.messages import CausalEvent, CausalGraph, Features, Mes
 __all__ = ["DiscoveryNode"]
 
 _DETECTORS = {"adwin": "adwin", "pagehinkley": "page_hinkley"}
+_WORKER_COUNTERS = ("refreshes", "failed", "graphs", "events", "skipped")
 
 
 def _state(model: WindowedPCMCI, stamps: np.ndarray, seq: int, history: np.ndarray | None, since_hop: int) -> WindowState:
@@ -76,7 +77,6 @@ def _state(model: WindowedPCMCI, stamps: np.ndarray, seq: int, history: np.ndarr
     samples = model.cov.samples()
     k = min(len(samples), len(stamps))
     return WindowState(list(model.var_names), samples[len(samples) - k:], stamps[len(stamps) - k:], seq, history, since_hop)
-_WORKER_COUNTERS = ("refreshes", "failed", "graphs", "events", "skipped")
 
 
 class DiscoveryNode(CheckedNode):
@@ -192,7 +192,8 @@ class DiscoveryNode(CheckedNode):
         if self.since_hop >= self.params.hop and self.model.cov.n_samples >= min(self.params.min_samples,
                                                                                   self.params.window):
             self.since_hop = 0
-            stamps = np.fromiter(self.stamps, np.int64, len(self.stamps)) if self.params.state else None
+            due = self.params.state and time.monotonic() - self._saved_at >= self.params.state_every_s
+            stamps = np.fromiter(self.stamps, np.int64, len(self.stamps)) if due else None  # the worker saves it
             self.worker.submit(snapshot(self.model, self.stamps[0], self.stamps[-1], self.epoch, self.next_flags, stamps))
             self.next_flags = ()
 
@@ -249,7 +250,7 @@ class DiscoveryNode(CheckedNode):
         if event is not None:
             self._publish(self.events_out, event)
             self.counters["events"] += 1
-        if snap.stamps is not None and time.monotonic() - self._saved_at >= self.params.state_every_s:
+        if snap.stamps is not None:  # a save was due when the snapshot was taken
             assert snap.model is not None
             self._save(_state(snap.model, snap.stamps, self.builder.seq, self._history(), 0))
 

@@ -102,11 +102,19 @@ class GraphBuilder:
     def __init__(self, stability_k: int) -> None:
         self.stability_k = stability_k
         self.stability = LinkStability(stability_k)
-        self.previous: np.ndarray | None = None
         self.epoch: int | None = None
         self.seq = 0
         self.parents: dict | None = None
         self.recent: deque[np.ndarray] = deque(maxlen=stability_k)  # the marks behind ``stability``
+
+    @property
+    def previous(self) -> np.ndarray | None:
+        """The marks of the last graph of this epoch (the next change event diffs against it).
+
+        >>> GraphBuilder(2).previous is None
+        True
+        """
+        return self.recent[-1] if self.recent else None
 
     def restore(self, seq: int, history: np.ndarray | None, epoch: int) -> GraphBuilder:
         """Go on from a saved state: the last ``seq``, the last graphs' marks (newest last).
@@ -120,7 +128,6 @@ class GraphBuilder:
         for marks in [] if history is None else history:
             self.stability.update(marks)
             self.recent.append(marks)
-        self.previous = self.recent[-1] if self.recent else None
         self.seq, self.epoch = seq, epoch
         return self
 
@@ -131,10 +138,11 @@ class GraphBuilder:
         if snap.epoch != self.epoch:
             self.stability.reset()
             self.recent.clear()
-            self.previous, self.epoch = None, snap.epoch
+            self.epoch = snap.epoch
         res = model.results()
         self.parents = res.get("parents")
         marks = np.asarray(res["graph"], dtype="<U3")
+        previous = self.previous
         self.stability.update(marks)
         self.recent.append(marks)
         self.seq += 1
@@ -145,8 +153,7 @@ class GraphBuilder:
             window_start_ns=snap.start_ns, window_end_ns=snap.end_ns, n_samples=res["n_samples"],
             n_missing=res["n_missing"], seq=self.seq, compute_ms=res["compute_ms"],
             flags=list(snap.flags) + _window_flags(model, res["n_missing"]))
-        diff = diff_graphs(self.previous, marks, model.var_names)
-        self.previous = marks
+        diff = diff_graphs(previous, marks, model.var_names)
         if not diff.changed:
             return graph, None
         event = CausalEvent(stamp_ns=snap.end_ns, kind="graph_changed", shd=diff.shd, graph_seq=self.seq,

@@ -79,7 +79,7 @@ def message_type(type_name: str) -> type[Message]:
 
 
 def encode_payload(msg: Message) -> bytes:
-    """msgpack bytes of one message (arrays as raw bytes, in one block: see ``stream/wire.py``).
+    """msgpack bytes of one message (arrays as raw bytes; the layout is ``stream/wire.py``'s).
 
     >>> from causalstream.stream.messages import Clock
     >>> decode_payload("Clock", encode_payload(Clock(stamp_ns=3))).stamp_ns

@@ -18,11 +18,13 @@ a row costs about what three per-array hooks do. Either form decodes as either t
 payload is tried in its type's form first), so a log written with the other layout reads.
 
 >>> import numpy as np
->>> from causalstream.stream.messages import Features
->>> msg = Features(stamp_ns=3, names=["a", "b"], values=np.array([1.0, np.nan]))
->>> back = decode(Features, encode(msg))
->>> back.names, back.values.tobytes() == msg.values.tobytes(), back.values.flags.writeable
-(['a', 'b'], True, True)
+>>> from causalstream.stream.codec import decode_payload, encode_payload
+>>> from causalstream.stream.messages import AgentStates
+>>> msg = AgentStates(ids=["a", "b"], roles=["h", "h"], x=np.array([1.0, np.nan]), y=np.zeros(2),
+...                   vx=np.zeros(2), vy=np.ones(2))
+>>> back = decode_payload("AgentStates", encode_payload(msg))
+>>> back.x.tobytes() == msg.x.tobytes(), back.goal.shape, back.x.flags.writeable
+(True, (2, 2), True)
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ from typing import Any, NamedTuple
 import msgspec
 import numpy as np
 
-from causalstream.stream.arrays import _KINDS, _MAX_SPECS, _dtype, dec_hook, enc_hook, ext_hook
+from causalstream.stream.arrays import _KINDS, _MAX_SPECS, _header, _spec, dec_hook, ext_hook
 from causalstream.stream.errors import CodecError
 from causalstream.stream.messages import Message
 
-__all__ = ["BLOCK_MIN_ARRAYS", "EXT_BLOCK", "Layout", "decode", "encode", "layout"]
+__all__ = ["BLOCK_MIN_ARRAYS", "EXT_BLOCK", "Layout", "layout"]
 
 EXT_BLOCK = 2
 BLOCK_MIN_ARRAYS = 4  # a type with this many array fields or more travels as one block
@@ -179,8 +181,7 @@ def _plan(arrays: tuple[np.ndarray | None, ...]) -> tuple[bytes, tuple[int, ...]
             continue
         if a.dtype.kind not in _KINDS:
             raise CodecError("ndarray", f"dtype {a.dtype} cannot travel on the bus")
-        dt = a.dtype.str.encode()
-        parts.append(struct.pack(f"<BB{len(dt)}s{a.ndim}Q", len(dt), a.ndim, dt, *a.shape))
+        parts.append(_header(a.dtype.str, a.shape))  # each array's header as a single array's
         pads.append(_padded(a.nbytes) - a.nbytes)
         at += _padded(a.nbytes)
     head = b"".join(parts)
@@ -209,13 +210,15 @@ def _parse(head: bytes) -> _Spec:
                 i += 1
                 continue
             ndt, ndim = head[i], head[i + 1]
-            dtype = _dtype(head[i + 2 : i + 2 + ndt])
             if ndim > 32:
                 raise CodecError("ndarray", f"{ndim} dimensions")
-            shape = struct.unpack_from(f"<{ndim}Q", head, i + 2 + ndt)
-            i += 2 + ndt + 8 * ndim
+            end = i + 2 + ndt + 8 * ndim
+            if end > len(head):
+                raise IndexError
+            dtype, shape, nbytes = _spec(memoryview(head)[i:end], end - i)  # a single array's header
+            i = end
             found.append((dtype, at, math.prod(shape), shape))
-            at += _padded(math.prod(shape) * dtype.itemsize)
+            at += _padded(nbytes)
     except (IndexError, struct.error):
         raise CodecError("ndarray", "truncated block header") from None
     dtypes = {f[0] for f in found if f is not None}
@@ -262,22 +265,3 @@ def layout(cls: type[Message]) -> Layout:
     """
     return Layout(cls)
 
-
-def encode(msg: Message) -> bytes:
-    """msgpack payload of ``msg`` (see the module docstring for the layout).
-
-    >>> from causalstream.stream.messages import Clock
-    >>> encode(Clock(stamp_ns=1))
-    b'\\x81\\xa8stamp_ns\\x01'
-    """
-    return msgspec.msgpack.encode(layout(type(msg)).to_wire(msg), enc_hook=enc_hook)
-
-
-def decode(cls: type[Message], payload: bytes | memoryview) -> Message:
-    """The message of type ``cls`` in ``payload``.
-
-    >>> from causalstream.stream.messages import Clock
-    >>> decode(Clock, b"\\x81\\xa8stamp_ns\\x01").stamp_ns
-    1
-    """
-    return layout(cls).from_wire(payload)
