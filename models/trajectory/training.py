@@ -9,7 +9,10 @@ mode 0 is the deterministic mode: trained with plain ADE on every agent (the bes
 guess in expectation), left out of the winner-takes-all term; with a large
 ``mode_temperature`` the probabilities rank modes by expected error, so the most probable
 mode is the best single guess. Each batch can be augmented by a random rotation, mirror
-(``augment``) and scale (``scale_range``: ETH's walkers are about twice as fast as UCY's).
+(``augment``) and scale (``scale_range``: ETH's walkers are about twice as fast as UCY's),
+and its observed steps jittered (``obs_noise``, on a share ``obs_noise_share`` of the scenes;
+targets stay clean): the BIWI scenes' annotations jitter from frame to frame, UCY's are
+smooth splines, and a network that has only seen smooth tracks reads the jitter as motion.
 The epoch with the best validation score (min-of-K ADE + most-probable-mode ADE) is kept.
 
 >>> TrainConfig(epochs=3).gate_warmup
@@ -71,6 +74,8 @@ class TrainConfig:
     det_weight: float = 0.0  # > 0: mode 0 is trained with plain ADE on every agent (deterministic mode)
     augment: bool = False  # random rotation and mirror of each batch's scenes
     scale_range: tuple[float, float] = (1.0, 1.0)  # random scale of each batch's scenes (speed augmentation)
+    obs_noise: float = 0.0  # metres: observed steps get N(0, s^2) jitter, s ~ U(0, obs_noise) per scene
+    obs_noise_share: float = 1.0  # share of scenes jittered (the others stay clean)
     seed: int = 0
 
 
@@ -159,9 +164,10 @@ def augment(scene: torch.Tensor, cfg: TrainConfig, rng: np.random.Generator) -> 
 
 
 def _loss(net: CausalGatedPredictor, scene: torch.Tensor, valid: torch.Tensor, prior: torch.Tensor,
-          cfg: TrainConfig) -> torch.Tensor:
+          cfg: TrainConfig, jitter: torch.Tensor | None = None) -> torch.Tensor:
     obs = net.config.observed
-    out = net(scene[:, :, :obs], prior)
+    history = scene[:, :, :obs] if jitter is None else scene[:, :, :obs] + jitter
+    out = net(history, prior)
     future = scene[:, :, obs : obs + net.config.horizon]
     err = torch.linalg.vector_norm(out.trajectories - future.unsqueeze(2), dim=-1)  # [B, A, K, H]
     ade = err.mean(-1)  # [B, A, K]
@@ -238,7 +244,13 @@ def train(
             scene = augment(scene, schedule, rng)
             if rng.random() < schedule.prior_dropout:
                 prior = prior * (torch.rand_like(prior) > 0.3).float()
-            loss = _loss(net, scene, valid, prior, schedule)
+            jitter = None
+            if schedule.obs_noise > 0:
+                n = scene.shape[0]
+                sigma = rng.uniform(0, schedule.obs_noise, n) * (rng.random(n) < schedule.obs_noise_share)
+                sigma = torch.from_numpy(sigma).to(scene.dtype)
+                jitter = torch.randn_like(scene[:, :, : config.observed]) * sigma[:, None, None, None]
+            loss = _loss(net, scene, valid, prior, schedule, jitter)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
