@@ -10,7 +10,8 @@ import torch
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.export import SceneModule
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
-from causalstream.models.trajectory.training import TrainConfig, TrainEvent, evaluate, load_checkpoint, save_checkpoint, train
+from causalstream.models.trajectory.training import (TrainConfig, TrainEvent, evaluate, jitter, load_checkpoint,
+                                                     save_checkpoint, train)
 
 
 def _walkers(n: int, seed: int) -> list[np.ndarray]:
@@ -36,6 +37,21 @@ def test_training_beats_the_untrained_network_and_reports_progress() -> None:
     assert result.val_metrics["ade"] + result.val_metrics["ade_top1"] == min(h["ade"] + h["ade_top1"] for h in result.history)
     assert [e.epoch for e in events if not np.isnan(e.val_ade)] == list(range(6))
     assert not result.network.training
+
+
+def test_jittered_histories_train_against_clean_targets() -> None:
+    """With obs_noise the network still learns the walks: the noise is on its input only."""
+    cfg = NetworkConfig(d_model=16, heads=2, layers=1, modes=2)
+    train_set, val_set = _walkers(32, 0), _walkers(8, 1)
+    torch.manual_seed(0)
+    untrained = evaluate(CausalGatedPredictor(cfg), val_set)
+    schedule = TrainConfig(epochs=6, seed=0, batch_windows=4, obs_noise=0.05, obs_noise_share=0.5)
+    result = train(cfg, schedule, train_set, val_set)
+    assert result.val_metrics["ade"] < 0.5 * untrained["ade"]
+    history = torch.zeros(4, 3, 8, 2)
+    assert jitter(history, TrainConfig(obs_noise=0.05, obs_noise_share=0.0), np.random.default_rng(0)) is None
+    noise = jitter(history, TrainConfig(obs_noise=0.05, obs_noise_share=1.0), np.random.default_rng(0))
+    assert noise is not None and noise.shape == history.shape and bool((noise != 0).all())
 
 
 def test_checkpoint_round_trip_gives_the_same_predictions(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "augment",
     "collate",
     "evaluate",
+    "jitter",
     "load_checkpoint",
     "save_checkpoint",
     "train",
@@ -163,10 +164,30 @@ def augment(scene: torch.Tensor, cfg: TrainConfig, rng: np.random.Generator) -> 
     return scene @ torch.from_numpy(m.transpose(0, 2, 1)).to(scene.dtype)[:, None]
 
 
+def jitter(history: torch.Tensor, cfg: TrainConfig, rng: np.random.Generator) -> torch.Tensor | None:
+    """Noise for observed steps ``history`` [B, A, T, 2]: a share ``obs_noise_share`` of the
+    scenes gets N(0, s^2) with s ~ U(0, ``obs_noise``) per scene, the rest zeros; ``None`` when off.
+
+    >>> h = torch.zeros(1000, 2, 8, 2)
+    >>> _ = torch.manual_seed(0)
+    >>> noise = jitter(h, TrainConfig(obs_noise=0.1, obs_noise_share=0.5), np.random.default_rng(0))
+    >>> clean = (noise.flatten(1) == 0).all(1).float().mean().item()
+    >>> 0.45 < clean < 0.55, noise.std(dim=(1, 2, 3)).max().item() < 0.15
+    (True, True)
+    >>> jitter(h, TrainConfig(), np.random.default_rng(0)) is None
+    True
+    """
+    if cfg.obs_noise <= 0 or cfg.obs_noise_share <= 0:
+        return None
+    n = history.shape[0]
+    sigma = rng.uniform(0, cfg.obs_noise, n) * (rng.random(n) < cfg.obs_noise_share)
+    return torch.randn_like(history) * torch.from_numpy(sigma).to(history.dtype)[:, None, None, None]
+
+
 def _loss(net: CausalGatedPredictor, scene: torch.Tensor, valid: torch.Tensor, prior: torch.Tensor,
-          cfg: TrainConfig, jitter: torch.Tensor | None = None) -> torch.Tensor:
+          cfg: TrainConfig, noise: torch.Tensor | None = None) -> torch.Tensor:
     obs = net.config.observed
-    history = scene[:, :, :obs] if jitter is None else scene[:, :, :obs] + jitter
+    history = scene[:, :, :obs] if noise is None else scene[:, :, :obs] + noise
     out = net(history, prior)
     future = scene[:, :, obs : obs + net.config.horizon]
     err = torch.linalg.vector_norm(out.trajectories - future.unsqueeze(2), dim=-1)  # [B, A, K, H]
@@ -244,13 +265,7 @@ def train(
             scene = augment(scene, schedule, rng)
             if rng.random() < schedule.prior_dropout:
                 prior = prior * (torch.rand_like(prior) > 0.3).float()
-            jitter = None
-            if schedule.obs_noise > 0:
-                n = scene.shape[0]
-                sigma = rng.uniform(0, schedule.obs_noise, n) * (rng.random(n) < schedule.obs_noise_share)
-                sigma = torch.from_numpy(sigma).to(scene.dtype)
-                jitter = torch.randn_like(scene[:, :, : config.observed]) * sigma[:, None, None, None]
-            loss = _loss(net, scene, valid, prior, schedule, jitter)
+            loss = _loss(net, scene, valid, prior, schedule, jitter(scene[:, :, : config.observed], schedule, rng))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
