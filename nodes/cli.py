@@ -12,8 +12,10 @@ and exit status 2.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.metadata
 import logging
+import signal
 import sys
 
 import typer
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     2
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to stderr (a hung process)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         app(args=argv, standalone_mode=True)
     except CausalstreamError as exc:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from causalstream.stream import Endpoints, Subscriber
@@ -74,12 +75,19 @@ def spawn_cli(*args: str, endpoints: Endpoints | None = None, **kw) -> subproces
 
 
 def stop(proc: subprocess.Popen, timeout: float = 5.0) -> tuple[str, str]:
+    """Ctrl-C the process group; one still running after ``timeout`` dumps its threads'
+    stacks (SIGUSR1, the CLI's faulthandler) into a pytest warning and is killed."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
         try:
             return proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGUSR1)
+            time.sleep(0.5)
             os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            warnings.warn(f"{proc.args} ignored SIGINT for {timeout} s; its stderr ends:\n{err[-3000:]}", stacklevel=2)
+            return out, err
     return proc.communicate()
 
 

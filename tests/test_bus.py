@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from causalstream.stream.codec import SEP, encode_frame
 from causalstream.stream.endpoints import configure_socket
 from causalstream.stream.messages import CausalGraph, Clock, Features
 
-from support import cli_env, run_cli
+from support import cli_env, free_port_pair, run_cli, spawn_cli, stop, wait_for_broker
 
 PUBLISHER_SCRIPT = textwrap.dedent(
     """
@@ -175,6 +176,23 @@ def test_callback_form(bus: Endpoints) -> None:
             pub.publish(Clock(stamp_ns=i + 1))
     thread.join(10)
     assert [m.stamp_ns for m in seen] == [1, 2, 3, 4, 5]
+
+
+def test_sigusr1_dumps_every_thread_and_the_process_goes_on() -> None:
+    """A hung CLI process can be asked where it is: `kill -USR1 PID` (faulthandler)."""
+    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
+    proc = spawn_cli("bus", "--endpoint", endpoints.pub)
+    try:
+        wait_for_broker(endpoints, proc=proc)
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        assert proc.poll() is None
+        wait_for_broker(endpoints, timeout=5, proc=proc)  # still forwarding
+    finally:
+        _, err = stop(proc)
+    assert err.count("Thread 0x") + err.count("Current thread 0x") >= 3  # main, proxy, control
+    assert "broker.py" in err  # where the threads were
+    assert proc.returncode in (0, 130)
 
 
 def test_endpoint_taken_is_one_line_and_exit_2(bus: Endpoints) -> None:
