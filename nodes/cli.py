@@ -67,8 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     2
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to stderr (a hung process)
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Ctrl-C stops every command, also when a script started it in the background (the shell
+    # then hands it SIGINT ignored, and Python keeps an inherited "ignore")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:  # `kill -USR1 PID`: every thread's stack
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True, file=sys.__stderr__)
+        except (OSError, ValueError):  # a stderr without a file descriptor
+            pass
     try:
         app(args=argv, standalone_mode=True)
     except CausalstreamError as exc:

@@ -195,6 +195,19 @@ def test_sigusr1_dumps_every_thread_and_the_process_goes_on() -> None:
     assert proc.returncode in (0, 130)
 
 
+def test_ctrl_c_stops_the_broker_even_when_started_with_sigint_ignored() -> None:
+    """A shell script's `causalstream bus &` inherits SIGINT ignored; Ctrl-C must still stop it."""
+    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
+    proc = spawn_cli("bus", "--endpoint", endpoints.pub, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        wait_for_broker(endpoints, proc=proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=4)
+    finally:
+        stop(proc)
+    assert proc.returncode in (0, 130)
+
+
 def test_endpoint_taken_is_one_line_and_exit_2(bus: Endpoints) -> None:
     res = run_cli("bus", "--endpoint", bus.pub, timeout=30)
     assert res.returncode == 2
