@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from types import TracebackType
 
@@ -148,8 +149,10 @@ class Broker:
         """Start and block until interrupted (what ``causalstream bus`` does)."""
         self.start()
         try:
-            while not self._stop.wait(0.2):
-                pass
+            # sleep, not Event.wait: a KeyboardInterrupt raised inside Event.wait can leave the
+            # Event's lock held by this thread, and close()'s set() then waits on it for ever
+            while not self._stop.is_set():
+                time.sleep(0.1)
         finally:
             self.close()
 
