@@ -8,16 +8,14 @@ import pytest
 
 from causalstream.stream import Endpoints
 
-from support import free_port_pair, spawn_cli, stop, wait_for_broker
+from support import start_bus, stop
 
 
 @pytest.fixture
 def bus() -> Iterator[Endpoints]:
     """A broker process (`causalstream bus`) on fresh loopback ports."""
-    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
-    proc = spawn_cli("bus", "--endpoint", endpoints.pub)
+    endpoints, proc = start_bus()
     try:
-        wait_for_broker(endpoints, proc=proc)
         yield endpoints
     finally:
         stop(proc)

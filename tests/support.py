@@ -74,6 +74,18 @@ def spawn_cli(*args: str, endpoints: Endpoints | None = None, **kw) -> subproces
     )
 
 
+def start_bus(*args: str, **kw) -> tuple[Endpoints, subprocess.Popen]:
+    """A broker process (`causalstream bus ARGS`) on fresh loopback ports, answering; stop it with :func:`stop`."""
+    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
+    proc = spawn_cli("bus", "--endpoint", endpoints.pub, *args, **kw)
+    try:
+        wait_for_broker(endpoints, proc=proc)
+    except BaseException:
+        stop(proc)
+        raise
+    return endpoints, proc
+
+
 def stop(proc: subprocess.Popen, timeout: float = 5.0) -> tuple[str, str]:
     """Ctrl-C the process group; one still running after ``timeout`` dumps its threads'
     stacks (SIGUSR1, the CLI's faulthandler) into a pytest warning and is killed."""
@@ -86,7 +98,7 @@ def stop(proc: subprocess.Popen, timeout: float = 5.0) -> tuple[str, str]:
             time.sleep(0.5)
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
-            warnings.warn(f"{proc.args} ignored SIGINT for {timeout} s; its stderr ends:\n{err[-3000:]}", stacklevel=2)
+            warnings.warn(f"{proc.args} still running {timeout} s after SIGINT; its stderr ends:\n{err[-3000:]}", stacklevel=2)
             return out, err
     return proc.communicate()
 

@@ -7,17 +7,15 @@ import time
 import numpy as np
 import psutil
 
-from causalstream.stream import Endpoints, Publisher, Subscriber
+from causalstream.stream import Publisher, Subscriber
 from causalstream.stream.messages import Features
 
-from support import free_port_pair, spawn_cli, stop, wait_for_broker
+from support import start_bus, stop
 
 
 def test_slow_subscriber_drops_are_counted_and_memory_is_bounded() -> None:
-    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
-    broker = spawn_cli("bus", "-e", endpoints.pub, "--hwm", "2000")
+    endpoints, broker = start_bus("--hwm", "2000")
     try:
-        wait_for_broker(endpoints, proc=broker)
         # the queues live in the broker on the broker path, in this process (publisher's links,
         # subscriber's inbox) on the direct path: both are watched
         procs = [psutil.Process(broker.pid), psutil.Process()]

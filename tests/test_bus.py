@@ -17,7 +17,7 @@ from causalstream.stream.codec import SEP, encode_frame
 from causalstream.stream.endpoints import configure_socket
 from causalstream.stream.messages import CausalGraph, Clock, Features
 
-from support import cli_env, free_port_pair, run_cli, spawn_cli, stop, wait_for_broker
+from support import cli_env, run_cli, start_bus, stop, wait_for_broker
 
 PUBLISHER_SCRIPT = textwrap.dedent(
     """
@@ -180,10 +180,8 @@ def test_callback_form(bus: Endpoints) -> None:
 
 def test_sigusr1_dumps_every_thread_and_the_process_goes_on() -> None:
     """A hung CLI process can be asked where it is: `kill -USR1 PID` (faulthandler)."""
-    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
-    proc = spawn_cli("bus", "--endpoint", endpoints.pub)
+    endpoints, proc = start_bus()
     try:
-        wait_for_broker(endpoints, proc=proc)
         proc.send_signal(signal.SIGUSR1)
         time.sleep(0.5)
         assert proc.poll() is None
@@ -197,10 +195,8 @@ def test_sigusr1_dumps_every_thread_and_the_process_goes_on() -> None:
 
 def test_ctrl_c_stops_the_broker_even_when_started_with_sigint_ignored() -> None:
     """A shell script's `causalstream bus &` inherits SIGINT ignored; Ctrl-C must still stop it."""
-    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
-    proc = spawn_cli("bus", "--endpoint", endpoints.pub, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    _, proc = start_bus(preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
-        wait_for_broker(endpoints, proc=proc)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=4)
     finally:

@@ -15,10 +15,10 @@ import time
 
 import psutil
 
-from causalstream.stream import Endpoints, Subscriber
+from causalstream.stream import Subscriber
 from causalstream.stream.messages import NodeStatus
 
-from support import ROOT, free_port_pair, spawn_cli, stop, wait_for_broker
+from support import ROOT, spawn_cli, start_bus, stop
 
 N, TAIL, SIZE = 100_000, 150, 100
 SENT_MB = N * SIZE * 13 / 2**20  # 8 bytes a value, ~5 a name
@@ -38,11 +38,9 @@ def _status(sub: Subscriber, name: str, until, timeout: float = 30) -> NodeStatu
 
 def test_slow_node_bounded_memory_drops_counted_fast_node_not_blocked(monkeypatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests"))
-    endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")
-    broker = spawn_cli("bus", "-e", endpoints.pub, "--hwm", "1000")
+    endpoints, broker = start_bus("--hwm", "1000")
     procs = []
     try:
-        wait_for_broker(endpoints, proc=broker)
         with Subscriber("/node/status", endpoints=endpoints) as sub:
             sub.wait_ready(5)
             procs.append(spawn_cli("run", "rel_nodes:Sleeper", "--name", "sleeper", "--param", "sleep_s=0.0005",
