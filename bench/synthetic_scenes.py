@@ -8,7 +8,9 @@ was written). Each scene, 20 steps at 2.5 Hz:
 - followers each track one leader: they steer towards a point 1.2 m behind it with a lag, so
   their future turn is written in the leader's past, and only there;
 - distractors walk independently (steady speed, small noise) through the same area, often
-  passing close to the others; they act on nobody and nobody acts on them.
+  passing close to the others; they act on nobody and nobody acts on them, and their paths
+  are drawn from the observed part of the window only, so they carry nothing of the others'
+  future.
 
 So the causal parents of a follower are its leader alone; distractors are non-causal for
 every agent. ``Scene.parents[i, j]`` is True when agent i acts on agent j.
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 STEPS = 20
+OBSERVED = 8
 DT = 0.4
 
 
@@ -70,7 +73,7 @@ def _follower(rng: np.random.Generator, leader: np.ndarray) -> np.ndarray:
 def _distractor(rng: np.random.Generator, near: np.ndarray) -> np.ndarray:
     speed = rng.uniform(0.5, 1.6) * DT
     heading = rng.uniform(0, 2 * np.pi)
-    middle = near + rng.normal(0, 2.0, 2)  # passes near the group around mid-window
+    middle = near + rng.normal(0, 2.0, 2)  # passes near the group's last observed place at mid-window
     start = middle - speed * (STEPS / 2) * np.array([np.cos(heading), np.sin(heading)])
     steps = speed * np.array([np.cos(heading), np.sin(heading)]) + rng.normal(0, 0.03, (STEPS - 1, 2))
     return np.concatenate([start[None], start + np.cumsum(steps, axis=0)])
@@ -93,7 +96,9 @@ def make_scene(rng: np.random.Generator, noise: float = 0.02) -> Scene:
             edges.append((li, len(tracks)))
             tracks.append(_follower(rng, lead))
             roles.append("follower")
-    centre = np.mean([t[STEPS // 2] for t in tracks], axis=0)
+    # where the groups were at the last observed step: a place they will be at later would put
+    # their future into the distractors' paths (a non-causal agent that predicts them)
+    centre = np.mean([t[OBSERVED - 1] for t in tracks], axis=0)
     for _ in range(rng.integers(2, 6)):
         tracks.append(_distractor(rng, centre))
         roles.append("distractor")

@@ -1,6 +1,6 @@
 """Trajectory benchmark: ETH/UCY leave-one-out accuracy, robustness to non-causal agents, latency.
 
-Run: ``.venv/bin/python bench/trajectory.py`` (about 5 minutes on one core); writes
+Run: ``.venv/bin/python bench/trajectory.py`` (about 5.5 minutes on one core); writes
 bench/results/trajectory.json and prints the tables. Needs the ``dev`` extra (torch, for the
 robustness models and the torch-eager latency reference) and the shipped weights:
 models/weights/trajectory.{onnx,int8.onnx,pt} and models/weights/eth_ucy_loo/trajectory_SCENE.onnx
@@ -10,7 +10,7 @@ models/weights/trajectory.{onnx,int8.onnx,pt} and models/weights/eth_ucy_loo/tra
    probable mode (K=1) and min-of-20, fp32 and int8 onnxruntime.
 2. Robustness, on bench/synthetic_scenes.py (our own generator, written before models/sim
    was on main) and on models/sim's HRI scenes: a gated model and an ungated one trained
-   here on scenes with known non-causal agents (distractors). Move or remove the distractors; how much do the other agents' predictions
+   here (16 epochs, gate sparsity weight 3) on scenes with known non-causal agents (distractors). Move or remove the distractors; how much do the other agents' predictions
    change, gated vs the same model with its gate forced open (and vs the ungated model)?
 3. Latency p50/p99 for 8, 16, 64 agents, one thread: onnxruntime fp32 and int8 vs torch eager.
 """
@@ -157,7 +157,8 @@ def sim_scenes(n: int, seed: int) -> list[Scene]:
             for s in hri_scenes(n, n_frames=20, seed=seed)]
 
 
-def robustness(train_s: list[Scene], val_s: list[Scene], test_s: list[Scene], data: str, epochs: int = 8) -> dict:
+def robustness(train_s: list[Scene], val_s: list[Scene], test_s: list[Scene], data: str, epochs: int = 16,
+               sparsity: float = 3.0) -> dict:
     """Gated vs gate forced open (same weights) vs a separately trained ungated model.
 
     When the test scenes carry a discovered graph (bench/sim_discovery.py), the ungated model
@@ -167,7 +168,7 @@ def robustness(train_s: list[Scene], val_s: list[Scene], test_s: list[Scene], da
     ``ungated_model`` (the same weights, all-ones prior) that is "the gate forced open".
     """
     torch.manual_seed(0)
-    schedule = TrainConfig(epochs=epochs, seed=0)
+    schedule = TrainConfig(epochs=epochs, seed=0, sparsity_weight=sparsity)
     nets, seconds = {}, {}
     for gate in ("learned", "open"):
         start = time.perf_counter()
@@ -183,7 +184,7 @@ def robustness(train_s: list[Scene], val_s: list[Scene], test_s: list[Scene], da
         variants |= {f"graph_{m}": (nets["open"], m) for m in PRIOR_MODES}
         pairs += [(f"graph_{m}", "ungated_model") for m in PRIOR_MODES]
     res: dict = {"data": data, "scenes": {"train": len(train_s), "val": len(val_s), "test": len(test_s)},
-                 "epochs": schedule.epochs, "train_seconds": seconds, "variants": {}}
+                 "epochs": schedule.epochs, "sparsity_weight": sparsity, "train_seconds": seconds, "variants": {}}
     for name, (net, mode) in variants.items():
         res["variants"][name] = {**_accuracy(net, test_s, mode), "change_move": _change(net, test_s, "move", 7, mode),
                                  "change_remove": _change(net, test_s, "remove", 7, mode)}

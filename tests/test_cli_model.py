@@ -46,10 +46,11 @@ def test_train_export_info_round_trip(tmp_path: Path) -> None:
 
 def test_train_on_the_simulators_scenes(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["model", "train", "--data", "sim", "--scenes", "20", "--gate", "open",
-                                      "--out", str(tmp_path), "--name", "s", *TINY])
+                                      "--sparsity", "3", "--out", str(tmp_path), "--name", "s", *TINY])
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "s.json").read_text())
     assert meta["data"].startswith("models/sim HRI scenes") and meta["network"]["gate"] == "open"
+    assert meta["training"]["sparsity_weight"] == 3.0 and " --sparsity 3 " in meta["command"]
     assert meta["split"]["windows"] == {"train": 6, "val": 2, "test": 2}  # 16/2/2 scenes, --limit 6
     assert meta["command"].startswith("causalstream model train --data sim --scenes 20 --epochs 1")
     assert np.isfinite(meta["metrics"]["test"]["ours"]["ade"])
