@@ -65,6 +65,7 @@ class Broker:
         self._auth: ThreadAuthenticator | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._stop_requested = False  # set by request_stop: a plain flag, no lock to take in a signal handler
         self._ctrl: zmq.Socket | None = None
         self.running = False
 
@@ -151,14 +152,15 @@ class Broker:
         try:
             # sleep, not Event.wait: a KeyboardInterrupt raised inside Event.wait can leave the
             # Event's lock held by this thread, and close()'s set() then waits on it for ever
-            while not self._stop.is_set():
+            while not (self._stop_requested or self._stop.is_set()):
                 time.sleep(0.1)
         finally:
             self.close()
 
     def request_stop(self) -> None:
-        """Ask :meth:`run` to return (safe from a signal handler)."""
-        self._stop.set()
+        """Ask :meth:`run` to return (safe from a signal handler: it sets a flag that
+        :meth:`run` polls, where ``Event.set`` would take a lock that ``close()`` may hold)."""
+        self._stop_requested = True
 
     def close(self) -> None:
         """Stop forwarding and unbind."""

@@ -204,6 +204,29 @@ def test_ctrl_c_stops_the_broker_even_when_started_with_sigint_ignored() -> None
     assert proc.returncode in (0, 130)
 
 
+def test_sigterm_stops_the_broker_cleanly_and_a_burst_never_hangs_it() -> None:
+    """SIGTERM stops the broker with status 0. Its handler only sets a flag, so signals that land
+    while close() runs cannot deadlock on a lock (a burst: every broker exits; one signalled
+    after its handlers are gone, in the interpreter's exit, dies of it: -15)."""
+    _, proc = start_bus()
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=4)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    for _ in range(3):
+        _, proc = start_bus()
+        try:
+            for _ in range(20):
+                proc.send_signal(signal.SIGTERM)
+                time.sleep(0.005)
+            proc.wait(timeout=4)
+        finally:
+            stop(proc)
+        assert proc.returncode in (0, -signal.SIGTERM)
+
+
 def test_endpoint_taken_is_one_line_and_exit_2(bus: Endpoints) -> None:
     res = run_cli("bus", "--endpoint", bus.pub, timeout=30)
     assert res.returncode == 2
