@@ -35,9 +35,13 @@ def test_train_export_info_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(OnnxPredictor(tmp_path / "e.onnx").predict(history)[0],
                                OnnxPredictor(tmp_path / "t.onnx").predict(history)[0], atol=1e-6)
     assert json.loads((tmp_path / "e.json").read_text())["exported_by"] == "causalstream model export t.pt"
+    stale = json.loads((tmp_path / "t.json").read_text())
+    stale["metrics"]["test"]["ours_int8"]["ade"] = 99.0  # as if the int8 file had been quantised differently
+    (tmp_path / "t.json").write_text(json.dumps(stale))
     result = runner.invoke(app, ["model", "export", str(tmp_path / "t.pt")])  # over the trained model's own files
     assert result.exit_code == 0, result.output
-    again = json.loads((tmp_path / "t.json").read_text())
+    assert "test metrics on 6 recorded test windows" in " ".join(result.output.split())
+    again = json.loads((tmp_path / "t.json").read_text())  # measured again on the recorded hotel windows
     assert again["exported_by"] == "causalstream model export t.pt" and again["metrics"] == meta["metrics"]
 
     result = runner.invoke(app, ["model", "info", str(tmp_path / "e.onnx")])
@@ -54,6 +58,9 @@ def test_train_on_the_simulators_scenes(tmp_path: Path) -> None:
     assert meta["split"]["windows"] == {"train": 6, "val": 2, "test": 2}  # 16/2/2 scenes, --limit 6
     assert meta["command"].startswith("causalstream model train --data sim --scenes 20 --epochs 1")
     assert np.isfinite(meta["metrics"]["test"]["ours"]["ade"])
+    result = CliRunner().invoke(app, ["model", "export", str(tmp_path / "s.pt")])  # the seeded test scenes again
+    assert result.exit_code == 0 and "test metrics on 2 recorded test windows" in " ".join(result.output.split()), result.output
+    assert json.loads((tmp_path / "s.json").read_text())["metrics"] == meta["metrics"]
 
 
 def test_bad_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
