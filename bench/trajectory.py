@@ -10,8 +10,10 @@ models/weights/trajectory.{onnx,int8.onnx,pt} and models/weights/eth_ucy_loo/tra
    probable mode (K=1) and min-of-20, fp32 and int8 onnxruntime.
 2. Robustness, on bench/synthetic_scenes.py (our own generator, written before models/sim
    was on main) and on models/sim's HRI scenes: a gated model and an ungated one trained
-   here (16 epochs, gate sparsity weight 3) on scenes with known non-causal agents (distractors). Move or remove the distractors; how much do the other agents' predictions
-   change, gated vs the same model with its gate forced open (and vs the ungated model)?
+   here (16 epochs, gate sparsity weight 3) on scenes with known non-causal agents
+   (distractors). Move or remove the distractors; how much do the other agents'
+   predictions change, gated vs the same model with its gate forced open (and vs the
+   ungated model)?
 3. Latency p50/p99 for 8, 16, 64 agents, one thread: onnxruntime fp32 and int8 vs torch eager.
 """
 
