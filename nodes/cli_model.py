@@ -47,6 +47,7 @@ model_app = typer.Typer(
 )
 _OUT = Console(highlight=False)
 _REPO = Path(__file__).resolve().parents[1]
+_ETH_UCY = _REPO / "bench" / "data" / "eth_ucy"
 
 
 def register(app: typer.Typer) -> None:
@@ -82,8 +83,10 @@ def _git_commit() -> str:
     return commit + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def _export_all(export: ModuleType, net: Any, onnx_path: Path, int8: bool, meta: dict[str, Any]) -> dict[str, Any]:
-    """ONNX (+ int8) beside each other, parity checked with onnxruntime, metadata JSON written."""
+def _export_all(export: ModuleType, net: Any, onnx_path: Path, int8: bool, meta: dict[str, Any],
+                test_windows: list[np.ndarray] | None) -> dict[str, Any]:
+    """ONNX (+ int8) beside each other, parity checked with onnxruntime, test metrics measured on
+    ``test_windows`` (None: the metadata's are kept), metadata JSON written."""
     export.export_onnx(net, onnx_path)
     files = {"onnx": onnx_path.name}
     if int8:
@@ -96,6 +99,8 @@ def _export_all(export: ModuleType, net: Any, onnx_path: Path, int8: bool, meta:
                                  "probabilities": "[A, K] float32 (network order; OnnxPredictor sorts)",
                                  "gate": "[A, A] float32, the gate used, source -> target"},
                      "agents": "1..256", "opset": export.OPSET}}
+    if test_windows is not None:  # the metrics describe the files just written
+        meta["metrics"] = {**meta.get("metrics", {}), "test": _test_metrics(onnx_path, int8, test_windows)}
     onnx_path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return meta
 
@@ -144,10 +149,10 @@ def _recorded_test_windows(meta: dict[str, Any]) -> list[np.ndarray] | None:
     if not isinstance(count, int) or count <= 0:
         return None
     if data.startswith("models/sim") and "test" in (split.get("seeds") or {}):
-        return [s.positions.astype(np.float32) for s in hri_scenes(count, n_frames=20, seed=split["seeds"]["test"])]
+        return _sim_windows(count, split["seeds"]["test"])
     if split.get("test_scene") in SCENES:
         try:
-            return read_windows(leave_one_out(_REPO / "bench" / "data" / "eth_ucy", split["test_scene"])["test"])[:count]
+            return read_windows(leave_one_out(_ETH_UCY, split["test_scene"])["test"])[:count]
         except CausalstreamError as exc:
             log.info("test metrics kept from training: %s", exc)
     return None
@@ -161,12 +166,16 @@ def _eth_ucy_data(scene: str | None, opts: dict[str, Any]) -> tuple[str, dict[st
             note, {k: read_windows(v) for k, v in split.items()})
 
 
+def _sim_windows(count: int, seed: int) -> list[np.ndarray]:
+    """The first ``count`` simulator scenes of ``seed`` as 20-step windows (scene k is the same for any count)."""
+    return [s.positions.astype(np.float32) for s in hri_scenes(count, n_frames=20, seed=seed)]
+
+
 def _sim_data(opts: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, list[np.ndarray]]]:
     n = opts["scenes"]
     sizes = {"train": max(1, n * 8 // 10), "val": max(1, n // 10), "test": max(1, n // 10)}
     seeds = {"train": 1, "val": 2, "test": 3}  # disjoint scene seeds per split
-    windows = {k: [s.positions.astype(np.float32) for s in hri_scenes(sizes[k], n_frames=20, seed=seeds[k])]
-               for k in sizes}
+    windows = {k: _sim_windows(sizes[k], seeds[k]) for k in sizes}
     note = {"protocol": "models/sim hri_scenes, a seed per split", "seeds": seeds}
     return ("models/sim HRI scenes (robot, reactive, followers, distractors; 1-6 humans), 10 Hz simulation "
             "kept every 4th frame: 8 observed, 12 predicted, 2.5 Hz", note, windows)
@@ -221,11 +230,7 @@ def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> d
         "files": {"checkpoint": f"{name}.pt"},
     }
     training.save_checkpoint(result.network, out / f"{name}.pt", meta)
-    meta["metrics"]["test"] = {}
-    meta = _export_all(export, result.network, out / f"{name}.onnx", opts["int8"], meta)
-    meta["metrics"]["test"] = _test_metrics(out / f"{name}.onnx", opts["int8"], windows["test"])
-    (out / f"{name}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
-    return meta
+    return _export_all(export, result.network, out / f"{name}.onnx", opts["int8"], meta, windows["test"])
 
 
 def _metrics_table(metas: list[dict[str, Any]]) -> Table:
@@ -248,7 +253,7 @@ def _metrics_table(metas: list[dict[str, Any]]) -> Table:
 def train(
     test_scene: str = typer.Option("none", help="Scene held out for testing: eth, hotel, univ, zara1, zara2; "
                                    "'all' trains the five leave-one-out models; 'none' trains on every scene."),
-    root: Path = typer.Option(_REPO / "bench" / "data" / "eth_ucy", help="ETH/UCY folder (all_data/, train/, val/)."),
+    root: Path = typer.Option(_ETH_UCY, help="ETH/UCY folder (all_data/, train/, val/)."),
     data: str = typer.Option("eth_ucy", help="eth_ucy: ETH/UCY pedestrians (--test-scene); "
                              "sim: the simulator's HRI scenes (--scenes of them, split 80/10/10)."),
     scenes: int = typer.Option(2000, min=10, help="sim: how many scenes to simulate."),
@@ -335,11 +340,8 @@ def export(
     meta = {**kept, **{k: {**kept[k], **v} if isinstance(v, dict) and isinstance(kept.get(k), dict) else v
                        for k, v in meta.items()},
             "exported_by": f"causalstream model export {checkpoint.name}"}
-    meta = _export_all(export_mod, net, onnx_path, int8, meta)
     windows = _recorded_test_windows(meta)
-    if windows:  # the metrics describe the files just written (quantisation may have changed)
-        meta["metrics"] = {**meta.get("metrics", {}), "test": _test_metrics(onnx_path, int8, windows)}
-        onnx_path.with_suffix(".json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    meta = _export_all(export_mod, net, onnx_path, int8, meta, windows or None)
     _OUT.print(f"wrote {onnx_path} (parity with torch: max |error| {meta['parity_max_abs_error']:.1e}"
                + (f"; test metrics on {len(windows)} recorded test windows)" if windows else ")"))
 

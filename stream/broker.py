@@ -64,8 +64,8 @@ class Broker:
         self.insecure = insecure
         self._auth: ThreadAuthenticator | None = None
         self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._stop_requested = False  # set by request_stop: a plain flag, no lock to take in a signal handler
+        # a plain flag, polled: no lock for a signal handler (request_stop) to wait on
+        self._stopping = False
         self._ctrl: zmq.Socket | None = None
         self.running = False
 
@@ -134,7 +134,7 @@ class Broker:
             sentinel.connect(self.endpoints.sub)
             sentinel.subscribe(SENTINEL_TOPIC)
             hello = b"\x01" + HELLO_PREFIX.encode()
-            while not self._stop.is_set():
+            while not self._stopping:
                 if not pub.poll(100):
                     continue
                 sub = pub.recv()
@@ -150,23 +150,22 @@ class Broker:
         """Start and block until interrupted (what ``causalstream bus`` does)."""
         self.start()
         try:
-            # sleep, not Event.wait: a KeyboardInterrupt raised inside Event.wait can leave the
-            # Event's lock held by this thread, and close()'s set() then waits on it for ever
-            while not (self._stop_requested or self._stop.is_set()):
+            # a polled flag, not Event.wait: a KeyboardInterrupt raised inside Event.wait can
+            # leave the Event's lock held by this thread, and a set() then waits on it for ever
+            while not self._stopping:
                 time.sleep(0.1)
         finally:
             self.close()
 
     def request_stop(self) -> None:
-        """Ask :meth:`run` to return (safe from a signal handler: it sets a flag that
-        :meth:`run` polls, where ``Event.set`` would take a lock that ``close()`` may hold)."""
-        self._stop_requested = True
+        """Ask :meth:`run` to return (safe from a signal handler: it sets a flag, no lock)."""
+        self._stopping = True
 
     def close(self) -> None:
         """Stop forwarding and unbind."""
         if not self.running:
             return
-        self._stop.set()
+        self._stopping = True
         if self._ctrl is not None:
             self._ctrl.send(b"TERMINATE")
         for t in self._threads:
