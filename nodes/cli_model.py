@@ -141,9 +141,16 @@ def _test_metrics(onnx_path: Path, int8: bool, windows: list[np.ndarray]) -> dic
     return out
 
 
+def _root_note(root: Path) -> str:
+    """The data folder as the metadata records it: relative to the repository when inside it."""
+    root = Path(root).resolve()
+    return str(root.relative_to(_REPO)) if root.is_relative_to(_REPO) else str(root)
+
+
 def _recorded_test_windows(meta: dict[str, Any]) -> list[np.ndarray] | None:
-    """The test windows a model's metadata names (ETH/UCY held-out scene from bench/data, or the
-    simulator's seeded scenes), or None when it names none or the data is not at hand."""
+    """The test windows a model's metadata names (the ETH/UCY held-out scene from the folder it
+    was trained on, bench/data when it names none; or the simulator's seeded scenes), or None when
+    it names none or the data is not at hand."""
     split, data = meta.get("split") or {}, str(meta.get("data", ""))
     count = (split.get("windows") or {}).get("test")
     if not isinstance(count, int) or count <= 0:
@@ -152,7 +159,8 @@ def _recorded_test_windows(meta: dict[str, Any]) -> list[np.ndarray] | None:
         return _sim_windows(count, split["seeds"]["test"])
     if split.get("test_scene") in SCENES:
         try:
-            return read_windows(leave_one_out(_ETH_UCY, split["test_scene"])["test"])[:count]
+            root = _REPO / split["root"] if "root" in split else _ETH_UCY  # an absolute root stays itself
+            return read_windows(leave_one_out(root, split["test_scene"])["test"])[:count]
         except CausalstreamError as exc:
             log.info("test metrics kept from training: %s", exc)
     return None
@@ -161,8 +169,9 @@ def _recorded_test_windows(meta: dict[str, Any]) -> list[np.ndarray] | None:
 def _eth_ucy_data(scene: str | None, opts: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, list[np.ndarray]]]:
     split = leave_one_out(opts["root"], scene)
     note = {"protocol": "leave-one-out" if scene else "all scenes (no held-out test)", "test_scene": scene,
+            "root": _root_note(opts["root"]),
             **{k: [p.name for p in v] for k, v in split.items()}}
-    return ("ETH/UCY pedestrians, Social-GAN text form (bench/data/eth_ucy); 8 observed, 12 predicted, 2.5 Hz",
+    return (f"ETH/UCY pedestrians, Social-GAN text form ({note['root']}); 8 observed, 12 predicted, 2.5 Hz",
             note, {k: read_windows(v) for k, v in split.items()})
 
 
@@ -207,6 +216,8 @@ def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> d
     name = opts["name"] if scene is None or opts["single"] else f"{opts['name']}_{scene}"
     out: Path = opts["out"]
     data_args = f"--data sim --scenes {opts['scenes']}" if opts["data"] == "sim" else f"--data eth_ucy --test-scene {scene or 'none'}"
+    if opts["data"] != "sim" and Path(opts["root"]).resolve() != _ETH_UCY.resolve():
+        data_args += f" --root {_root_note(opts['root'])}"
     command = (f"causalstream model train {data_args} --epochs {schedule.epochs} "
                f"--seed {schedule.seed} --lr {schedule.lr:g} --det-weight {schedule.det_weight:g} "
                f"--top1-weight {schedule.top1_weight:g} --fde-weight {schedule.fde_weight:g} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,11 @@ import numpy as np
 from typer.testing import CliRunner
 
 from causalstream.models.trajectory import OnnxPredictor
+from causalstream.models.trajectory.data import leave_one_out, read_windows
+from causalstream.models.trajectory.metrics import evaluate_windows
 from causalstream.nodes.cli import app, main
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--d-model", "8", "--heads", "2", "--layers", "1", "--modes", "2", "--epochs", "1", "--limit", "6", "--threads", "1"]
 
 
@@ -46,6 +50,34 @@ def test_train_export_info_round_trip(tmp_path: Path) -> None:
 
     result = runner.invoke(app, ["model", "info", str(tmp_path / "e.onnx")])
     assert result.exit_code == 0 and "history" in result.output and "adjacency" in result.output
+
+
+def test_export_measures_again_on_the_data_folder_training_used(tmp_path: Path) -> None:
+    """A model trained on its own copy of ETH/UCY (--root) is scored again on that copy, not on
+    bench/data; with the copy gone, export keeps the training's metrics."""
+    own = tmp_path / "own"
+    shutil.copytree(ROOT / "bench" / "data" / "eth_ucy", own)
+    test_file = own / "all_data" / "biwi_hotel.txt"
+    rows = np.loadtxt(test_file)
+    rows[:, 2:] *= 3.0  # other metres: other test errors than the shipped copy's
+    np.savetxt(test_file, rows, fmt="%.2f", delimiter="\t")
+    runner = CliRunner()
+    result = runner.invoke(app, ["model", "train", "--test-scene", "hotel", "--root", str(own), "--out", str(tmp_path),
+                                 "--name", "t", "--no-int8", *TINY])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "t.json").read_text())
+    assert meta["split"]["root"] == str(own.resolve()) and f" --root {own.resolve()} " in meta["command"]
+    result = runner.invoke(app, ["model", "export", str(tmp_path / "t.pt"), "--no-int8"])
+    assert result.exit_code == 0 and "recorded test windows" in " ".join(result.output.split()), result.output
+    again = json.loads((tmp_path / "t.json").read_text())["metrics"]["test"]
+    assert again == meta["metrics"]["test"]  # bench/data's hotel would give other numbers
+    shipped = read_windows(leave_one_out(ROOT / "bench" / "data" / "eth_ucy", "hotel")["test"])[:6]
+    ours = evaluate_windows(OnnxPredictor(tmp_path / "t.onnx").predict, shipped)
+    assert abs(ours["ade"] - again["ours"]["ade"]) > 1e-3
+    shutil.rmtree(own)
+    result = runner.invoke(app, ["model", "export", str(tmp_path / "t.pt"), "--no-int8"])
+    assert result.exit_code == 0 and "recorded test windows" not in " ".join(result.output.split()), result.output
+    assert json.loads((tmp_path / "t.json").read_text())["metrics"]["test"] == meta["metrics"]["test"]
 
 
 def test_train_on_the_simulators_scenes(tmp_path: Path) -> None:
