@@ -27,6 +27,7 @@ from rich.table import Table
 
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
+from causalstream.models.trajectory.metrics import displacement_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache" / "trajectory_seeds"
@@ -48,9 +49,10 @@ def _train(seed: int, scene: str) -> Path:
     return path
 
 
-def _errors(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    err = np.linalg.norm(pred - truth, axis=-1)  # [N, H]
-    return {"ade": float(err.mean()), "fde": float(err[:, -1].mean())}
+def _errors(trajectories: np.ndarray, truth: np.ndarray, probabilities: np.ndarray | None = None) -> dict[str, float]:
+    """ADE / FDE of [N, K, H, 2]: min-of-K, or of the most probable mode given ``probabilities``."""
+    ade, fde = displacement_errors(trajectories, truth, probabilities)
+    return {"ade": ade, "fde": fde}
 
 
 def _score(paths: dict[int, Path], scene: str) -> dict[str, dict[str, float]]:
@@ -64,14 +66,15 @@ def _score(paths: dict[int, Path], scene: str) -> dict[str, dict[str, float]]:
                             {"history": np.ascontiguousarray(w[:, :8], np.float32),
                              "adjacency": np.ones((len(w), len(w)), np.float32)}) for w in windows]
         traj, prob = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
-        runs.append((traj[np.arange(len(traj)), prob.argmax(1)], traj[:, 0], traj))
+        runs.append((traj, prob))
     row: dict[str, dict[str, float]] = {}
-    for seed, (top, mode0, traj) in zip(paths, runs):
-        min20 = np.linalg.norm(traj - truth[:, None], axis=-1).mean(-1)  # [N, K]
-        row[f"seed{seed}_top1"], row[f"seed{seed}_mode0"] = _errors(top, truth), _errors(mode0, truth)
-        row[f"seed{seed}_min20"] = _errors(traj[np.arange(len(traj)), min20.argmin(1)], truth)
-    row["ensemble_top1"] = _errors(np.mean([r[0] for r in runs], axis=0), truth)
-    row["ensemble_mode0"] = _errors(np.mean([r[1] for r in runs], axis=0), truth)
+    for seed, (traj, prob) in zip(paths, runs):
+        row[f"seed{seed}_top1"] = _errors(traj, truth, prob)
+        row[f"seed{seed}_mode0"] = _errors(traj[:, :1], truth)
+        row[f"seed{seed}_min20"] = _errors(traj, truth)
+    top = [traj[np.arange(len(traj)), prob.argmax(1)] for traj, prob in runs]
+    row["ensemble_top1"] = _errors(np.mean(top, axis=0)[:, None], truth)
+    row["ensemble_mode0"] = _errors(np.mean([traj[:, :1] for traj, _ in runs], axis=0), truth)
     return row
 
 
