@@ -1,9 +1,9 @@
 """How much of the ETH/UCY K=1 figure is the seed: the shipped recipe trained with several seeds.
 
-For each seed, `causalstream model train --test-scene all --seed S` (the CLI's defaults are the
-shipped recipe) trains the five leave-one-out models into bench/.cache/trajectory_seeds/seedS
-(kept: a seed whose five models are there is not trained again; two trainings run at a time,
-one thread each). Each model is then scored on its held-out scene: K=1 as the predictor gives it
+For each seed and held-out scene, `causalstream model train --test-scene SCENE --seed S` (the
+CLI's defaults are the shipped recipe) trains one leave-one-out model into
+bench/.cache/trajectory_seeds/seedS (a model already there is not trained again; two trainings
+run at a time, one thread each). Each model is then scored on its held-out scene: K=1 as the predictor gives it
 (the most probable mode), mode 0 (the deterministic mode, trained on plain ADE), min-of-20; and
 the same for the mean of the seeds' trajectories (an ensemble, seeds x the inference). Writes
 bench/results/trajectory_seeds.json. Not part of `make bench` (about 15 min for three seeds on
