@@ -42,7 +42,8 @@ def show(
     Each row is one link, source at lag -tau driving target: its strength (the MCI partial
     correlation, red positive, blue negative), p-value, and stability (the share of recent
     windows that held it). With --png the graph is also drawn with tigramite's plot_graph
-    and plot_time_series_graph.
+    and plot_time_series_graph. When the output is not a terminal (a pipe, a file), the table
+    is printed again each time the set of links changes, instead of refreshing in place.
     """
     end = time.monotonic() + duration if duration else float("inf")
     with Subscriber(topic, endpoints=Endpoints.from_env(bus), types={topic: CausalGraph}) as sub:
@@ -52,6 +53,9 @@ def show(
         _emit(first, png)
         if once:
             _OUT.print(links_table(first))
+            return
+        if not _OUT.is_terminal:  # a Live display would print only its last table, at exit
+            _print_changes(sub, first, end, png)
             return
         with Live(links_table(first), console=_OUT, refresh_per_second=4, transient=False) as live:
             while time.monotonic() < end:
@@ -73,6 +77,20 @@ def _next(sub: Subscriber, topic: str, timeout: float) -> CausalGraph | None:
             noted = True
         if timeout and time.monotonic() - start > timeout:
             return None
+
+
+def _print_changes(sub: Subscriber, first: CausalGraph, end: float, png: str) -> None:
+    """Print ``first``'s table, then a graph's table whenever its links differ from the last printed."""
+    shown = set(first.links())
+    _OUT.print(links_table(first))
+    while time.monotonic() < end:
+        got = sub.recv(timeout=min(0.5, max(0.01, end - time.monotonic())))
+        if got is None:
+            continue
+        _emit(got.message, png)
+        if (links := set(got.message.links())) != shown:
+            shown = links
+            _OUT.print(links_table(got.message))
 
 
 def _emit(graph: CausalGraph, png: str) -> None:

@@ -8,7 +8,7 @@ from PIL import Image
 from causalstream.stream import Endpoints, Publisher
 from causalstream.stream.messages import CausalGraph
 
-from support import run_cli
+from support import run_cli, spawn_cli
 
 
 def _graph() -> CausalGraph:
@@ -41,3 +41,27 @@ def test_graph_show_once_prints_links_and_writes_png(bus: Endpoints, tmp_path) -
 def test_graph_show_times_out_without_a_graph(bus: Endpoints) -> None:
     res = run_cli("graph", "show", "--once", "--timeout", "1.5", endpoints=bus)
     assert res.returncode == 1 and "waiting for a graph on /causal/graph" in res.stderr
+
+
+def test_graph_show_into_a_pipe_prints_a_table_when_the_links_change(bus: Endpoints) -> None:
+    """Not a terminal: no live display (it would print only at exit) but a table per change of links."""
+    with Publisher("/causal/graph", CausalGraph, endpoints=bus) as pub:
+        pub.wait_ready(5)
+        pub.publish(_graph())  # seq 12, latched
+        proc = spawn_cli("graph", "show", "--duration", "5", endpoints=bus)
+        lines = []
+        while not any("graph #12" in line for line in lines):  # printed as it arrives, not at exit
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        same = _graph()
+        same.seq, same.val = 13, same.val * 0.9  # other strengths, the same links: not printed again
+        pub.publish(same)
+        fewer = _graph()
+        fewer.graph[2][1][2] = ""  # the h1.d_robot -> h1.v link gone
+        fewer.seq = 14
+        pub.publish(fewer)
+        out = "".join(lines) + proc.stdout.read()  # to the end (communicate would skip what readline buffered)
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    assert "graph #13" not in out and out.count("h1.d_robot") == 1, out
+    assert out.index("graph #12") < out.index("graph #14") and "1 links" in out[out.index("graph #14"):], out
