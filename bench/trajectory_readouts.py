@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from causalstream.models.trajectory import OnnxPredictor
-from causalstream.models.trajectory.data import SCENES, leave_one_out, read_windows
+from causalstream.models.trajectory.data import SCENES
 from causalstream.models.trajectory.metrics import constant_velocity, displacement_errors
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from trajectory_seeds import held_out_windows, raw_outputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "weights" / "eth_ucy_loo"
@@ -49,15 +52,11 @@ def geometric_median(traj: np.ndarray, weights: np.ndarray, iterations: int = 50
 
 def _run(scene: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """History [N, 8, 2], truth [N, 12, 2], modes [N, K, 12, 2] (network order) and probabilities."""
-    windows = read_windows(leave_one_out(ROOT / "bench" / "data" / "eth_ucy", scene)["test"])
-    session = OnnxPredictor(MODELS / f"trajectory_{scene}.onnx").session  # raw outputs: mode 0 first
-    outs = [session.run(["trajectories", "probabilities"],
-                        {"history": np.ascontiguousarray(w[:, :8], np.float32),
-                         "adjacency": np.ones((len(w), len(w)), np.float32)}) for w in windows]
-    hist = np.concatenate([w[:, :8] for w in windows]).astype(np.float64)
-    truth = np.concatenate([w[:, 8:20] for w in windows]).astype(np.float64)
-    traj = np.concatenate([o[0] for o in outs]).astype(np.float64)
-    return hist, truth, traj, np.concatenate([o[1] for o in outs]).astype(np.float64)
+    windows = held_out_windows(scene)
+    traj, prob = raw_outputs(MODELS / f"trajectory_{scene}.onnx", windows)
+    hist = np.concatenate([w[:, :8] for w in windows])
+    truth = np.concatenate([w[:, 8:20] for w in windows])
+    return tuple(a.astype(np.float64) for a in (hist, truth, traj, prob))
 
 
 def _split(pred: np.ndarray, truth: np.ndarray, hist: np.ndarray) -> dict[str, float]:

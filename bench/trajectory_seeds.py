@@ -55,18 +55,26 @@ def _errors(trajectories: np.ndarray, truth: np.ndarray, probabilities: np.ndarr
     return {"ade": ade, "fde": fde}
 
 
+def held_out_windows(scene: str) -> list[np.ndarray]:
+    """The held-out scene's windows [A, 20, 2] (bench/data)."""
+    return read_windows(leave_one_out(ROOT / "bench" / "data" / "eth_ucy", scene)["test"])
+
+
+def raw_outputs(path: Path, windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A model's trajectories [N, K, 12, 2] and probabilities [N, K] over every agent of
+    ``windows``, modes in network order (mode 0 first; the predictor sorts them), no prior."""
+    session = OnnxPredictor(path).session
+    outs = [session.run(["trajectories", "probabilities"],
+                        {"history": np.ascontiguousarray(w[:, :8], np.float32),
+                         "adjacency": np.ones((len(w), len(w)), np.float32)}) for w in windows]
+    return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+
+
 def _score(paths: dict[int, Path], scene: str) -> dict[str, dict[str, float]]:
     """K=1 (most probable), mode 0 and min-of-20 per model, and of their mean, on ``scene``."""
-    windows = read_windows(leave_one_out(ROOT / "bench" / "data" / "eth_ucy", scene)["test"])
+    windows = held_out_windows(scene)
     truth = np.concatenate([w[:, 8:20] for w in windows])
-    runs = []
-    for path in paths.values():
-        session = OnnxPredictor(path).session  # raw outputs: modes in network order, mode 0 first
-        outs = [session.run(["trajectories", "probabilities"],
-                            {"history": np.ascontiguousarray(w[:, :8], np.float32),
-                             "adjacency": np.ones((len(w), len(w)), np.float32)}) for w in windows]
-        traj, prob = np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
-        runs.append((traj, prob))
+    runs = [raw_outputs(path, windows) for path in paths.values()]
     row: dict[str, dict[str, float]] = {}
     for seed, (traj, prob) in zip(paths, runs):
         row[f"seed{seed}_top1"] = _errors(traj, truth, prob)

@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 
 import typer
 from rich.console import Console
@@ -55,14 +56,11 @@ def show(
             _OUT.print(links_table(first))
             return
         if not _OUT.is_terminal:  # a Live display would print only its last table, at exit
-            _print_changes(sub, first, end, png)
+            _print_changes(first, _graphs_until(sub, end, png))
             return
         with Live(links_table(first), console=_OUT, refresh_per_second=4, transient=False) as live:
-            while time.monotonic() < end:
-                got = sub.recv(timeout=min(0.5, max(0.01, end - time.monotonic())))
-                if got is not None:
-                    live.update(links_table(got.message))
-                    _emit(got.message, png)
+            for graph in _graphs_until(sub, end, png):
+                live.update(links_table(graph))
 
 
 def _next(sub: Subscriber, topic: str, timeout: float) -> CausalGraph | None:
@@ -79,18 +77,23 @@ def _next(sub: Subscriber, topic: str, timeout: float) -> CausalGraph | None:
             return None
 
 
-def _print_changes(sub: Subscriber, first: CausalGraph, end: float, png: str) -> None:
+def _graphs_until(sub: Subscriber, end: float, png: str) -> Iterator[CausalGraph]:
+    """Each graph that arrives before ``end`` (monotonic), drawn to ``png`` first if asked."""
+    while time.monotonic() < end:
+        got = sub.recv(timeout=min(0.5, max(0.01, end - time.monotonic())))
+        if got is not None:
+            _emit(got.message, png)
+            yield got.message
+
+
+def _print_changes(first: CausalGraph, graphs: Iterable[CausalGraph]) -> None:
     """Print ``first``'s table, then a graph's table whenever its links differ from the last printed."""
     shown = set(first.links())
     _OUT.print(links_table(first))
-    while time.monotonic() < end:
-        got = sub.recv(timeout=min(0.5, max(0.01, end - time.monotonic())))
-        if got is None:
-            continue
-        _emit(got.message, png)
-        if (links := set(got.message.links())) != shown:
+    for graph in graphs:
+        if (links := set(graph.links())) != shown:
             shown = links
-            _OUT.print(links_table(got.message))
+            _OUT.print(links_table(graph))
 
 
 def _emit(graph: CausalGraph, png: str) -> None:

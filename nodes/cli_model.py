@@ -147,9 +147,6 @@ def _root_note(root: Path) -> str:
     return str(root.relative_to(_REPO)) if root.is_relative_to(_REPO) else str(root)
 
 
-_ETH_UCY_NOTE = _root_note(_ETH_UCY)
-
-
 def _recorded_test_windows(meta: dict[str, Any]) -> list[np.ndarray] | None:
     """The test windows a model's metadata names (the ETH/UCY held-out scene from the folder it
     was trained on, bench/data when it names none; or the simulator's seeded scenes), or None when
@@ -219,7 +216,7 @@ def _train_one(scene: str | None, opts: dict[str, Any], progress: Progress) -> d
     name = opts["name"] if scene is None or opts["single"] else f"{opts['name']}_{scene}"
     out: Path = opts["out"]
     data_args = f"--data sim --scenes {opts['scenes']}" if opts["data"] == "sim" else f"--data eth_ucy --test-scene {scene or 'none'}"
-    if split_note.get("root", _ETH_UCY_NOTE) != _ETH_UCY_NOTE:  # the folder the split recorded
+    if "root" in split_note and split_note["root"] != _root_note(_ETH_UCY):  # the folder the split recorded
         data_args += f" --root {split_note['root']}"
     command = (f"causalstream model train {data_args} --epochs {schedule.epochs} "
                f"--seed {schedule.seed} --lr {schedule.lr:g} --det-weight {schedule.det_weight:g} "
