@@ -140,7 +140,10 @@ class CausalGraph(Message, kw_only=True):
 
     ``graph[i][j][tau]`` is ``"-->"`` when variable i at lag tau drives j, ``""`` for no link;
     PCMCI+ also marks ``o-o``, ``x-x`` and ``<--`` at lag 0. ``val``, ``p`` and ``stability``
-    are [N, N, tau_max + 1]; ``p`` is 1.0 where untested.
+    are [N, N, tau_max + 1]; ``p`` is 1.0 where untested. ``ci_settings`` are the CI test's
+    own parameters (RCoT's features and seed: what reproduces the graph); ``n_degenerate``
+    counts the tests answered "independent" (val 0, p 1) because a variable was constant,
+    too tied, or the rows too few.
 
     >>> g = CausalGraph(names=["a", "b"], tau_max=1, graph=[[["", ""], ["", "-->"]], [["", ""], ["", ""]]],
     ...                 val=np.zeros((2, 2, 2)), p=np.ones((2, 2, 2)))
@@ -157,6 +160,8 @@ class CausalGraph(Message, kw_only=True):
     stability: np.ndarray | None = None
     method: str = "pcmci"
     ci_test: str = "ParCorr"
+    ci_settings: dict[str, int | float | str] = {}
+    n_degenerate: int = 0
     alpha: float = 0.05
     window_start_ns: int = 0
     window_end_ns: int = 0
