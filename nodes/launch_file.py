@@ -3,7 +3,9 @@
 Everything is checked before any process starts: YAML syntax, the schema, every
 ``$(arg ...)``, every include (missing files, cycles), every node's kind and its params
 against the kind's own pydantic model, remaps, and duplicate node names. The first problem
-is one :class:`LaunchError` naming the file, line and field.
+is one :class:`LaunchError` naming the file, line and field. A node or include whose
+``if:`` is false (or ``unless:`` true) is left out before its kind, params or file are
+looked at, as in ROS 2.
 
 >>> import pathlib, tempfile
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -142,6 +144,8 @@ def _load(path: Path, given: dict[str, Any], namespace: str, stack: tuple[Path, 
     nodes: list[NodeSpec] = []
     here = stack + (path.resolve(),)
     for j, inc in enumerate(launch.include):
+        if not inc.active:  # as in ROS 2: a false condition leaves the file unread
+            continue
         at = ("include", j, "file")
         target = path.parent / inc.file
         if target.resolve() in here:
@@ -153,7 +157,7 @@ def _load(path: Path, given: dict[str, Any], namespace: str, stack: tuple[Path, 
                                     _Site(where, lines, j))
         bus = bus or inner_bus
         nodes.extend(inner)
-    nodes.extend(_node_spec(entry, i, namespace, where, lines) for i, entry in enumerate(launch.nodes))
+    nodes.extend(_node_spec(entry, i, namespace, where, lines) for i, entry in enumerate(launch.nodes) if entry.active)
     return bus, values, nodes
 
 

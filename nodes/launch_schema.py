@@ -16,7 +16,7 @@ import re
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from causalstream.nodes.errors import LaunchError
 from causalstream.nodes.launch_yaml import KeyPath, Lines, field_name, line_of
@@ -25,7 +25,7 @@ from causalstream.stream import Endpoints
 from causalstream.stream.errors import BusError
 from causalstream.stream.security import is_loopback
 
-__all__ = ["ArgDecl", "ArgsOnly", "BusSection", "IncludeEntry", "LaunchFile", "NodeEntry", "check"]
+__all__ = ["ArgDecl", "ArgsOnly", "BusSection", "Conditional", "IncludeEntry", "LaunchFile", "NodeEntry", "check"]
 
 _NAMESPACE_RE = re.compile(r"^/?([A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*)?/?$")
 _Strict = ConfigDict(extra="forbid")
@@ -133,7 +133,57 @@ class ArgsOnly(BaseModel):
         return value
 
 
-class IncludeEntry(BaseModel):
+def _condition(value: Any) -> bool:
+    """A condition's value as ROS 2 reads it: true, false, 1 or 0 in any case (YAML's booleans too)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise ValueError(f"{value!r} is not a condition (true, false, 1 or 0)")
+
+
+class Conditional(BaseModel):
+    """``if:`` / ``unless:`` of a node or an include, as in ROS 2; read after ``$(arg ...)`` substitution.
+
+    An entry whose ``if`` is false, or whose ``unless`` is true, is left out: not checked
+    further, not started (an include's file is not even read).
+
+    >>> [Conditional.model_validate({"if": v}).active for v in ("True", 1, " false ", "0")]
+    [True, True, False, False]
+    >>> Conditional.model_validate({"unless": True}).active
+    False
+    >>> check(Conditional, {"if": "yes"}, "a.yaml", {("if",): 3})
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.LaunchError: a.yaml:3: if: 'yes' is not a condition (true, false, 1 or 0)
+    """
+
+    model_config = _Strict
+    if_: bool | None = Field(None, alias="if")
+    unless: bool | None = None
+
+    @field_validator("if_", "unless", mode="before")
+    @classmethod
+    def _read(cls, value: Any) -> Any:
+        return value if value is None else _condition(value)
+
+    @field_validator("unless")
+    @classmethod
+    def _not_both(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value is not None and info.data.get("if_") is not None:
+            raise ValueError("give if or unless, not both (as in ROS 2)")
+        return value
+
+    @property
+    def active(self) -> bool:
+        """False when the condition leaves this entry out."""
+        return self.if_ is not False and self.unless is not True
+
+
+class IncludeEntry(Conditional):
     """``include:`` item: another launch file (relative to this one), its args, a namespace for its nodes.
 
     >>> IncludeEntry(file="talker.yaml").namespace
@@ -148,7 +198,7 @@ class IncludeEntry(BaseModel):
     _ns = field_validator("namespace")(_namespace)
 
 
-class NodeEntry(BaseModel):
+class NodeEntry(Conditional):
     """``nodes:`` item: one node process and how the launcher supervises it.
 
     >>> NodeEntry(name="t", kind="talker", remap=["in:=/chatter"]).remap
