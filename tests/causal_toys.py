@@ -14,11 +14,11 @@ MISSING = 999.0
 
 
 def toy_data(n_vars: int, tau_max: int, T: int, seed: int, noise: str = "gaussian",
-             contemp_fraction: float = 0.3) -> tuple[np.ndarray, dict]:
-    """A stationary sample of a random linear SCM from tigramite's toy models, as float64."""
+             contemp_fraction: float = 0.3, funcs: str = "linear") -> tuple[np.ndarray, dict]:
+    """A stationary sample of a random SCM (dependency_funcs [funcs]) from tigramite's toy models, as float64."""
     for attempt in range(50):
         links, _ = toys.generate_structural_causal_process(
-            N=n_vars, L=n_vars + 2, dependency_funcs=["linear"], dependency_coeffs=[-0.4, 0.4],
+            N=n_vars, L=n_vars + 2, dependency_funcs=[funcs], dependency_coeffs=[-0.4, 0.4],
             auto_coeffs=[0.3, 0.5], contemp_fraction=contemp_fraction, max_lag=tau_max,
             noise_dists=[noise], noise_sigmas=[1.0], seed=seed + 1000 * attempt)
         with warnings.catch_warnings():
@@ -29,13 +29,14 @@ def toy_data(n_vars: int, tau_max: int, T: int, seed: int, noise: str = "gaussia
     raise AssertionError("no stationary toy model found")
 
 
-def tigramite_run(X: np.ndarray, method: str, tau_max: int, missing: bool = False, **kwargs: object) -> dict:
-    """tigramite's run_pcmci / run_pcmciplus with ParCorr() on X (NaN as missing_flag when asked)."""
+def tigramite_run(X: np.ndarray, method: str, tau_max: int, missing: bool = False, test: type = ParCorr,
+                  **kwargs: object) -> dict:
+    """tigramite's run_pcmci / run_pcmciplus with test() (ParCorr) on X (NaN as missing_flag when asked)."""
     if missing:
         frame = DataFrame(np.where(np.isnan(X), MISSING, X), missing_flag=MISSING)
     else:
         frame = DataFrame(X)
-    return getattr(PCMCI(frame, ParCorr()), "run_" + method)(tau_max=tau_max, **kwargs)
+    return getattr(PCMCI(frame, test()), "run_" + method)(tau_max=tau_max, **kwargs)
 
 
 def assert_same(ours: dict, ref: dict, tol: float = 1e-8) -> None:
