@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from causalstream.nodes.errors import LaunchError, UnknownKindError
+from causalstream.nodes.launch_catalog import find_launch_file
 from causalstream.nodes.launch_schema import ArgDecl, ArgsOnly, BusSection, LaunchFile, NodeEntry, check
 from causalstream.nodes.launch_yaml import Lines, field_name, line_of, load_with_lines, substitute
 from causalstream.nodes.names import join_namespace, qualified_name
@@ -84,16 +85,16 @@ class _Site:
 
 
 def load_launch(path: str | Path, args: Mapping[str, Any] | None = None) -> LaunchPlan:
-    """Load, substitute, include and check ``path``; ``args`` as from ``name:=value``.
+    """Load, substitute, include and check ``path`` (a file, or a shipped name); ``args`` as from ``name:=value``.
 
+    >>> [n.kind for n in load_launch("talker", {"rate": 5}).nodes]
+    ['talker', 'relay', 'listener']
     >>> load_launch("no/such.yaml")
     Traceback (most recent call last):
     ...
-    causalstream.nodes.errors.LaunchError: no/such.yaml: (file): no such launch file
+    causalstream.nodes.errors.LaunchError: no/such.yaml: (file): no such launch file (shipped: demo, ...)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LaunchError(str(path), None, "(file)", "no such launch file")
+    path = find_launch_file(path)
     bus, values, nodes = _load(path, dict(args or {}), "/", (), None)
     seen: dict[str, NodeSpec] = {}
     for spec in nodes:
