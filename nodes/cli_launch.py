@@ -7,6 +7,9 @@
 >>> result = CliRunner().invoke(app, ["launch", "--help"])
 >>> "NAME:=VALUE" in result.output and "--duration" in result.output
 True
+>>> result = CliRunner().invoke(app, ["launch", "--list"])
+>>> result.exit_code, "demo" in result.output and "demo.yaml" in result.output
+(0, True)
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import dataclasses
 import logging
 import sys
 import threading
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from causalstream.nodes.cli_topic import BusOpt
+from causalstream.nodes.errors import CommandError
+from causalstream.nodes.launch_catalog import shipped_launch_files
 from causalstream.nodes.launch_file import LaunchPlan, load_launch
 from causalstream.nodes.launch_schema import BusSection
 from causalstream.nodes.launcher import Launcher, node_command
@@ -56,13 +60,22 @@ def _show_plan(plan: LaunchPlan) -> None:
                    + Text(" ".join(node_command(spec, python="python")), style="dim"))
 
 
+def _show_shipped() -> None:
+    files = shipped_launch_files()
+    width = max((len(f.name) for f in files), default=0)
+    for f in files:
+        _OUT.print(Text(f"{f.name:<{width}}  ", style="bold") + Text(f.summary) + Text(f"  {f.path}", style="dim"))
+
+
 def launch(
-    file: Path = typer.Argument(..., help="Launch file (YAML).", dir_okay=False),
+    file: str = typer.Argument(None, metavar="FILE", show_default=False,
+                               help="Launch file (YAML): a path, or the name of a shipped one (demo, see --list)."),
     assignments: list[str] = typer.Argument(None, metavar="[NAME:=VALUE]...", help="Launch arguments, e.g. rate:=20."),
     duration: float = typer.Option(None, "--duration", "-d", help="Stop everything after this many seconds."),
     bus: str = typer.Option(None, "--bus", help="Bus endpoint (overrides the file's bus: and $CAUSALSTREAM_BUS)."),
     no_bus: bool = typer.Option(False, "--no-bus", help="Do not start a broker; use one already running."),
     check: bool = typer.Option(False, "--check", help="Validate the file, print the nodes it would start, exit."),
+    list_files: bool = typer.Option(False, "--list", help="List the shipped launch files and exit."),
 ) -> None:
     """Start a pipeline from a launch file: the bus, then every node, supervised.
 
@@ -71,8 +84,15 @@ def launch(
     name. Nodes that die are respawned if their entry says `respawn: true`; when a
     `required: true` node exits, everything stops. Ctrl-C sends SIGINT to every node,
     SIGTERM after 5 s, SIGKILL after 5 more. Exit status: 0 for a clean stop, 1 when a
-    required node failed, 2 for a bad launch file.
+    required node failed, 2 for a bad launch file. FILE is a path, or the name of a launch
+    file shipped with the package (`causalstream launch demo`, as `ros2 launch` finds a
+    package's files); `--list` shows them.
     """
+    if list_files:
+        _show_shipped()
+        return
+    if file is None:
+        raise CommandError("launch", "give a launch file (a path, or a shipped name: see --list)")
     plan = load_launch(file, parse_assignments(assignments or [], ":=", what="launch"))
     if no_bus:
         plan = dataclasses.replace(plan, bus=BusSection(endpoint=plan.bus.endpoint, start=False))

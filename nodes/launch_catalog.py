@@ -40,7 +40,7 @@ def _summary(path: Path) -> str:
     for line in path.read_text().splitlines():
         if not line.startswith("#"):
             break
-        text = line.lstrip("#").strip()
+        text = line.lstrip("#").strip().removesuffix(":")
         if text:
             return text
     return ""
@@ -52,7 +52,7 @@ def shipped_launch_files() -> list[ShippedLaunchFile]:
     >>> all(f.path.is_file() and f.path.suffix == ".yaml" for f in shipped_launch_files())
     True
     >>> next(f.summary for f in shipped_launch_files() if f.name == "talker")
-    'A minimal pipeline that runs with the generic node kinds:'
+    'A minimal pipeline that runs with the generic node kinds'
     """
     found = []
     for entry in resources.files(PACKAGE).iterdir():
