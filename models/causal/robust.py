@@ -1,0 +1,231 @@
+"""RobustParCorr tests read off the covariance of the window's Gaussian-copula transform.
+
+What tigramite 5.2's RobustParCorr does to one test X _|_ Y | Z: construct_array gives the
+array [2 + |Z|, n] over the rows t = 2 tau_max .. T-1 of the window (cut_off '2xtau_max');
+constant rows (raw ``std == 0``) are dropped; then ``trafo2normal`` maps every row on its own
+to normal scores, ``ndtri(interp(x, sort(x), linspace(1/n, 1, n)))``: a value's score is
+``k/n`` with k the number of values <= it (ties all get the largest rank of their block),
+and the maximum's 1 becomes ``1 - 1e-5``. After that it is ParCorr: standardise, regress X
+and Y on Z by least squares, Pearson correlation of the residuals, Student's t with
+``df = n - 2 - |Z|``. The AIC (``pc_alpha=None``) is ParCorr's on the transformed array.
+
+So a row of the test array is one column of the lagged embedding over all of the window's
+rows, whatever the test: we transform each embedding column once a refresh and hand the
+covariance of the scores to :class:`CovParCorr`. With NaN in the window, tigramite drops per
+test the rows where one of the test's own nodes is missing, so the ranks depend on the test:
+tests are grouped by the set of rows they keep, and each group gets its own transform
+(exact; slower only while NaNs are in the window).
+
+Where tigramite gives p NaN (df < 1: too few rows for |Z|) or correlates rounding noise (X or
+Y inside the span of Z), we answer val 0, p 1 and count it in ``n_degenerate``, with constant
+X or Y (tigramite: val 0, p 1 as well). Graphs agree: NaN is never <= alpha.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import ndtri
+
+from causalstream.models.causal.lagcov import LaggedCovariance, LagStats
+from causalstream.models.causal.parcorr import CovParCorr, Node
+from causalstream.models.errors import ParameterError
+
+__all__ = ["THRES", "CovRobustParCorr", "lagged_embedding", "normal_scores", "score_stats"]
+
+THRES = 1e-5
+"""tigramite's ``trafo2normal`` clip: a uniform score of 1 (the maximum) becomes 1 - THRES."""
+
+
+def normal_scores(E: np.ndarray) -> np.ndarray:
+    """tigramite's ``trafo2normal`` of every column of E [n, D] (no NaN), bit for bit.
+
+    >>> normal_scores(np.array([[3.0], [1.0], [1.0], [7.0]])).ravel().round(3)  # ties: rank 2 of 4
+    array([0.674, 0.   , 0.   , 4.265])
+    """
+    E = np.asarray(E, dtype=np.float64)
+    n = len(E)
+    if n == 0:
+        return np.zeros(E.shape)
+    order = np.argsort(E, axis=0, kind="stable")
+    s = np.take_along_axis(E, order, axis=0)
+    block_end = np.ones(s.shape, dtype=bool)
+    block_end[:-1] = s[1:] != s[:-1]
+    # np.interp on a sorted column with ties returns the value at the tie block's last index.
+    last = np.where(block_end, np.arange(n)[:, None], n)
+    last = np.minimum.accumulate(last[::-1], axis=0)[::-1]
+    u = np.empty(E.shape)
+    np.put_along_axis(u, order, np.linspace(1.0 / n, 1.0, n)[last], axis=0)
+    u[u == 1.0] = 1.0 - THRES
+    return ndtri(u)
+
+
+def score_stats(E: np.ndarray) -> LagStats:
+    """LagStats of the normal scores of a NaN-free embedding E [n, D] (columns ranked apart).
+
+    ``constant`` marks the columns whose raw values are all equal (so are their scores).
+
+    >>> x = np.arange(6.0)[:, None] - 2.5
+    >>> bool(np.array_equal(score_stats(x ** 3).cov, score_stats(x).cov))  # ranks only
+    True
+    >>> score_stats(np.column_stack([x, np.ones(6)])).constant
+    array([False,  True])
+    """
+    E = np.asarray(E, dtype=np.float64)
+    n, dim = E.shape
+    if n == 0:
+        zero = np.zeros(dim)
+        return LagStats(n=0.0, mean=zero, s1=zero, s2=np.zeros((dim, dim)), cov=np.zeros((dim, dim)),
+                        dirty=np.zeros((0, dim)), constant=np.ones(dim, dtype=bool))
+    constant = np.all(E == E[0], axis=0)
+    g = normal_scores(E)
+    mean = g.mean(axis=0)
+    g = g - mean
+    g[:, constant] = 0.0
+    s2 = g.T @ g
+    return LagStats(n=float(n), mean=mean, s1=g.sum(axis=0), s2=s2, cov=s2 / n,
+                    dirty=np.zeros((0, dim)), constant=constant)
+
+
+def lagged_embedding(lagcov: LaggedCovariance) -> np.ndarray:
+    """The window's lagged rows [n_samples - L, D] from the raw samples (NaN kept).
+
+    ``LaggedCovariance.embedding()`` is shifted by a reference value, and a shift can round
+    two different values to one (a tie tigramite does not see), so ranks are taken here.
+
+    >>> lc = LaggedCovariance(1, 4, 1).update_many(np.arange(6.0)[:, None])
+    >>> lagged_embedding(lc)
+    array([[3., 2.],
+           [4., 3.],
+           [5., 4.]])
+    """
+    s, L, T = lagcov.samples(), lagcov.max_lag, lagcov.n_samples
+    if T <= L:
+        return np.zeros((0, lagcov.dim))
+    return np.concatenate([s[L - lag:T - lag] for lag in range(L + 1)], axis=1)
+
+
+class CovRobustParCorr(CovParCorr):
+    """tigramite's RobustParCorr tests, batched, from the lagged covariance of normal scores.
+
+    Same methods as :class:`CovParCorr` (run_masks, run, test_one, clean_z, col, aic).
+    ``n_degenerate`` counts the tests answered val 0, p 1 because X or Y is constant over the
+    test's rows, X or Y lies in the span of Z (residual variance < 1e-12), or there are too
+    few rows (df < 1).
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=400); X = np.column_stack([x, np.exp(x) + 0.1 * rng.normal(size=400)])
+    >>> ci = CovRobustParCorr.from_lagcov(LaggedCovariance(2, 400, 0).update_many(X), n_vars=2)
+    >>> val, p = ci.run([((0, 0), (1, 0), [])]); bool(val[0] > 0.95), ci.n_degenerate
+    (True, 0)
+    """
+
+    def __init__(self, stats: LagStats, n_vars: int, embedding: np.ndarray | None = None) -> None:
+        super().__init__(stats, n_vars)
+        self.n_degenerate = 0
+        self._emb = embedding
+        self._groups: dict[bytes, CovParCorr] = {}
+        if embedding is not None:
+            bad = ~np.isfinite(embedding)
+            self._dirty = np.flatnonzero(bad.any(axis=1))
+            self._bad = bad[self._dirty].astype(np.float64)
+
+    @classmethod
+    def from_embedding(cls, E: np.ndarray, n_vars: int) -> CovRobustParCorr:
+        """The engine for a raw lagged embedding E [n, D] (NaN = missing).
+
+        >>> E = np.array([[1.0, 0.0], [2.0, 1.0], [np.nan, 2.0], [4.0, np.nan], [5.0, 4.0]])
+        >>> ci = CovRobustParCorr.from_embedding(E, n_vars=1)
+        >>> ci.stats.n, ci.run([((0, -1), (0, 0), [])])[0].round(6)
+        (3.0, array([1.]))
+        """
+        E = np.asarray(E, dtype=np.float64)
+        clean = np.all(np.isfinite(E), axis=1)
+        stats = score_stats(E[clean])
+        return cls(stats, n_vars, None if clean.all() else E)
+
+    @classmethod
+    def from_lagcov(cls, lagcov: LaggedCovariance, n_vars: int) -> CovRobustParCorr:
+        """The engine for the window a LaggedCovariance holds now (windowed mode only).
+
+        >>> lc = LaggedCovariance(1, 30, 2).update_many(np.ones((40, 1)))
+        >>> CovRobustParCorr.from_lagcov(lc, 1).test_one((0, 0), (0, -1), [])
+        (0.0, 1.0)
+        """
+        if lagcov.forgetting is not None:
+            raise ParameterError("RobustParCorr", "ranks need a sliding window, not forgetting")
+        return cls.from_embedding(lagged_embedding(lagcov), n_vars)
+
+    def run_masks(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Test X = column cx given Y = column cy and Z = the columns set in zmask, in batches.
+
+        >>> ci = CovRobustParCorr.from_embedding(np.ones((10, 2)), 1)
+        >>> ci.run_masks(np.array([1]), np.array([0]), np.zeros((1, 2), dtype=bool)), ci.n_degenerate
+        ((array([0.]), array([1.])), 1)
+        """
+        if self._emb is None:
+            return self._settle(*super().run_masks(cx, cy, zmask))
+        b, dim = len(cx), self.stats.cov.shape[0]
+        cols = np.zeros((b, dim), dtype=bool)
+        cols[:, :zmask.shape[1]] = zmask
+        cols[np.arange(b), cx] = True
+        cols[np.arange(b), cy] = True
+        keys, group = np.unique(self._bad @ cols.T.astype(np.float64) == 0, axis=1, return_inverse=True)
+        val, pval = np.zeros(b), np.ones(b)
+        for k in range(keys.shape[1]):
+            sel = np.flatnonzero(group.ravel() == k)
+            val[sel], pval[sel] = self._group(keys[:, k]).run_masks(cx[sel], cy[sel], zmask[sel])
+        return self._settle(val, pval)
+
+    def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
+        """One test (PCMCI+'s sequential phases call this).
+
+        >>> rng = np.random.default_rng(1); X = rng.normal(size=(300, 2)); X[:, 1] += X[:, 0] ** 3
+        >>> ci = CovRobustParCorr.from_lagcov(LaggedCovariance(2, 300, 1).update_many(X), 2)
+        >>> v, p = ci.test_one((0, 0), (1, 0), [(0, -1)]); bool(v > 0.5 and p < 1e-10)
+        True
+        """
+        if self._emb is None:
+            val, pval = super().test_one(x, y, z)
+        else:
+            engine = self._group(self._rows_of([x, y, *z]))
+            val, pval = engine.test_one(x, y, engine.clean_z(x, y, z))
+        v, p = self._settle(np.array([val]), np.array([pval]))
+        return float(v[0]), float(p[0])
+
+    def aic(self, j: int, parents: Sequence[Node]) -> float:
+        """tigramite's RobustParCorr AIC of (j, 0) on its parents: ParCorr's, on the scores.
+
+        >>> x = np.zeros(200); e = np.random.default_rng(0).normal(size=200)
+        >>> for t in range(1, 200): x[t] = 0.8 * x[t - 1] + e[t]
+        >>> ci = CovRobustParCorr.from_lagcov(LaggedCovariance(1, 200, 2).update_many(np.exp(x)[:, None]), 1)
+        >>> bool(ci.aic(0, [(0, -1)]) < ci.aic(0, []))
+        True
+        """
+        if self._emb is None:
+            return super().aic(j, parents)
+        return self._group(self._rows_of([(j, 0), *parents])).aic(j, parents)
+
+    def _rows_of(self, nodes: Sequence[Node]) -> np.ndarray:
+        """Which dirty rows a test on these nodes keeps (all its own columns finite)."""
+        cols = [self.col((int(v), int(lag))) for v, lag in nodes]
+        return self._bad[:, cols].sum(axis=1) == 0
+
+    def _group(self, keep: np.ndarray) -> CovParCorr:
+        """The ParCorr engine over the clean rows plus the kept dirty rows, ranked over them."""
+        key = np.packbits(keep).tobytes()
+        if key not in self._groups:
+            rows = np.ones(len(self._emb), dtype=bool)
+            rows[self._dirty[~keep]] = False
+            E = self._emb[rows]
+            E = np.where(np.isfinite(E).all(axis=0), E, 0.0)  # columns no test of the group reads
+            self._groups[key] = CovParCorr(score_stats(E), self.n_vars)
+        return self._groups[key]
+
+    def _settle(self, val: np.ndarray, pval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Answer NaN (df < 1) as val 0, p 1 and count every val 0, p 1 answer."""
+        bad = ~(np.isfinite(val) & np.isfinite(pval))
+        val, pval = np.where(bad, 0.0, val), np.where(bad, 1.0, pval)
+        self.n_degenerate += int(np.count_nonzero((val == 0.0) & (pval == 1.0)))
+        return val, pval
