@@ -3,7 +3,7 @@
 Every channel is one (topic, type) pair. Its schema is the type's JSON Schema
 (schema encoding ``jsonschema``, schema name = the type name) and its messages are our own
 msgpack payloads, byte for byte as they travelled on the bus (message encoding
-``msgpack``; numpy arrays as msgpack extension 1, see ``arrays.py``). The JSON Schema
+``msgpack``; the layout is ``codec.py``'s). The JSON Schema
 describes the logical shape, so a tool that knows only JSON can still read the structure;
 ``bag export --format mcap-json`` rewrites the payloads as JSON for Foxglove / Lichtblick.
 

@@ -1,7 +1,7 @@
 """Typed messages, one struct per topic type (see the topic table in README.md).
 
 Every message is a ``msgspec.Struct``; numpy array fields travel as raw bytes
-(``causalstream.stream.arrays``). ``__post_init__`` checks shapes, so a payload that
+(``causalstream.stream.codec``). ``__post_init__`` checks shapes, so a payload that
 decodes but does not hold together is rejected like any bad frame.
 
 >>> import numpy as np

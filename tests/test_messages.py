@@ -8,7 +8,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from causalstream.stream.arrays import pack_array, unpack_array
+from causalstream.stream import codec
 from causalstream.stream.codec import decode_frame, encode_frame, from_builtins, json_schema, to_builtins, to_json
 from causalstream.stream.errors import BadFrameError, CodecError
 from causalstream.stream.messages import (
@@ -109,18 +109,19 @@ def test_validation_also_applies_on_decode() -> None:
 
 
 def test_arrays_decode_writable_and_owned_and_headers_are_checked_every_time() -> None:
+    lay = codec.layout(Features)
     for a in (np.zeros(0), np.zeros((0, 3)), np.arange(6.0).reshape(2, 3), np.array(5.0),
               np.arange(4, dtype=np.int16), np.array([True, False]), np.full((2, 2), np.nan, dtype=np.float32)):
         for _ in range(2):  # the second decode takes the cached-header path
-            buf = bytearray(pack_array(a))
-            b = unpack_array(buf)
+            buf = bytearray(lay._block((a,)))
+            (b,) = codec._unpack(codec.EXT_BLOCK, memoryview(buf))[1]
             assert b.dtype == a.dtype and b.shape == a.shape and b.tobytes() == a.tobytes()
             assert b.flags.writeable and b.flags.c_contiguous
             buf[:] = b"\xff" * len(buf)  # the array owns a copy: scribbling on the frame changes nothing
             assert b.tobytes() == a.tobytes()
-    packed = pack_array(np.zeros(3))
-    unpack_array(packed)  # cached now
+    packed = bytes(lay._block((np.zeros(3),)))
+    codec._unpack(codec.EXT_BLOCK, memoryview(packed))  # cached now
     with pytest.raises(CodecError, match="data bytes"):
-        unpack_array(packed[:-1])
+        codec._unpack(codec.EXT_BLOCK, memoryview(packed[:-1]))
     with pytest.raises(CodecError, match="data bytes"):
-        unpack_array(packed + b"\x00")
+        codec._unpack(codec.EXT_BLOCK, memoryview(packed + b"\x00"))
