@@ -28,6 +28,9 @@ __all__ = ["Need", "Variable", "FrameView", "VARIABLES", "variable"]
 class Need:
     """One agent state group a variable reads: ``who`` (self/robot/id), ``group``, ``lag``.
 
+    Groups are the simulator's ``pos``, ``vel``, ``goal``, and ``speed``, the norm of ``vel``
+    (what ``v`` reads; its mechanism is narrower than the whole velocity's).
+
     >>> Need("robot", "pos")
     Need(who='robot', group='pos', lag=0)
     """
@@ -116,13 +119,13 @@ VARIABLES: dict[str, Variable] = {
         _own("y", lambda f, r: f.pos[r, 1], "pos"),
         _own("vx", lambda f, r: f.vel[r, 0], "vel"),
         _own("vy", lambda f, r: f.vel[r, 1], "vel"),
-        _own("v", lambda f, r: np.linalg.norm(f.vel[r], axis=-1), "vel"),
+        _own("v", lambda f, r: np.linalg.norm(f.vel[r], axis=-1), "speed"),
         _own("heading", lambda f, r: f.heading[r], "vel"),
         _own("d_goal", lambda f, r: np.linalg.norm(f.goal[r] - f.pos[r], axis=-1), "pos", "goal"),
         _pair("d_robot", "robot", _distance, ("pos",)),
         _pair("risk", "robot", collision_risk, ("pos", "vel")),
         _pair("ittc", "robot", inverse_ttc, ("pos", "vel")),
-        Variable("a", (Need("self", "vel"), Need("self", "vel", 1)), rate_of="v"),
+        Variable("a", (Need("self", "speed"), Need("self", "speed", 1)), rate_of="v"),
     )
 }
 """The fixed variables; ``d_<id>`` (distance to agent ``<id>``) is built on demand."""

@@ -1,7 +1,12 @@
 """The causal mechanisms of the HRI simulator: one class per role, each declaring its reads.
 
 A mechanism turns the past into this step's goal (``next_goal``, seeing ``goal_reads``)
-and then velocity (``velocity``, seeing ``reads`` and the new goal) for one agent. It sees
+and then velocity (``velocity``, seeing ``reads`` and the new goal) for one agent. Of the
+velocity, the *speed* (its norm, the feature ``v``) is computed from ``speed_reads`` only,
+through a narrower view of the past: a walker's heading steers toward its goal, but its
+speed is its pace (a hidden AR(1) of its own) less the slow-down, so speed never reads the
+goal (its pace's memory shows as its own last speed). The truth keeps the two apart: a
+feature of the speed is not caused by the goal. It sees
 the past only through :class:`Past`, which hands out exactly the ``(agent, group, lag)``
 the mechanism declared and refuses anything else, so the ground truth derived from
 ``reads`` (``truth.py``) is the truth of the code that runs. Groups: ``pos``, ``vel``,
@@ -32,7 +37,7 @@ import numpy as np
 
 from causalstream.models.errors import ModelError
 
-__all__ = ["Read", "Past", "Mechanism", "Robot", "Reactive", "Follower", "Distractor", "KINEMATICS"]
+__all__ = ["Read", "Past", "Mechanism", "Robot", "Reactive", "Follower", "Distractor", "KINEMATICS", "MEMORY"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class Read:
 
 
 KINEMATICS = (Read("self", "pos", 1), Read("self", "vel", 0))
+MEMORY = ("goal", "speed")
+"""Groups a mechanism keeps itself (its goal; a walker's pace, seen as its speed), not looked up in the past."""
 """pos(t) = pos(t-1) + dt * vel(t), for every agent ("self" = the agent itself)."""
 
 
@@ -68,6 +75,20 @@ class Past:
         self.lookup = lookup
         self.reads = reads
         self.owner = owner
+
+    def only(self, reads: tuple[Read, ...]) -> Past:
+        """A narrower view: only ``reads`` (each one must be declared here too).
+
+        >>> p = Past(lambda agent, group, lag: np.ones(2), reads=(Read("a", "pos", 1), Read("a", "vel", 1)), owner="a")
+        >>> p.only((Read("a", "vel", 1),))("a", "pos", 1)
+        Traceback (most recent call last):
+        ...
+        causalstream.models.errors.ModelError: mechanism of a: reads Read(agent='a', group='pos', lag=1), which it did not declare
+        """
+        extra = [r for r in reads if r not in self.reads and r.group not in MEMORY]
+        if extra:
+            raise ModelError(what=f"mechanism of {self.owner}", reason=f"narrows to {extra[0]}, which it did not declare")
+        return Past(self.lookup, tuple(reads), self.owner)
 
     def __call__(self, agent: str, group: str, lag: int) -> np.ndarray:
         """The 2-vector of ``agent``'s ``group`` ``lag`` steps back, if declared."""
@@ -114,6 +135,15 @@ class Mechanism:
         """What ``next_goal`` reads: own position one step back (to see a goal reached)."""
         return (Read(self.agent, "pos", 1),)
 
+    @property
+    def speed_reads(self) -> tuple[Read, ...]:
+        """What the speed (the velocity's norm) depends on: by default all of ``reads`` and the goal.
+
+        >>> Follower("h3", np.random.default_rng(3), dt=0.1, arena=10.0, leader="h1").speed_reads[-1]
+        Read(agent='h3', group='goal', lag=0)
+        """
+        return self.reads + (Read(self.agent, "goal", 0),)
+
     def next_goal(self, past: Past) -> np.ndarray:
         """This step's goal: a new random point once the last one is within 0.6 m."""
         if np.hypot(*(self.goal - past(self.agent, "pos", 1))) < 0.6:
@@ -152,10 +182,19 @@ class Robot(Mechanism):
             self.goal = self.waypoints[self.next_waypoint]
         return self.goal
 
+    @property
+    def speed_reads(self) -> tuple[Read, ...]:
+        """The speed is an AR(1) of the last speed: own velocity only.
+
+        >>> Robot("robot", np.random.default_rng(0), dt=0.1, arena=10.0).speed_reads
+        (Read(agent='robot', group='vel', lag=1),)
+        """
+        return (Read(self.agent, "vel", 1),)
+
     def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
-        pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
-        speed = _ar1(float(np.hypot(*vel)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
-        return np.clip(speed, 0.0, 2.0) * _unit(goal - pos)
+        last = past.only(self.speed_reads)(self.agent, "vel", 1)
+        speed = _ar1(float(np.hypot(*last)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
+        return np.clip(speed, 0.0, 2.0) * _unit(goal - past(self.agent, "pos", 1))
 
 
 class _Walker(Mechanism):
@@ -171,6 +210,15 @@ class _Walker(Mechanism):
     def __init__(self, agent: str, rng: np.random.Generator, dt: float, arena: float) -> None:
         super().__init__(agent, rng, dt, arena)
         self.pace = self.speed_mean
+
+    @property
+    def speed_reads(self) -> tuple[Read, ...]:
+        """The pace, an AR(1), is the speed's memory; it shows as the speed one step back.
+
+        >>> Distractor("h5", np.random.default_rng(1), dt=0.1, arena=10.0).speed_reads
+        (Read(agent='h5', group='speed', lag=1),)
+        """
+        return (Read(self.agent, "speed", 1),)
 
     def _walk(self, past: Past, goal: np.ndarray, slow: float = 0.0, away: np.ndarray | None = None) -> np.ndarray:
         pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
@@ -217,10 +265,20 @@ class Reactive(_Walker):
     def reads(self) -> tuple[Read, ...]:
         return super().reads + (Read(self.robot, "pos", 1), Read(self.robot, "vel", 1))
 
+    @property
+    def speed_reads(self) -> tuple[Read, ...]:
+        """The slow-down reads the distance to the robot and the robot's speed.
+
+        >>> [(r.agent, r.group) for r in Reactive("h1", np.random.default_rng(2), 0.1, 10.0, robot="robot").speed_reads]
+        [('h1', 'speed'), ('h1', 'pos'), ('robot', 'pos'), ('robot', 'vel')]
+        """
+        return super().speed_reads + (Read(self.agent, "pos", 1), Read(self.robot, "pos", 1), Read(self.robot, "vel", 1))
+
     def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
-        offset = past(self.agent, "pos", 1) - past(self.robot, "pos", 1)
+        near = past.only(self.speed_reads)
+        offset = near(self.agent, "pos", 1) - near(self.robot, "pos", 1)
         proximity = float(np.exp(-np.hypot(*offset) / self.reach))
-        slow = self.slow_gain * proximity * float(np.hypot(*past(self.robot, "vel", 1)))
+        slow = self.slow_gain * proximity * float(np.hypot(*near(self.robot, "vel", 1)))
         return self._walk(past, goal, slow=slow, away=self.steer_gain * proximity * _unit(offset))
 
 

@@ -3,10 +3,13 @@
 Agent level: a -> b when b's mechanism reads any state of a (a != b).
 
 Variable level, for a ``FeatureSpec`` naming humans by id. States are the groups ``pos``,
-``vel``, ``goal`` of each agent. Their direct parents are the mechanism's reads (``vel``,
-``goal``), the agent's own goal (``vel`` <- goal at lag 0, ``goal`` <- goal at lag 1: the
-goal is the mechanism's own memory) and the kinematics (``pos`` <- own ``pos`` at lag 1 and own ``vel`` at lag 0);
-a lag-0 parent is also unrolled into its own parents. A feature at time t reads some states
+``vel``, ``goal`` of each agent, and ``speed``, the norm of ``vel``. Their direct parents
+are the mechanism's reads (``vel``, ``goal``; ``speed``: its ``speed_reads``, which a
+walker's speed keeps narrow: its pace, an AR(1) memory seen as its own last speed, less a
+slow-down, so a walker's speed never reads its goal), the agent's own goal (``vel`` <- goal at lag 0, ``goal`` <-
+goal at lag 1: the goal is the mechanism's own memory) and the kinematics (``pos`` <- own
+``pos`` at lag 1 and own ``vel`` at lag 0); a lag-0 parent is also unrolled into its own
+parents. A ``vel`` parent is also a ``speed`` parent (the speed is part of the velocity). A feature at time t reads some states
 at t - l (``Need``). Then ``i`` at lag tau --> ``j`` when some state that ``j`` needs has
 among its parents *every* state that ``i`` needs, each at the lag that tau implies
 (tau = l_j + m - l_i, m the parent's lag), tau in [0, tau_max]; never i --> i at lag 0.
@@ -107,6 +110,7 @@ def state_parents(mechanisms: Sequence[Mechanism]) -> dict[tuple[str, str], set[
         # The goal is the mechanism's own memory: velocity steers toward this step's goal,
         # which is updated from the last one. Reads of other agents all go through Past.
         direct[(mech.agent, "vel")] = set(mech.reads) | {Read(mech.agent, "goal", 0)}
+        direct[(mech.agent, "speed")] = set(mech.speed_reads)
         direct[(mech.agent, "goal")] = set(mech.goal_reads) | {Read(mech.agent, "goal", 1)}
         direct[(mech.agent, "pos")] = {Read(mech.agent, r.group, r.lag) for r in KINEMATICS}
     out: dict[tuple[str, str], set[Read]] = {}
@@ -140,8 +144,7 @@ def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: Fe
     >>> from causalstream.models.sim.mechanisms import Distractor
     >>> spec = FeatureSpec(robot_variables=(), human_variables=("v", "d_goal"), humans=("h1",))
     >>> variable_graph(["h1"], [Distractor("h1", np.random.default_rng(0), 0.1, 10.0)], spec, 1).links()
-    [('h1.v', 'h1.d_goal', 0), ('h1.v', 'h1.v', 1), ('h1.v', 'h1.d_goal', 1), ('h1.d_goal', 'h1.v', 1),
-     ('h1.d_goal', 'h1.d_goal', 1)]
+    [('h1.v', 'h1.d_goal', 0), ('h1.v', 'h1.v', 1), ('h1.v', 'h1.d_goal', 1), ('h1.d_goal', 'h1.d_goal', 1)]
     """
     if spec.humans is None:
         raise ParameterError(what="ground truth", reason="slot specs (humans=None) change agents over time; name humans by id")
@@ -153,6 +156,7 @@ def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: Fe
         for agent, group, lag_j in target:
             # Parents of this state, as (agent, group, lag behind time t of feature j).
             behind = {(p.agent, p.group, lag_j + p.lag) for p in parents.get((agent, group), set())}
+            behind |= {(a, "speed", lag) for a, g, lag in behind if g == "vel"}
             for i, source in enumerate(needs):
                 for tau in range(tau_max + 1):
                     if tau == 0 and i == j:
