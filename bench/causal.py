@@ -36,11 +36,12 @@ from causalstream.models.causal import WindowedPCMCI
 SLIDE = 25  # samples between the windows compared
 
 
-def toy(n_vars: int, tau_max: int, T: int, seed: int) -> tuple[np.ndarray, set[tuple[int, int, int]]]:
-    """Stationary linear-Gaussian toy data (float64) and its true lagged links (i, j, lag)."""
+def toy(n_vars: int, tau_max: int, T: int, seed: int,
+        funcs: str = "linear") -> tuple[np.ndarray, set[tuple[int, int, int]]]:
+    """Stationary Gaussian-noise toy data (float64, dependency_funcs [funcs]) and its true lagged links (i, j, lag)."""
     for attempt in range(100):
         links, _ = toys.generate_structural_causal_process(
-            N=n_vars, L=n_vars + 2, dependency_funcs=["linear"], dependency_coeffs=[-0.4, 0.4],
+            N=n_vars, L=n_vars + 2, dependency_funcs=[funcs], dependency_coeffs=[-0.4, 0.4],
             auto_coeffs=[0.3, 0.5], contemp_fraction=0.3, max_lag=tau_max, noise_dists=["gaussian"],
             noise_sigmas=[1.0], seed=seed + 1000 * attempt)
         with warnings.catch_warnings():
