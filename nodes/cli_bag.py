@@ -25,8 +25,8 @@ from rich.table import Table
 
 from causalstream.stream import Endpoints, Player, Recorder
 from causalstream.stream.endpoints import ENV_VAR
-from causalstream.stream.loginfo import log_info
-from causalstream.stream.recover import recover as recover_log
+from causalstream.stream.log.info import log_info
+from causalstream.stream.log.recover import recover as recover_log
 
 __all__ = ["register"]
 
@@ -165,7 +165,7 @@ def export(
     row per link. mcap-json writes JSON messages with JSON Schema channels, which Foxglove and
     Lichtblick open and plot.
     """
-    for written in _lazy("export").export_log(path, fmt, _topics(topics), output):
+    for written in _lazy("log.export").export_log(path, fmt, _topics(topics), output):
         _ERR.print(f"wrote {written}")
 
 

@@ -16,10 +16,10 @@ import importlib
 from causalstream.stream import reporter as _reporter
 from causalstream.stream.broker import Broker
 from causalstream.stream.endpoints import Endpoints
-from causalstream.stream.logreader import LogEntry, read_log
-from causalstream.stream.player import Player
+from causalstream.stream.log.reader import LogEntry, read_log
+from causalstream.stream.log.player import Player
 from causalstream.stream.publisher import Publisher
-from causalstream.stream.recorder import Recorder
+from causalstream.stream.log.recorder import Recorder
 from causalstream.stream.subscriber import Received, Subscriber, subscribe
 
 _reporter.install()
@@ -29,7 +29,7 @@ def __getattr__(name: str) -> object:
     # to_dataframe needs pandas (~0.4 s to import); every node imports this package, so
     # pandas is loaded on first use only (PEP 562), not with the bus.
     if name == "to_dataframe":
-        return importlib.import_module("causalstream.stream.export").to_dataframe
+        return importlib.import_module("causalstream.stream.log.export").to_dataframe
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [

@@ -17,7 +17,7 @@ import pandas as pd
 
 from causalstream.stream import Broker, Endpoints, Player, Publisher, Recorder, Subscriber, read_log
 from causalstream.stream.codec import encode_payload
-from causalstream.stream.logfile import LogWriter
+from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features
 from causalstream.stream.security import ClientKeys, ServerKeys, generate_keys
 

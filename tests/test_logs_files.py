@@ -19,9 +19,9 @@ from rosbags.typesys import Stores, get_typestore
 
 from causalstream.stream import read_log, to_dataframe
 from causalstream.stream.errors import LogError
-from causalstream.stream.logfile import LogWriter
-from causalstream.stream.chunkreader import iter_records
-from causalstream.stream.logreader import check_log, iter_raw
+from causalstream.stream.log.writer import LogWriter
+from causalstream.stream.log.chunks import iter_records
+from causalstream.stream.log.reader import check_log, iter_raw
 from causalstream.stream.messages import AgentStates, Features
 
 from support import ROOT, run_cli

@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 
 from causalstream.stream import read_log
-from causalstream.stream.logfile import LogWriter
+from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import (
     MESSAGE_TYPES,
     AgentStates,

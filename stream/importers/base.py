@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from causalstream.stream.errors import LogError
-from causalstream.stream.logfile import LogWriter
+from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import Message
 
 __all__ = ["IMPORTERS", "ImportResult", "Importer", "get_importer", "register"]

@@ -7,7 +7,7 @@ msgpack payloads, byte for byte as they travelled on the bus (message encoding
 describes the logical shape, so a tool that knows only JSON can still read the structure;
 ``bag export --format mcap-json`` rewrites the payloads as JSON for Foxglove / Lichtblick.
 
-Chunks are zstd-compressed; the file layout is the ``mcap`` package's (``mcapwriter.py``
+Chunks are zstd-compressed; the file layout is the ``mcap`` package's (``mcapfile.py``
 writes it with mcap's record classes and a fast path for message records). :meth:`LogWriter.tick` closes the current chunk and flushes
 and fsyncs the file once ``flush_interval`` has passed, so a killed writer leaves every
 message up to the last flush readable (``bag recover``).
@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 from causalstream.stream.codec import encode_payload, json_schema, to_json
 from causalstream.stream.errors import LogError
-from causalstream.stream.mcapwriter import COMPRESSIONS, McapWriter
+from causalstream.stream.log.mcapfile import COMPRESSIONS, McapWriter
 from causalstream.stream.messages import Message
 from causalstream.stream.topics import is_latched
 

@@ -10,7 +10,7 @@ A file that was never finished (a killed recorder) or is damaged raises :class:`
 saying how many messages are readable, with ``bag recover`` as the hint.
 
 >>> import os, tempfile, numpy as np
->>> from causalstream.stream.logfile import LogWriter
+>>> from causalstream.stream.log.writer import LogWriter
 >>> from causalstream.stream.messages import Features
 >>> path = os.path.join(tempfile.mkdtemp(), "doc.mcap")
 >>> with LogWriter(path) as w:
@@ -32,12 +32,12 @@ from mcap.reader import SeekingReader
 from mcap.records import Channel, Schema
 from mcap.summary import Summary
 
-from causalstream.stream.chunkreader import RawRecord, iter_records
+from causalstream.stream.log.chunks import RawRecord, iter_records
 from causalstream.stream.codec import decode_payload, from_builtins
 from causalstream.stream.errors import CausalstreamError, LogError
-from causalstream.stream.logfile import JSON_ENCODING
+from causalstream.stream.log.writer import JSON_ENCODING
 from causalstream.stream.messages import MESSAGE_TYPES, Message
-from causalstream.stream.recover import PARSE_ERRORS, LogScan
+from causalstream.stream.log.recover import PARSE_ERRORS, LogScan
 
 __all__ = ["LogEntry", "check_log", "decode_record", "iter_raw", "read_log"]
 
@@ -152,7 +152,7 @@ def read_log(path: str | os.PathLike[str], topics: Iterable[str] | None = None) 
     """Typed messages of a log in log-time order; channels of unknown types are skipped (warned once).
 
     >>> import tempfile
-    >>> from causalstream.stream.logfile import LogWriter
+    >>> from causalstream.stream.log.writer import LogWriter
     >>> from causalstream.stream.messages import Clock
     >>> path = os.path.join(tempfile.mkdtemp(), "r.mcap")
     >>> with LogWriter(path) as w:

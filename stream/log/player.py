@@ -15,7 +15,7 @@ most ``clock_hz`` times a second of log time.
 
 >>> import os, tempfile
 >>> from causalstream.stream.broker import Broker
->>> from causalstream.stream.logfile import LogWriter
+>>> from causalstream.stream.log.writer import LogWriter
 >>> from causalstream.stream.messages import Clock
 >>> from causalstream.stream.subscriber import Subscriber
 >>> path = os.path.join(tempfile.mkdtemp(), "play.mcap")
@@ -45,11 +45,11 @@ import zmq
 from mcap.records import Channel, Schema
 
 from causalstream.stream.endpoints import Endpoints
-from causalstream.stream.chunkreader import RawRecord
+from causalstream.stream.log.chunks import RawRecord
 from causalstream.stream.codec import encode_payload
 from causalstream.stream.errors import LogError
 from causalstream.stream.logpublisher import LogPublisher
-from causalstream.stream.logreader import check_log, iter_raw
+from causalstream.stream.log.reader import check_log, iter_raw
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
 from causalstream.stream.security import ClientKeys
 from causalstream.stream.topics import is_latched

@@ -8,7 +8,7 @@ file is handed to ``mcap``'s own reader, which merges them; messages out of orde
 one chunk are sorted.
 
 >>> import io
->>> from causalstream.stream.mcapwriter import McapWriter
+>>> from causalstream.stream.log.mcapfile import McapWriter
 >>> buf = io.BytesIO()
 >>> w = McapWriter(buf, chunk_size=40)
 >>> cid = w.register_channel("/a", "msgpack", 0)

@@ -1,7 +1,7 @@
 """What a log holds, from its summary section: what ``causalstream bag info`` prints.
 
 >>> import os, tempfile
->>> from causalstream.stream.logfile import LogWriter
+>>> from causalstream.stream.log.writer import LogWriter
 >>> from causalstream.stream.messages import Clock
 >>> path = os.path.join(tempfile.mkdtemp(), "doc.mcap")
 >>> with LogWriter(path) as w:
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from mcap.reader import SeekingReader
 
-from causalstream.stream.logreader import check_log
+from causalstream.stream.log.reader import check_log
 
 __all__ = ["LogInfo", "ChannelInfo", "log_info"]
 

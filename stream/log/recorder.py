@@ -8,7 +8,7 @@ seconds, even when no message arrives, so a killed recorder loses at most that m
 
 >>> import os, tempfile
 >>> from causalstream.stream.broker import Broker
->>> from causalstream.stream.logreader import read_log
+>>> from causalstream.stream.log.reader import read_log
 >>> from causalstream.stream.messages import Clock
 >>> from causalstream.stream.publisher import Publisher
 >>> path = os.path.join(tempfile.mkdtemp(), "rec.mcap")
@@ -38,7 +38,7 @@ from causalstream.stream.codec import SEP, split_frame
 from causalstream.stream.direct import Inbox, direct_mode
 from causalstream.stream.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, UnknownTypeError
-from causalstream.stream.logfile import LogWriter
+from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import TopicStats
 from causalstream.stream.security import ClientKeys
 from causalstream.stream.stats import registry

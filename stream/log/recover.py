@@ -6,7 +6,7 @@ order (chunks checked against their CRC) and stops at the first one that is trun
 does not parse; :func:`recover` copies everything read so far into a new, valid file.
 
 >>> import os, tempfile
->>> from causalstream.stream.logfile import LogWriter
+>>> from causalstream.stream.log.writer import LogWriter
 >>> from causalstream.stream.messages import Clock
 >>> d = tempfile.mkdtemp()
 >>> w = LogWriter(os.path.join(d, "cut.mcap"))

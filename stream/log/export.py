@@ -6,7 +6,7 @@ Formats: ``csv`` and ``parquet`` (one table per topic, through pandas; rows laid
 which Foxglove and Lichtblick decode and plot).
 
 >>> import os, tempfile, numpy as np
->>> from causalstream.stream.logfile import LogWriter
+>>> from causalstream.stream.log.writer import LogWriter
 >>> from causalstream.stream.messages import Features
 >>> path = os.path.join(tempfile.mkdtemp(), "doc.mcap")
 >>> with LogWriter(path) as w:
@@ -27,9 +27,9 @@ import pandas as pd
 
 from causalstream.stream.codec import to_builtins
 from causalstream.stream.errors import LogError
-from causalstream.stream.logfile import JSON_ENCODING, LogWriter
-from causalstream.stream.logreader import check_log, read_log
-from causalstream.stream.tables import message_rows
+from causalstream.stream.log.writer import JSON_ENCODING, LogWriter
+from causalstream.stream.log.reader import check_log, read_log
+from causalstream.stream.log.tables import message_rows
 
 __all__ = ["FORMATS", "export_log", "to_dataframe"]
 
@@ -41,7 +41,7 @@ def to_dataframe(path: str | os.PathLike[str], topic: str) -> pd.DataFrame:
     """One table of a topic: a ``log_time_ns`` column plus the message's rows (``tables.py``).
 
     >>> import tempfile
-    >>> from causalstream.stream.logfile import LogWriter
+    >>> from causalstream.stream.log.writer import LogWriter
     >>> from causalstream.stream.messages import Clock
     >>> path = os.path.join(tempfile.mkdtemp(), "doc.mcap")
     >>> with LogWriter(path) as w:
@@ -108,7 +108,7 @@ def export_log(
     parquet tables).
 
     >>> import tempfile
-    >>> from causalstream.stream.logfile import LogWriter
+    >>> from causalstream.stream.log.writer import LogWriter
     >>> from causalstream.stream.messages import Clock
     >>> path = os.path.join(tempfile.mkdtemp(), "doc.mcap")
     >>> with LogWriter(path) as w:
