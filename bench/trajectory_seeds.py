@@ -42,7 +42,8 @@ def _train(seed: int, scene: str) -> Path:
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "causalstream.nodes.cli", "model", "train", "--test-scene", scene,
-               "--seed", str(seed), "--threads", "1", "--no-int8", "--out", str(folder),
+               "--root", str(ROOT / "bench" / "data" / "eth_ucy"), "--seed", str(seed), "--threads", "1", "--no-int8",
+               "--out", str(folder),
                "--name", f"trajectory_{scene}"]
         with open(folder / f"{scene}.log", "w") as log:
             subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)

@@ -17,19 +17,23 @@ from causalstream.models.trajectory.metrics import evaluate_windows
 from causalstream.nodes.cli import app, main
 
 ROOT = Path(__file__).resolve().parents[1]
+ETH_UCY = ROOT / "bench" / "data" / "eth_ucy"
 TINY = ["--d-model", "8", "--heads", "2", "--layers", "1", "--modes", "2", "--epochs", "1", "--limit", "6", "--threads", "1"]
 
 
 def test_train_export_info_round_trip(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["model", "train", "--test-scene", "hotel", "--out", str(tmp_path), "--name", "t", *TINY])
+    result = runner.invoke(app, ["model", "train", "--test-scene", "hotel", "--root", str(ETH_UCY), "--out", str(tmp_path),
+                                 "--name", "t", *TINY])
     assert result.exit_code == 0, result.output
     assert "trajectory models" in result.output  # the final metrics table
     for suffix in (".pt", ".onnx", ".int8.onnx", ".json"):
         assert (tmp_path / f"t{suffix}").is_file(), suffix
     meta = json.loads((tmp_path / "t.json").read_text())
     assert meta["split"]["test_scene"] == "hotel" and meta["split"]["test"] == ["biwi_hotel.txt"]
-    assert meta["command"].startswith("causalstream model train --data eth_ucy --test-scene hotel --epochs 1")
+    root = meta["split"]["root"]
+    assert Path(root).resolve() == ETH_UCY.resolve()  # relative to the working directory when inside it
+    assert meta["command"].startswith(f"causalstream model train --data eth_ucy --test-scene hotel --root {root} --epochs 1")
     assert set(meta["metrics"]["test"]) == {"ours", "ours_int8", "constant_velocity"}
     assert meta["parity_max_abs_error"] <= 1e-4 and len(meta["git_commit"]) >= 7
 
@@ -56,7 +60,7 @@ def test_export_measures_again_on_the_data_folder_training_used(tmp_path: Path) 
     """A model trained on its own copy of ETH/UCY (--root) is scored again on that copy, not on
     bench/data; with the copy gone, export keeps the training's metrics."""
     own = tmp_path / "own"
-    shutil.copytree(ROOT / "bench" / "data" / "eth_ucy", own)
+    shutil.copytree(ETH_UCY, own)
     test_file = own / "all_data" / "biwi_hotel.txt"
     rows = np.loadtxt(test_file)
     rows[:, 2:] *= 3.0  # other metres: other test errors than the shipped copy's
@@ -71,7 +75,7 @@ def test_export_measures_again_on_the_data_folder_training_used(tmp_path: Path) 
     assert result.exit_code == 0 and "recorded test windows" in " ".join(result.output.split()), result.output
     again = json.loads((tmp_path / "t.json").read_text())["metrics"]["test"]
     assert again == meta["metrics"]["test"]  # bench/data's hotel would give other numbers
-    shipped = read_windows(leave_one_out(ROOT / "bench" / "data" / "eth_ucy", "hotel")["test"])[:6]
+    shipped = read_windows(leave_one_out(ETH_UCY, "hotel")["test"])[:6]
     ours = evaluate_windows(OnnxPredictor(tmp_path / "t.onnx").predict, shipped)
     assert abs(ours["ade"] - again["ours"]["ade"]) > 1e-3
     shutil.rmtree(own)
@@ -95,13 +99,16 @@ def test_train_on_the_simulators_scenes(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "s.json").read_text())["metrics"] == meta["metrics"]
 
 
-def test_bad_options_are_one_line_errors(tmp_path: Path, capsys) -> None:
+def test_bad_options_are_one_line_errors(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("CAUSALSTREAM_ETH_UCY", raising=False)
     assert main(["model", "train", "--test-scene", "zara3", "--out", str(tmp_path)]) == 2
     assert "unknown test scene 'zara3'" in capsys.readouterr().err
     assert main(["model", "train", "--data", "kitti", "--out", str(tmp_path)]) == 2
     assert "unknown data 'kitti'" in capsys.readouterr().err
     assert main(["model", "train", "--data", "sim", "--test-scene", "eth", "--out", str(tmp_path)]) == 2
     assert "--test-scene eth is for --data eth_ucy" in capsys.readouterr().err
+    assert main(["model", "train", "--test-scene", "eth", "--out", str(tmp_path)]) == 2  # no data folder is guessed
+    assert "--data eth_ucy needs --root" in capsys.readouterr().err
     assert main(["model", "export", str(tmp_path / "missing.pt")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["model", "info", str(tmp_path / "missing.onnx")]) == 2

@@ -8,9 +8,13 @@ from outside the repository, through importlib.resources.
 
 from __future__ import annotations
 
+import ast
+import doctest
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -19,6 +23,7 @@ from causalstream.nodes.launch_catalog import shipped_launch_files
 
 from support import ROOT, run_cli
 
+BENCH = re.compile(r"\bbench\b")
 FOLDERS = {"stream": "causalstream/stream", "models": "causalstream/models", "nodes": "causalstream/nodes",
            "launch": "causalstream/launch"}
 
@@ -39,6 +44,15 @@ def _wheel_names(tmp_path: Path) -> set[str]:
         return set(zf.namelist())
 
 
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    """A folder with an __init__.py that pyproject's ``packages`` leaves out is missing from ``pip install .``
+    (and, under the strict editable install, from the venv too)."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {"causalstream." + ".".join(init.parent.relative_to(ROOT).parts)
+               for folder in FOLDERS for init in (ROOT / folder).rglob("__init__.py")}
+    assert folders <= listed, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(folders - listed)}"
+
+
 def test_the_wheel_ships_every_module_and_launch_file(tmp_path: Path) -> None:
     names = _wheel_names(tmp_path)
     wanted = {f"{FOLDERS[folder]}/{p.relative_to(ROOT / folder).as_posix()}"
@@ -46,6 +60,30 @@ def test_the_wheel_ships_every_module_and_launch_file(tmp_path: Path) -> None:
     assert wanted <= names, f"missing from the wheel (a package not in pyproject's list?): {sorted(wanted - names)}"
     assert {f"causalstream/launch/{n}" for n in ("demo.yaml", "replay.yaml", "talker.yaml")} <= names
     assert not any(n.startswith(("causalstream/launch/demo_record", "tests/", "bench/")) for n in names)
+
+
+def _code_strings(path: Path) -> list[tuple[int, str]]:
+    """String literals of a module outside its docstrings, plus the code of its doctest examples."""
+    tree = ast.parse(path.read_text())
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docs:
+                out.append((node.lineno, node.value))
+            else:
+                out.extend((node.lineno, ex.source) for ex in doctest.DocTestParser().get_examples(node.value))
+    return out
+
+
+def test_no_package_code_refers_to_the_repositorys_bench_folder() -> None:
+    """bench/ is not installed: code and examples that read it would fail outside the repository."""
+    found = [f"{p.relative_to(ROOT)}:{line}: {text.strip()[:60]!r}"
+             for folder in ("stream", "models", "nodes") for p in sorted((ROOT / folder).rglob("*.py"))
+             for line, text in _code_strings(p) if BENCH.search(text)]
+    assert not found, "\n".join(found)
 
 
 def test_the_installed_package_holds_the_launch_files() -> None:

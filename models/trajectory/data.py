@@ -76,10 +76,13 @@ def windows_from_array(rows: np.ndarray, min_agents: int = 2) -> list[np.ndarray
 def read_windows(paths: list[Path] | tuple[Path, ...]) -> list[np.ndarray]:
     """Windows of every file in ``paths`` (each file cut on its own).
 
-    >>> root = Path(__file__).resolve().parents[2] / "bench" / "data" / "eth_ucy"
-    >>> w = read_windows([root / "all_data" / "biwi_eth.txt"])
-    >>> len(w), sum(len(a) for a in w)
-    (70, 181)
+    >>> import tempfile
+    >>> rows = [[f, p, f / 25.0, p] for f in range(0, 250, 10) for p in (1, 2, 3)]  # 25 frames, 3 walkers
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     np.savetxt(Path(tmp) / "scene.txt", rows, fmt="%.2f", delimiter="\t")
+    ...     w = read_windows([Path(tmp) / "scene.txt"])
+    >>> len(w), w[0].shape  # 25 - 20 + 1 windows of all three
+    (6, (3, 20, 2))
     """
     out: list[np.ndarray] = []
     for path in paths:
@@ -94,8 +97,7 @@ def read_windows(paths: list[Path] | tuple[Path, ...]) -> list[np.ndarray]:
 def leave_one_out(root: Path, test_scene: str | None) -> dict[str, list[Path]]:
     """The train, val and test files of one leave-one-out split (``None``: train on all, no test).
 
-    >>> root = Path("bench/data/eth_ucy")
-    >>> split = leave_one_out(root, "univ")
+    >>> split = leave_one_out(Path("eth_ucy"), "univ")
     >>> [p.name for p in split["test"]]
     ['students001.txt', 'students003.txt']
     >>> len(split["train"]), len(split["val"])
