@@ -33,6 +33,9 @@ Node = tuple[int, int]
 class CovParCorr:
     """Batched partial-correlation tests on a :class:`LagStats` snapshot.
 
+    ``n_degenerate`` counts the tests answered without a finding: val 0 and p 1 (X or Y
+    constant, or inside the span of Z), or p NaN (fewer rows than conditions, as tigramite).
+
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> rng = np.random.default_rng(1)
     >>> x = rng.normal(size=(300, 1)); X = np.hstack([x, x + 0.1 * rng.normal(size=(300, 1))])
@@ -45,6 +48,7 @@ class CovParCorr:
     def __init__(self, stats: LagStats, n_vars: int) -> None:
         self.stats = stats
         self.n_vars = n_vars
+        self.n_degenerate = 0
         self._corr: np.ndarray | None = None
 
     def _padded_corr(self) -> np.ndarray:
@@ -149,6 +153,7 @@ class CovParCorr:
             val[sel], n[sel] = self._batch(idx, pad)
         pval = t_pvalue(val, n - 2.0 - width)
         pval[~live] = 1.0
+        self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
         return val, pval
 
     def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
@@ -166,6 +171,7 @@ class CovParCorr:
         const = self.stats.constant
         cx, cy = self.col(x), self.col(y)
         if const[cx] or const[cy]:
+            self.n_degenerate += 1
             return 0.0, 1.0
         cz = [c for c in dict.fromkeys(self.col(node) for node in z) if c != cx and c != cy and not const[c]]
         idx = np.array([cx, cy] + cz)
@@ -174,9 +180,12 @@ class CovParCorr:
             b = r[2:, :2]
             r = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
         if not (r[0, 0] > RESIDUAL_FLOOR and r[1, 1] > RESIDUAL_FLOOR):
+            self.n_degenerate += 1
             return 0.0, 1.0
         val = float(min(1.0, max(-1.0, r[0, 1] / np.sqrt(r[0, 0] * r[1, 1]))))
-        return val, _t_pvalue_scalar(val, self.stats.n - 2.0 - len(cz))
+        pval = _t_pvalue_scalar(val, self.stats.n - 2.0 - len(cz))
+        self.n_degenerate += int(not np.isfinite(pval))
+        return val, pval
 
     def aic(self, j: int, parents: Sequence[Node]) -> float:
         """tigramite's ParCorr AIC of regressing (j, 0) on its parents: n log(rss) + 2 (|Z| + 1).

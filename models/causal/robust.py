@@ -221,7 +221,10 @@ class CovRobustParCorr(CovParCorr):
         val, pval = np.zeros(b), np.ones(b)
         for k in range(keys.shape[1]):
             sel = np.flatnonzero(group.ravel() == k)
-            val[sel], pval[sel] = self._group(keys[:, k]).run_masks(cx[sel], cy[sel], zmask[sel])
+            engine = self._group(keys[:, k])
+            before = engine.n_degenerate
+            val[sel], pval[sel] = engine.run_masks(cx[sel], cy[sel], zmask[sel])
+            self.n_degenerate += engine.n_degenerate - before
         return self._settle(val, pval)
 
     def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
@@ -236,10 +239,11 @@ class CovRobustParCorr(CovParCorr):
             val, pval = super().test_one(x, y, z)
         else:
             engine = self._group(self._rows_of([x, y, *z]))
+            before = engine.n_degenerate
             val, pval = engine.test_one(x, y, engine.clean_z(x, y, z))
+            self.n_degenerate += engine.n_degenerate - before
         if not (math.isfinite(val) and math.isfinite(pval)):
             val, pval = 0.0, 1.0
-        self.n_degenerate += int(val == 0.0 and pval == 1.0)
         return float(val), float(pval)
 
     def aic(self, j: int, parents: Sequence[Node]) -> float:
@@ -272,8 +276,6 @@ class CovRobustParCorr(CovParCorr):
         return self._groups[key]
 
     def _settle(self, val: np.ndarray, pval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Answer NaN (df < 1) as val 0, p 1 and count every val 0, p 1 answer."""
+        """Answer NaN (df < 1) as val 0, p 1 (ParCorr's count already holds them)."""
         bad = ~(np.isfinite(val) & np.isfinite(pval))
-        val, pval = np.where(bad, 0.0, val), np.where(bad, 1.0, pval)
-        self.n_degenerate += int(np.count_nonzero((val == 0.0) & (pval == 1.0)))
-        return val, pval
+        return np.where(bad, 0.0, val), np.where(bad, 1.0, pval)
