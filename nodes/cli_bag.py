@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from causalstream.stream import Endpoints, Player, Recorder
-from causalstream.stream.endpoints import ENV_VAR
+from causalstream.stream.bus.endpoints import ENV_VAR
 from causalstream.stream.log.info import log_info
 from causalstream.stream.log.recover import recover as recover_log
 

@@ -17,9 +17,9 @@ import typer
 from rich.console import Console
 
 from causalstream.stream import Broker, Endpoints
-from causalstream.stream.endpoints import DEFAULT_BUS, ENV_VAR
+from causalstream.stream.bus.endpoints import DEFAULT_BUS, ENV_VAR
 from causalstream.stream.errors import BusError
-from causalstream.stream.security import ServerKeys, generate_keys
+from causalstream.stream.bus.security import ServerKeys, generate_keys
 
 __all__ = ["register", "bus", "generate"]
 

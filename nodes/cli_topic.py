@@ -27,9 +27,9 @@ from rich.table import Table
 from causalstream.nodes.errors import CausalstreamError, NodeError
 from causalstream.stream import Endpoints, Publisher, Subscriber
 from causalstream.stream.codec import from_builtins, message_type, to_builtins, to_json
-from causalstream.stream.endpoints import ENV_VAR
+from causalstream.stream.bus.endpoints import ENV_VAR
 from causalstream.stream.messages import BusStats
-from causalstream.stream.topics import STATS_TOPIC, TOPICS
+from causalstream.stream.bus.topics import STATS_TOPIC, TOPICS
 
 __all__ = ["register", "collect_stats", "latest_by", "pick_field"]
 

@@ -28,7 +28,7 @@ from causalstream.nodes.node import Node
 from causalstream.nodes.registry import resolve
 from causalstream.nodes.transport import BusIO
 from causalstream.stream import Endpoints
-from causalstream.stream.stats import registry as bus_registry
+from causalstream.stream.bus.counters import registry as bus_registry
 
 __all__ = ["PARENT_ENV", "build_node", "die_with_parent", "parse_assignments", "run_node"]
 

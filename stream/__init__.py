@@ -13,14 +13,14 @@ replay them.
 
 import importlib
 
-from causalstream.stream import reporter as _reporter
-from causalstream.stream.broker import Broker
-from causalstream.stream.endpoints import Endpoints
+from causalstream.stream.bus import reporter as _reporter
+from causalstream.stream.bus.broker import Broker
+from causalstream.stream.bus.endpoints import Endpoints
 from causalstream.stream.log.reader import LogEntry, read_log
 from causalstream.stream.log.player import Player
-from causalstream.stream.publisher import Publisher
+from causalstream.stream.bus.publisher import Publisher
 from causalstream.stream.log.recorder import Recorder
-from causalstream.stream.subscriber import Received, Subscriber, subscribe
+from causalstream.stream.bus.subscriber import Received, Subscriber, subscribe
 
 _reporter.install()
 

@@ -14,7 +14,7 @@ import zmq
 
 from causalstream.stream import Endpoints, Publisher, Subscriber, subscribe
 from causalstream.stream.codec import SEP, encode_frame
-from causalstream.stream.endpoints import configure_socket
+from causalstream.stream.bus.endpoints import configure_socket
 from causalstream.stream.messages import CausalGraph, Clock, Features
 
 from support import cli_env, run_cli, start_bus, stop, wait_for_broker

@@ -11,8 +11,8 @@ import zmq
 
 from causalstream.stream import Endpoints, Publisher, Subscriber
 from causalstream.stream.codec import encode_frame
-from causalstream.stream.direct import DIRECT_PREFIX, DirectLinks, Inbox, advert
-from causalstream.stream.endpoints import configure_socket
+from causalstream.stream.bus.direct import DIRECT_PREFIX, DirectLinks, Inbox, advert
+from causalstream.stream.bus.endpoints import configure_socket
 from causalstream.stream.messages import Clock, Features
 
 from support import spawn_cli, stop

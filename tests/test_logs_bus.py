@@ -19,7 +19,7 @@ from causalstream.stream import Broker, Endpoints, Player, Publisher, Recorder, 
 from causalstream.stream.codec import encode_payload
 from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features
-from causalstream.stream.security import ClientKeys, ServerKeys, generate_keys
+from causalstream.stream.bus.security import ClientKeys, ServerKeys, generate_keys
 
 from support import ROOT, free_port_pair, run_cli, spawn_cli, stop
 

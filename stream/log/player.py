@@ -14,10 +14,10 @@ With ``clock=True`` a :class:`Clock` on ``/clock`` carries the log time (sim tim
 most ``clock_hz`` times a second of log time.
 
 >>> import os, tempfile
->>> from causalstream.stream.broker import Broker
+>>> from causalstream.stream.bus.broker import Broker
 >>> from causalstream.stream.log.writer import LogWriter
 >>> from causalstream.stream.messages import Clock
->>> from causalstream.stream.subscriber import Subscriber
+>>> from causalstream.stream.bus.subscriber import Subscriber
 >>> path = os.path.join(tempfile.mkdtemp(), "play.mcap")
 >>> with LogWriter(path) as w:
 ...     for i in range(3):
@@ -44,15 +44,15 @@ from types import TracebackType
 import zmq
 from mcap.records import Channel, Schema
 
-from causalstream.stream.endpoints import Endpoints
+from causalstream.stream.bus.endpoints import Endpoints
 from causalstream.stream.log.chunks import RawRecord
 from causalstream.stream.codec import encode_payload
 from causalstream.stream.errors import LogError
-from causalstream.stream.logpublisher import LogPublisher
+from causalstream.stream.bus.logpublisher import LogPublisher
 from causalstream.stream.log.reader import check_log, iter_raw
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
-from causalstream.stream.security import ClientKeys
-from causalstream.stream.topics import is_latched
+from causalstream.stream.bus.security import ClientKeys
+from causalstream.stream.bus.topics import is_latched
 
 __all__ = ["CLOCK_TOPIC", "PlayStats", "Player"]
 

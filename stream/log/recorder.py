@@ -7,10 +7,10 @@ subscriber drops them. The file is flushed (chunk closed, fsync) every ``flush_i
 seconds, even when no message arrives, so a killed recorder loses at most that much.
 
 >>> import os, tempfile
->>> from causalstream.stream.broker import Broker
+>>> from causalstream.stream.bus.broker import Broker
 >>> from causalstream.stream.log.reader import read_log
 >>> from causalstream.stream.messages import Clock
->>> from causalstream.stream.publisher import Publisher
+>>> from causalstream.stream.bus.publisher import Publisher
 >>> path = os.path.join(tempfile.mkdtemp(), "rec.mcap")
 >>> with Broker(Endpoints.parse("inproc://doc-rec")) as b:
 ...     with Recorder(path, ["/clock"], endpoints=b.endpoints).wait_ready(2.0) as rec:
@@ -35,14 +35,14 @@ from types import TracebackType
 import zmq
 
 from causalstream.stream.codec import SEP, split_frame
-from causalstream.stream.direct import Inbox, direct_mode
-from causalstream.stream.endpoints import Endpoints, configure_socket
+from causalstream.stream.bus.direct import Inbox, direct_mode
+from causalstream.stream.bus.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, UnknownTypeError
 from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import TopicStats
-from causalstream.stream.security import ClientKeys
-from causalstream.stream.stats import registry
-from causalstream.stream.topics import HELLO_PREFIX, STATS_TOPIC
+from causalstream.stream.bus.security import ClientKeys
+from causalstream.stream.bus.counters import registry
+from causalstream.stream.bus.topics import HELLO_PREFIX, STATS_TOPIC
 
 __all__ = ["EXCLUDED_WHEN_ALL", "Recorder"]
 

@@ -33,7 +33,7 @@ from causalstream.stream.codec import encode_payload, json_schema, to_json
 from causalstream.stream.errors import LogError
 from causalstream.stream.log.mcapfile import COMPRESSIONS, McapWriter
 from causalstream.stream.messages import Message
-from causalstream.stream.topics import is_latched
+from causalstream.stream.bus.topics import is_latched
 
 __all__ = ["JSON_ENCODING", "MSGPACK_ENCODING", "SCHEMA_ENCODING", "LogWriter"]
 

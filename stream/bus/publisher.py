@@ -9,8 +9,8 @@ the broker socket then carries no data. A latched publisher keeps its sockets in
 thread that answers subscriptions while the owner is busy; a plain one stays on the
 caller's thread, with no extra hop, and reads subscriptions when it publishes or waits.
 
->>> from causalstream.stream.broker import Broker
->>> from causalstream.stream.endpoints import Endpoints
+>>> from causalstream.stream.bus.broker import Broker
+>>> from causalstream.stream.bus.endpoints import Endpoints
 >>> from causalstream.stream.messages import Clock
 >>> with Broker(Endpoints.parse("inproc://doc-pub")) as b:
 ...     with Publisher("/clock", Clock, endpoints=b.endpoints) as pub:
@@ -30,13 +30,13 @@ from types import TracebackType
 import zmq
 
 from causalstream.stream.codec import SEP, encode_frame_into
-from causalstream.stream.direct import DirectLinks, direct_mode
-from causalstream.stream.endpoints import Endpoints, configure_socket
-from causalstream.stream.security import ClientKeys
+from causalstream.stream.bus.direct import DirectLinks, direct_mode
+from causalstream.stream.bus.endpoints import Endpoints, configure_socket
+from causalstream.stream.bus.security import ClientKeys
 from causalstream.stream.errors import BusTimeoutError, CodecError
 from causalstream.stream.messages import Message, TopicStats
-from causalstream.stream.stats import RateMeter, registry
-from causalstream.stream.topics import is_latched
+from causalstream.stream.bus.counters import RateMeter, registry
+from causalstream.stream.bus.topics import is_latched
 
 __all__ = ["Publisher", "new_publisher_id"]
 

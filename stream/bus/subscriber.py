@@ -10,10 +10,10 @@ On a local bus the subscriber also has an inbox that publishers send to directly
 (stream/direct.py); its broker socket stays for the hello and for frames that others send
 through the broker, and is read at least every few inbox frames, so neither path starves.
 
->>> from causalstream.stream.broker import Broker
->>> from causalstream.stream.endpoints import Endpoints
+>>> from causalstream.stream.bus.broker import Broker
+>>> from causalstream.stream.bus.endpoints import Endpoints
 >>> from causalstream.stream.messages import Clock
->>> from causalstream.stream.publisher import Publisher
+>>> from causalstream.stream.bus.publisher import Publisher
 >>> with Broker(Endpoints.parse("inproc://doc-sub")) as b:
 ...     sub = Subscriber("/clock", endpoints=b.endpoints).wait_ready(2.0)
 ...     pub = Publisher("/clock", Clock, endpoints=b.endpoints).wait_for_subscriber(2.0)
@@ -37,13 +37,13 @@ from types import TracebackType
 import zmq
 
 from causalstream.stream.codec import SEP, Envelope, decode_payload, split_frame
-from causalstream.stream.direct import Inbox, direct_mode
-from causalstream.stream.endpoints import Endpoints, configure_socket
-from causalstream.stream.security import ClientKeys
+from causalstream.stream.bus.direct import Inbox, direct_mode
+from causalstream.stream.bus.endpoints import Endpoints, configure_socket
+from causalstream.stream.bus.security import ClientKeys
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, CodecError, UnknownTypeError
 from causalstream.stream.messages import Message, TopicStats
-from causalstream.stream.stats import RateMeter, registry
-from causalstream.stream.topics import HELLO_PREFIX, TOPICS
+from causalstream.stream.bus.counters import RateMeter, registry
+from causalstream.stream.bus.topics import HELLO_PREFIX, TOPICS
 
 __all__ = ["Received", "Subscriber", "TopicCounters", "subscribe"]
 
@@ -306,9 +306,9 @@ def subscribe(
 
     The iterator ends after ``timeout`` seconds without a message (never, if None).
 
-    >>> from causalstream.stream.broker import Broker
+    >>> from causalstream.stream.bus.broker import Broker
     >>> from causalstream.stream.messages import Clock
-    >>> from causalstream.stream.publisher import Publisher
+    >>> from causalstream.stream.bus.publisher import Publisher
     >>> with Broker(Endpoints.parse("inproc://doc-subscribe")) as b:
     ...     pub = Publisher("/clock", Clock, endpoints=b.endpoints).wait_ready(2.0)
     ...     seen = []

@@ -28,7 +28,7 @@ bus; its frames keep going through the broker, which authenticates them).
 ``CAUSALSTREAM_DIRECT=0`` turns it off; set it for every process of the bus, as a direct
 publisher sends nothing to a subscriber that does not advertise an inbox.
 
->>> from causalstream.stream.endpoints import Endpoints, configure_socket
+>>> from causalstream.stream.bus.endpoints import Endpoints, configure_socket
 >>> direct_mode(Endpoints.parse("tcp://127.0.0.1:7450"), None)
 True
 >>> direct_mode(Endpoints.parse("tcp://10.0.0.5:7450"), None)
@@ -45,8 +45,8 @@ import uuid
 
 import zmq
 
-from causalstream.stream.endpoints import Endpoints, configure_socket
-from causalstream.stream.security import ClientKeys, is_loopback
+from causalstream.stream.bus.endpoints import Endpoints, configure_socket
+from causalstream.stream.bus.security import ClientKeys, is_loopback
 
 __all__ = ["DIRECT_ENV", "DIRECT_PREFIX", "DirectLinks", "Inbox", "advert", "direct_mode", "read_advert"]
 

@@ -18,9 +18,9 @@ import time
 
 from causalstream.stream.errors import CausalstreamError
 from causalstream.stream.messages import BusStats
-from causalstream.stream.publisher import Publisher
-from causalstream.stream.stats import registry
-from causalstream.stream.topics import STATS_TOPIC
+from causalstream.stream.bus.publisher import Publisher
+from causalstream.stream.bus.counters import registry
+from causalstream.stream.bus.topics import STATS_TOPIC
 
 __all__ = ["snapshot", "install"]
 

@@ -7,10 +7,10 @@ the order of the log, run after run. Each topic still gets its own sequence numb
 it again when a subscription for them arrives. The socket blocks at its high-water mark
 (``XPUB_NODROP``) instead of dropping.
 
->>> from causalstream.stream.broker import Broker
+>>> from causalstream.stream.bus.broker import Broker
 >>> from causalstream.stream.codec import encode_payload
 >>> from causalstream.stream.messages import Clock
->>> from causalstream.stream.subscriber import Subscriber
+>>> from causalstream.stream.bus.subscriber import Subscriber
 >>> with Broker(Endpoints.parse("inproc://doc-logpub")) as b:
 ...     sub = Subscriber(["/a", "/b"], endpoints=b.endpoints).wait_ready(2.0)
 ...     with LogPublisher(endpoints=b.endpoints).wait_ready(2.0) as pub:
@@ -31,13 +31,13 @@ import msgspec
 import zmq
 
 from causalstream.stream.codec import SEP
-from causalstream.stream.endpoints import Endpoints, configure_socket
+from causalstream.stream.bus.endpoints import Endpoints, configure_socket
 from causalstream.stream.errors import BusTimeoutError
 from causalstream.stream.messages import TopicStats
-from causalstream.stream.publisher import new_publisher_id
-from causalstream.stream.security import ClientKeys
-from causalstream.stream.stats import RateMeter, registry
-from causalstream.stream.topics import is_latched
+from causalstream.stream.bus.publisher import new_publisher_id
+from causalstream.stream.bus.security import ClientKeys
+from causalstream.stream.bus.counters import RateMeter, registry
+from causalstream.stream.bus.topics import is_latched
 
 __all__ = ["LogPublisher"]
 
