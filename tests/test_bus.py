@@ -13,7 +13,7 @@ import pytest
 import zmq
 
 from causalstream.stream import Endpoints, Publisher, Subscriber, subscribe
-from causalstream.stream.codec import SEP, encode_frame
+from causalstream.stream.codec import SEP, encode_frame, encode_payload
 from causalstream.stream.bus.endpoints import configure_socket
 from causalstream.stream.messages import CausalGraph, Clock, Features
 
@@ -101,6 +101,34 @@ def test_latched_resend_reaches_the_late_joiner_and_no_one_else(bus: Endpoints, 
             # through the broker the re-send goes to every subscriber, which drops it by sequence
             # number; on the direct path it goes down the late joiner's own link only
             assert first.counters["/sim/ground_truth"].duplicates == (0 if direct else 1)
+
+
+def test_one_raw_publisher_on_many_topics_keeps_their_order_and_latches(bus: Endpoints) -> None:
+    """The player's publisher: raw payloads on any topic, one ordered connection, per-topic sequence
+    numbers, and the last frame of a latched topic re-sent to a late joiner."""
+    payload = encode_payload(Clock(stamp_ns=5))
+    with Subscriber(["/a", "/b"], endpoints=bus) as sub, Publisher(None, endpoints=bus, ordered=True) as pub:
+        sub.wait_ready(5)
+        pub.wait_ready(5)
+        assert not pub.direct and pub.wait_for_subscribers(["/a", "/b"], 5) == []
+        for topic in ("/a", "/b", "/a", "/causal/graph"):
+            pub.publish_raw("Clock" if topic != "/causal/graph" else "CausalGraph",
+                            payload if topic != "/causal/graph" else encode_payload(_graph()), 5, topic)
+        got = [sub.recv(timeout=5) for _ in range(3)]
+        assert [(r.topic, r.envelope.seq) for r in got] == [("/a", 0), ("/b", 0), ("/a", 1)]
+        assert pub.seqs == {"/a": 2, "/b": 1, "/causal/graph": 1}
+        with Subscriber("/causal/graph", endpoints=bus) as late:
+            late.wait_ready(5)
+            deadline = time.monotonic() + 5
+            r = None
+            while r is None and time.monotonic() < deadline:
+                pub.drain(10)  # the player drains while it waits for a message's time
+                r = late.recv(timeout=0.05)
+            assert r is not None and r.message.seq == 3
+
+
+def _graph() -> CausalGraph:
+    return CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1)), seq=3)
 
 
 def test_sequence_gaps_are_counted_per_publisher(bus: Endpoints) -> None:

@@ -1,7 +1,7 @@
 """Replay an MCAP log onto the bus, as ``causalstream bag play`` does.
 
 Payloads go back on the bus as they were recorded (never decoded), in log-time order,
-through one socket (:class:`LogPublisher`), so subscribers see the log's order across
+through one ordered raw :class:`Publisher` (every topic, one broker connection), so subscribers see the log's order across
 topics, run after run; envelope stamps are the original ones, sequence numbers count from 0
 per topic. Timing follows the log times scaled by ``rate``; ``rate=0`` publishes as fast
 as the bus takes it: the player first waits for subscribers, and its socket blocks at its
@@ -48,7 +48,7 @@ from causalstream.stream.bus.endpoints import Endpoints
 from causalstream.stream.log.chunks import RawRecord
 from causalstream.stream.codec import encode_payload
 from causalstream.stream.errors import LogError
-from causalstream.stream.bus.logpublisher import LogPublisher
+from causalstream.stream.bus.publisher import Publisher
 from causalstream.stream.log.reader import check_log, iter_raw
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
 from causalstream.stream.bus.security import ClientKeys
@@ -129,7 +129,7 @@ class Player:
         self.end_ns = stats.message_end_time if stats else 0
         self.channels: dict[int, tuple[str, str]] = self._pick_channels(summary.channels, summary.schemas)
         self.replayed_topics = sorted({topic for topic, _ in self.channels.values()})
-        self.publisher: LogPublisher | None = None
+        self.publisher: Publisher | None = None
         self.stats = PlayStats()  # of the current (or last) run, updated as it goes
 
     def _pick_channels(self, channels: dict[int, Channel], schemas: dict[int, Schema]) -> dict[int, tuple[str, str]]:
@@ -152,10 +152,10 @@ class Player:
 
     # -- setup --------------------------------------------------------------------------
 
-    def _connect(self) -> LogPublisher:
+    def _connect(self) -> Publisher:
         # kept before waiting: close() must close it, or terminating the context would hang
-        pub = self.publisher = LogPublisher(endpoints=self.endpoints, node=self.node, context=self.context,
-                                            keys=self.keys)
+        pub = self.publisher = Publisher(None, endpoints=self.endpoints, node=self.node, context=self.context,
+                                         keys=self.keys, ordered=True, hwm=100_000, linger_ms=10_000)
         pub.wait_ready(5.0)
         missing = pub.wait_for_subscribers(self.replayed_topics, self.wait_subscribers)
         if missing:
@@ -167,7 +167,7 @@ class Player:
 
     # -- playing ------------------------------------------------------------------------
 
-    def _replay_latched(self, pub: LogPublisher, start_ns: int) -> int:
+    def _replay_latched(self, pub: Publisher, start_ns: int) -> int:
         """Re-emit the last message before ``start_ns`` of every latched topic."""
         latched = [t for t in self.replayed_topics if is_latched(t)]
         if not latched or start_ns <= self.start_ns:
@@ -179,7 +179,7 @@ class Player:
             if record.channel.id in self.channels:
                 last[record.channel.topic] = (self.channels[record.channel.id][1], record)
         for topic, (type_name, record) in last.items():
-            pub.publish_payload(topic, type_name, record.data, record.publish_time)
+            pub.publish_raw(type_name, record.data, record.publish_time, topic)
         return len(last)
 
     def run(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> PlayStats:
@@ -200,9 +200,9 @@ class Player:
             progress(total, total)
         return stats
 
-    def _play_once(self, pub: LogPublisher, start_ns: int, stats: PlayStats,
+    def _play_once(self, pub: Publisher, start_ns: int, stats: PlayStats,
                    progress: Callable[[int, int], None] | None, total: int, stop: threading.Event | None) -> None:
-        channels, rate, publish = self.channels, self.rate, pub.publish_payload
+        channels, rate, publish = self.channels, self.rate, pub.publish_raw
         clock_period = int(1e9 / self.clock_hz) if self.clock_hz > 0 else 0
         next_clock = 0
         t0 = time.monotonic()
@@ -224,9 +224,9 @@ class Player:
                 if now >= next_report:  # slow logs: report on time, not only every 1024 messages
                     report, next_report = True, now + 0.2
             if self.clock and log_time >= next_clock:
-                publish(CLOCK_TOPIC, "Clock", encode_payload(Clock(stamp_ns=log_time)), log_time)
+                publish("Clock", encode_payload(Clock(stamp_ns=log_time)), log_time, CLOCK_TOPIC)
                 next_clock = log_time + clock_period
-            publish(topic, type_name, data, publish_time)
+            publish(type_name, data, publish_time, topic)
             stats.messages += 1
             if report:
                 if stop is not None and stop.is_set():
