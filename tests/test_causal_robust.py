@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tigramite.data_processing import DataFrame
 from tigramite.independence_tests.robust_parcorr import RobustParCorr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from causal_toys import assert_same, tigramite_run, toy_data  # noqa: E402
+from causal_toys import MISSING, assert_same, tigramite_run, toy_data  # noqa: E402
 
 from causalstream.models.causal.lagcov import LaggedCovariance  # noqa: E402
 from causalstream.models.causal.mci import run_mci  # noqa: E402
@@ -111,8 +112,22 @@ def test_missing_samples_equal_tigramite_per_test_ranks() -> None:
     for end in (280, 320):
         if end > 280:
             lagcov.update_many(data[end - 40:end])
-        for method in ("pcmci", "pcmciplus"):
-            assert_same(ours(lagcov, method, 0.1)[0], reference(data[end - 150:end], method, 2, 0.1, missing=True))
+        for method, pc_alpha in (("pcmci", 0.1 if end == 280 else None), ("pcmciplus", 0.1)):  # None: AIC per row set
+            window = data[end - 150:end]
+            assert_same(ours(lagcov, method, pc_alpha)[0], reference(window, method, 2, pc_alpha, missing=True))
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_aic_equals_tigramites_model_selection_criterion(missing: bool) -> None:
+    data, _ = toy_data(4, 2, 260, seed=11, funcs="nonlinear")
+    if missing:
+        data[np.random.default_rng(11).random(data.shape) < 0.03] = np.nan
+    engine = CovRobustParCorr.from_lagcov(LaggedCovariance(4, 200, 4).update_many(data), 4)
+    ref = RobustParCorr()
+    ref.set_dataframe(DataFrame(np.where(np.isnan(data[-200:]), MISSING, data[-200:]), missing_flag=MISSING))
+    for j, parents in [(0, [(0, -1), (1, -2)]), (2, [(3, -1), (2, -1), (0, -2)]), (1, [])]:
+        assert engine.aic(j, parents) == pytest.approx(ref.get_model_selection_criterion(j, parents, tau_max=2),
+                                                       rel=1e-10)
 
 
 @pytest.mark.parametrize("method", ["pcmci", "pcmciplus"])

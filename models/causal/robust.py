@@ -212,20 +212,7 @@ class CovRobustParCorr(CovParCorr):
         """
         if self._emb is None:
             return self._settle(*super().run_masks(cx, cy, zmask))
-        b, dim = len(cx), self.stats.cov.shape[0]
-        cols = np.zeros((b, dim), dtype=bool)
-        cols[:, :zmask.shape[1]] = zmask
-        cols[np.arange(b), cx] = True
-        cols[np.arange(b), cy] = True
-        keys, group = np.unique(self._bad @ cols.T.astype(np.float64) == 0, axis=1, return_inverse=True)
-        val, pval = np.zeros(b), np.ones(b)
-        for k in range(keys.shape[1]):
-            sel = np.flatnonzero(group.ravel() == k)
-            engine = self._group(keys[:, k])
-            before = engine.n_degenerate
-            val[sel], pval[sel] = engine.run_masks(cx[sel], cy[sel], zmask[sel])
-            self.n_degenerate += engine.n_degenerate - before
-        return self._settle(val, pval)
+        return self._settle(*self._run_by_rows(cx, cy, zmask))
 
     def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
         """One test (PCMCI+'s sequential phases call this).
@@ -238,10 +225,8 @@ class CovRobustParCorr(CovParCorr):
         if self._emb is None:
             val, pval = super().test_one(x, y, z)
         else:
-            engine = self._group(self._rows_of([x, y, *z]))
-            before = engine.n_degenerate
-            val, pval = engine.test_one(x, y, engine.clean_z(x, y, z))
-            self.n_degenerate += engine.n_degenerate - before
+            v, p = self._run_by_rows(*self.masks([(x, y, self.clean_z(x, y, z))]))
+            val, pval = float(v[0]), float(p[0])
         if not (math.isfinite(val) and math.isfinite(pval)):
             val, pval = 0.0, 1.0
         return float(val), float(pval)
@@ -257,22 +242,41 @@ class CovRobustParCorr(CovParCorr):
         """
         if self._emb is None:
             return super().aic(j, parents)
-        return self._group(self._rows_of([(j, 0), *parents])).aic(j, parents)
+        cols = [self.col(node) for node in [(j, 0), *parents]]
+        used = np.zeros(self.stats.cov.shape[0], dtype=bool)
+        used[cols] = True
+        local = np.cumsum(used) - 1
+        engine = self._local(self._bad[:, used].sum(axis=1) == 0, used)
+        return engine.aic(int(local[cols[0]]), [(0, -int(local[c])) for c in cols[1:]])
 
-    def _rows_of(self, nodes: Sequence[Node]) -> np.ndarray:
-        """Which dirty rows a test on these nodes keeps (all its own columns finite)."""
-        cols = [self.col((int(v), int(lag))) for v, lag in nodes]
-        return self._bad[:, cols].sum(axis=1) == 0
+    def _run_by_rows(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tests grouped by the rows they keep (tigramite's per-test missing_flag), ranked per group."""
+        b, dim = len(cx), self.stats.cov.shape[0]
+        zm = np.zeros((b, dim), dtype=bool)
+        zm[:, :zmask.shape[1]] = zmask
+        cols = zm.copy()
+        cols[np.arange(b), cx] = True
+        cols[np.arange(b), cy] = True
+        keys, group = np.unique(self._bad @ cols.T.astype(np.float64) == 0, axis=1, return_inverse=True)
+        val, pval = np.zeros(b), np.ones(b)
+        for k in range(keys.shape[1]):
+            sel = np.flatnonzero(group.ravel() == k)
+            used = cols[sel].any(axis=0)
+            local = np.cumsum(used) - 1
+            engine = self._local(keys[:, k], used)
+            before = engine.n_degenerate
+            val[sel], pval[sel] = engine.run_masks(local[cx[sel]], local[cy[sel]], zm[np.ix_(sel, used)])
+            self.n_degenerate += engine.n_degenerate - before
+        return val, pval
 
-    def _group(self, keep: np.ndarray) -> CovParCorr:
-        """The ParCorr engine over the clean rows plus the kept dirty rows, ranked over them."""
-        key = np.packbits(keep).tobytes()
+    def _local(self, keep: np.ndarray, used: np.ndarray) -> CovParCorr:
+        """A ParCorr engine on the columns ``used`` only, ranked over the clean rows plus the kept
+        dirty rows. Its column k is the k-th used column, node (0, -k) (n_vars 1)."""
+        key = np.packbits(keep).tobytes() + np.packbits(used).tobytes()
         if key not in self._groups:
             rows = np.ones(len(self._emb), dtype=bool)
             rows[self._dirty[~keep]] = False
-            E = self._emb[rows]
-            E = np.where(np.isfinite(E).all(axis=0), E, 0.0)  # columns no test of the group reads
-            self._groups[key] = CovParCorr(score_stats(E), self.n_vars)
+            self._groups[key] = CovParCorr(score_stats(self._emb[np.ix_(rows, used)]), n_vars=1)
         return self._groups[key]
 
     def _settle(self, val: np.ndarray, pval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
