@@ -16,9 +16,13 @@ test the rows where one of the test's own nodes is missing, so the ranks depend 
 tests are grouped by the set of rows they keep, and each group gets its own transform
 (exact; slower only while NaNs are in the window).
 
-Where tigramite gives p NaN (df < 1: too few rows for |Z|) or correlates rounding noise (X or
-Y inside the span of Z), we answer val 0, p 1 and count it in ``n_degenerate``, with constant
-X or Y (tigramite: val 0, p 1 as well). Graphs agree: NaN is never <= alpha.
+Degenerate tests answer val 0, p 1 and are counted in ``n_degenerate``. Constant X or Y:
+tigramite does the same. Too few rows (df < 1): tigramite gives p NaN; graphs agree (NaN is
+never <= alpha) but p_matrix does not (its PCMCI+ even reports p 0 for a lag-0 link whose
+tests were all NaN). X or Y with the ranks of a combination of Z (identical scores: ties,
+tiny windows): tigramite correlates rounding noise, so a graph can differ there. A constant
+that is not exactly representable (0.1: numpy's std is 1e-17, not 0) is kept by tigramite,
+which then divides by that std and can report links to it; we treat it as constant.
 """
 
 from __future__ import annotations
@@ -167,7 +171,6 @@ class CovRobustParCorr(CovParCorr):
 
     def __init__(self, stats: LagStats, n_vars: int, embedding: np.ndarray | None = None) -> None:
         super().__init__(stats, n_vars)
-        self.n_degenerate = 0
         self._emb = embedding
         self._groups: dict[bytes, CovParCorr] = {}
         if embedding is not None:
