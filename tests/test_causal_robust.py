@@ -104,6 +104,17 @@ def test_bad_input_equals_tigramite(kind: str, method: str) -> None:
         assert (res["val_matrix"][1] == 0).all() and (res["p_matrix"][1] == 1).all()
 
 
+def test_inexact_constant_is_constant_where_tigramite_reads_rounding_noise() -> None:
+    data, _ = toy_data(4, 2, 330, seed=7, funcs="nonlinear")
+    data[:, 1] = 0.1  # numpy's std of 200 copies is 1.4e-17: tigramite does not see a constant
+    res, engine = ours(LaggedCovariance(4, 200, 4).update_many(data), "pcmci", 0.1)
+    ref = reference(data[-200:], "pcmci", 2, 0.1)
+    assert np.isnan(ref["p_matrix"]).any()
+    assert (res["val_matrix"][1] == 0).all() and (res["p_matrix"][1] == 1).all()
+    assert (res["graph"][1] == "").all() and (res["graph"][:, 1] == "").all()
+    assert engine.n_degenerate > 0 and not np.isnan(res["p_matrix"]).any()
+
+
 def test_missing_samples_equal_tigramite_per_test_ranks() -> None:
     data, _ = toy_data(4, 2, 320, seed=9, funcs="nonlinear")
     rng = np.random.default_rng(9)
