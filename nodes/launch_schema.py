@@ -16,7 +16,15 @@ import re
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from causalstream.nodes.errors import LaunchError
 from causalstream.nodes.launch_yaml import KeyPath, Lines, field_name, line_of

@@ -14,10 +14,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from importlib import resources
 from pathlib import Path
+
+import tomllib
 
 from causalstream.nodes.launch_catalog import shipped_launch_files
 

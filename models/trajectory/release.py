@@ -38,7 +38,13 @@ from causalstream.models.trajectory.data import SCENES, leave_one_out, read_wind
 from causalstream.models.trajectory.metrics import constant_velocity, evaluate_windows
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig
 from causalstream.models.trajectory.predictor import OnnxPredictor
-from causalstream.models.trajectory.training import TrainConfig, TrainEvent, load_checkpoint, save_checkpoint, train
+from causalstream.models.trajectory.training import (
+    TrainConfig,
+    TrainEvent,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
 
 log = logging.getLogger(__name__)
 
