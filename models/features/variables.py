@@ -28,8 +28,8 @@ __all__ = ["Need", "Variable", "FrameView", "VARIABLES", "variable"]
 class Need:
     """One agent state group a variable reads: ``who`` (self/robot/id), ``group``, ``lag``.
 
-    Groups are the simulator's ``pos``, ``vel``, ``goal``, and ``speed``, the norm of ``vel``
-    (what ``v`` reads; its mechanism is narrower than the whole velocity's).
+    Groups are the simulator's ``pos``, ``vel``, ``goal``, and the two parts of ``vel``: its
+    ``speed`` (what ``v`` reads) and its ``heading`` (each with a narrower mechanism).
 
     >>> Need("robot", "pos")
     Need(who='robot', group='pos', lag=0)
@@ -120,7 +120,7 @@ VARIABLES: dict[str, Variable] = {
         _own("vx", lambda f, r: f.vel[r, 0], "vel"),
         _own("vy", lambda f, r: f.vel[r, 1], "vel"),
         _own("v", lambda f, r: np.linalg.norm(f.vel[r], axis=-1), "speed"),
-        _own("heading", lambda f, r: f.heading[r], "vel"),
+        _own("heading", lambda f, r: f.heading[r], "heading"),
         _own("d_goal", lambda f, r: np.linalg.norm(f.goal[r] - f.pos[r], axis=-1), "pos", "goal"),
         _pair("d_robot", "robot", _distance, ("pos",)),
         _pair("risk", "robot", collision_risk, ("pos", "vel")),

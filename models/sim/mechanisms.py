@@ -1,17 +1,16 @@
 """The causal mechanisms of the HRI simulator: one class per role, each declaring its reads.
 
 A mechanism turns the past into this step's goal (``next_goal``, seeing ``goal_reads``)
-and then velocity (``velocity``, seeing ``reads`` and the new goal) for one agent. Of the
-velocity, the *speed* (its norm, the feature ``v``) is computed from ``speed_reads`` only,
-through a narrower view of the past: a walker's heading steers toward its goal, but its
-speed is its pace (a hidden AR(1) of its own) less the slow-down, so speed never reads the
-goal (its pace's memory shows as its own last speed). The truth keeps the two apart: a
-feature of the speed is not caused by the goal. It sees
+and then velocity (``velocity``, seeing ``reads`` and the new goal) for one agent. It sees
 the past only through :class:`Past`, which hands out exactly the ``(agent, group, lag)``
 the mechanism declared and refuses anything else, so the ground truth derived from
 ``reads`` (``truth.py``) is the truth of the code that runs. Groups: ``pos``, ``vel``,
-``goal`` (each a 2-vector). Positions then integrate: pos(t) = pos(t-1) + dt vel(t)
-(``KINEMATICS``). Each agent draws noise from its own generator, so changing one agent
+``goal`` (each a 2-vector). The velocity is two states, its *speed* (norm) and its
+*heading* (direction), each computed from a narrower view of the past (``speed_reads``,
+``heading_reads``; a ``speed`` or ``heading`` read looks ``vel`` up and uses only that
+part of it): a walker's heading steers toward its goal, but its speed is its pace (an AR(1)
+of its own, which shows as its last speed) less the slow-down, so its speed never reads
+the goal. Positions then integrate: pos(t) = pos(t-1) + dt vel(t) (``KINEMATICS``). Each agent draws noise from its own generator, so changing one agent
 never changes another's random numbers.
 
 Roles (speeds in m/s, distances in m):
@@ -37,7 +36,7 @@ import numpy as np
 
 from causalstream.models.errors import ModelError
 
-__all__ = ["Read", "Past", "Mechanism", "Robot", "Reactive", "Follower", "Distractor", "KINEMATICS", "MEMORY"]
+__all__ = ["Read", "Past", "Mechanism", "Robot", "Reactive", "Follower", "Distractor", "KINEMATICS", "PARTS"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,10 @@ class Read:
     lag: int
 
 
-KINEMATICS = (Read("self", "pos", 1), Read("self", "vel", 0))
-MEMORY = ("goal", "speed")
-"""Groups a mechanism keeps itself (its goal; a walker's pace, seen as its speed), not looked up in the past."""
-"""pos(t) = pos(t-1) + dt * vel(t), for every agent ("self" = the agent itself)."""
+KINEMATICS = (Read("self", "pos", 1), Read("self", "speed", 0), Read("self", "heading", 0))
+"""pos(t) = pos(t-1) + dt * vel(t), vel = speed * heading, for every agent ("self" = the agent itself)."""
+PARTS = {"speed": "vel", "heading": "vel"}
+"""Parts of a state a read may name: looked up as the whole (``vel``), of which only the part is used."""
 
 
 class Past:
@@ -77,18 +76,23 @@ class Past:
         self.owner = owner
 
     def only(self, reads: tuple[Read, ...]) -> Past:
-        """A narrower view: only ``reads`` (each one must be declared here too).
+        """A narrower view: only ``reads``; a part (``speed``, ``heading``) reads its whole (``vel``).
+
+        The goal of this step is handed to ``velocity``, not looked up, so goal reads pass.
 
         >>> p = Past(lambda agent, group, lag: np.ones(2), reads=(Read("a", "pos", 1), Read("a", "vel", 1)), owner="a")
-        >>> p.only((Read("a", "vel", 1),))("a", "pos", 1)
+        >>> p.only((Read("a", "speed", 1),))("a", "vel", 1)
+        array([1., 1.])
+        >>> p.only((Read("a", "speed", 1),))("a", "pos", 1)
         Traceback (most recent call last):
         ...
         causalstream.models.errors.ModelError: mechanism of a: reads Read(agent='a', group='pos', lag=1), which it did not declare
         """
-        extra = [r for r in reads if r not in self.reads and r.group not in MEMORY]
+        whole = tuple(Read(r.agent, PARTS.get(r.group, r.group), r.lag) for r in reads if r.group != "goal")
+        extra = [r for r in whole if r not in self.reads]
         if extra:
             raise ModelError(what=f"mechanism of {self.owner}", reason=f"narrows to {extra[0]}, which it did not declare")
-        return Past(self.lookup, tuple(reads), self.owner)
+        return Past(self.lookup, whole, self.owner)
 
     def __call__(self, agent: str, group: str, lag: int) -> np.ndarray:
         """The 2-vector of ``agent``'s ``group`` ``lag`` steps back, if declared."""
@@ -144,6 +148,15 @@ class Mechanism:
         """
         return self.reads + (Read(self.agent, "goal", 0),)
 
+    @property
+    def heading_reads(self) -> tuple[Read, ...]:
+        """What the heading (the velocity's direction) depends on: by default as the speed.
+
+        >>> Follower("h3", np.random.default_rng(3), dt=0.1, arena=10.0, leader="h1").heading_reads[1]
+        Read(agent='h1', group='vel', lag=1)
+        """
+        return self.reads + (Read(self.agent, "goal", 0),)
+
     def next_goal(self, past: Past) -> np.ndarray:
         """This step's goal: a new random point once the last one is within 0.6 m."""
         if np.hypot(*(self.goal - past(self.agent, "pos", 1))) < 0.6:
@@ -184,17 +197,26 @@ class Robot(Mechanism):
 
     @property
     def speed_reads(self) -> tuple[Read, ...]:
-        """The speed is an AR(1) of the last speed: own velocity only.
+        """The speed is an AR(1) of the last speed.
 
         >>> Robot("robot", np.random.default_rng(0), dt=0.1, arena=10.0).speed_reads
-        (Read(agent='robot', group='vel', lag=1),)
+        (Read(agent='robot', group='speed', lag=1),)
         """
-        return (Read(self.agent, "vel", 1),)
+        return (Read(self.agent, "speed", 1),)
+
+    @property
+    def heading_reads(self) -> tuple[Read, ...]:
+        """The heading points from the last position to the goal.
+
+        >>> [r.group for r in Robot("robot", np.random.default_rng(0), dt=0.1, arena=10.0).heading_reads]
+        ['pos', 'goal']
+        """
+        return (Read(self.agent, "pos", 1), Read(self.agent, "goal", 0))
 
     def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
         last = past.only(self.speed_reads)(self.agent, "vel", 1)
         speed = _ar1(float(np.hypot(*last)), self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
-        return np.clip(speed, 0.0, 2.0) * _unit(goal - past(self.agent, "pos", 1))
+        return np.clip(speed, 0.0, 2.0) * _unit(goal - past.only(self.heading_reads)(self.agent, "pos", 1))
 
 
 class _Walker(Mechanism):
@@ -220,8 +242,18 @@ class _Walker(Mechanism):
         """
         return (Read(self.agent, "speed", 1),)
 
+    @property
+    def heading_reads(self) -> tuple[Read, ...]:
+        """The heading turns toward the goal from the last position, with inertia (the last heading).
+
+        >>> [r.group for r in Distractor("h5", np.random.default_rng(1), dt=0.1, arena=10.0).heading_reads]
+        ['pos', 'heading', 'goal']
+        """
+        return (Read(self.agent, "pos", 1), Read(self.agent, "heading", 1), Read(self.agent, "goal", 0))
+
     def _walk(self, past: Past, goal: np.ndarray, slow: float = 0.0, away: np.ndarray | None = None) -> np.ndarray:
-        pos, vel = past(self.agent, "pos", 1), past(self.agent, "vel", 1)
+        ahead = past.only(self.heading_reads)
+        pos, vel = ahead(self.agent, "pos", 1), ahead(self.agent, "vel", 1)
         self.pace = _ar1(self.pace, self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
         direction = _unit(goal - pos) + self.inertia * _unit(vel) + (np.zeros(2) if away is None else away)
         angle = np.arctan2(direction[1], direction[0]) + self.heading_std * self.rng.standard_normal()
@@ -270,16 +302,28 @@ class Reactive(_Walker):
         """The slow-down reads the distance to the robot and the robot's speed.
 
         >>> [(r.agent, r.group) for r in Reactive("h1", np.random.default_rng(2), 0.1, 10.0, robot="robot").speed_reads]
-        [('h1', 'speed'), ('h1', 'pos'), ('robot', 'pos'), ('robot', 'vel')]
+        [('h1', 'speed'), ('h1', 'pos'), ('robot', 'pos'), ('robot', 'speed')]
         """
-        return super().speed_reads + (Read(self.agent, "pos", 1), Read(self.robot, "pos", 1), Read(self.robot, "vel", 1))
+        return super().speed_reads + (Read(self.agent, "pos", 1), Read(self.robot, "pos", 1), Read(self.robot, "speed", 1))
+
+    @property
+    def heading_reads(self) -> tuple[Read, ...]:
+        """Steering away reads where the robot is.
+
+        >>> Reactive("h1", np.random.default_rng(2), 0.1, 10.0, robot="robot").heading_reads[-1]
+        Read(agent='robot', group='pos', lag=1)
+        """
+        return super().heading_reads + (Read(self.robot, "pos", 1),)
 
     def velocity(self, past: Past, goal: np.ndarray) -> np.ndarray:
         near = past.only(self.speed_reads)
         offset = near(self.agent, "pos", 1) - near(self.robot, "pos", 1)
         proximity = float(np.exp(-np.hypot(*offset) / self.reach))
         slow = self.slow_gain * proximity * float(np.hypot(*near(self.robot, "vel", 1)))
-        return self._walk(past, goal, slow=slow, away=self.steer_gain * proximity * _unit(offset))
+        ahead = past.only(self.heading_reads)
+        offset = ahead(self.agent, "pos", 1) - ahead(self.robot, "pos", 1)
+        away = self.steer_gain * float(np.exp(-np.hypot(*offset) / self.reach)) * _unit(offset)
+        return self._walk(past, goal, slow=slow, away=away)
 
 
 class Follower(Mechanism):

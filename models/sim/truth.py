@@ -4,15 +4,20 @@ Agent level: a -> b when b's mechanism reads any state of a (a != b).
 
 Variable level, for a ``FeatureSpec`` naming humans by id. States are the groups ``pos``,
 ``vel``, ``goal`` of each agent, and ``speed``, the norm of ``vel``. Their direct parents
-are the mechanism's reads (``vel``, ``goal``; ``speed``: its ``speed_reads``, which a
-walker's speed keeps narrow: its pace, an AR(1) memory seen as its own last speed, less a
-slow-down, so a walker's speed never reads its goal), the agent's own goal (``vel`` <- goal at lag 0, ``goal`` <-
-goal at lag 1: the goal is the mechanism's own memory) and the kinematics (``pos`` <- own
-``pos`` at lag 1 and own ``vel`` at lag 0); a lag-0 parent is also unrolled into its own
-parents. A ``vel`` parent is also a ``speed`` parent (the speed is part of the velocity). A feature at time t reads some states
-at t - l (``Need``). Then ``i`` at lag tau --> ``j`` when some state that ``j`` needs has
-among its parents *every* state that ``i`` needs, each at the lag that tau implies
-(tau = l_j + m - l_i, m the parent's lag), tau in [0, tau_max]; never i --> i at lag 0.
+are the mechanism's reads (``vel``, ``goal``; ``speed``: its ``speed_reads``, narrow for a
+walker: its pace, an AR(1) memory seen as its own last speed, less a slow-down, so a
+walker's speed never reads its goal), the agent's own goal (``vel`` <- goal at lag 0,
+``goal`` <- goal at lag 1: the goal is the mechanism's own memory) and the kinematics
+(``pos`` <- own ``pos`` at lag 1 and own ``vel`` at lag 0). A ``vel`` parent is also a
+``speed`` parent (the speed is part of the velocity). A lag-0 parent is unrolled into its
+own parents, unless a feature of the spec observes that state whole (``v`` observes the
+speed): the truth is a graph over the observed features, and a path through an observed
+feature is two of its links, not one. So with ``v`` observed, ``robot.v`` at lag 1 does
+not drive ``h4.d_robot``: its effect goes through ``robot.v`` at lag 0. A feature at time
+t reads some states at t - l (``Need``). Then ``i`` at lag tau --> ``j`` when some state
+that ``j`` needs has among its parents *every* state that ``i`` needs, each at the lag
+that tau implies (tau = l_j + m - l_i, m the parent's lag), tau in [0, tau_max]; never
+i --> i at lag 0.
 
 Conservative: a link is declared only along declared reads, and only when the source
 feature is wholly made of states the mechanism reads. So ``h1.d_robot --> h1.v`` holds for
@@ -21,7 +26,8 @@ a distractor (it never reads the robot). Features that merely share a state (``v
 ``heading`` both read ``vel``) are not linked: that is a definition, not a mechanism.
 The target side is looser: a relational feature such as ``h4.d_robot`` is computed from
 the robot's position, so ``robot.v --> h4.d_robot`` is true at variable level even for a
-distractor, and the naming-convention projection then says robot -> h4. Score agent-level
+distractor (at lag 0 when ``robot.v`` is observed), and the naming-convention projection
+then says robot -> h4. Score agent-level
 discovery with features each agent owns (``v``, ``heading``, ``d_goal``, ``a``), or
 against ``agent_graph``.
 
@@ -40,9 +46,12 @@ import numpy as np
 from causalstream.models.errors import ParameterError
 from causalstream.models.features.spec import FeatureSpec
 from causalstream.models.features.variables import variable
-from causalstream.models.sim.mechanisms import KINEMATICS, Mechanism, Read
+from causalstream.models.sim.mechanisms import KINEMATICS, PARTS, Mechanism, Read
 
-__all__ = ["VariableGraph", "agent_adjacency", "variable_graph", "state_parents"]
+__all__ = ["VariableGraph", "agent_adjacency", "variable_graph", "state_parents", "split_parts", "WHOLE"]
+
+WHOLE = ("speed", "heading")
+"""State groups a single feature observes whole (``v`` is the speed, ``heading`` the heading)."""
 
 
 @dataclass(frozen=True)
@@ -97,31 +106,48 @@ def agent_adjacency(ids: Sequence[str], mechanisms: Sequence[Mechanism]) -> np.n
     return adj
 
 
-def state_parents(mechanisms: Sequence[Mechanism]) -> dict[tuple[str, str], set[Read]]:
+def split_parts(reads: Sequence[Read]) -> set[Read]:
+    """Reads with each whole velocity split into its parts (speed and heading).
+
+    >>> sorted(r.group for r in split_parts([Read("a", "vel", 1), Read("a", "pos", 1)]))
+    ['heading', 'pos', 'speed']
+    """
+    out: set[Read] = set()
+    for r in reads:
+        parts = [g for g, whole in PARTS.items() if whole == r.group] or [r.group]
+        out |= {Read(r.agent, g, r.lag) for g in parts}
+    return out
+
+
+def state_parents(mechanisms: Sequence[Mechanism],
+                  observed: frozenset[tuple[str, str]] = frozenset()) -> dict[tuple[str, str], set[Read]]:
     """Parents of each state (agent, group), lag-0 parents unrolled into theirs.
+
+    A lag-0 parent that is ``observed`` (a feature is exactly that state, as ``v`` is the
+    speed) is not unrolled: the path through it is two links of the observed graph, not one.
 
     >>> from causalstream.models.sim.mechanisms import Distractor
     >>> p = state_parents([Distractor("h1", np.random.default_rng(0), 0.1, 10.0)])
     >>> sorted((r.group, r.lag) for r in p[("h1", "pos")])
-    [('goal', 0), ('goal', 1), ('pos', 1), ('vel', 0), ('vel', 1)]
+    [('goal', 0), ('goal', 1), ('heading', 0), ('heading', 1), ('pos', 1), ('speed', 0), ('speed', 1)]
     """
     direct: dict[tuple[str, str], set[Read]] = {}
     for mech in mechanisms:
         # The goal is the mechanism's own memory: velocity steers toward this step's goal,
         # which is updated from the last one. Reads of other agents all go through Past.
-        direct[(mech.agent, "vel")] = set(mech.reads) | {Read(mech.agent, "goal", 0)}
-        direct[(mech.agent, "speed")] = set(mech.speed_reads)
-        direct[(mech.agent, "goal")] = set(mech.goal_reads) | {Read(mech.agent, "goal", 1)}
+        direct[(mech.agent, "speed")] = split_parts(mech.speed_reads)
+        direct[(mech.agent, "heading")] = split_parts(mech.heading_reads)
+        direct[(mech.agent, "goal")] = split_parts(mech.goal_reads) | {Read(mech.agent, "goal", 1)}
         direct[(mech.agent, "pos")] = {Read(mech.agent, r.group, r.lag) for r in KINEMATICS}
     out: dict[tuple[str, str], set[Read]] = {}
     for key, reads in direct.items():
-        seen, todo = set(reads), [r for r in reads if r.lag == 0]
+        seen, todo = set(reads), [r for r in reads if r.lag == 0 and (r.agent, r.group) not in observed]
         while todo:
             r = todo.pop()
             for parent in direct[(r.agent, r.group)]:
                 if parent not in seen:
                     seen.add(parent)
-                    todo += [parent] if parent.lag == 0 else []
+                    todo += [parent] if parent.lag == 0 and (parent.agent, parent.group) not in observed else []
         out[key] = seen
     return out
 
@@ -133,7 +159,8 @@ def _needs(spec: FeatureSpec, robot: str) -> tuple[list[str], list[set[tuple[str
         for name in var_names:
             names.append(f"{'robot' if agent == robot else agent}.{name}")
             resolve = {"self": agent, "robot": robot}
-            needs.append({(resolve.get(n.who, n.who), n.group, n.lag) for n in variable(name).needs})
+            reads = [Read(resolve.get(n.who, n.who), n.group, n.lag) for n in variable(name).needs]
+            needs.append({(r.agent, r.group, r.lag) for r in split_parts(reads)})
     return names, needs
 
 
@@ -144,19 +171,19 @@ def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: Fe
     >>> from causalstream.models.sim.mechanisms import Distractor
     >>> spec = FeatureSpec(robot_variables=(), human_variables=("v", "d_goal"), humans=("h1",))
     >>> variable_graph(["h1"], [Distractor("h1", np.random.default_rng(0), 0.1, 10.0)], spec, 1).links()
-    [('h1.v', 'h1.d_goal', 0), ('h1.v', 'h1.v', 1), ('h1.v', 'h1.d_goal', 1), ('h1.d_goal', 'h1.d_goal', 1)]
+    [('h1.v', 'h1.d_goal', 0), ('h1.v', 'h1.v', 1), ('h1.d_goal', 'h1.d_goal', 1)]
     """
     if spec.humans is None:
         raise ParameterError(what="ground truth", reason="slot specs (humans=None) change agents over time; name humans by id")
     robot = next((m.agent for m in mechanisms if m.role == "robot"), "robot")
     names, needs = _needs(spec, robot)
-    parents = state_parents(mechanisms)
+    observed = frozenset((a, g) for need in needs if len(need) == 1 for a, g, lag in need if lag == 0 and g in WHOLE)
+    parents = state_parents(mechanisms, observed)
     graph = np.full((len(names), len(names), tau_max + 1), "", dtype="<U3")
     for j, target in enumerate(needs):
         for agent, group, lag_j in target:
             # Parents of this state, as (agent, group, lag behind time t of feature j).
             behind = {(p.agent, p.group, lag_j + p.lag) for p in parents.get((agent, group), set())}
-            behind |= {(a, "speed", lag) for a, g, lag in behind if g == "vel"}
             for i, source in enumerate(needs):
                 for tau in range(tau_max + 1):
                     if tau == 0 and i == j:
