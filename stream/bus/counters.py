@@ -1,6 +1,13 @@
-"""Bus counters of this process, and the thread that reports them on ``/bus/stats``.
+"""Bus counters: the one :class:`Counters` struct, per-topic sequence checks, the process registry.
 
-Every Publisher and Subscriber registers here. Once a second a daemon thread publishes
+:class:`Counters` is what subscribers, the recorder and node heartbeats (NodeStatus) count,
+one meaning per name: ``gaps`` (sequence numbers never seen: lost on the way), ``link_drops``
+(frames a publisher's full direct link dropped: its subscribers cannot see the tail of a
+stream as a gap), ``bad`` (bad frames dropped) and ``duplicates`` (repeated sequence
+numbers, latched re-sends, dropped). :class:`TopicCounters` adds the per-publisher sequence
+check that counts gaps and duplicates, in this one place.
+
+Every Publisher, Subscriber and Recorder registers in :data:`registry`. Once a second a daemon thread publishes
 one :class:`BusStats` for the whole process, so ``causalstream topic info`` can show the
 subscribers, gaps and bad frames of other processes. Set ``CAUSALSTREAM_STATS=0`` to
 switch the reporter off (the counters are kept regardless).
@@ -18,9 +25,75 @@ import collections
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["RateMeter", "Registry", "registry", "Participant"]
+__all__ = ["Counters", "Participant", "RateMeter", "Registry", "TopicCounters", "registry"]
+
+
+@dataclass(slots=True)
+class Counters:
+    """Message counts of one endpoint; each name means one thing (see the module docstring).
+
+    >>> c = Counters(gaps=2) + Counters(gaps=1, bad=4)
+    >>> c.gaps, c.bad, c.as_dict()["link_drops"]
+    (3, 4, 0)
+    """
+
+    messages: int = 0
+    gaps: int = 0
+    link_drops: int = 0
+    bad: int = 0
+    duplicates: int = 0
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(self.messages + other.messages, self.gaps + other.gaps, self.link_drops + other.link_drops,
+                        self.bad + other.bad, self.duplicates + other.duplicates)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts by name (what a heartbeat carries)."""
+        return {"messages": self.messages, "gaps": self.gaps, "link_drops": self.link_drops, "bad": self.bad,
+                "duplicates": self.duplicates}
+
+    @staticmethod
+    def total(items: Any) -> Counters:
+        """The sum of several :class:`Counters` (e.g. a subscriber's per-topic ones).
+
+        >>> Counters.total([Counters(gaps=1), Counters(gaps=2)]).gaps
+        3
+        """
+        out = Counters()
+        for c in items:
+            out = out + c
+        return out
+
+
+@dataclass(slots=True)
+class TopicCounters(Counters):
+    """Counters of one topic, with the sequence check: gaps and duplicates per publisher.
+
+    >>> c = TopicCounters()
+    >>> [c.accept("p", s) for s in (0, 1, 1, 4)], c.gaps, c.duplicates, c.messages
+    ([True, True, False, True], 2, 1, 3)
+    """
+
+    type_name: str = ""
+    last_seq: dict[str, int] = field(default_factory=dict)
+    rate: RateMeter = field(default_factory=lambda: RateMeter())
+
+    def accept(self, publisher: str, seq: int) -> bool:
+        """Count one frame of ``publisher``; False for a repeat (a duplicate, to be dropped)."""
+        last = self.last_seq.get(publisher)
+        if last is not None:
+            if seq <= last:
+                self.duplicates += 1
+                return False
+            if seq > last + 1:
+                self.gaps += seq - last - 1
+        self.last_seq[publisher] = seq
+        self.messages += 1
+        self.rate.tick()
+        return True
 
 
 class RateMeter:

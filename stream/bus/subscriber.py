@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 
 import zmq
@@ -41,8 +41,8 @@ from causalstream.stream.bus.direct import Inbox, direct_mode
 from causalstream.stream.bus.endpoints import Endpoints, configure_socket
 from causalstream.stream.bus.security import ClientKeys
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, CodecError, UnknownTypeError
-from causalstream.stream.messages import Message, TopicStats
-from causalstream.stream.bus.counters import RateMeter, registry
+from causalstream.stream.messages import MESSAGE_TYPES, Message, TopicStats
+from causalstream.stream.bus.counters import Counters, TopicCounters, registry
 from causalstream.stream.bus.topics import HELLO_PREFIX, TOPICS
 
 __all__ = ["Received", "Subscriber", "TopicCounters", "subscribe"]
@@ -64,24 +64,7 @@ class Received:
 
     topic: str
     envelope: Envelope
-    message: Message
-
-
-@dataclass
-class TopicCounters:
-    """What a subscriber counted on one topic.
-
-    >>> TopicCounters().gaps
-    0
-    """
-
-    type_name: str = ""
-    messages: int = 0
-    gaps: int = 0
-    bad: int = 0
-    duplicates: int = 0
-    last_seq: dict[str, int] = field(default_factory=dict)
-    rate: RateMeter = field(default_factory=RateMeter)
+    message: Message | None  # None from a raw subscriber: ``envelope.payload`` is still encoded
 
 
 class Subscriber:
@@ -89,8 +72,11 @@ class Subscriber:
 
     ``types`` maps a topic to its expected message class; by default a well-known topic
     expects its type from the topic table and any other topic takes any registered type.
-    ``subscriber.bad_frames`` counts every dropped frame; :meth:`topic_stats` gives
-    per-topic counters. ``inbox`` is the direct-path inbox on a local bus, else None.
+    A ``raw`` subscriber (the recorder's) decodes nothing: it checks the envelope and that
+    the type is registered, counts, and delivers the payload still encoded; frames on
+    ``exclude`` topics are dropped uncounted. ``subscriber.bad_frames`` counts every dropped
+    bad frame; ``counters`` (:class:`TopicCounters`) and :meth:`topic_stats` are per topic.
+    ``inbox`` is the direct-path inbox on a local bus, else None.
 
     >>> sub = Subscriber(["/features", "/clock"], endpoints="inproc://doc-nobroker")
     >>> sub.recv(timeout=0.01) is None, sub.bad_frames
@@ -107,8 +93,12 @@ class Subscriber:
         node: str = "",
         context: zmq.Context | None = None,
         keys: ClientKeys | None = None,
+        raw: bool = False,
+        exclude: frozenset[str] = frozenset(),
     ) -> None:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self.raw = raw
+        self.exclude = exclude
         self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints.from_env(endpoints)
         self.types = dict(types or {})
         self.hwm = hwm
@@ -153,12 +143,13 @@ class Subscriber:
 
     def _bad(self, topic: str, reason: str) -> None:
         self.bad_frames += 1
-        if topic in self.counters or topic in self.topics:
+        if topic and (topic in self.counters or topic in self.topics or "" in self.topics):
             self._counter(topic).bad += 1
         if self.bad_frames in (1, 10, 100, 1000) or self.bad_frames % 10_000 == 0:
             log.warning("dropped bad frame #%d on %s: %s", self.bad_frames, topic or "?", reason)
 
-    def _handle(self, frame: bytes) -> Received | None:
+    def accept_frame(self, frame: bytes) -> Received | None:
+        """One frame off a socket: the message, or None if it was dropped (bad, duplicate, excluded, hello)."""
         if frame.startswith(_HELLO):
             if frame.startswith(self._hello):
                 self._ready = True
@@ -168,26 +159,27 @@ class Subscriber:
         except BadFrameError as exc:
             self._bad(exc.topic, exc.reason)
             return None
+        if topic in self.exclude:
+            return None
         c = self._counter(topic)
-        want = self._expected(topic)
-        if want is not None and env.type != want:
-            self._bad(topic, f"type {env.type} where {want} was expected")
+        if self.raw:
+            msg = None
+            if env.type not in MESSAGE_TYPES:
+                self._bad(topic, f"unknown message type {env.type!r}")
+                return None
+        else:
+            want = self._expected(topic)
+            if want is not None and env.type != want:
+                self._bad(topic, f"type {env.type} where {want} was expected")
+                return None
+            try:
+                msg = decode_payload(env.type, env.payload)
+            except (CodecError, UnknownTypeError) as exc:
+                self._bad(topic, str(exc))
+                return None
+        if not c.accept(env.publisher, env.seq):
             return None
-        try:
-            msg = decode_payload(env.type, env.payload)
-        except (CodecError, UnknownTypeError) as exc:
-            self._bad(topic, str(exc))
-            return None
-        last = c.last_seq.get(env.publisher)
-        if last is not None and env.seq <= last:
-            c.duplicates += 1
-            return None
-        if last is not None and env.seq > last + 1:
-            c.gaps += env.seq - last - 1
-        c.last_seq[env.publisher] = env.seq
-        c.messages += 1
         c.type_name = env.type
-        c.rate.tick()
         return Received(topic, env, msg)
 
     def _next_frame(self) -> bytes | None:
@@ -227,16 +219,44 @@ class Subscriber:
                 if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
                     return None
                 continue
-            got = self._handle(frame)
+            got = self.accept_frame(frame)
             if got is not None:
                 return got
+
+    def take(self, timeout: float = 0.0, limit: int = 10_000) -> list[Received]:
+        """Every message waiting (at most ``limit``), after up to ``timeout`` s for the first."""
+        out: list[Received] = []
+        while self._pending and len(out) < limit:
+            out.append(self._pending.popleft())
+        if not out and not self._poller.poll(int(timeout * 1000)):
+            return out
+        while len(out) < limit:
+            frame = self._next_frame()
+            if frame is None:
+                break
+            got = self.accept_frame(frame)
+            if got is not None:
+                out.append(got)
+        return out
+
+    def totals(self) -> Counters:
+        """The counters of every topic summed (``bad`` includes frames of no readable topic).
+
+        >>> sub = Subscriber("/x", endpoints="inproc://doc-totals")
+        >>> sub.totals().gaps, sub.totals().bad
+        (0, 0)
+        >>> sub.close()
+        """
+        total = Counters.total(list(self.counters.values()))
+        total.bad = self.bad_frames
+        return total
 
     def __iter__(self) -> Iterator[Message]:
         """Iterate over messages (forever, until closed)."""
         while not self._closed:
             got = self.recv(timeout=0.2)
             if got is not None:
-                yield got.message
+                yield got.message  # type: ignore[misc]
 
     def spin(self, callback: Callable[[Received], object], timeout: float | None = None) -> int:
         """Call ``callback`` for each message until ``timeout`` passes quietly or closed; returns the count."""
@@ -262,7 +282,7 @@ class Subscriber:
                     if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
                         raise BusTimeoutError(self.endpoints.sub, f"no broker answered within {timeout:.1f} s")
                     continue
-                got = self._handle(frame)
+                got = self.accept_frame(frame)
                 if got is not None:
                     self._pending.append(got)
         finally:
