@@ -40,8 +40,10 @@ class FourierFeatures:
     """Windowed moments of the random Fourier feature embedding; ``engine()`` gives RCoT tests.
 
     ``max_lag`` is the embedding depth (2 tau_max for PCMCI). ``bandwidth`` is a positive
-    number (on standardised data the median heuristic gives about 1) or ``"median"``: per
-    variable, the median distance between the standardised values, set at each recompute.
+    number or ``"median"``: per variable, the median distance between the standardised
+    values (about 1), set at each recompute. The default 0.5 had the better F1 on
+    tigramite's nonlinear toys in a sweep (bandwidth 0.5, 1, 2, median; n_features 3, 5, 8)
+    at the same calibration; n_features 8 gains more F1 at about 1.5x the refresh time.
 
     >>> rng = np.random.default_rng(0)
     >>> ff = FourierFeatures(n_vars=2, window=200, max_lag=2, n_features=4, seed=3)
@@ -51,7 +53,7 @@ class FourierFeatures:
     """
 
     def __init__(self, n_vars: int, window: int, max_lag: int, n_features: int = 5, seed: int = 0,
-                 bandwidth: float | str = 1.0, drift_bound: float = 0.1) -> None:
+                 bandwidth: float | str = 0.5, drift_bound: float = 0.1) -> None:
         def bad(reason: str) -> ParameterError:
             return ParameterError("FourierFeatures", reason)
 

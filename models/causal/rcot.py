@@ -178,7 +178,7 @@ class RCoT:
         bucket = np.where(width > 0, 2 ** np.ceil(np.log2(np.maximum(width, 1))).astype(int), 0)
         for size in np.unique(bucket[live]):
             sel = np.flatnonzero(live & (bucket == size))
-            val[sel], pval[sel], ok = self._batch(self._feature_index(cx[sel], cy[sel], zm[sel], size), width[sel])
+            val[sel], pval[sel], ok = self._batch(self._columns(cx[sel], cy[sel], zm[sel], size), width[sel])
             live[sel[~ok]] = False
         val[~live], pval[~live] = 0.0, 1.0
         self.n_degenerate += int((~live).sum())
@@ -196,24 +196,28 @@ class RCoT:
             self._corr = ext
         return self._corr
 
-    def _feature_index(self, cx: np.ndarray, cy: np.ndarray, zm: np.ndarray, size: int) -> np.ndarray:
-        """Feature indices [B, (2 + size) f]: X's block, Y's block, Z's blocks, identity padding."""
-        f, dim = self.stats.n_features, self.stats.dim
+    def _columns(self, cx: np.ndarray, cy: np.ndarray, zm: np.ndarray, size: int) -> np.ndarray:
+        """Embedding columns [B, 2 + size] of each test: X, Y, Z's columns, identity padding."""
+        dim = self.stats.dim
         cols = np.empty((len(cx), size + 2), dtype=np.intp)
         cols[:, 0], cols[:, 1] = cx, cy
         cols[:, 2:] = dim + np.arange(size)          # padding columns, then Z over them
         r, c = np.nonzero(zm)
         w = zm.sum(axis=1)
         cols[r, 2 + np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
-        return (cols[:, :, None] * f + np.arange(f)).reshape(len(cx), -1)
+        return cols
 
-    def _batch(self, idx: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _batch(self, cols: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """val, p and a not-degenerate flag for a batch of equal-width tests."""
         f, n = self.stats.n_features, self.stats.n
-        g = self._padded_corr(idx.shape[1] // f)[idx[:, :, None], idx[:, None, :]]
+        b, k = cols.shape
+        corr = self._padded_corr(k - 2)
+        blocks = corr.reshape(len(corr) // f, f, len(corr) // f, f)
+        # gather whole f x f blocks (k^2 indices a test, not (k f)^2), then lay them out
+        g = blocks[cols[:, :, None], :, cols[:, None, :], :].transpose(0, 1, 3, 2, 4).reshape(b, k * f, k * f)
         m = g[:, :2 * f, :2 * f]
-        if idx.shape[1] > 2 * f:
-            a = g[:, 2 * f:, 2 * f:] + self.ridge * np.eye(idx.shape[1] - 2 * f)
+        if k > 2:
+            a = g[:, 2 * f:, 2 * f:] + self.ridge * np.eye((k - 2) * f)
             bz = g[:, 2 * f:, :2 * f]
             try:
                 sol = np.linalg.solve(a, bz)
