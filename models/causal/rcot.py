@@ -26,8 +26,10 @@ on Z is additive over Z's columns with ``f`` features each. At the coupling of t
 toy models (a nonlinear function of the drivers of about the noise's size), one and two
 common drivers are calibrated. When X and Y are nearly deterministic functions of Z (noise a
 third of the signal), ``f`` features per column cannot regress X's features on Z closely
-enough and the false-positive rate of X_t _||_ Y_t | Z_{t-1} rises to 0.2-0.5 at W=300;
-RCoT's own joint features of Z (100 of them) also over-reject there (0.07-0.28).
+enough and the false-positive rate of X_t _||_ Y_t | Z_{t-1} rises to 0.6-0.7 at W=300
+(0.2-0.5 at bandwidth 1), while X_{t-1} _||_ Y_t | Z_{t-1}, Z_{t-2} stays at 0.05; RCoT's own
+joint features of Z (100 of them, in a numpy re-implementation) also over-reject there
+(0.07-0.28).
 """
 
 from __future__ import annotations
