@@ -100,8 +100,11 @@ class DiscoveryNode(CheckedNode):
         tau_min: int = Field(0, ge=0, description="Smallest lag tested.")
         tau_max: int = Field(2, ge=0, description="Largest lag tested.")
         method: Literal["pcmci", "pcmciplus"] = Field("pcmci", description="tigramite's PCMCI or PCMCI+.")
-        ci_test: Literal["parcorr", "robustparcorr", "cmiknn", "gpdc"] = Field(
-            "parcorr", description="CI test: parcorr is incremental; the others run tigramite on the window.")
+        ci_test: Literal["parcorr", "robustparcorr", "rcot", "cmiknn", "gpdc"] = Field(
+            "parcorr", description=("CI test: parcorr and robustparcorr (exact, tigramite's), rcot (streaming "
+                                    "kernel test, nonlinear) run on the stream; cmiknn and gpdc run tigramite on the window."))
+        ci_params: dict[str, bool | int | float | str] = Field(
+            default_factory=dict, description="The CI test's own settings (rcot: n_features, seed, bandwidth).")
         pc_alpha: float | None = Field(0.05, ge=0, le=1, description="PC1 condition-selection level (null: tigramite picks).")
         alpha: float = Field(0.01, gt=0, le=1, description="MCI significance level: a link needs p <= alpha.")
         max_conds_dim: int | None = Field(None, ge=0, description="Cap on conditions in PC1 (null: none).")
@@ -149,7 +152,8 @@ class DiscoveryNode(CheckedNode):
         p = self.params
         return WindowedPCMCI(len(names), p.window, p.tau_max, tau_min=p.tau_min, method=p.method,
                              pc_alpha=p.pc_alpha, alpha_level=p.alpha, max_conds_dim=p.max_conds_dim,
-                             fdr_method=p.fdr_method, var_names=names, ci_test=p.ci_test, forgetting=p.forgetting)
+                             fdr_method=p.fdr_method, var_names=names, ci_test=p.ci_test, forgetting=p.forgetting,
+                             ci_params=p.ci_params)
 
     def _restart(self, names: list[str], why: str) -> None:
         """A fresh window (and drift monitor) over ``names``; the next graph carries flag ``why``."""
@@ -259,7 +263,7 @@ class DiscoveryNode(CheckedNode):
     def _fingerprint(self) -> dict[str, object]:
         p = self.params
         return {"window": p.window, "tau_min": p.tau_min, "tau_max": p.tau_max, "method": p.method,
-                "ci_test": p.ci_test, "forgetting": p.forgetting}
+                "ci_test": p.ci_test, "ci_params": dict(sorted(p.ci_params.items())), "forgetting": p.forgetting}
 
     def _history(self) -> np.ndarray | None:
         recent = list(self.builder.recent)

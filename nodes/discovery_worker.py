@@ -18,7 +18,6 @@ the CausalGraph and, when links changed, a ``graph_changed`` CausalEvent.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 from collections import deque
@@ -29,6 +28,7 @@ import numpy as np
 
 from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.causal.batch import BATCH_TESTS
+from causalstream.models.causal.citests import TESTS
 from causalstream.models.causal.diff import diff_graphs
 from causalstream.models.causal.stability import LinkStability
 from causalstream.stream.messages import CausalEvent, CausalGraph, Link
@@ -66,22 +66,24 @@ def snapshot(model: WindowedPCMCI, start_ns: int, end_ns: int, epoch: int,
     >>> s.model.cov.n_samples, m.cov.n_samples
     (5, 6)
     """
-    copied = copy.copy(model)
-    copied.cov = copy.deepcopy(model.cov)
-    return WindowSnapshot(model=copied, start_ns=start_ns, end_ns=end_ns, epoch=epoch, flags=flags, stamps=stamps)
+    return WindowSnapshot(model=model.snapshot(), start_ns=start_ns, end_ns=end_ns, epoch=epoch, flags=flags, stamps=stamps)
 
 
 def ci_test_name(ci_test: str) -> str:
-    """tigramite's class name of a CI test given by our lower-case name.
+    """The display name of a CI test given by our lower-case name (tigramite's class name).
 
-    >>> ci_test_name("parcorr"), ci_test_name("cmiknn")
-    ('ParCorr', 'CMIknn')
+    >>> ci_test_name("parcorr"), ci_test_name("robustparcorr"), ci_test_name("rcot"), ci_test_name("cmiknn")
+    ('ParCorr', 'RobustParCorr', 'RCoT', 'CMIknn')
     """
-    return BATCH_TESTS[ci_test][1] if ci_test in BATCH_TESTS else "ParCorr"
+    if ci_test in TESTS:
+        return TESTS[ci_test].tigramite_name
+    return BATCH_TESTS[ci_test][1]
 
 
-def _window_flags(model: WindowedPCMCI, n_missing: int) -> list[str]:
+def _window_flags(model: WindowedPCMCI, n_missing: int, n_degenerate: int) -> list[str]:
     flags = ["nan_in_window"] if n_missing else []
+    if n_degenerate:
+        flags.append(f"degenerate_tests:{n_degenerate}")
     samples = model.cov.samples()
     for name, col in zip(model.var_names, samples.T):
         finite = col[np.isfinite(col)]
@@ -149,10 +151,11 @@ class GraphBuilder:
         graph = CausalGraph(
             stamp_ns=snap.end_ns, names=list(model.var_names), tau_min=model.tau_min, tau_max=model.tau_max,
             graph=marks.tolist(), val=res["val_matrix"], p=res["p_matrix"], stability=self.stability.get(),
-            method=model.method, ci_test=ci_test_name(model.ci_test), alpha=model.alpha_level,
+            method=model.method, ci_test=ci_test_name(model.ci_test), ci_settings=res["ci_settings"],
+            n_degenerate=res["n_degenerate"], alpha=model.alpha_level,
             window_start_ns=snap.start_ns, window_end_ns=snap.end_ns, n_samples=res["n_samples"],
             n_missing=res["n_missing"], seq=self.seq, compute_ms=res["compute_ms"],
-            flags=list(snap.flags) + _window_flags(model, res["n_missing"]))
+            flags=list(snap.flags) + _window_flags(model, res["n_missing"], res["n_degenerate"]))
         diff = diff_graphs(previous, marks, model.var_names)
         if not diff.changed:
             return graph, None

@@ -46,16 +46,25 @@ def links_table(graph: CausalGraph, max_rows: int = 40) -> Table:
     return table
 
 
+SHOWN_SETTINGS = ("n_features", "seed", "bandwidth_rule")
+"""The CI test's settings the summary names (all of them travel in ``ci_settings``)."""
+
+
 def summary_line(graph: CausalGraph) -> str:
     """A one-line description: sequence, method, window, links, compute time.
 
     >>> g = CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1)))
     >>> summary_line(g)
     'graph #0  pcmci/ParCorr  alpha 0.05  window 0 samples (0 missing)  0 links  0.0 ms'
+    >>> g.ci_test, g.ci_settings = "RCoT", {"n_features": 5, "seed": 0, "bandwidth_rule": "fixed", "ridge": 1e-6}
+    >>> summary_line(g).split("  ")[1]
+    'pcmci/RCoT(n_features=5,seed=0,bandwidth_rule=fixed)'
     """
     flags = f"  flags: {', '.join(graph.flags)}" if graph.flags else ""
+    settings = ",".join(f"{k}={graph.ci_settings[k]}" for k in SHOWN_SETTINGS if k in graph.ci_settings)
+    test = f"{graph.ci_test}({settings})" if settings else graph.ci_test
     return (
-        f"graph #{graph.seq}  {graph.method}/{graph.ci_test}  alpha {graph.alpha:g}  window {graph.n_samples} samples "
+        f"graph #{graph.seq}  {graph.method}/{test}  alpha {graph.alpha:g}  window {graph.n_samples} samples "
         f"({graph.n_missing} missing)  {len(graph.links())} links  {graph.compute_ms:.1f} ms{flags}"
     )
 

@@ -196,10 +196,10 @@ def test_discovery_drift_restart_empties_the_window() -> None:
 
 
 def test_discovery_keeps_receiving_while_a_slow_refresh_runs() -> None:
-    # robustparcorr runs tigramite on the window: each refresh takes far longer than the
-    # in-memory feed of all samples, so hops pile up and must coalesce, not block.
+    # gpdc runs tigramite on the window: each refresh takes far longer than the in-memory
+    # feed of all samples, so hops pile up and must coalesce, not block.
     X = _toy(400)
-    mock = _discovery({"ci_test": "robustparcorr", "hop": 1, "tau_max": 1, "threaded": True}, _samples(X))
+    mock = _discovery({"ci_test": "gpdc", "hop": 1, "tau_max": 1, "threaded": True}, _samples(X))
     c, worker = mock.node.counters, mock.node.worker
     assert c["samples"] == 400 and c["in"] == 400
     assert worker.submitted == 301

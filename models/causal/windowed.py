@@ -1,23 +1,26 @@
 """WindowedPCMCI: PCMCI / PCMCI+ over a sliding window, kept up to date sample by sample.
 
 ``update(x)`` adds one sample to the lagged covariance (O(D^2), D = N (2 tau_max + 1),
-whatever the window); ``results()`` runs PC1 + MCI (or PCMCI+) on a snapshot of it and
-returns what tigramite's ``run_pcmci`` / ``run_pcmciplus`` with ``ParCorr()`` returns on
-``DataFrame(X[-window:])``. Other CI tests run tigramite itself on the window (slower).
+whatever the window) and to the statistics of the chosen CI test (citests.py); ``results()``
+runs PC1 + MCI (or PCMCI+) on a snapshot of them. With ``ci_test`` "parcorr" or
+"robustparcorr" it returns what tigramite's ``run_pcmci`` / ``run_pcmciplus`` with
+``ParCorr()`` / ``RobustParCorr()`` returns on ``DataFrame(X[-window:])``; "rcot" is our
+streaming kernel test (rcot.py); "cmiknn" and "gpdc" run tigramite itself on the window.
 """
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from causalstream.models.causal.batch import BATCH_TESTS, run_tigramite
+from causalstream.models.causal.citests import TESTS, make_test
 from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.mci import run_mci
-from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.causal.pc1 import run_pc1_select
 from causalstream.models.causal.pcmciplus import CovariancePCMCI, run_pcmciplus
 from causalstream.models.errors import ParameterError
@@ -25,11 +28,14 @@ from causalstream.models.errors import ParameterError
 __all__ = ["WindowedPCMCI"]
 
 METHODS = ("pcmci", "pcmciplus")
-CI_TESTS = ("parcorr",) + tuple(BATCH_TESTS)
+CI_TESTS = tuple(TESTS) + tuple(name for name in BATCH_TESTS if name not in TESTS)
 
 
 class WindowedPCMCI:
-    """Incremental windowed PCMCI / PCMCI+ (ParCorr exact; other CI tests via tigramite).
+    """Incremental windowed PCMCI / PCMCI+ (ParCorr and RobustParCorr exact, RCoT streaming).
+
+    ``ci_params`` are the CI test's own settings (for "rcot": ``n_features``, ``seed``,
+    ``bandwidth``...); ``results()["ci_settings"]`` gives them back in full.
 
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(600, 3)); X[1:, 1] += 0.7 * X[:-1, 0]
@@ -43,7 +49,7 @@ class WindowedPCMCI:
                  pc_alpha: float | None = 0.05, alpha_level: float = 0.05, max_conds_dim: int | None = None,
                  fdr_method: str = "none", var_names: Sequence[str] | None = None, ci_test: str = "parcorr",
                  forgetting: float | None = None, max_conds_py: int | None = None,
-                 max_conds_px: int | None = None) -> None:
+                 max_conds_px: int | None = None, ci_params: Mapping[str, Any] | None = None) -> None:
         self.n_vars = n_vars
         self.window = window
         self.tau_max = tau_max
@@ -58,8 +64,10 @@ class WindowedPCMCI:
         self.forgetting = forgetting
         self.max_conds_py = max_conds_py
         self.max_conds_px = max_conds_px
+        self.ci_params = dict(ci_params or {})
         self._check()
         self.cov = LaggedCovariance(n_vars, window, 2 * tau_max, forgetting=forgetting)
+        self.test = make_test(ci_test, n_vars, window, 2 * tau_max, **self.ci_params) if ci_test in TESTS else None
         self._plus = CovariancePCMCI(n_vars, tau_max, self.var_names) if method == "pcmciplus" else None
 
     def _check(self) -> None:
@@ -81,7 +89,9 @@ class WindowedPCMCI:
         if len(self.var_names) != self.n_vars:
             raise bad(f"{len(self.var_names)} var_names for {self.n_vars} variables")
         if self.forgetting is not None and self.ci_test != "parcorr":
-            raise bad("forgetting needs ci_test='parcorr' (the batch tests see the window only)")
+            raise bad("forgetting needs ci_test='parcorr' (the other tests see the window only)")
+        if self.ci_params and self.ci_test not in TESTS:
+            raise bad(f"ci_params are for the streaming tests {tuple(TESTS)}, not {self.ci_test!r}")
         if self.method == "pcmciplus" and (self.max_conds_px is not None or self.max_conds_py is not None):
             raise bad("max_conds_px / max_conds_py are supported for method='pcmci' only")
 
@@ -92,6 +102,8 @@ class WindowedPCMCI:
         1
         """
         self.cov.update(x)
+        if self.test is not None:
+            self.test.update(x)
         return self
 
     def update_many(self, X: np.ndarray) -> WindowedPCMCI:
@@ -100,7 +112,8 @@ class WindowedPCMCI:
         >>> WindowedPCMCI(2, 10, 1).update_many(np.zeros((25, 2))).cov.n_samples
         10
         """
-        self.cov.update_many(X)
+        for x in np.asarray(X, dtype=np.float64).reshape(-1, self.n_vars):
+            self.update(x)
         return self
 
     def reset(self) -> WindowedPCMCI:
@@ -110,52 +123,74 @@ class WindowedPCMCI:
         0
         """
         self.cov.reset()
+        if self.test is not None:
+            self.test.reset()
         return self
+
+    def snapshot(self) -> WindowedPCMCI:
+        """An independent copy of the window (its statistics copied), to refresh elsewhere.
+
+        >>> m = WindowedPCMCI(1, 10, 1).update_many(np.zeros((5, 1)))
+        >>> s = m.snapshot(); _ = m.update(np.ones(1)); s.cov.n_samples, m.cov.n_samples
+        (5, 6)
+        """
+        out = copy.copy(self)
+        out.cov = copy.deepcopy(self.cov)
+        out.test = copy.deepcopy(self.test)
+        return out
 
     def results(self) -> dict[str, Any]:
         """The graph of the current window, in tigramite's keys, plus window metadata.
 
         Keys: graph, val_matrix, p_matrix ([N, N, tau_max + 1]; p 1.0 where untested),
         parents (lagged parents from PC1, None for batch tests), var_names, method, ci_test,
-        tau_min, tau_max, pc_alpha, alpha_level, n_samples, n_rows, n_missing, first_index,
-        last_index (absolute sample indices, -1 when empty), compute_ms.
+        ci_settings (the test's parameters), n_degenerate (tests answered val 0, p 1 because a
+        variable was constant or too tied, or the rows too few), tau_min, tau_max, pc_alpha,
+        alpha_level, n_samples, n_rows, n_missing, first_index, last_index (absolute sample
+        indices, -1 when empty), compute_ms.
 
-        >>> sorted(WindowedPCMCI(2, 10, 1).results())[:4]
-        ['alpha_level', 'ci_test', 'compute_ms', 'first_index']
+        >>> r = WindowedPCMCI(2, 10, 1).results()
+        >>> r["graph"].shape, r["ci_settings"], r["n_degenerate"], r["first_index"]
+        ((2, 2, 2), {}, 0, -1)
         """
         t0 = time.perf_counter()
         if self.cov.n_rows < 3:
             out = self._empty()
-        elif self.ci_test != "parcorr":
+        elif self.test is None:
             out = run_tigramite(self.cov.samples(), self.ci_test, self.method, self.tau_min, self.tau_max,
                                 self.pc_alpha, self.alpha_level, self.max_conds_dim, self.fdr_method, self.var_names)
+            out["n_degenerate"] = 0
         else:
-            out = self._run_parcorr()
+            out = self._run_streaming()
         out.update(self._metadata())
         out["compute_ms"] = (time.perf_counter() - t0) * 1e3
         return out
 
-    def _run_parcorr(self) -> dict[str, Any]:
-        engine = CovParCorr(self.cov.stats(), self.n_vars)
+    def _run_streaming(self) -> dict[str, Any]:
+        engine = self.test.engine(self.cov)
         if self.method == "pcmciplus":
             res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,
                                 self.max_conds_dim, self.fdr_method)
-            return {"graph": res["graph"], "val_matrix": res["val_matrix"], "p_matrix": res["p_matrix"],
-                    "parents": self._plus.all_lagged_parents}
-        pc = run_pc1_select(engine, self.n_vars, self.tau_min, self.tau_max, self.pc_alpha, self.max_conds_dim)
-        res = run_mci(engine, pc.parents, self.n_vars, self.tau_min, self.tau_max, self.alpha_level,
-                      self.fdr_method, self.max_conds_py, self.max_conds_px)
-        res["parents"] = pc.parents
+            res = {"graph": res["graph"], "val_matrix": res["val_matrix"], "p_matrix": res["p_matrix"],
+                   "parents": self._plus.all_lagged_parents}
+        else:
+            pc = run_pc1_select(engine, self.n_vars, self.tau_min, self.tau_max, self.pc_alpha, self.max_conds_dim)
+            res = run_mci(engine, pc.parents, self.n_vars, self.tau_min, self.tau_max, self.alpha_level,
+                          self.fdr_method, self.max_conds_py, self.max_conds_px)
+            res["parents"] = pc.parents
+        res["n_degenerate"] = int(getattr(engine, "n_degenerate", 0))
         return res
 
     def _empty(self) -> dict[str, Any]:
         shape = (self.n_vars, self.n_vars, self.tau_max + 1)
         return {"graph": np.zeros(shape, dtype="<U3"), "val_matrix": np.zeros(shape), "p_matrix": np.ones(shape),
-                "parents": {j: [] for j in range(self.n_vars)}}
+                "parents": {j: [] for j in range(self.n_vars)}, "n_degenerate": 0}
 
     def _metadata(self) -> dict[str, Any]:
         c = self.cov
+        settings = self.test.settings() if self.test is not None else {}
         return {"var_names": list(self.var_names), "method": self.method, "ci_test": self.ci_test,
+                "ci_settings": settings,
                 "tau_min": self.tau_min, "tau_max": self.tau_max, "pc_alpha": self.pc_alpha,
                 "alpha_level": self.alpha_level, "n_samples": c.n_samples, "n_rows": c.n_rows,
                 "n_missing": c.n_missing, "first_index": c.n_seen - c.n_samples if c.n_samples else -1,
