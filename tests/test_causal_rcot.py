@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from tigramite.toymodels import structural_causal_processes as toys
 
+from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.causal.fourier import FourierFeatures
 from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.mci import run_mci
@@ -258,3 +259,15 @@ def test_pc1_and_mci_run_on_the_engine_and_aic_selection_is_refused() -> None:
     with pytest.raises(ParameterError, match="pc_alpha=None"):
         run_pc1_select(eng, 3, 1, 1, None)
 
+def test_windowed_pcmci_with_rcot_equals_the_engine_run_directly() -> None:
+    X = _independent(700, 3, seed=10)
+    X[1:, 2] += np.abs(2 * X[:-1, 0]) - 0.8
+    model = WindowedPCMCI(3, 400, 1, ci_test="rcot", ci_params={"seed": 3}).update_many(X)
+    res = model.results()
+    ff = FourierFeatures(3, 400, 2, seed=3).update_many(X)
+    eng = ff.engine()
+    pc = run_pc1_select(eng, 3, 0, 1, 0.05)
+    ref = run_mci(eng, pc.parents, 3, 0, 1, 0.05)
+    assert (res["graph"] == ref["graph"]).all() and str(res["graph"][0, 2, 1]) == "-->"
+    assert np.allclose(res["p_matrix"], ref["p_matrix"]) and np.allclose(res["val_matrix"], ref["val_matrix"])
+    assert res["ci_settings"] == ff.settings()
