@@ -14,8 +14,8 @@ own parents, unless a feature of the spec observes that state whole (``v`` obser
 speed): the truth is a graph over the observed features, and a path through an observed
 feature is two of its links, not one. So with ``v`` observed, ``robot.v`` at lag 1 does
 not drive ``h4.d_robot``: its effect goes through ``robot.v`` at lag 0. A feature at time
-t reads some states at t - l (``Need``). Then ``i`` at lag tau --> ``j`` when some state
-that ``j`` needs has among its parents *every* state that ``i`` needs, each at the lag
+t reads some states at t - l (``Need``). Then ``i`` at lag tau --> ``j`` when the states
+that ``j`` needs have among their parents *every* state that ``i`` needs, each at the lag
 that tau implies (tau = l_j + m - l_i, m the parent's lag), tau in [0, tau_max]; never
 i --> i at lag 0.
 
@@ -181,15 +181,15 @@ def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: Fe
     parents = state_parents(mechanisms, observed)
     graph = np.full((len(names), len(names), tau_max + 1), "", dtype="<U3")
     for j, target in enumerate(needs):
-        for agent, group, lag_j in target:
-            # Parents of this state, as (agent, group, lag behind time t of feature j).
-            behind = {(p.agent, p.group, lag_j + p.lag) for p in parents.get((agent, group), set())}
-            for i, source in enumerate(needs):
-                for tau in range(tau_max + 1):
-                    if tau == 0 and i == j:
-                        continue
-                    if all((a, g, tau + lag_i) in behind for a, g, lag_i in source):
-                        graph[i, j, tau] = "-->"
+        # Parents of the states feature j is made of, as (agent, group, lag behind time t of j).
+        behind = {(p.agent, p.group, lag_j + p.lag)
+                  for agent, group, lag_j in target for p in parents.get((agent, group), set())}
+        for i, source in enumerate(needs):
+            for tau in range(tau_max + 1):
+                if tau == 0 and i == j:
+                    continue
+                if all((a, g, tau + lag_i) in behind for a, g, lag_i in source):
+                    graph[i, j, tau] = "-->"
     lag0 = graph[:, :, 0] == "-->"
     graph[:, :, 0] = np.where(lag0 & lag0.T, "o-o", np.where(lag0, "-->", np.where(lag0.T, "<--", "")))
     return VariableGraph(names=names, graph=graph, tau_max=tau_max)
