@@ -1,17 +1,22 @@
-"""Benchmark: the live HRI pipeline against ROS-Causal's way, scored on the simulator's truth (issue 6).
+"""Benchmark: the live HRI pipeline with each CI test, against ROS-Causal's way, on the simulator's truth.
 
-Ours: ``causalstream launch launch/demo.yaml`` (real processes over the bus): the sim in
-realtime at 20 Hz (robot + 2 reactive, 1 follower, 2 distractor humans), the features
-node (11 variables: robot.v, h*.v, h*.a: speed and acceleration), the discovery node (WindowedPCMCI, ParCorr,
-window 300 = 15 s, tau_max 2, alpha 0.001, a refresh every sample). This process
-subscribes to /features, /causal/graph and /sim/ground_truth and measures, per graph, the
-sample-to-graph latency: receipt time minus the stamp of the newest sample in the window
-(sim stamps start at the wall clock, so they are comparable).
+Ours, per CI test (``--tests``, default parcorr, robustparcorr, rcot): sim -> features ->
+discovery as real processes over the bus, launched from a launch file this script writes
+(the demo's sim, features and discovery nodes, no predictor): the sim in realtime at 20 Hz
+(robot + 2 reactive, 1 follower, 2 distractor humans), the features node (``--robot`` and
+``--human`` variables; default robot.v and each human's v and d_robot: 11 variables whose
+truth is unambiguous, see ARCHITECTURE.md "Ground truth from the code"), the discovery node
+(WindowedPCMCI, window 300 = 15 s, tau_max 2, alpha 0.001, a refresh every sample). This
+process subscribes to /features, /causal/graph and /sim/ground_truth and measures, per
+graph, the sample-to-graph latency: receipt time minus the stamp of the newest sample in
+the window (sim stamps start at the wall clock, so they are comparable), and the refresh
+time the node reports (``compute_ms``).
 
-ROS-Causal's way, on the same samples (those this process received on /features): tigramite
-``PCMCI.run_pcmci`` with ``ParCorr`` on fixed, non-overlapping 30 s windows (ROS-Causal dumps
-a CSV per window and runs PCMCI on it), same tau_max and alpha. Its latency is the window
-length plus the compute time: a link is seen only once its window closed.
+ROS-Causal's way, on the same samples (those received on /features in the ParCorr run):
+tigramite ``PCMCI.run_pcmci`` with ``ParCorr`` on fixed, non-overlapping 30 s windows
+(ROS-Causal dumps a CSV per window and runs PCMCI on it), same tau_max and alpha. Its
+latency is the window length plus the compute time: a link is seen only once its window
+closed.
 
 Scores, at steady state (full windows), summed over graphs: precision / recall / F1 of the
 cross-agent links (agent level, ``stream.graphs.cross_links``, directed ``-->`` links), raw
@@ -19,7 +24,7 @@ and for links held by >= 50 % of the last ``stability_k`` graphs (ours); and of 
 lagged cross-variable links at variable level. BLAS is capped to one thread (threadpoolctl
 here, OMP_NUM_THREADS=1 for the nodes).
 
-    .venv/bin/python bench/hri.py [--seeds 0 1 2] [--duration 90] [--out bench/results/hri.json]
+    .venv/bin/python bench/hri.py [--seeds 0 1] [--duration 60] [--tests parcorr rcot] [--out bench/results/hri.json]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from rich.console import Console
 from rich.table import Table
 from threadpoolctl import threadpool_limits
@@ -49,6 +55,7 @@ from causalstream.stream.messages import CausalGraph, Features, NodeStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE, WINDOW, TAU_MAX, ALPHA, ROS_WINDOW_S = 20, 300, 2, 0.001, 30.0
+HUMANS = ["h1", "h2", "h3", "h4", "h5"]
 
 
 def free_port() -> int:
@@ -65,15 +72,35 @@ def free_port() -> int:
     raise OSError("no free port pair")
 
 
-def run_pipeline(seed: int, duration: float) -> dict:
-    """Launch the demo pipeline; return what this process heard: truth, graphs with receipt times, features."""
+def launch_file(path: Path, seed: int, duration: float, ci_test: str, robot: list[str], human: list[str],
+                ci_params: dict | None = None) -> Path:
+    """Write the launch file of one run: the demo's sim, features and discovery nodes."""
+    variables = {"robot_variables": robot, "human_variables": human}
+    spec = {"nodes": [
+        {"name": "sim", "kind": "sim", "required": True, "params": {
+            "rate_hz": RATE, "seed": seed, "duration_s": duration, "n_reactive": 2, "n_followers": 1,
+            "n_distractors": 2, **variables}, "remap": {"agents/state": "/agents/state", "sim/ground_truth": "/sim/ground_truth"}},
+        {"name": "features", "kind": "features", "params": {**variables, "humans": HUMANS},
+         "remap": {"agents/state": "/agents/state", "features": "/features"}},
+        {"name": "discovery", "kind": "discovery", "params": {
+            "window": WINDOW, "hop": 1, "tau_max": TAU_MAX, "alpha": ALPHA, "stability_k": 20, "ci_test": ci_test,
+            "ci_params": ci_params or {}},
+         "remap": {"features": "/features", "causal/graph": "/causal/graph", "causal/events": "/causal/events"}},
+    ]}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def run_pipeline(seed: int, duration: float, ci_test: str, robot: list[str], human: list[str],
+                 ci_params: dict | None = None) -> dict:
+    """Launch sim -> features -> discovery; return what this process heard: truth, graphs with receipt times, features."""
     endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port()}")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    args = [f"duration:={duration}", f"rate:={RATE}", f"seed:={seed}", f"window:={WINDOW}", f"alpha:={ALPHA}", "hop:=1"]
-    log = open(ROOT / "bench" / "results" / f"hri_launch_{seed}.log.tmp", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "causalstream.nodes.cli", "launch", str(ROOT / "launch" / "demo.yaml"),
-                             "--bus", endpoints.pub, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    tmp = ROOT / "bench" / "results" / f"hri_{ci_test}_{seed}"
+    spec = launch_file(tmp.with_suffix(".yaml.tmp"), seed, duration, ci_test, robot, human, ci_params)
+    log = open(tmp.with_suffix(".log.tmp"), "w")
+    proc = subprocess.Popen([sys.executable, "-m", "causalstream.nodes.cli", "launch", str(spec), "--bus", endpoints.pub],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     truth, graphs, features, feature_age, status = None, [], [], [], {}
     topics = ["/sim/ground_truth", "/causal/graph", "/features", "/node/status"]
     try:
@@ -180,74 +207,103 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def table(rows: list[dict]) -> Table:
+def table(rows: list[dict], n_vars: int) -> Table:
     """The rich summary table."""
-    t = Table("method", "graphs", "agent P", "agent R", "agent F1", "var F1", "latency p50", "latency p99",
-              "compute p50", "updates", title=f"HRI: cross-link discovery vs the simulator's truth ({RATE} Hz, 11 variables)")
+    t = Table("method", "graphs", "agent P", "agent R", "agent F1", "var P", "var R", "var F1", "latency p50",
+              "latency p99", "refresh p50", "refresh p99",
+              title=f"HRI: cross-link discovery vs the simulator's truth ({RATE} Hz, {n_vars} variables)")
     for r in rows:
-        t.add_row(r["method"], str(r["graphs"]), f"{r['agent']['precision']:.3f}", f"{r['agent']['recall']:.3f}",
-                  f"{r['agent']['f1']:.3f}", f"{r['variable']['f1']:.3f}", f"{r['latency_ms_p50']:.1f} ms",
-                  f"{r['latency_ms_p99']:.1f} ms", f"{r['compute_ms_p50']:.1f} ms", r["update_every"])
+        a, v = r["agent"], r["variable"]
+        t.add_row(r["method"], str(r["graphs"]), f"{a['precision']:.3f}", f"{a['recall']:.3f}", f"{a['f1']:.3f}",
+                  f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", f"{r['latency_ms_p50']:.1f} ms",
+                  f"{r['latency_ms_p99']:.1f} ms", f"{r['compute_ms_p50']:.1f} ms", f"{r['compute_ms_p99']:.1f} ms")
     return t
 
 
+def our_rows(name: str, totals: dict[str, Score], latency: list[float], compute: list[float], skipped: int,
+             feature_age: list[float], per_seed: list[dict]) -> list[dict]:
+    """The raw and the stable-links rows of one CI test."""
+    common = {"latency_ms_p50": pct(latency, 50), "latency_ms_p99": pct(latency, 99),
+              "latency_ms_max": max(latency), "compute_ms_p50": pct(compute, 50), "compute_ms_p99": pct(compute, 99),
+              "update_every": "50 ms"}
+    return [
+        {"method": f"causalstream {name} (hop 1, window 15 s)", "ci_test": name, "graphs": len(latency),
+         **totals["raw"].results(), **common, "refreshes_skipped": skipped,
+         "features_age_ms_p50": pct(feature_age, 50), "features_age_ms_p99": pct(feature_age, 99), "per_seed": per_seed},
+        {"method": f"causalstream {name}, stable links (>= 50 % of last 20)", "ci_test": name, "graphs": len(latency),
+         **totals["stable"].results(), **common},
+    ]
+
+
+def run_test(name: str, args: argparse.Namespace, ci_params: dict) -> tuple[list[dict], list[dict]]:
+    """Every seed with one CI test; its rows and the runs (for the ROS-Causal way)."""
+    totals: dict[str, Score] = {}
+    latency, compute, feature_age, skipped, per_seed, runs = [], [], [], 0, [], []
+    for seed in args.seeds:
+        run = run_pipeline(seed, args.duration, name, args.robot, args.human, ci_params)
+        if run["truth"] is None or not run["graphs"]:
+            raise SystemExit(f"{name} seed {seed}: no truth or no graphs; see bench/results/hri_{name}_{seed}.log.tmp")
+        r, s, lat, comp = ours(run)
+        for key, part in (("raw", r), ("stable", s)):
+            if key in totals:
+                totals[key].merge(part)
+            else:
+                totals[key] = part
+        latency += lat
+        compute += comp
+        feature_age += run["feature_age"]
+        skipped += run["status"].get("/discovery", {}).get("skipped", 0)
+        per_seed.append({"seed": seed, "latency_ms_p50": pct(lat, 50), "latency_ms_p99": pct(lat, 99),
+                         "compute_ms_p99": pct(comp, 99), "variable_f1": r.results()["variable"]["f1"],
+                         "features_age_ms_p99": pct(run["feature_age"], 99), "loadavg_1min": os.getloadavg()[0]})
+        runs.append(run)
+        print(f"{name} seed {seed}: {len(run['graphs'])} graphs, {len(run['features'])} samples, variable F1 "
+              f"{r.results()['variable']['f1']:.3f}, latency p50 {pct(lat, 50):.1f} ms p99 {pct(lat, 99):.1f} ms, "
+              f"refresh p99 {pct(comp, 99):.1f} ms", flush=True)
+    return our_rows(name, totals, latency, compute, skipped, feature_age, per_seed), runs
+
+
 def main() -> None:
-    """Run the seeds, score both ways, print and write the JSON."""
+    """Run the seeds with every CI test, score, print and write the JSON."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--duration", type=float, default=90.0, help="Simulated (= wall) seconds per seed.")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--duration", type=float, default=60.0, help="Simulated (= wall) seconds per seed.")
+    ap.add_argument("--tests", nargs="+", default=["parcorr", "robustparcorr", "rcot"])
+    ap.add_argument("--robot", nargs="+", default=["v"], help="Robot variables.")
+    ap.add_argument("--human", nargs="+", default=["v", "d_robot"], help="Human variables.")
+    ap.add_argument("--rcot", default="{}", help="ci_params of rcot, as JSON.")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "hri.json"))
     args = ap.parse_args()
     t_start, load_before = time.monotonic(), os.getloadavg()
+    rows, runs, received = [], None, 0
     with threadpool_limits(limits=1):
-        totals: dict[str, Score] = {}
-        latency, compute, ros_ms, feature_age, skipped, received = [], [], [], [], 0, 0
-        per_seed = []
-        for seed in args.seeds:
-            run = run_pipeline(seed, args.duration)
-            if run["truth"] is None or not run["graphs"]:
-                raise SystemExit(f"seed {seed}: no truth or no graphs; see bench/results/hri_launch_{seed}.log.tmp")
-            r, s, lat, comp = ours(run)
+        for name in args.tests:
+            test_rows, test_runs = run_test(name, args, json.loads(args.rcot) if name == "rcot" else {})
+            rows += test_rows
+            if runs is None:
+                runs = test_runs
+                received = sum(len(r["features"]) for r in runs)
+        ros, ros_ms = Score(runs[0]["truth"]), []
+        for run in runs:
             o, ms = ros_causal(run["features"], run["truth"])
-            for key, part in (("raw", r), ("stable", s), ("ros", o)):
-                if key in totals:
-                    totals[key].merge(part)
-                else:
-                    totals[key] = part
-            latency += lat
-            per_seed.append({"seed": seed, "latency_ms_p50": pct(lat, 50), "latency_ms_p99": pct(lat, 99),
-                             "features_age_ms_p99": pct(run["feature_age"], 99), "loadavg_1min": os.getloadavg()[0]})
-            feature_age += run["feature_age"]
-            compute += comp
+            ros.merge(o)
             ros_ms += ms
-            disc = run["status"].get("/discovery", {})
-            skipped += disc.get("skipped", 0)
-            received += len(run["features"])
-            print(f"seed {seed}: {len(run['graphs'])} graphs, {len(run['features'])} samples, "
-                  f"latency p50 {pct(lat, 50):.1f} ms p99 {pct(lat, 99):.1f} ms", flush=True)
-    rows = [
-        {"method": "causalstream (hop 1, window 15 s)", "graphs": len(latency), **totals["raw"].results(),
-         "latency_ms_p50": pct(latency, 50), "latency_ms_p99": pct(latency, 99), "latency_ms_max": max(latency),
-         "compute_ms_p50": pct(compute, 50), "compute_ms_p99": pct(compute, 99), "update_every": "50 ms",
-         "refreshes_skipped": skipped, "features_age_ms_p50": pct(feature_age, 50),
-         "features_age_ms_p99": pct(feature_age, 99), "per_seed": per_seed},
-        {"method": "causalstream, stable links (>= 50 % of last 20)", "graphs": len(latency), **totals["stable"].results(),
-         "latency_ms_p50": pct(latency, 50), "latency_ms_p99": pct(latency, 99), "latency_ms_max": max(latency),
-         "compute_ms_p50": pct(compute, 50), "compute_ms_p99": pct(compute, 99), "update_every": "50 ms"},
-        {"method": "ROS-Causal way (tigramite, 30 s windows)", "graphs": len(ros_ms), **totals["ros"].results(),
-         "latency_ms_p50": ROS_WINDOW_S * 1e3 + pct(ros_ms, 50), "latency_ms_p99": ROS_WINDOW_S * 1e3 + pct(ros_ms, 99),
-         "compute_ms_p50": pct(ros_ms, 50), "compute_ms_p99": pct(ros_ms, 99), "update_every": f"{ROS_WINDOW_S:g} s"},
-    ]
+    rows.append({"method": "ROS-Causal way (tigramite ParCorr, 30 s windows)", "graphs": len(ros_ms), **ros.results(),
+                 "latency_ms_p50": ROS_WINDOW_S * 1e3 + pct(ros_ms, 50),
+                 "latency_ms_p99": ROS_WINDOW_S * 1e3 + pct(ros_ms, 99),
+                 "compute_ms_p50": pct(ros_ms, 50), "compute_ms_p99": pct(ros_ms, 99), "update_every": f"{ROS_WINDOW_S:g} s"})
+    n_vars = len(runs[0]["truth"].names)
     out = {"bench": "hri", "python": platform.python_version(), "machine": platform.machine(), "blas_threads": 1,
            "seeds": args.seeds, "duration_s": args.duration, "rate_hz": RATE, "window": WINDOW, "tau_max": TAU_MAX,
-           "alpha": ALPHA, "n_variables": 11, "samples_received": received,
+           "alpha": ALPHA, "robot_variables": args.robot, "human_variables": args.human, "n_variables": n_vars,
+           "rcot_params": json.loads(args.rcot), "samples_received": received,
            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "total_s": time.monotonic() - t_start,
            "note": "measured on a 2-core machine shared with other workers (see loadavg): latencies are noisy "
-                   "and include scheduling delays of five processes (the launcher with the broker, sim, features, "
-                   "discovery, predictor) and this one; compute times are CPU time (ROS-Causal way) "
-                   "and wall time inside the discovery node (ours)",
+                   "and include scheduling delays of four processes (the launcher with the broker, sim, features, "
+                   "discovery) and this one; compute times are CPU time (ROS-Causal way) and wall time inside the "
+                   "discovery node (ours); the ROS-Causal way runs on the samples of the first test's runs",
            "rows": rows}
-    Console().print(table(rows))
+    Console().print(table(rows, n_vars))
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
