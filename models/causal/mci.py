@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from causalstream.models.causal.links import LinkAssumptions
+from causalstream.models.causal.pc1 import CITest, Node, run_free
 from causalstream.models.causal.graphs import fdr_bh, string_graph, symmetrize_contemp
-from causalstream.models.causal.pc1 import CITest, Node
 
 __all__ = ["mci_masks", "mci_tests", "run_mci"]
 
@@ -76,8 +77,13 @@ def mci_masks(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max
 
 def run_mci(ci: CITest, parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max: int,
             alpha_level: float = 0.05, fdr_method: str = "none", max_conds_py: int | None = None,
-            max_conds_px: int | None = None) -> dict[str, np.ndarray]:
+            max_conds_px: int | None = None, links: LinkAssumptions | None = None) -> dict[str, np.ndarray]:
     """MCI val/p matrices and the string graph, as tigramite's ``run_mci`` returns them.
+
+    With link assumptions (links.py), as tigramite: only the candidate links are tested
+    (the others keep val 0, p 1), '-->' and 'o-o' links are not tested (val 1, p 0), FDR runs
+    over the lagged candidates, and a lag-0 pair takes the values of its '-->' / '-?>' side,
+    or (o-o, o?o) of its larger p.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> from causalstream.models.causal.parcorr import CovParCorr
@@ -87,13 +93,45 @@ def run_mci(ci: CITest, parents: dict[int, list[Node]], n_vars: int, tau_min: in
     ['', '-->']
     """
     lag, cx, cy, zmask = mci_masks(parents, n_vars, tau_min, tau_max, max_conds_py, max_conds_px)
-    val, pval = ci.run_masks(cx, cy, zmask)
+    if links is None:
+        val, pval = ci.run_masks(cx, cy, zmask)
+    else:
+        keep = links.candidates[cx % n_vars, cy, lag]
+        lag, cx, cy, zmask = lag[keep], cx[keep], cy[keep], zmask[keep]
+        val, pval = run_free(ci, cx, cy, zmask, links.fixed[cx % n_vars, cy, lag])
     val_matrix = np.zeros((n_vars, n_vars, tau_max + 1))
     p_matrix = np.ones((n_vars, n_vars, tau_max + 1))
     val_matrix[cx % n_vars, cy, lag] = val
     p_matrix[cx % n_vars, cy, lag] = pval
-    p_matrix = fdr_bh(p_matrix, tau_min, fdr_method)
+    if links is None:
+        p_matrix = fdr_bh(p_matrix, tau_min, fdr_method)
+    else:
+        lagged = links.candidates.copy()
+        lagged[:, :, 0] = False
+        p_matrix = _fdr_within(p_matrix, lagged, fdr_method)
     graph = string_graph(p_matrix <= alpha_level)
     if tau_min == 0:
-        symmetrize_contemp(p_matrix, val_matrix)
+        _symmetrize(p_matrix, val_matrix, links)
     return {"graph": graph, "val_matrix": val_matrix, "p_matrix": p_matrix}
+
+
+def _fdr_within(p_matrix: np.ndarray, mask: np.ndarray, fdr_method: str) -> np.ndarray:
+    """fdr_bh over the p-values in ``mask`` only (tigramite's mask of assumed links)."""
+    if fdr_method in (None, "none"):
+        return p_matrix
+    # fdr_bh corrects the lags >= 1 of its matrix: give it the masked values as lags 1..K
+    flat = np.concatenate(([1.0], p_matrix[mask]))[None, None, :]
+    q = np.array(p_matrix)
+    q[mask] = fdr_bh(flat, 1, fdr_method)[0, 0, 1:]
+    return q
+
+
+def _symmetrize(p_matrix: np.ndarray, val_matrix: np.ndarray, links: LinkAssumptions | None) -> None:
+    """tigramite's symmetrize_p_and_val_matrix: directed pairs copy their '-->' side, o-o the larger p."""
+    if links is None:
+        symmetrize_contemp(p_matrix, val_matrix)
+        return
+    m = links.marks[:, :, 0]
+    for i, j in zip(*np.nonzero((m == "-->") | (m == "-?>"))):
+        p_matrix[j, i, 0], val_matrix[j, i, 0] = p_matrix[i, j, 0], val_matrix[i, j, 0]
+    symmetrize_contemp(p_matrix, val_matrix, present=(m == "o-o") | (m == "o?o"))

@@ -16,9 +16,10 @@ from typing import Protocol
 
 import numpy as np
 
+from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.errors import ParameterError
 
-__all__ = ["PC1Result", "run_pc1", "run_pc1_select", "DEFAULT_PC_ALPHAS"]
+__all__ = ["PC1Result", "run_pc1", "run_pc1_select", "run_free", "DEFAULT_PC_ALPHAS"]
 
 Node = tuple[int, int]
 DEFAULT_PC_ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -56,8 +57,12 @@ def _max_dim(max_conds_dim: int | None, n_vars: int, tau_min: int, tau_max: int)
 
 
 def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float,
-            max_conds_dim: int | None = None) -> PC1Result:
-    """Lagged parents of every variable at one pc_alpha.
+            max_conds_dim: int | None = None, links: LinkAssumptions | None = None) -> PC1Result:
+    """Lagged parents of every variable at one pc_alpha (within ``links``, if given).
+
+    With link assumptions (links.py), as tigramite's ``_run_pc_stable_single``: the
+    candidates of j are its lagged links in the dict's order; a '-->' link is never tested
+    (val 1, p 0), so it stays a parent and conditions the others.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> from causalstream.models.causal.parcorr import CovParCorr
@@ -72,8 +77,7 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
     cand = [(i, lag) for i in range(n_vars) for lag in range(lo, tau_max + 1)]   # tigramite's order
     cand_col = np.array([lag * n_vars + i for i, lag in cand], dtype=np.intp)
     n_cand = len(cand)
-    order = np.tile(np.arange(n_cand), (n_vars, 1))      # row j: current parents of j, then junk
-    count = np.full(n_vars, n_cand)
+    order, count, rank, fixed = _initial(cand, n_vars, links)
     vmin = np.full((n_vars, n_cand), np.inf)
     pmax = np.full((n_vars, n_cand), 1.0)
     vat = np.zeros((n_vars, n_cand))
@@ -89,7 +93,7 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
         zidx = cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]
         zmask = np.zeros((len(cc), dim_total), dtype=bool)
         zmask[np.repeat(np.arange(len(cc)), dim), zidx.ravel()] = True
-        val, pval = ci.run_masks(cand_col[cc], jj, zmask)
+        val, pval = run_free(ci, cand_col[cc], jj, zmask, fixed[jj, cc])
         vmin[jj, cc] = np.minimum(vmin[jj, cc], np.abs(val))
         upd = ~tested[jj, cc] | (pval > pmax[jj, cc])
         pmax[jj[upd], cc[upd]] = pval[upd]
@@ -98,7 +102,7 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
         keep = pval <= pc_alpha
         # Python's sorted(reverse=True) is stable: ties keep the candidates' first order
         kj, kc = jj[keep], cc[keep]
-        ranked = np.lexsort((kc, -vmin[kj, kc], kj))
+        ranked = np.lexsort((rank[kj, kc], -vmin[kj, kc], kj))
         kept = np.bincount(kj, minlength=n_vars)
         count[todo] = kept[todo]
         start = np.cumsum(kept) - kept
@@ -112,6 +116,48 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
         p_matrix[ci_[t], j, lag_[t]] = pmax[j, t]
     parents = {j: [(cand[c][0], -cand[c][1]) for c in order[j, :count[j]]] for j in range(n_vars)}
     return PC1Result(parents=parents, val_matrix=val_matrix, p_matrix=p_matrix)
+
+
+def _initial(cand: list[tuple[int, int]], n_vars: int, links: LinkAssumptions | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Initial parent order [N, n_cand] and count per target, tie-break rank, fixed links."""
+    n_cand = len(cand)
+    fixed = np.zeros((n_vars, n_cand), dtype=bool)
+    if links is None:
+        order = np.tile(np.arange(n_cand), (n_vars, 1))      # row j: current parents of j, then junk
+        return order, np.full(n_vars, n_cand), order.copy(), fixed
+    index = {(i, -lag): c for c, (i, lag) in enumerate(cand)}
+    order = np.zeros((n_vars, n_cand), dtype=np.intp)
+    rank = np.zeros((n_vars, n_cand), dtype=np.intp)
+    count = np.zeros(n_vars, dtype=np.intp)
+    marks = links.marks
+    for j in range(n_vars):
+        first = links.lagged_parents(j)
+        if any(p not in index for p in first):
+            raise ParameterError("PC1", f"link assumptions of {j} name a lag outside PC1's lags")
+        cols = np.array([index[p] for p in first], dtype=np.intp)
+        order[j, :len(cols)], count[j] = cols, len(cols)
+        rank[j, cols] = np.arange(len(cols))
+        fixed[j, cols] = [marks[i, j, -lag] == "-->" for i, lag in first]
+    return order, count, rank, fixed
+
+
+def run_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, fixed: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of tests in which the fixed links are not tested (val 1, p 0, as tigramite).
+
+    >>> class Half:
+    ...     def run_masks(self, cx, cy, zmask): return np.full(len(cx), 0.5), np.full(len(cx), 0.2)
+    >>> run_free(Half(), np.arange(3), np.zeros(3, int), np.zeros((3, 4), bool), np.array([False, True, False]))
+    (array([0.5, 1. , 0.5]), array([0.2, 0. , 0.2]))
+    """
+    if not fixed.any():
+        return ci.run_masks(cx, cy, zmask)
+    val, pval = np.ones(len(cx)), np.zeros(len(cx))
+    free = ~fixed
+    if free.any():
+        val[free], pval[free] = ci.run_masks(cx[free], cy[free], zmask[free])
+    return val, pval
 
 
 @lru_cache(maxsize=256)
@@ -132,7 +178,7 @@ def _templates(dim: int, n_cand: int) -> np.ndarray:
 
 
 def run_pc1_select(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float | None,
-                   max_conds_dim: int | None = None) -> PC1Result:
+                   max_conds_dim: int | None = None, links: LinkAssumptions | None = None) -> PC1Result:
     """PC1 at pc_alpha, or (pc_alpha None) per target the alpha of least AIC, as tigramite.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
@@ -144,8 +190,8 @@ def run_pc1_select(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha
     if pc_alpha is not None:
         if not 0.0 <= pc_alpha <= 1.0:
             raise ParameterError("PC1", f"pc_alpha must be in [0, 1], got {pc_alpha}")
-        return run_pc1(ci, n_vars, tau_min, tau_max, pc_alpha, max_conds_dim)
-    runs = [run_pc1(ci, n_vars, tau_min, tau_max, a, max_conds_dim) for a in DEFAULT_PC_ALPHAS]
+        return run_pc1(ci, n_vars, tau_min, tau_max, pc_alpha, max_conds_dim, links)
+    runs = [run_pc1(ci, n_vars, tau_min, tau_max, a, max_conds_dim, links) for a in DEFAULT_PC_ALPHAS]
     out = PC1Result(parents={}, val_matrix=np.zeros_like(runs[0].val_matrix), p_matrix=np.ones_like(runs[0].p_matrix))
     for j in range(n_vars):
         scores = np.array([ci.aic(j, r.parents[j]) for r in runs])

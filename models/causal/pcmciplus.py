@@ -20,6 +20,7 @@ from tigramite.data_processing import DataFrame
 from tigramite.independence_tests.independence_tests_base import CondIndTest
 from tigramite.pcmci import PCMCI
 
+from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.causal.pc1 import Node, run_pc1_select
 from causalstream.models.errors import ModelError
@@ -110,6 +111,7 @@ class CovariancePCMCI(PCMCI):
     def __init__(self, n_vars: int, tau_max: int, var_names: Sequence[str] | None = None) -> None:
         frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
         super().__init__(dataframe=frame, cond_ind_test=CovarianceCITest())
+        self.links: LinkAssumptions | None = None
 
     def run_pc_stable(self, selected_links: object = None, link_assumptions: object = None, tau_min: int = 1,
                       tau_max: int = 1, save_iterations: bool = False, pc_alpha: float | None = 0.2,
@@ -124,15 +126,25 @@ class CovariancePCMCI(PCMCI):
         >>> pc.run_pc_stable(tau_max=1, pc_alpha=0.05)
         {0: [(0, -1)]}
         """
-        res = run_pc1_select(self.cond_ind_test.engine, self.N, tau_min, tau_max, pc_alpha, max_conds_dim)
+        links = None
+        if link_assumptions is not None:
+            if self.links is None or self.links.links is not link_assumptions:
+                self.links = LinkAssumptions.check(link_assumptions, self.N, tau_min, tau_max)
+            links = self.links
+        res = run_pc1_select(self.cond_ind_test.engine, self.N, tau_min, tau_max, pc_alpha, max_conds_dim, links)
         self.all_parents = res.parents
         self.p_matrix, self.val_matrix = res.p_matrix, res.val_matrix
         return res.parents
 
 
 def run_pcmciplus(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float | None,
-                  max_conds_dim: int | None = None, fdr_method: str = "none") -> dict[str, np.ndarray]:
+                  max_conds_dim: int | None = None, fdr_method: str = "none",
+                  links: LinkAssumptions | None = None) -> dict[str, np.ndarray]:
     """tigramite's ``run_pcmciplus`` (defaults: majority collider rule, conflict resolution) on ``engine``.
+
+    ``links`` (checked link assumptions) go to tigramite as its ``link_assumptions``: its
+    skeleton, collider and orientation phases treat them as tigramite does; our PC1 takes
+    the lagged ones.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> rng = np.random.default_rng(0); X = rng.normal(size=(300, 2)); X[:, 1] += X[:, 0]
@@ -141,5 +153,6 @@ def run_pcmciplus(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_
     'o-o'
     """
     pcmci.cond_ind_test.use(engine)
-    return pcmci.run_pcmciplus(tau_min=tau_min, tau_max=tau_max, pc_alpha=pc_alpha,
-                               max_conds_dim=max_conds_dim, fdr_method=fdr_method)
+    pcmci.links = links
+    return pcmci.run_pcmciplus(tau_min=tau_min, tau_max=tau_max, pc_alpha=pc_alpha, max_conds_dim=max_conds_dim,
+                               fdr_method=fdr_method, link_assumptions=None if links is None else links.links)

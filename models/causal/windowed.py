@@ -20,6 +20,7 @@ import numpy as np
 from causalstream.models.causal.batch import BATCH_TESTS, run_tigramite
 from causalstream.models.causal.citests import TESTS, make_test
 from causalstream.models.causal.lagcov import LaggedCovariance
+from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.mci import run_mci
 from causalstream.models.causal.pc1 import run_pc1_select
 from causalstream.models.causal.pcmciplus import CovariancePCMCI, run_pcmciplus
@@ -36,6 +37,8 @@ class WindowedPCMCI:
 
     ``ci_params`` are the CI test's own settings (for "rcot": ``n_features``, ``seed``,
     ``bandwidth``...); ``results()["ci_settings"]`` gives them back in full.
+    ``link_assumptions`` is tigramite's dict ``{j: {(i, -tau): mark}}`` (links.py; build it
+    from readable rules with assumptions.compile), for the streaming tests.
 
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(600, 3)); X[1:, 1] += 0.7 * X[:-1, 0]
@@ -49,7 +52,8 @@ class WindowedPCMCI:
                  pc_alpha: float | None = 0.05, alpha_level: float = 0.05, max_conds_dim: int | None = None,
                  fdr_method: str = "none", var_names: Sequence[str] | None = None, ci_test: str = "parcorr",
                  forgetting: float | None = None, max_conds_py: int | None = None,
-                 max_conds_px: int | None = None, ci_params: Mapping[str, Any] | None = None) -> None:
+                 max_conds_px: int | None = None, ci_params: Mapping[str, Any] | None = None,
+                 link_assumptions: Mapping[int, Mapping] | None = None) -> None:
         self.n_vars = n_vars
         self.window = window
         self.tau_max = tau_max
@@ -65,7 +69,9 @@ class WindowedPCMCI:
         self.max_conds_py = max_conds_py
         self.max_conds_px = max_conds_px
         self.ci_params = dict(ci_params or {})
+        self.link_assumptions = link_assumptions
         self._check()
+        self.links = None if link_assumptions is None else LinkAssumptions.check(link_assumptions, n_vars, tau_min, tau_max)
         self.cov = LaggedCovariance(n_vars, window, 2 * tau_max, forgetting=forgetting)
         self.test = make_test(ci_test, n_vars, window, 2 * tau_max, **self.ci_params) if ci_test in TESTS else None
         self._plus = CovariancePCMCI(n_vars, tau_max, self.var_names) if method == "pcmciplus" else None
@@ -94,6 +100,8 @@ class WindowedPCMCI:
             raise bad(f"ci_params are for the streaming tests {tuple(TESTS)}, not {self.ci_test!r}")
         if self.method == "pcmciplus" and (self.max_conds_px is not None or self.max_conds_py is not None):
             raise bad("max_conds_px / max_conds_py are supported for method='pcmci' only")
+        if self.link_assumptions is not None and self.ci_test not in TESTS:
+            raise bad(f"link_assumptions are for the streaming tests {tuple(TESTS)}, not {self.ci_test!r}")
 
     def update(self, x: np.ndarray) -> WindowedPCMCI:
         """Add one sample [N] (NaN = missing); returns self.
@@ -147,7 +155,8 @@ class WindowedPCMCI:
         ci_settings (the test's parameters), n_degenerate (tests answered val 0, p 1 because a
         variable was constant or too tied, or the rows too few), tau_min, tau_max, pc_alpha,
         alpha_level, n_samples, n_rows, n_missing, first_index, last_index (absolute sample
-        indices, -1 when empty), compute_ms.
+        indices, -1 when empty), compute_ms, assumed (bool [N, N, tau_max + 1], True where a
+        link assumption decided the link: '-->', '<--' or 'o-o' given, or the link forbidden).
 
         >>> r = WindowedPCMCI(2, 10, 1).results()
         >>> r["graph"].shape, r["ci_settings"], r["n_degenerate"], r["first_index"]
@@ -170,13 +179,14 @@ class WindowedPCMCI:
         engine = self.test.engine(self.cov)
         if self.method == "pcmciplus":
             res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,
-                                self.max_conds_dim, self.fdr_method)
+                                self.max_conds_dim, self.fdr_method, self.links)
             res = {"graph": res["graph"], "val_matrix": res["val_matrix"], "p_matrix": res["p_matrix"],
                    "parents": self._plus.all_lagged_parents}
         else:
-            pc = run_pc1_select(engine, self.n_vars, self.tau_min, self.tau_max, self.pc_alpha, self.max_conds_dim)
+            pc = run_pc1_select(engine, self.n_vars, self.tau_min, self.tau_max, self.pc_alpha, self.max_conds_dim,
+                                self.links)
             res = run_mci(engine, pc.parents, self.n_vars, self.tau_min, self.tau_max, self.alpha_level,
-                          self.fdr_method, self.max_conds_py, self.max_conds_px)
+                          self.fdr_method, self.max_conds_py, self.max_conds_px, self.links)
             res["parents"] = pc.parents
         res["n_degenerate"] = int(getattr(engine, "n_degenerate", 0))
         return res
@@ -186,11 +196,16 @@ class WindowedPCMCI:
         return {"graph": np.zeros(shape, dtype="<U3"), "val_matrix": np.zeros(shape), "p_matrix": np.ones(shape),
                 "parents": {j: [] for j in range(self.n_vars)}, "n_degenerate": 0}
 
+    def _assumed(self) -> np.ndarray:
+        if self.links is None:
+            return np.zeros((self.n_vars, self.n_vars, self.tau_max + 1), dtype=bool)
+        return self.links.assumed
+
     def _metadata(self) -> dict[str, Any]:
         c = self.cov
         settings = self.test.settings() if self.test is not None else {}
         return {"var_names": list(self.var_names), "method": self.method, "ci_test": self.ci_test,
-                "ci_settings": settings,
+                "ci_settings": settings, "assumed": self._assumed(),
                 "tau_min": self.tau_min, "tau_max": self.tau_max, "pc_alpha": self.pc_alpha,
                 "alpha_level": self.alpha_level, "n_samples": c.n_samples, "n_rows": c.n_rows,
                 "n_missing": c.n_missing, "first_index": c.n_seen - c.n_samples if c.n_samples else -1,
