@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from causalstream.stream.errors import CausalstreamError
 
-__all__ = ["CausalstreamError", "ModelError", "ParameterError"]
+__all__ = ["CausalstreamError", "ModelError", "ParameterError", "RuleError"]
 
 
 class ModelError(CausalstreamError):
@@ -34,3 +34,19 @@ class ParameterError(ModelError, ValueError):
     >>> str(ParameterError(what="WindowedPCMCI", reason="window must exceed 2 * tau_max + 1, got 5"))
     'WindowedPCMCI: window must exceed 2 * tau_max + 1, got 5'
     """
+
+
+class RuleError(ParameterError):
+    """A link rule (causal/assumptions.py) is wrong: ``index`` of the rule (None: the rules
+    as a whole) and its ``field``, so that a launch file can point at file:line.
+
+    >>> e = RuleError(index=2, field="forbid", reason="'h9.*' matches no variable")
+    >>> str(e), e.index, e.field
+    ("link rule 2 (forbid): 'h9.*' matches no variable", 2, 'forbid')
+    """
+
+    def __init__(self, index: int | None, field: str, reason: str) -> None:
+        self.index = index
+        self.field = field
+        where = "link rules" if index is None else f"link rule {index}"
+        super().__init__(what=f"{where} ({field})", reason=reason)

@@ -48,3 +48,25 @@ def assert_same(ours: dict, ref: dict, tol: float = 1e-8) -> None:
         assert (np.isnan(a) == np.isnan(b)).all(), key
         diff = np.nanmax(np.abs(a - b)) if np.isfinite(a).any() else 0.0
         assert diff <= tol, f"{key} differs by {diff}"
+
+
+def random_link_assumptions(n_vars: int, tau_min: int, tau_max: int, seed: int) -> dict:
+    """A valid tigramite link_assumptions dict using every mark (lag-0 arrows follow a random order: no cycle)."""
+    rng = np.random.default_rng(seed)
+    rank = rng.permutation(n_vars)
+    links: dict = {j: {} for j in range(n_vars)}
+    for j in range(n_vars):
+        for i in range(n_vars):
+            for lag in range(tau_min, tau_max + 1):
+                if lag == 0 and i >= j:
+                    continue
+                if lag == 0:
+                    src, dst = (i, j) if rank[i] < rank[j] else (j, i)
+                    mark = rng.choice(["", "-->", "-?>", "o-o", "o?o", "o?o"])
+                    if mark:
+                        links[dst][(src, 0)] = str(mark)
+                else:
+                    mark = rng.choice(["", "-->", "-?>", "-?>", "-?>", "o-o", "<?-"])
+                    if mark:
+                        links[j][(i, -lag)] = str(mark)
+    return links
