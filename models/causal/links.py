@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def _bad(reason: str) -> ParameterError:
 
 @dataclass(frozen=True)
 class LinkAssumptions:
-    """A checked link_assumptions dict (tigramite's completed form) and its arrays.
+    """A checked link_assumptions dict (tigramite's completed form) and its arrays (read-only, cached).
 
     >>> la = LinkAssumptions.check({0: {(1, 0): "-->"}, 1: {(1, -1): "-?>"}}, 2, 0, 1)
     >>> la.links[1]
@@ -103,7 +104,7 @@ class LinkAssumptions:
                      for lag in range(tau_min, tau_max + 1) if not (i == j and lag == 0)} for j in range(n_vars)}
         return cls(links=links, n_vars=n_vars, tau_min=tau_min, tau_max=tau_max)
 
-    @property
+    @cached_property
     def marks(self) -> np.ndarray:
         """The marks as a graph [N, N, tau_max + 1]: marks[i, j, tau] for (i, -tau) -> j, '' absent.
 
@@ -114,9 +115,10 @@ class LinkAssumptions:
         for j, row in self.links.items():
             for (i, lag), mark in row.items():
                 out[i, j, -lag] = mark
+        out.flags.writeable = False     # cached: read by every refresh
         return out
 
-    @property
+    @cached_property
     def candidates(self) -> np.ndarray:
         """The links tested (or fixed) with j as the target: present and not '<--' / '<?-'.
 
@@ -124,9 +126,9 @@ class LinkAssumptions:
         [[False, True], [False, False]]
         """
         m = self.marks
-        return (m != "") & (m != "<--") & (m != "<?-")
+        return _frozen((m != "") & (m != "<--") & (m != "<?-"))
 
-    @property
+    @cached_property
     def fixed(self) -> np.ndarray:
         """Links tigramite never tests: '-->' and 'o-o' (val 1, p 0).
 
@@ -134,9 +136,9 @@ class LinkAssumptions:
         [[False, True], [True, False]]
         """
         m = self.marks
-        return (m == "-->") | (m == "o-o")
+        return _frozen((m == "-->") | (m == "o-o"))
 
-    @property
+    @cached_property
     def assumed(self) -> np.ndarray:
         """Where an assumption decided the link: '-->', '<--', 'o-o', or forbidden in range.
 
@@ -148,7 +150,7 @@ class LinkAssumptions:
         decided = (m == "-->") | (m == "<--") | (m == "o-o") | (m == "")
         decided[:, :, :self.tau_min] = False
         decided[np.arange(self.n_vars), np.arange(self.n_vars), 0] = False
-        return decided
+        return _frozen(decided)
 
     def lagged_parents(self, j: int) -> list[tuple[int, int]]:
         """PC1's initial parents of j in the dict's order: lagged, not '<--' / '<?-'.
@@ -157,6 +159,11 @@ class LinkAssumptions:
         [(0, -2), (1, -1)]
         """
         return [link for link, mark in self.links[j].items() if link[1] != 0 and mark not in ("<--", "<?-")]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 def _check_target(j: int, row: object, n_vars: int, tau_min: int, tau_max: int) -> dict[tuple[int, int], str]:

@@ -199,7 +199,7 @@ class WindowedPCMCI:
     def _assumed(self) -> np.ndarray:
         if self.links is None:
             return np.zeros((self.n_vars, self.n_vars, self.tau_max + 1), dtype=bool)
-        return self.links.assumed
+        return self.links.assumed.copy()
 
     def _metadata(self) -> dict[str, Any]:
         c = self.cov
