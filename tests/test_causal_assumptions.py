@@ -10,6 +10,7 @@ from tigramite.independence_tests.parcorr import ParCorr
 from tigramite.independence_tests.robust_parcorr import RobustParCorr
 from tigramite.pcmci import PCMCI
 
+from causalstream.models.causal.assumptions import check_rules
 from causalstream.models.causal.assumptions import compile as compile_rules
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.windowed import WindowedPCMCI
@@ -145,6 +146,22 @@ def test_bad_rules_name_their_index_and_field(rules: list, index: int, field: st
         compile_rules(rules, NAMES, 0, TAU)
     assert (err.value.index, err.value.field) == (index, field)
     assert isinstance(err.value, ParameterError) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("rules, index, field", [
+    ([{"forbid": "a -> b"}, {"require": "a => b"}], 1, "require"),
+    ([{"forbid": "a -> b", "lags": 1}], 0, "lags"),
+    ([{"forbid": "a -> b", "lag": [1, 3]}], 0, "lag"),
+    ([{"require": "a -- b"}], 0, "lag"),
+    ([{"forbid": "a -> b", "across": "person"}], 0, "across"),
+    ([{"order": "a"}], 0, "order"),
+    ([{}], 0, "rule"),
+])
+def test_check_rules_before_the_names_are_known(rules: list, index: int, field: str) -> None:
+    check_rules([{"forbid": "h9.* -> robot.*"}, {"order": ["x", "y"]}], 0, TAU)      # patterns: checked later
+    with pytest.raises(RuleError) as err:
+        check_rules(rules, 0, TAU)
+    assert (err.value.index, err.value.field) == (index, field)
 
 
 def test_rule_cycle_is_refused() -> None:

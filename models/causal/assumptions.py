@@ -41,7 +41,7 @@ import numpy as np
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.errors import ParameterError, RuleError
 
-__all__ = ["compile", "describe"]
+__all__ = ["check_rules", "compile", "describe"]
 
 KINDS = ("forbid", "require", "allow", "order")
 OPTIONS = ("lag", "within", "across")
@@ -72,8 +72,7 @@ def compile(rules: Sequence[Mapping], var_names: Sequence[str], tau_min: int, ta
     causalstream.models.errors.RuleError: link rule 0 (forbid): 'c' matches no variable (variables: a, b)
     """
     names = [str(v) for v in var_names]
-    if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Sequence):
-        raise RuleError(None, "rules", f"must be a list of rules, got {type(rules).__name__}")
+    _rules(rules)
     book = _Book(len(names), tau_max)
     for index, rule in enumerate(rules):
         _apply(index, rule, names, tau_min, tau_max, book)
@@ -83,6 +82,29 @@ def compile(rules: Sequence[Mapping], var_names: Sequence[str], tau_min: int, ta
     except ParameterError as exc:    # a cycle of required lag-0 links
         raise RuleError(None, "require", f"{exc.reason} (variables: {', '.join(names)})") from None
     return links
+
+
+def check_rules(rules: Sequence[Mapping], tau_min: int, tau_max: int) -> None:
+    """Check everything but the names (keys, marks, lags, options), before the variables are known.
+
+    A launch file can be checked when it is loaded; compile() then checks the patterns
+    against the variables.
+
+    >>> check_rules([{"forbid": "h*.* -> robot.*", "lag": 0}], 0, 2)
+    >>> check_rules([{"forbid": "h*.* -> robot.*", "lag": 3}], 0, 2)
+    Traceback (most recent call last):
+    ...
+    causalstream.models.errors.RuleError: link rule 0 (lag): 3 outside [tau_min, tau_max] = [0, 2]
+    """
+    _rules(rules)
+    book = _Book(0, tau_max)
+    for index, rule in enumerate(rules):
+        _apply(index, rule, None, tau_min, tau_max, book)
+
+
+def _rules(rules: object) -> None:
+    if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Sequence):
+        raise RuleError(None, "rules", f"must be a list of rules, got {type(rules).__name__}")
 
 
 def describe(rules: Sequence[Mapping], var_names: Sequence[str], tau_min: int, tau_max: int) -> list[str]:
@@ -97,7 +119,7 @@ def describe(rules: Sequence[Mapping], var_names: Sequence[str], tau_min: int, t
             for (i, lag), mark in row.items()]
 
 
-def _apply(index: int, rule: object, names: list[str], tau_min: int, tau_max: int, book: _Book) -> None:
+def _apply(index: int, rule: object, names: list[str] | None, tau_min: int, tau_max: int, book: _Book) -> None:
     if not isinstance(rule, Mapping):
         raise RuleError(index, "rule", f"must be a mapping like {{forbid: 'A -> B'}}, got {rule!r}")
     unknown = [k for k in rule if k not in KINDS + OPTIONS]
@@ -141,7 +163,7 @@ def _mark(book: _Book, kind: str, index: int, names: list[str], i: int, j: int, 
         table[i, j, lag] = index
 
 
-def _parse(index: int, kind: str, text: object, names: list[str]) -> tuple[list[int], str, list[int]]:
+def _parse(index: int, kind: str, text: object, names: list[str] | None) -> tuple[list[int], str, list[int]]:
     found = _LINK.match(text) if isinstance(text, str) else None
     if not found:
         raise RuleError(index, kind, f"expected 'A -> B', 'A <- B' or 'A -- B', got {text!r}")
@@ -152,9 +174,11 @@ def _parse(index: int, kind: str, text: object, names: list[str]) -> tuple[list[
     return (b, "->", a) if arrow == "<-" else (a, arrow, b)
 
 
-def _match(index: int, field: str, pattern: object, names: list[str]) -> list[int]:
+def _match(index: int, field: str, pattern: object, names: list[str] | None) -> list[int]:
     if not isinstance(pattern, str):
         raise RuleError(index, field, f"a pattern must be a string, got {pattern!r}")
+    if names is None:                   # check_rules: names not known yet
+        return []
     hits = [k for k, name in enumerate(names) if fnmatchcase(name, pattern)]
     if not hits:
         raise RuleError(index, field, f"{pattern!r} matches no variable (variables: {', '.join(names)})")
@@ -175,8 +199,8 @@ def _lags(index: int, lag: object, tau_min: int, tau_max: int) -> list[int]:
     return list(range(lo, hi + 1))
 
 
-def _pairs(index: int, rule: Mapping, src: list[int], dst: list[int], names: list[str]) -> list[tuple[int, int]]:
-    agent = [name.split(".", 1)[0] for name in names]
+def _pairs(index: int, rule: Mapping, src: list[int], dst: list[int], names: list[str] | None) -> list[tuple[int, int]]:
+    agent = [name.split(".", 1)[0] for name in names or []]
     pairs = [(i, j) for i in src for j in dst]
     for key, same in (("within", True), ("across", False)):
         if key in rule:
@@ -186,7 +210,7 @@ def _pairs(index: int, rule: Mapping, src: list[int], dst: list[int], names: lis
     return pairs
 
 
-def _order(index: int, tiers: object, names: list[str], tau_min: int, book: _Book) -> None:
+def _order(index: int, tiers: object, names: list[str] | None, tau_min: int, book: _Book) -> None:
     if isinstance(tiers, str) or not isinstance(tiers, Sequence) or len(tiers) < 2:
         raise RuleError(index, "order", f"must be a list of at least two patterns, got {tiers!r}")
     rank: dict[int, int] = {}
