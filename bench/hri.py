@@ -19,7 +19,7 @@ latency is the window length plus the compute time: a link is seen only once its
 closed.
 
 Scores, at steady state (full windows), summed over graphs: precision / recall / F1 of the
-cross-agent links (agent level, ``stream.graphs.cross_links``, directed ``-->`` links), raw
+cross-agent links (agent level, ``LaggedGraph.cross_links``, directed ``-->`` links), raw
 and for links held by >= 50 % of the last ``stability_k`` graphs (ours); and of the
 lagged cross-variable links at variable level. BLAS is capped to one thread (threadpoolctl
 here, OMP_NUM_THREADS=1 for the nodes).
@@ -49,8 +49,8 @@ from tigramite.independence_tests.parcorr import ParCorr
 from tigramite.pcmci import PCMCI
 
 from causalstream.models.causal.batch import tigramite_frame
+from causalstream.nodes.graph_msg import graph_of
 from causalstream.stream import Endpoints, Subscriber
-from causalstream.stream.graphs import cross_links
 from causalstream.stream.messages import CausalGraph, Features, NodeStatus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,12 +152,12 @@ class Score:
     """Sums TP/FP/FN of agent-level and variable-level links over graphs."""
 
     def __init__(self, truth: CausalGraph) -> None:
-        self.agents, self.variables = cross_links(truth), variable_links(truth)
+        self.agents, self.variables = graph_of(truth).cross_links(), variable_links(truth)
         self.counts = {"agent": [0, 0, 0], "variable": [0, 0, 0]}
 
     def add(self, g: CausalGraph) -> None:
         """Score one graph."""
-        for level, true, found in (("agent", self.agents, cross_links(g)), ("variable", self.variables, variable_links(g))):
+        for level, true, found in (("agent", self.agents, graph_of(g).cross_links()), ("variable", self.variables, variable_links(g))):
             c = self.counts[level]
             c[0] += len(found & true)
             c[1] += len(found - true)

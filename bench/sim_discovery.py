@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from causalstream.models.causal import WindowedPCMCI
+from causalstream.models.causal.graph import LaggedGraph
 from causalstream.models.features import FeatureExtractor, FeatureSpec
 from causalstream.models.sim.hri import HriSim
 from causalstream.models.sim.scenes import draw_roles, scene_seed
-from causalstream.stream.graphs import agent_adjacency
-from causalstream.stream.messages import CausalGraph
 
 from synthetic_scenes import Scene
 
@@ -29,14 +28,12 @@ SIM_HZ, STRIDE, STEPS = 10.0, 4, 20  # 10 Hz simulator, every 4th frame: 2.5 Hz 
 def discovered_adjacency(frames: list, ids: list[str], roles: list[str], tau_max: int = 2,
                          alpha: float = 0.001) -> np.ndarray:
     """adj [A, A] in ``ids`` order from WindowedPCMCI's graph, read as the predictor node reads
-    /causal/graph (stream.graphs.agent_adjacency: ``agent.variable`` names, directed links)."""
+    /causal/graph (LaggedGraph.agent_adjacency: ``agent.variable`` names, directed links)."""
     humans = tuple(i for i, r in zip(ids, roles) if r != "robot")
     spec = FeatureSpec(robot_variables=("v",), human_variables=("v", "a"), humans=humans)
     x = FeatureExtractor(spec).transform(frames)
     res = WindowedPCMCI(x.shape[1], window=len(x), tau_max=tau_max, alpha_level=alpha).update_many(x).results()
-    graph = CausalGraph(names=spec.names, tau_max=tau_max, graph=res["graph"].tolist(), val=res["val_matrix"],
-                        p=res["p_matrix"])
-    names, adj = agent_adjacency(graph)
+    names, adj = LaggedGraph.from_results(res, spec.names).agent_adjacency()
     order = [names.index(a) for a in ids]
     return adj[np.ix_(order, order)].astype(np.float32)
 

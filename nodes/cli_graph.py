@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from causalstream.nodes.graph_msg import graph_of
 from causalstream.nodes.graph_view import links_table, render_png
 from causalstream.stream import Endpoints, Subscriber
 from causalstream.stream.endpoints import ENV_VAR
@@ -88,10 +89,10 @@ def _graphs_until(sub: Subscriber, end: float, png: str) -> Iterator[CausalGraph
 
 def _print_changes(first: CausalGraph, graphs: Iterable[CausalGraph]) -> None:
     """Print ``first``'s table, then a graph's table whenever its links differ from the last printed."""
-    shown = set(first.links())
+    shown = set(graph_of(first).links())
     _OUT.print(links_table(first))
     for graph in graphs:
-        if (links := set(graph.links())) != shown:
+        if (links := set(graph_of(graph).links())) != shown:
             shown = links
             _OUT.print(links_table(graph))
 

@@ -29,9 +29,10 @@ import numpy as np
 from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.causal.batch import BATCH_TESTS
 from causalstream.models.causal.citests import TESTS
-from causalstream.models.causal.diff import diff_graphs
+from causalstream.models.causal.graph import LaggedGraph, diff_graphs
 from causalstream.models.causal.stability import LinkStability
-from causalstream.stream.messages import CausalEvent, CausalGraph, Link
+from causalstream.nodes.graph_msg import change_event, graph_message
+from causalstream.stream.messages import CausalEvent, CausalGraph
 
 __all__ = ["GraphBuilder", "RefreshWorker", "WindowSnapshot", "ci_test_name", "snapshot"]
 
@@ -148,21 +149,14 @@ class GraphBuilder:
         self.stability.update(marks)
         self.recent.append(marks)
         self.seq += 1
-        graph = CausalGraph(
-            stamp_ns=snap.end_ns, names=list(model.var_names), tau_min=model.tau_min, tau_max=model.tau_max,
-            graph=marks.tolist(), val=res["val_matrix"], p=res["p_matrix"], stability=self.stability.get(),
-            method=model.method, ci_test=ci_test_name(model.ci_test), ci_settings=res["ci_settings"],
+        graph = graph_message(
+            LaggedGraph.from_results(res, stability=self.stability.get()),
+            stamp_ns=snap.end_ns, method=model.method, ci_test=ci_test_name(model.ci_test), ci_settings=res["ci_settings"],
             n_degenerate=res["n_degenerate"], alpha=model.alpha_level,
             window_start_ns=snap.start_ns, window_end_ns=snap.end_ns, n_samples=res["n_samples"],
             n_missing=res["n_missing"], seq=self.seq, compute_ms=res["compute_ms"],
             flags=list(snap.flags) + _window_flags(model, res["n_missing"], res["n_degenerate"]))
-        diff = diff_graphs(previous, marks, model.var_names)
-        if not diff.changed:
-            return graph, None
-        event = CausalEvent(stamp_ns=snap.end_ns, kind="graph_changed", shd=diff.shd, graph_seq=self.seq,
-                            added=[Link(*link) for link in diff.added], removed=[Link(*link) for link in diff.removed],
-                            detail=f"{len(diff.added)} added, {len(diff.removed)} removed")
-        return graph, event
+        return graph, change_event(diff_graphs(previous, marks, model.var_names), snap.end_ns, self.seq)
 
 
 class RefreshWorker:

@@ -15,10 +15,10 @@ import logging
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
+import numpy as np  # noqa: F401 - the doctests build their graphs with it
 from rich.table import Table
 
-from causalstream.stream.graphs import agent_adjacency
+from causalstream.nodes.graph_msg import graph_of
 from causalstream.stream.messages import CausalGraph
 
 __all__ = ["links_table", "render_png", "summary_line"]
@@ -34,11 +34,12 @@ def links_table(graph: CausalGraph, max_rows: int = 40) -> Table:
     0
     """
     table = Table("source", "target", "lag", "link", "strength", "p", "stability", title=summary_line(graph))
-    index = {n: k for k, n in enumerate(graph.names)}
-    rows = sorted(graph.links(), key=lambda r: -abs(graph.val[index[r[0]], index[r[1]], r[2]]))
+    g = graph_of(graph)
+    index = {n: k for k, n in enumerate(g.names)}
+    rows = sorted(g.links(), key=lambda r: -abs(g.val[index[r[0]], index[r[1]], r[2]]))
     for src, dst, lag, mark in rows[:max_rows]:
         i, j = index[src], index[dst]
-        v, p, s = graph.val[i, j, lag], graph.p[i, j, lag], graph.stability[i, j, lag]
+        v, p, s = g.val[i, j, lag], g.p[i, j, lag], g.stability[i, j, lag]
         colour = "red" if v > 0 else "blue"
         table.add_row(src, dst, f"-{lag}", mark, f"[{colour}]{v:+.3f}[/]", f"{p:.1e}", f"{s:.0%}")
     if len(rows) > max_rows:
@@ -65,7 +66,7 @@ def summary_line(graph: CausalGraph) -> str:
     test = f"{graph.ci_test}({settings})" if settings else graph.ci_test
     return (
         f"graph #{graph.seq}  {graph.method}/{test}  alpha {graph.alpha:g}  window {graph.n_samples} samples "
-        f"({graph.n_missing} missing)  {len(graph.links())} links  {graph.compute_ms:.1f} ms{flags}"
+        f"({graph.n_missing} missing)  {len(graph_of(graph).links())} links  {graph.compute_ms:.1f} ms{flags}"
     )
 
 
@@ -91,17 +92,17 @@ def render_png(graph: CausalGraph, path: str | Path) -> list[Path]:
     """
     plt, tp = _plotting()
     path = Path(path)
-    marks = np.array(graph.graph, dtype="<U3")
+    g = graph_of(graph)
     out = [path, path.with_name(path.stem + "_timeseries" + path.suffix)]
     fig, ax = plt.subplots(figsize=(7, 6))
-    tp.plot_graph(graph=marks, val_matrix=graph.val, var_names=graph.names, fig_ax=(fig, ax),
+    tp.plot_graph(graph=g.marks, val_matrix=g.val, var_names=g.names, fig_ax=(fig, ax),
                   link_colorbar_label="cross-MCI", node_colorbar_label="auto-MCI")
-    agents, adj = agent_adjacency(graph)
+    agents, adj = g.agent_adjacency()
     ax.set_title(summary_line(graph) + f"\nagent links: {int(adj.sum())} among {len(agents)} agents", fontsize=7)
     fig.savefig(out[0], dpi=110, bbox_inches="tight")
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.5 * len(graph.names))))
-    tp.plot_time_series_graph(graph=marks, val_matrix=graph.val, var_names=graph.names, fig_ax=(fig, ax))
+    tp.plot_time_series_graph(graph=g.marks, val_matrix=g.val, var_names=g.names, fig_ax=(fig, ax))
     fig.savefig(out[1], dpi=110, bbox_inches="tight")
     plt.close(fig)
     log.info("wrote %s and %s", out[0], out[1])

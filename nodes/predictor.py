@@ -37,12 +37,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from causalstream.models.causal.graph import LaggedGraph
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.metrics import constant_velocity
 from causalstream.models.trajectory.priors import adjacency_prior, unlinked
+from causalstream.nodes.graph_msg import graph_of
 from causalstream.nodes.node import Input, Node, NodeParams
-from causalstream.stream.graphs import agent_adjacency
 from causalstream.stream.messages import AgentStates, CausalGraph, Predictions
 
 __all__ = ["AgentHistory", "PredictorNode", "graph_prior"]
@@ -97,7 +98,7 @@ class AgentHistory:
         return np.array([list(self.tracks[a]) for a in agents], dtype=np.float32).reshape(len(agents), self.steps, 2)
 
 
-def graph_prior(graph: CausalGraph | None, agents: list[str], mode: str = "agents") -> np.ndarray | None:
+def graph_prior(graph: LaggedGraph | None, agents: list[str], mode: str = "agents") -> np.ndarray | None:
     """Adjacency prior [A, A] for ``agents`` from a variable-level graph, or None if it names none.
 
     Among the agents the graph names, ``mode`` decides (models/trajectory/priors.py):
@@ -105,9 +106,8 @@ def graph_prior(graph: CausalGraph | None, agents: list[str], mode: str = "agent
     graph links to nobody. An agent the graph does not name is left ungated (1.0 both ways).
     Self-loops are kept.
 
-    >>> g = CausalGraph(names=["robot.v", "h1.v", "h2.v"], tau_max=1,
-    ...                 graph=[[["", ""], ["", "-->"], ["", ""]], [["", ""]] * 3, [["", ""]] * 3],
-    ...                 val=np.zeros((3, 3, 2)), p=np.ones((3, 3, 2)))
+    >>> marks = np.zeros((3, 3, 2), dtype="<U3"); marks[0, 1, 1] = "-->"
+    >>> g = LaggedGraph(["robot.v", "h1.v", "h2.v"], marks)
     >>> graph_prior(g, ["robot", "h1", "h2", "h9"], "links").tolist()
     [[1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     >>> graph_prior(g, ["robot", "h1", "h2", "h9"]).tolist()  # h2 takes part in no link: cut off
@@ -117,7 +117,7 @@ def graph_prior(graph: CausalGraph | None, agents: list[str], mode: str = "agent
     """
     if graph is None:
         return None
-    names, adj = agent_adjacency(graph)
+    names, adj = graph.agent_adjacency()
     index = {a: k for k, a in enumerate(names)}
     rows = [i for i, a in enumerate(agents) if a in index]
     if not rows:
@@ -170,7 +170,7 @@ class PredictorNode(Node):
             self.log.error("%s; predicting with constant velocity instead", exc)
         steps = self.predictor.observed if self.predictor is not None else 8
         self.tracks = AgentHistory(steps=steps, step_ns=int(self.params.step_s * 1e9))
-        self.graph: CausalGraph | None = None
+        self.graph: LaggedGraph | None = None
         self._warned_names = False
         self._warned_nan: set[str] = set()
         self.out = self.publisher("predictions", Predictions)
@@ -178,7 +178,7 @@ class PredictorNode(Node):
         self.subscribe("causal/graph", self.on_graph, CausalGraph)
 
     def on_graph(self, event: Input) -> None:
-        self.graph = event.message
+        self.graph = graph_of(event.message)
         self._warned_names = False
 
     def on_agents(self, event: Input) -> None:

@@ -7,7 +7,7 @@ graph goes once, latched, on ``sim/ground_truth``: a CausalGraph over the variab
 ``features`` node computes (same ``robot_variables`` / ``human_variables``, humans by id),
 ``graph`` in tigramite's convention, ``val`` 1 and ``p`` 0 on true links (``val`` 0, ``p`` 1
 elsewhere), ``method`` "ground_truth". The agent-level truth follows from the names
-(``causalstream.stream.graphs.agent_adjacency``); it is also listed in ``flags`` as
+(``LaggedGraph.agent_adjacency``, models/causal/graph.py); it is also listed in ``flags`` as
 ``agent_link:a->b`` (from the mechanisms themselves) and each agent's role as
 ``role:h4=distractor``, so a scorer needs nothing but the message.
 
@@ -28,8 +28,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from causalstream.models.causal.graph import LaggedGraph
 from causalstream.models.features import FeatureSpec
 from causalstream.models.sim import HriSim, SimFrame
+from causalstream.nodes.graph_msg import graph_message
 from causalstream.nodes.node import Node, NodeParams
 from causalstream.stream.messages import AgentStates, CausalGraph, Clock
 
@@ -52,9 +54,8 @@ def truth_message(sim: HriSim, spec: FeatureSpec, tau_max: int, stamp_ns: int = 
     ids, adj = sim.agent_graph()
     flags = [f"agent_link:{ids[a]}->{ids[b]}" for a, b in zip(*np.nonzero(adj))]
     flags += [f"role:{i}={r}" for i, r in zip(sim.ids, sim.roles)]
-    return CausalGraph(stamp_ns=stamp_ns, names=truth.names, tau_min=0, tau_max=tau_max, graph=truth.graph.tolist(),
-                       val=held.astype(float), p=np.where(held, 0.0, 1.0), stability=held.astype(float),
-                       method="ground_truth", ci_test="", alpha=0.0, flags=flags)
+    graph = LaggedGraph(truth.names, truth.graph, val=held, p=np.where(held, 0.0, 1.0), stability=held)
+    return graph_message(graph, stamp_ns=stamp_ns, method="ground_truth", ci_test="", alpha=0.0, flags=flags)
 
 
 def frame_message(frame: SimFrame, origin_ns: int) -> AgentStates:

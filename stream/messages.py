@@ -188,6 +188,10 @@ class CausalGraph(Message, kw_only=True):
     def links(self) -> list[tuple[str, str, int, str]]:
         """Every non-empty entry as (source, target, lag, mark), sorted.
 
+        The message's own reading, for the stream side (log tables), which may not import
+        models; everything else reads ``causalstream.nodes.graph_msg.graph_of(msg)``, a
+        ``LaggedGraph`` (tests/test_graph.py keeps the two equal).
+
         >>> CausalGraph(names=[], tau_max=0, graph=[], val=np.zeros((0, 0, 1)), p=np.ones((0, 0, 1))).links()
         []
         """

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from causalstream.models.causal import WindowedPCMCI
-from causalstream.models.causal.diff import diff_graphs
 from causalstream.models.causal.drift import DriftMonitor
+from causalstream.models.causal.graph import diff_graphs
 from causalstream.models.causal.stability import LinkStability
 from causalstream.models.errors import ParameterError
 

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from causalstream.models.causal import WindowedPCMCI
-from causalstream.models.causal.diff import diff_graphs
+from causalstream.models.causal.graph import diff_graphs
 from causalstream.models.features import FeatureExtractor, FeatureSpec
 from causalstream.models.sim import HriSim
 from causalstream.nodes.discovery import DiscoveryNode
 from causalstream.nodes.errors import NodeError
 from causalstream.nodes.features import FeaturesNode
+from causalstream.nodes.graph_msg import graph_of
 from causalstream.nodes.sim import SimNode
 from causalstream.nodes.testing import MockNode
-from causalstream.stream.graphs import cross_links
 from causalstream.stream.messages import AgentStates, CausalEvent, CausalGraph, Features
 
 NAMES = ["a.x", "b.x", "c.x"]
@@ -50,7 +50,7 @@ def test_sim_publishes_the_simulator_frames_and_a_truth_the_features_share() -> 
     (truth,) = mock.outputs("sim/ground_truth")
     assert truth.names == MockNode(FeaturesNode).run(duration=0.1).node.extractor.names
     ids, adj = HriSim(seed=4).agent_graph()
-    assert cross_links(truth) == {(ids[a], ids[b]) for a, b in zip(*np.nonzero(adj))}
+    assert graph_of(truth).cross_links() == {(ids[a], ids[b]) for a, b in zip(*np.nonzero(adj))}
     held = np.array(truth.graph) != ""
     assert np.array_equal(truth.val == 1.0, held) and np.array_equal(truth.p == 0.0, held)
 

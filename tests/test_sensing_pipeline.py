@@ -1,7 +1,7 @@
 """The sensing pipeline as real processes: sim -> features -> discovery from a launch file.
 
 The discovered graph is scored against the simulator's ground truth on /sim/ground_truth,
-at the agent level (``stream/graphs.py``): links held by at least half of the last
+at the agent level (``LaggedGraph.agent_adjacency``): links held by at least half of the last
 ``stability_k`` refreshes must give exactly the true cross-agent links, and no link may
 touch a distractor.
 """
@@ -11,13 +11,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
+from causalstream.models.causal.graph import LaggedGraph
+from causalstream.nodes.graph_msg import graph_of
 from causalstream.nodes.launch_file import load_launch
 from causalstream.nodes.registry import resolve
 from causalstream.nodes.runner import parse_assignments
 from causalstream.stream import Subscriber
-from causalstream.stream.graphs import agent_adjacency, cross_links
 from causalstream.stream.messages import CausalGraph, NodeStatus
 
 from support import ROOT
@@ -45,9 +44,8 @@ def _collect(run: Launch, timeout: float = 120.0) -> tuple[CausalGraph | None, l
     return truth, graphs, last_status
 
 
-def _stable(graph: CausalGraph, share: float = 0.5) -> CausalGraph:
-    marks = np.where(graph.stability >= share, np.array(graph.graph, dtype="<U3"), "")
-    return CausalGraph(names=graph.names, tau_max=graph.tau_max, graph=marks.tolist(), val=graph.val, p=graph.p)
+def _stable(graph: CausalGraph, share: float = 0.5) -> LaggedGraph:
+    return graph_of(graph).stable(share)
 
 
 def test_discovered_agent_graph_matches_the_simulator_truth(tmp_path: Path) -> None:
@@ -63,15 +61,15 @@ def test_discovered_agent_graph_matches_the_simulator_truth(tmp_path: Path) -> N
     assert last.names == truth.names and last.n_samples == 600 and last.window_end_ns > last.window_start_ns
     assert [g.seq for g in graphs] == sorted(g.seq for g in graphs)
 
-    true_links = cross_links(truth)
+    true_links = graph_of(truth).cross_links()
     assert true_links == {tuple(f.split(":", 1)[1].split("->")) for f in truth.flags if f.startswith("agent_link:")}
     assert true_links == {("robot", "h1"), ("robot", "h2"), ("h1", "h3")}
     distractors = {f.split(":", 1)[1].split("=")[0] for f in truth.flags if f.endswith("=distractor")}
     assert distractors == {"h4", "h5"}
 
-    found = cross_links(_stable(last))
+    found = _stable(last).cross_links()
     assert found == true_links, found
-    agents, adj = agent_adjacency(_stable(last))
+    agents, adj = _stable(last).agent_adjacency()
     for d in distractors:
         k = agents.index(d)
         assert adj[k].sum() == 0 and adj[:, k].sum() == 0

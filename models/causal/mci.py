@@ -12,7 +12,7 @@ import numpy as np
 
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.pc1 import CITest, Node, run_free
-from causalstream.models.causal.graphs import fdr_bh, string_graph, symmetrize_contemp
+from causalstream.models.causal.postprocess import fdr_bh, string_graph, symmetrize_contemp
 
 __all__ = ["mci_masks", "mci_tests", "run_mci"]
 

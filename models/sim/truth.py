@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from causalstream.models.causal.graph import LaggedGraph
 from causalstream.models.errors import ParameterError
 from causalstream.models.features.spec import FeatureSpec
 from causalstream.models.features.variables import variable
@@ -66,15 +67,23 @@ class VariableGraph:
     graph: np.ndarray
     tau_max: int
 
+    def as_graph(self) -> LaggedGraph:
+        """The truth as a :class:`~causalstream.models.causal.graph.LaggedGraph` (val 0, p 1).
+
+        >>> VariableGraph(names=["x"], graph=np.full((1, 1, 2), ""), tau_max=1).as_graph().tau_max
+        1
+        """
+        return LaggedGraph(self.names, self.graph)
+
     def links(self) -> list[tuple[str, str, int]]:
-        """(source, target, lag) of every ``-->`` (lag-0 ``<--`` mirrors are skipped).
+        """(source, target, lag) of every ``-->`` (lag-0 ``<--`` mirrors are skipped), by lag, then index.
 
         >>> VariableGraph(names=["x"], graph=np.full((1, 1, 1), ""), tau_max=0).links()
         []
         """
-        return [(self.names[i], self.names[j], int(tau))
-                for tau in range(self.tau_max + 1)
-                for i, j in zip(*np.nonzero(self.graph[:, :, tau] == "-->"))]
+        index = {n: k for k, n in enumerate(self.names)}
+        directed = [(s, t, lag) for s, t, lag, mark in self.as_graph().links() if mark == "-->"]
+        return sorted(directed, key=lambda link: (link[2], index[link[0]], index[link[1]]))
 
     def agent_adjacency(self, agents: Sequence[str]) -> np.ndarray:
         """Project by the ``agent.variable`` naming: adj[a, b] = 1 if a link goes a -> b, a != b.
@@ -83,12 +92,7 @@ class VariableGraph:
         >>> g.agent_adjacency(["r", "h"]).tolist()
         [[0, 1], [0, 0]]
         """
-        adj = np.zeros((len(agents), len(agents)), dtype=int)
-        index = {a: k for k, a in enumerate(agents)}
-        for src, dst, _ in self.links():
-            a, b = index[src.split(".")[0]], index[dst.split(".")[0]]
-            adj[a, b] = int(a != b) | adj[a, b]
-        return adj
+        return self.as_graph().agent_adjacency(agents)[1]
 
 
 def agent_adjacency(ids: Sequence[str], mechanisms: Sequence[Mechanism]) -> np.ndarray:

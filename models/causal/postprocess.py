@@ -3,6 +3,8 @@
 Each function follows tigramite's PCMCIbase method of the same purpose
 (``get_corrected_pvalues``, ``convert_to_string_graph``, ``symmetrize_p_and_val_matrix``)
 for the default link assumptions (every link of lag tau_min..tau_max possible).
+They are steps of a run (mci.py, pcmciplus.py), replayed bit for bit from tigramite, not
+readings of a finished graph: those are in graph.py.
 """
 
 from __future__ import annotations
