@@ -8,6 +8,9 @@ graph's sequence number, and the parameters that give samples their meaning (``w
 so a process killed mid-write leaves the previous state whole. Reading checks everything: a
 file that is not a state, or one written with other parameters, is a
 :class:`~causalstream.nodes.errors.StateFileError` (the node logs it and starts empty).
+:class:`StateFile` is the node's handle on one such file: where, with which parameters, how
+often, and how its failures are logged. The state itself is the discovery loop's
+:class:`~causalstream.models.causal.loop.WindowState`.
 
 >>> import tempfile, numpy as np
 >>> path = Path(tempfile.mkdtemp()) / "disc.npz"
@@ -25,34 +28,23 @@ causalstream.nodes.errors.StateFileError: state file ...disc.npz: written with w
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import threading
+import time
 import zipfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from causalstream.models.causal.loop import WindowState
 from causalstream.nodes.errors import StateFileError
 
-__all__ = ["WindowState", "load_state", "save_state"]
+__all__ = ["StateFile", "WindowState", "load_state", "save_state"]
 
 _FORMAT = "causalstream.discovery.state/1"
-
-
-class WindowState(NamedTuple):
-    """What a discovery node needs to go on: its window and where its graphs had got to.
-
-    >>> WindowState(["a"], np.zeros((0, 1)), np.zeros(0, dtype=np.int64), 0).since_hop
-    0
-    """
-
-    names: list[str]
-    samples: np.ndarray  # [T, N] float64, oldest first, NaN = missing
-    stamps: np.ndarray  # [T] int64 ns, one per sample
-    graph_seq: int  # the last published graph's seq (0: none yet)
-    history: np.ndarray | None = None  # the last graphs' marks [G, N, N, tau_max + 1], newest last
-    since_hop: int = 0  # samples taken since the last refresh was due
 
 
 def save_state(path: str | Path, state: WindowState, fingerprint: dict[str, Any]) -> None:
@@ -127,3 +119,48 @@ def load_state(path: str | Path, fingerprint: dict[str, Any]) -> WindowState:
     except (TypeError, ValueError):
         raise StateFileError(str(path), "graph_seq and since_hop must be integers") from None
     return WindowState(list(names), samples, stamps.astype(np.int64), seq, history, since_hop)
+
+
+class StateFile:
+    """One node's state file: ``path``, the ``fingerprint`` it must match, saves at most every ``every_s``.
+
+    :meth:`save` never raises for a file it cannot write: it logs (the 1st, 10th, 100th and
+    every 1000th failure) and returns False. Safe to use from two threads.
+
+    >>> import tempfile
+    >>> f = StateFile(Path(tempfile.mkdtemp()) / "d.npz", {"window": 2}, every_s=60.0)
+    >>> f.due(), f.save(WindowState(["a"], np.zeros((2, 1)), np.array([5, 6]), 3)), f.due(), f.load().graph_seq
+    (True, True, False, 3)
+    """
+
+    def __init__(self, path: str | Path, fingerprint: dict[str, Any], every_s: float = 1.0,
+                 log: logging.Logger | None = None) -> None:
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.every_s = every_s
+        self.log = log if log is not None else logging.getLogger(__name__)
+        self.failures = 0
+        self._saved_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        """True when the last save is at least ``every_s`` old."""
+        with self._lock:
+            return time.monotonic() - self._saved_at >= self.every_s
+
+    def save(self, state: WindowState) -> bool:
+        """Write ``state`` (atomically); False, logged, when the file cannot be written."""
+        with self._lock:
+            self._saved_at = time.monotonic()
+            try:
+                save_state(self.path, state, self.fingerprint)
+                return True
+            except OSError as exc:
+                self.failures += 1
+                if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
+                    self.log.warning("discovery: cannot save state to %s (failure %d): %s", self.path, self.failures, exc)
+                return False
+
+    def load(self) -> WindowState:
+        """Read and check the file; FileNotFoundError when there is none, StateFileError when it does not fit."""
+        return load_state(self.path, self.fingerprint)

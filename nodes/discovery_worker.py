@@ -1,73 +1,39 @@
-"""The discovery node's graph refresh, off the receive path: window snapshots, a worker, messages.
+"""The discovery node's refresh thread and its messages: a worker, shared counters, graph messages.
 
-The receive thread adds each sample to its :class:`~causalstream.models.causal.WindowedPCMCI`
-and, every ``hop`` samples, hands :meth:`RefreshWorker.submit` a :class:`WindowSnapshot`: a
-copy of the model whose lagged statistics are a deep copy (O(window * N + D^2), tens of
-microseconds), so the receive thread keeps updating its own while the worker computes.
-The worker holds one pending snapshot: a newer one replaces it (the newest window wins) and
-``skipped`` counts the replaced ones. :class:`GraphBuilder` turns a snapshot's results into
-the CausalGraph and, when links changed, a ``graph_changed`` CausalEvent.
+The receive thread feeds the :class:`~causalstream.models.causal.loop.DiscoveryLoop`; when a
+window is due it hands :meth:`RefreshWorker.submit` the loop's snapshot (an independent
+copy of the model), so the receive thread keeps updating its own while the worker
+computes. The worker holds one pending snapshot: a newer one replaces it (the newest
+window wins) and ``skipped`` counts the replaced ones. Counters touched by both threads
+live in :class:`SharedCounts`, under one lock. :func:`graph_messages` turns a refresh's
+:class:`~causalstream.models.causal.loop.GraphResult` into the CausalGraph and, when links
+changed, a ``graph_changed`` CausalEvent.
 
 >>> import numpy as np
->>> from causalstream.models.causal import WindowedPCMCI
->>> model = WindowedPCMCI(2, 50, 1, var_names=["a.x", "b.x"]).update_many(np.random.default_rng(0).normal(size=(60, 2)))
->>> graph, event = GraphBuilder(stability_k=5).build(snapshot(model, 0, 59, epoch=0))
->>> graph.n_samples, graph.window_end_ns, event is None
-(50, 59, True)
+>>> from causalstream.models.causal.loop import DiscoveryLoop
+>>> loop = DiscoveryLoop(window=50, tau_max=1, hop=60, min_samples=50)
+>>> X = np.random.default_rng(0).normal(size=(60, 2))
+>>> snap = [loop.update(k, ["a.x", "b.x"], x) for k, x in enumerate(X)][-1].refresh
+>>> graph, event = graph_messages(loop.refresh(snap))
+>>> graph.n_samples, graph.window_end_ns, graph.ci_test, event is None
+(50, 59, 'ParCorr', True)
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import numpy as np
-
-from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.causal.batch import BATCH_TESTS
 from causalstream.models.causal.citests import TESTS
-from causalstream.models.causal.graph import LaggedGraph, diff_graphs
-from causalstream.models.causal.stability import LinkStability
+from causalstream.models.causal.loop import GraphResult, WindowSnapshot
 from causalstream.nodes.graph_msg import change_event, graph_message
 from causalstream.stream.messages import CausalEvent, CausalGraph
 
-__all__ = ["GraphBuilder", "RefreshWorker", "WindowSnapshot", "ci_test_name", "snapshot"]
+__all__ = ["RefreshWorker", "SharedCounts", "ci_test_name", "graph_messages"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WindowSnapshot:
-    """A frozen copy of the window to refresh: the model (own statistics), stamps, epoch, flags.
-
-    ``epoch`` changes when the window restarts (variables changed, drift restart): the
-    builder then forgets its stability history and previous graph.
-
-    >>> WindowSnapshot(model=None, start_ns=1, end_ns=2, epoch=0).flags
-    ()
-    """
-
-    model: WindowedPCMCI | None
-    start_ns: int
-    end_ns: int
-    epoch: int
-    flags: tuple[str, ...] = ()
-    stamps: np.ndarray | None = None  # every sample's stamp, when the node keeps a state file
-
-
-def snapshot(model: WindowedPCMCI, start_ns: int, end_ns: int, epoch: int,
-             flags: tuple[str, ...] = (), stamps: np.ndarray | None = None) -> WindowSnapshot:
-    """Copy ``model`` for a refresh: a shallow copy holding a deep copy of its statistics.
-
-    >>> m = WindowedPCMCI(1, 10, 1).update_many(np.zeros((5, 1)))
-    >>> s = snapshot(m, 0, 4, epoch=0); _ = m.update(np.ones(1))
-    >>> s.model.cov.n_samples, m.cov.n_samples
-    (5, 6)
-    """
-    return WindowSnapshot(model=model.snapshot(), start_ns=start_ns, end_ns=end_ns, epoch=epoch, flags=flags, stamps=stamps)
 
 
 def ci_test_name(ci_test: str) -> str:
@@ -81,102 +47,77 @@ def ci_test_name(ci_test: str) -> str:
     return BATCH_TESTS[ci_test][1]
 
 
-def _window_flags(model: WindowedPCMCI, n_missing: int, n_degenerate: int) -> list[str]:
-    flags = ["nan_in_window"] if n_missing else []
-    if n_degenerate:
-        flags.append(f"degenerate_tests:{n_degenerate}")
-    samples = model.cov.samples()
-    for name, col in zip(model.var_names, samples.T):
-        finite = col[np.isfinite(col)]
-        if len(finite) == 0 or finite.min() == finite.max():
-            flags.append(f"constant_variable:{name}")
-    if model.cov.n_samples < model.window:
-        flags.append("partial_window")
-    return flags
+def graph_messages(result: GraphResult) -> tuple[CausalGraph, CausalEvent | None]:
+    """The CausalGraph of a refresh, and its ``graph_changed`` event (None when no link changed).
+
+    >>> import numpy as np
+    >>> from causalstream.models.causal.graph import GraphDiff, LaggedGraph
+    >>> res = {"method": "pcmci", "ci_test": "rcot", "ci_settings": {"seed": 1}, "n_degenerate": 0,
+    ...        "alpha_level": 0.01, "n_samples": 9, "n_missing": 0, "compute_ms": 2.0}
+    >>> diff = GraphDiff(added=[("a", "a", 1, "-->")], shd=1)
+    >>> r = GraphResult(LaggedGraph(["a"], np.full((1, 1, 2), "-->")), 4, 0, 8, ["partial_window"], diff, res)
+    >>> g, e = graph_messages(r); (g.seq, g.ci_test, g.flags, g.window_end_ns), (e.kind, e.graph_seq)
+    ((4, 'RCoT', ['partial_window'], 8), ('graph_changed', 4))
+    """
+    res = result.results
+    graph = graph_message(
+        result.graph, stamp_ns=result.end_ns, method=res["method"], ci_test=ci_test_name(res["ci_test"]),
+        ci_settings=res["ci_settings"], n_degenerate=res["n_degenerate"], alpha=res["alpha_level"],
+        window_start_ns=result.start_ns, window_end_ns=result.end_ns, n_samples=res["n_samples"],
+        n_missing=res["n_missing"], seq=result.seq, compute_ms=res["compute_ms"], flags=result.flags)
+    return graph, change_event(result.diff, result.end_ns, result.seq)
 
 
-class GraphBuilder:
-    """Results of a window snapshot -> (CausalGraph, CausalEvent or None); keeps stability and seq.
+class SharedCounts:
+    """Counters two threads touch: every change and every read under one lock.
 
-    >>> GraphBuilder(stability_k=3).seq
-    0
+    >>> c = SharedCounts("graphs"); c.add("graphs"); c.add("events", 2); c.snapshot()
+    {'graphs': 1, 'events': 2}
     """
 
-    def __init__(self, stability_k: int) -> None:
-        self.stability_k = stability_k
-        self.stability = LinkStability(stability_k)
-        self.epoch: int | None = None
-        self.seq = 0
-        self.parents: dict | None = None
-        self.recent: deque[np.ndarray] = deque(maxlen=stability_k)  # the marks behind ``stability``
+    def __init__(self, *names: str) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(names, 0)
 
-    @property
-    def previous(self) -> np.ndarray | None:
-        """The marks of the last graph of this epoch (the next change event diffs against it).
+    def add(self, name: str, n: int = 1) -> None:
+        """Count ``n`` more of ``name``."""
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + n
 
-        >>> GraphBuilder(2).previous is None
-        True
+    def get(self, name: str) -> int:
+        """The count of ``name`` now.
+
+        >>> SharedCounts("x").get("x")
+        0
         """
-        return self.recent[-1] if self.recent else None
+        with self._lock:
+            return self._counts.get(name, 0)
 
-    def restore(self, seq: int, history: np.ndarray | None, epoch: int) -> GraphBuilder:
-        """Go on from a saved state: the last ``seq``, the last graphs' marks (newest last).
-
-        >>> b = GraphBuilder(3).restore(7, np.array([[[["-->"]]], [[[""]]]]), epoch=1)
-        >>> b.seq, float(b.stability.get()[0, 0, 0]), b.previous.tolist()
-        (7, 0.5, [[['']]])
-        """
-        self.stability.reset()
-        self.recent.clear()
-        for marks in [] if history is None else history:
-            self.stability.update(marks)
-            self.recent.append(marks)
-        self.seq, self.epoch = seq, epoch
-        return self
-
-    def build(self, snap: WindowSnapshot) -> tuple[CausalGraph, CausalEvent | None]:
-        """Run the snapshot's model, wrap the results; an event when links changed since the last graph."""
-        model = snap.model
-        assert model is not None
-        if snap.epoch != self.epoch:
-            self.stability.reset()
-            self.recent.clear()
-            self.epoch = snap.epoch
-        res = model.results()
-        self.parents = res.get("parents")
-        marks = np.asarray(res["graph"], dtype="<U3")
-        previous = self.previous
-        self.stability.update(marks)
-        self.recent.append(marks)
-        self.seq += 1
-        graph = graph_message(
-            LaggedGraph.from_results(res, stability=self.stability.get()),
-            stamp_ns=snap.end_ns, method=model.method, ci_test=ci_test_name(model.ci_test), ci_settings=res["ci_settings"],
-            n_degenerate=res["n_degenerate"], alpha=model.alpha_level,
-            window_start_ns=snap.start_ns, window_end_ns=snap.end_ns, n_samples=res["n_samples"],
-            n_missing=res["n_missing"], seq=self.seq, compute_ms=res["compute_ms"],
-            flags=list(snap.flags) + _window_flags(model, res["n_missing"], res["n_degenerate"]))
-        return graph, change_event(diff_graphs(previous, marks, model.var_names), snap.end_ns, self.seq)
+    def snapshot(self) -> dict[str, int]:
+        """Every count, copied at one instant."""
+        with self._lock:
+            return dict(self._counts)
 
 
 class RefreshWorker:
     """Runs ``compute(snapshot)`` on a thread, one at a time; pending snapshots coalesce.
 
     ``threaded=False`` computes inside :meth:`submit` (deterministic: for tests and replays).
+    Counts (``submitted``, ``skipped``, ``refreshes``, ``failed``) go to ``counts``.
 
     >>> done = []
     >>> w = RefreshWorker(done.append, threaded=False)
-    >>> w.submit(WindowSnapshot(None, 0, 1, 0)); w.close(); (len(done), w.skipped)
-    (1, 0)
+    >>> w.submit(WindowSnapshot(None, 0, 1, 0)); w.close(); (len(done), w.skipped, w.counts.get("refreshes"))
+    (1, 0, 1)
     """
 
-    def __init__(self, compute: Callable[[WindowSnapshot], object], threaded: bool = True) -> None:
+    def __init__(self, compute: Callable[[WindowSnapshot], object], threaded: bool = True,
+                 counts: SharedCounts | None = None) -> None:
         self.compute = compute
         self.threaded = threaded
-        self.submitted = 0
-        self.skipped = 0
-        self.done = 0
-        self.failed = 0
+        self.counts = counts if counts is not None else SharedCounts()
+        for name in ("submitted", "skipped", "refreshes", "failed"):
+            self.counts.add(name, 0)
         self._pending: WindowSnapshot | None = None
         self._closing = False
         self._wake = threading.Condition()
@@ -185,33 +126,39 @@ class RefreshWorker:
             self._thread = threading.Thread(target=self._run, name="discovery-refresh", daemon=True)
             self._thread.start()
 
+    @property
+    def submitted(self) -> int:
+        """Snapshots handed to :meth:`submit`."""
+        return self.counts.get("submitted")
+
+    @property
+    def skipped(self) -> int:
+        """Snapshots replaced by a newer one (or dropped at close) before they ran."""
+        return self.counts.get("skipped")
+
+    @property
+    def failed(self) -> int:
+        """Refreshes that raised (logged)."""
+        return self.counts.get("failed")
+
     def submit(self, snap: WindowSnapshot) -> None:
         """Queue a refresh of ``snap``; replaces (and counts as skipped) one not yet started."""
-        self.submitted += 1
+        self.counts.add("submitted")
         if not self.threaded:
             self._compute(snap)
             return
         with self._wake:
             if self._pending is not None:
-                self.skipped += 1
+                self.counts.add("skipped")
             self._pending = snap
             self._wake.notify()
 
-    @property
-    def busy(self) -> bool:
-        """True while a refresh is queued or running.
-
-        >>> RefreshWorker(print, threaded=False).busy
-        False
-        """
-        return self._pending is not None or self.done + self.failed + self.skipped < self.submitted
-
     def _compute(self, snap: WindowSnapshot) -> None:
+        self.counts.add("refreshes")
         try:
             self.compute(snap)
-            self.done += 1
         except Exception:  # noqa: BLE001 - a failed refresh must not end the stream; it is logged and counted
-            self.failed += 1
+            self.counts.add("failed")
             log.exception("graph refresh failed")
 
     def _run(self) -> None:
@@ -228,7 +175,7 @@ class RefreshWorker:
         """Let the running refresh finish (up to ``timeout`` s); a pending one is skipped."""
         with self._wake:
             if self._pending is not None:
-                self.skipped += 1
+                self.counts.add("skipped")
                 self._pending = None
             self._closing = True
             self._wake.notify()

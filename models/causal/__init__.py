@@ -2,8 +2,9 @@
 
 :class:`WindowedPCMCI` keeps the covariance of the lagged embedding over a sliding window
 and recomputes the graph from it, identical to tigramite on the same window.
-:class:`LaggedGraph` (graph.py) is the graph it returns: links, diff, agent adjacency,
-tigramite's results dict.
+:class:`DiscoveryLoop` (loop.py) is the streaming loop around it: hop, stability, drift
+policy, restarts, saved state. :class:`LaggedGraph` (graph.py) is the graph it returns:
+links, diff, agent adjacency, tigramite's results dict.
 
 The names below load on first use: the graph module is read by the predictor, the views
 and the CLI, which must not pay for tigramite and river (about 2 s) to read a graph.
@@ -21,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the type checker and editors see; at run time __getattr__ loads them
     from causalstream.models.causal.drift import DriftEvent, DriftMonitor
     from causalstream.models.causal.graph import GraphDiff, LaggedGraph, diff_graphs
+    from causalstream.models.causal.loop import DiscoveryLoop
     from causalstream.models.causal.stability import LinkStability
     from causalstream.models.causal.windowed import WindowedPCMCI
 
-__all__ = ["DriftEvent", "DriftMonitor", "GraphDiff", "LaggedGraph", "LinkStability",
+__all__ = ["DiscoveryLoop", "DriftEvent", "DriftMonitor", "GraphDiff", "LaggedGraph", "LinkStability",
            "WindowedPCMCI", "diff_graphs"]
 
 _HOME = {
+    "DiscoveryLoop": "loop",
     "DriftEvent": "drift",
     "DriftMonitor": "drift",
     "GraphDiff": "graph",

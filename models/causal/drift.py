@@ -6,8 +6,10 @@ last ``results()``). Each new sample then yields one standardised squared residu
 variable, ``z^2 = (x_j - prediction_j)^2 / sigma_j^2`` (mean 1 while the model holds), fed
 to one river detector per variable (ADWIN or PageHinkley). A change of coefficients,
 of noise level or of a parent set moves that mean, and the detector fires. With
-``restart=True`` the monitor empties the model's window at the drift sample, so the next
-graphs are computed on the new regime only.
+``restart=True`` the events say ``restarted`` and the monitor drops its regression until
+the next refit; the owner of the window (:class:`~causalstream.models.causal.loop.DiscoveryLoop`)
+empties it, so the next graphs are computed on the new regime only. The monitor never
+resets the model itself: one reset, one owner.
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ class DriftMonitor:
     >>> for x in X[600:]:
     ...     _ = model.update(x)
     ...     events += mon.update(x).events
-    >>> events[0].variable, 900 <= events[0].index < 1000, events[0].restarted
-    ('$1$', True, True)
+    >>> events[0].variable, 900 <= events[0].index < 1000, events[0].restarted, model.cov.n_samples
+    ('$1$', True, True, 300)
     """
 
     def __init__(self, model: WindowedPCMCI, detector: str = "adwin", restart: bool = False,
@@ -165,8 +167,7 @@ class DriftMonitor:
             det.update(float(value))
             if det.drift_detected:
                 self.events.append(self._event(j))
-        if self.events and self.restart:
-            self.model.reset().update(x)
+        if self.events and self.restart:  # the window's owner restarts it at x; until a refit, no model
             self.regression = None
             self._history.clear()
             self._history.appendleft(x)
