@@ -150,16 +150,18 @@ class StateFile:
 
     def save(self, state: WindowState) -> bool:
         """Write ``state`` (atomically); False, logged, when the file cannot be written."""
-        with self._lock:
+        with self._lock:  # not held while writing: the receive thread asks due() every sample
             self._saved_at = time.monotonic()
-            try:
-                save_state(self.path, state, self.fingerprint)
-                return True
-            except OSError as exc:
+        try:
+            save_state(self.path, state, self.fingerprint)
+            return True
+        except OSError as exc:
+            with self._lock:
                 self.failures += 1
-                if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
-                    self.log.warning("discovery: cannot save state to %s (failure %d): %s", self.path, self.failures, exc)
-                return False
+                failures = self.failures
+            if failures in (1, 10, 100) or failures % 1000 == 0:
+                self.log.warning("discovery: cannot save state to %s (failure %d): %s", self.path, failures, exc)
+            return False
 
     def load(self) -> WindowState:
         """Read and check the file; FileNotFoundError when there is none, StateFileError when it does not fit."""
