@@ -221,7 +221,7 @@ with Publisher("/flood", Features, hwm=n + 10) as pub:
     pub.wait_ready(10).wait_for_subscriber(10)
     for i in range(n):
         pub.publish(msg, stamp_ns=i + 1)
-    print(pub.dropped, flush=True)  # frames its full links dropped (a burst may outrun a starved I/O thread)
+    print(pub.link_drops, flush=True)  # frames its full links dropped (a burst may outrun a starved I/O thread)
     sys.stdin.read()  # stay connected until the receiver has everything
 """
 
@@ -340,7 +340,7 @@ def main() -> None:
     res["output_back_seconds"] = {
         node: _summary([r["output_s"] for r in res["respawns"] if r["node"] == node])
         for node in sorted({r["node"] for r in res["respawns"] if OUTPUTS.get(r["node"])})}
-    res["listener_dropped"] = res["node_counters"].get("/listener", {}).get("dropped", 0)
+    res["listener_dropped"] = res["node_counters"].get("/listener", {}).get("gaps", 0)
     res["lost"] = res["listener_dropped"] + res["gaps_seen_by_monitor"]
     res["curve"] = curve_cost(args.curve_messages, args.curve_rounds)
     res["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

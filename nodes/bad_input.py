@@ -29,7 +29,6 @@ class CheckedNode(Node):
     0
     """
 
-    bad_input: int = 0
     last_stamp: int | None = None
 
     def accept(self, event: Input, msg_type: type[Message]) -> Message | None:
@@ -57,7 +56,6 @@ class CheckedNode(Node):
 
     def flag_bad(self, reason: str, n: int = 1) -> None:
         """Count ``n`` bad input samples for ``reason`` (counter ``bad:<reason>``)."""
-        self.bad_input += n
         self.counters[f"bad:{reason}"] += n
         self.counters["bad"] += n
 

@@ -50,18 +50,18 @@ def list_nodes(
     show_all: bool = typer.Option(False, "--all", "-a", help="Also show nodes whose last heartbeat said stopped."),
     bus: str = BusOpt,
 ) -> None:
-    """List live nodes: name, kind, pid, state and counters (in, out, dropped, bad)."""
+    """List live nodes: name, kind, pid, state and counters (in, out, gaps, bad)."""
     heard = collect_statuses(Endpoints.from_env(bus), wait)
     rows = [(s, t) for s, t in heard.values() if show_all or s.state != "stopped"]
     if not rows:
         _ERR.print(f"no node heartbeats in {wait:.1f} s (is a bus running at {Endpoints.from_env(bus).pub}?)")
         raise typer.Exit(1)
-    table = Table("node", "kind", "pid", "state", "in", "out", "dropped", "bad", "last seen", box=None)
+    table = Table("node", "kind", "pid", "state", "in", "out", "gaps", "bad", "last seen", box=None)
     now = time.monotonic()
     for status, seen in sorted(rows, key=lambda r: r[0].name):
         c = status.counters
         table.add_row(status.name, status.kind, str(status.pid), status.state,
-                      *(str(c.get(k, 0)) for k in ("in", "out", "dropped", "bad")), f"{now - seen:.1f} s ago")
+                      *(str(c.get(k, 0)) for k in ("in", "out", "gaps", "bad")), f"{now - seen:.1f} s ago")
     _OUT.print(table)
 
 

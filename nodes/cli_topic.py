@@ -203,13 +203,13 @@ def info(
     _OUT.print(f"Publisher count: {len(pubs)}")
     for stats, t in pubs:
         # on the broker path ZeroMQ drops where we cannot count: those losses show as subscribers' gaps
-        drops = f"dropped at full links {t.dropped}" if t.path != "broker" else "via the broker (its drops show as gaps)"
+        drops = f"dropped at full links {t.link_drops}" if t.path != "broker" else "via the broker (its drops show as gaps)"
         _OUT.print(f"  {stats.node or '-'} (pid {stats.pid}): {t.messages} sent, {t.rate_hz:.1f} Hz, {drops}")
     _OUT.print(f"Subscription count: {len(subs)}")
     for stats, t in subs:
         _OUT.print(
             f"  {stats.node or '-'} (pid {stats.pid}): {t.messages} received, {t.rate_hz:.1f} Hz, "
-            f"dropped (gaps) {t.gaps}, bad frames {t.bad}, duplicates {t.duplicates}"
+            f"gaps {t.gaps}, bad frames {t.bad}, duplicates {t.duplicates}"
         )
     total_bad = sum(t.bad for _, t in subs)
     _OUT.print(f"Drops: {sum(t.gaps for _, t in subs)}  Bad frames: {total_bad}")

@@ -179,7 +179,7 @@ class RecorderNode(_Worker):
         recorder = getattr(self, "recorder", None)  # None if setup failed before opening it
         if recorder is not None:
             status.counters["bad"] += recorder.bad_frames
-            status.counters["dropped"] += recorder.gaps
+            status.counters["gaps"] += recorder.gaps
         return status
 
     def on_shutdown(self) -> None:

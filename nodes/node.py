@@ -7,7 +7,7 @@ peers. Then either handlers run (``subscribe(name, handler)``, ``timer(period, c
 or the author writes a plain loop, dora style: ``for event in self: ...``.
 
 The runtime adds what every node has: a heartbeat on ``/node/status`` (state and counters
-``in``, ``out``, ``dropped``, ``bad``), logging to ``/log``, and a clean stop on
+``in``, ``out``, ``gaps``, ``bad``), logging to ``/log``, and a clean stop on
 :meth:`Node.stop` (which the runner calls on SIGINT/SIGTERM).
 
 >>> from causalstream.nodes.testing import MockNode
@@ -92,8 +92,14 @@ class Tick:
 class Output:
     """An output of a node: publishes on the resolved topic and counts ``out``.
 
-    >>> Output.__name__
-    'Output'
+    >>> from causalstream.stream.messages import Clock
+    >>> class Listed:  # a Sink: the bus publisher in a running node
+    ...     def __init__(self): self.sent = []
+    ...     def publish(self, msg): self.sent.append(msg); return len(self.sent)
+    ...     def close(self): pass
+    >>> out = Output("tick", "/tick", Listed(), Node(name="n"))
+    >>> out.publish(Clock(stamp_ns=1)), out.publish(Clock(stamp_ns=2)), out.node.counters["out"]
+    (1, 2, 2)
     """
 
     name: str
@@ -190,7 +196,7 @@ class Node:
         self.params = self.validate_params(params, self.qualified_name)
         self.io: NodeIO = io if io is not None else BusIO()
         self.heartbeat_s = heartbeat_s
-        self.counters: collections.Counter[str] = collections.Counter({"in": 0, "out": 0, "dropped": 0, "bad": 0})
+        self.counters: collections.Counter[str] = collections.Counter({"in": 0, "out": 0, "gaps": 0, "bad": 0})
         self.state = "created"
         self.exit_code = 0
         self.log = logging.getLogger("causalstream.node" + self.qualified_name.replace("/", "."))
@@ -319,13 +325,13 @@ class Node:
         """The heartbeat message as of now.
 
         >>> Node(name="n").status().counters
-        {'in': 0, 'out': 0, 'dropped': 0, 'bad': 0}
+        {'in': 0, 'out': 0, 'gaps': 0, 'bad': 0}
         """
         # ``bad`` in the heartbeat is the node's own bad samples plus the bad frames its
-        # subscriber dropped; ``dropped`` is the subscriber's sequence gaps.
-        dropped, bad_frames = self.io.drops()
+        # subscriber dropped; ``gaps`` is the subscriber's sequence gaps.
+        gaps, bad_frames = self.io.drops()
         counters = dict(self.counters)
-        counters["dropped"] = dropped
+        counters["gaps"] = gaps
         counters["bad"] = self.counters["bad"] + bad_frames
         params = {k: json.dumps(v, default=str) for k, v in self.params.model_dump(mode="json").items()}
         return NodeStatus(stamp_ns=time.time_ns(), name=self.qualified_name, kind=self.kind, pid=os.getpid(),

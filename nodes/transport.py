@@ -32,8 +32,11 @@ __all__ = ["BusIO", "NodeIO", "Sink"]
 class Sink(Protocol):
     """Where one output topic's messages go: ``publish(msg) -> seq``.
 
-    >>> Sink.__name__
-    'Sink'
+    Structural: a bus Publisher is one, and so is anything with these two methods.
+
+    >>> import inspect
+    >>> {name for name, _ in inspect.getmembers(Publisher, inspect.isfunction)} >= {"publish", "close"}
+    True
     """
 
     def publish(self, msg: Message) -> int: ...

@@ -257,7 +257,7 @@ class Predictions(Message, kw_only=True):
 
 
 class NodeStatus(Message, kw_only=True):
-    """Heartbeat of a node: who it is, its state and counters (in, out, dropped, bad, ...).
+    """Heartbeat of a node: who it is, its state and counters (in, out, gaps, bad, ...).
 
     ``name`` is fully qualified (``/robot1/talker``); ``params`` holds the node's effective
     parameters, each value JSON-encoded, so ``node list`` and tests can see what a launch
@@ -303,7 +303,9 @@ class TopicStats(msgspec.Struct, kw_only=True):
     bad: int = 0
     duplicates: int = 0
     rate_hz: float = 0.0
-    dropped: int = 0  # a direct publisher's frames dropped at full links (its subscribers count gaps)
+    # a direct publisher's frames dropped at full links (its subscribers count gaps); "dropped" on the wire,
+    # the name logs written before the rename carry
+    link_drops: int = msgspec.field(default=0, name="dropped")
     path: str = ""  # a publisher's: "direct" (to subscribers' inboxes) or "broker" (through the broker)
 
 

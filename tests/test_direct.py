@@ -143,7 +143,7 @@ def test_a_publisher_counts_what_its_full_links_dropped_the_tail_included(bus: E
             got = 0
             while sub.recv(timeout=1.0) is not None:
                 got += 1
-            assert 0 < got < pub.seq and pub.dropped > 0
-            assert got + pub.dropped == pub.seq  # pub.seq: these 2,000 and what settling the link sent
-            assert pub.topic_stats()[0].dropped == pub.dropped
+            assert 0 < got < pub.seq and pub.link_drops > 0
+            assert got + pub.link_drops == pub.seq  # pub.seq: these 2,000 and what settling the link sent
+            assert pub.topic_stats()[0].link_drops == pub.link_drops
             assert sub.counters["/chatter"].gaps == 0  # the drops were the tail: no later frame arrived

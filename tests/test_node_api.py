@@ -112,7 +112,7 @@ def test_contract_in_memory(kind: str) -> None:
     states = [s.state for s in mock.statuses()]
     assert states[0] == "running" and states[-1] == "stopped" and len(states) >= 3
     assert mock.io.closed and mock.exit_code == 0
-    assert set(mock.statuses()[-1].counters) >= {"in", "out", "dropped", "bad"}
+    assert set(mock.statuses()[-1].counters) >= {"in", "out", "gaps", "bad"}
     defaults = cls.Params().model_dump(mode="json")
     assert {k: json.loads(v) for k, v in mock.statuses()[-1].params.items()} == defaults
 

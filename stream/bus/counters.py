@@ -125,8 +125,12 @@ class RateMeter:
 class Participant(Protocol):
     """What the registry asks of a publisher or subscriber.
 
-    >>> Participant.__name__
-    'Participant'
+    >>> class Quiet:  # any object with topic_stats() can register
+    ...     def topic_stats(self): return []
+    >>> registry = Registry()
+    >>> q = Quiet(); registry.add(q)
+    >>> [p.topic_stats() for p in registry.participants()]
+    [[]]
     """
 
     def topic_stats(self) -> list[Any]: ...

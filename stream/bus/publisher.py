@@ -94,7 +94,7 @@ class Publisher:
     ``seq`` counts this publisher's messages on its topic from 0; subscribers count gaps in
     it. ``publish`` never blocks for long: past ``hwm`` queued frames, ZeroMQ drops and the
     subscribers see the gap (an ``ordered`` publisher blocks instead). ``direct`` says
-    whether frames go straight to subscribers' inboxes; on the direct path ``dropped``
+    whether frames go straight to subscribers' inboxes; on the direct path ``link_drops``
     counts the frames a full link dropped (one per subscriber), the tail of a stream
     included, which no subscriber can see as a gap.
 
@@ -130,7 +130,7 @@ class Publisher:
         self.context = context or zmq.Context.instance()
         self.keys = keys if keys is not None else ClientKeys.from_env()
         self.publisher_id = new_publisher_id(node)
-        self.dropped = 0
+        self.link_drops = 0
         self.direct = transport(self.endpoints, self.keys, ordered or topic is None) == "direct"
         self._topics: dict[str, _Topic] = {}
         self._own = self._topic(topic, msg_type.__name__ if msg_type else "", self.latched) if topic else None
@@ -233,7 +233,7 @@ class Publisher:
             self._look_at = now + _LOOK_EVERY_S
             if self._sock.get(zmq.EVENTS) & zmq.POLLIN:
                 self.drain(0)  # an inbox came or went: follow it before sending
-        self.dropped += links.send(frame)
+        self.link_drops += links.send(frame)
 
     # -- subscriptions and readiness ----------------------------------------------------
 
@@ -331,7 +331,7 @@ class Publisher:
                         break
                     own.last_frame = frame
                     if self._links is not None:
-                        self.dropped += self._links.send(frame)
+                        self.link_drops += self._links.send(frame)
                     else:
                         self._sock.send(frame)
         except zmq.ContextTerminated:
@@ -349,7 +349,7 @@ class Publisher:
         """This publisher's counters per topic as :class:`TopicStats` (what ``/bus/stats`` carries)."""
         path = "direct" if self._links is not None else "broker"
         return [TopicStats(topic=t.name, role="pub", type_name=t.type_name, messages=t.seq, rate_hz=t.rate.hz(),
-                           dropped=self.dropped, path=path) for t in list(self._topics.values())]
+                           link_drops=self.link_drops, path=path) for t in list(self._topics.values())]
 
     # -- lifetime ---------------------------------------------------------------------
 
