@@ -26,7 +26,7 @@ from rich.text import Text
 from causalstream.nodes.cli_topic import BusOpt
 from causalstream.nodes.errors import CommandError
 from causalstream.nodes.launch_catalog import shipped_launch_files
-from causalstream.nodes.launch_file import LaunchPlan, load_launch
+from causalstream.nodes.launch_file import ContainerSpec, LaunchPlan, load_launch
 from causalstream.nodes.launch_schema import BusSection
 from causalstream.nodes.launcher import Launcher, node_command
 from causalstream.nodes.runner import build_node, die_with_parent, parse_assignments, run_node
@@ -54,9 +54,10 @@ class _Printer:
 
 def _show_plan(plan: LaunchPlan) -> None:
     _OUT.print(f"{plan.path}: {len(plan.nodes)} node(s), args {plan.args}")
-    for spec in plan.nodes:
+    for spec in plan.processes():
         flags = [f for f, on in (("required", spec.required), ("respawn", spec.respawn)) if on]
-        _OUT.print(Text(f"  {spec.qualified_name} ({spec.kind}) {' '.join(flags)}\n    ")
+        inside = f" of {', '.join(n.qualified_name for n in spec.nodes)}" if isinstance(spec, ContainerSpec) else ""
+        _OUT.print(Text(f"  {spec.qualified_name} ({spec.kind}{inside}) {' '.join(flags)}\n    ")
                    + Text(" ".join(node_command(spec, python="python")), style="dim"))
 
 

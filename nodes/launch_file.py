@@ -5,7 +5,9 @@ Everything is checked before any process starts: YAML syntax, the schema, every
 against the kind's own pydantic model, remaps, and duplicate node names. The first problem
 is one :class:`LaunchError` naming the file, line and field. A node or include whose
 ``if:`` is false (or ``unless:`` true) is left out before its kind, params or file are
-looked at, as in ROS 2.
+looked at, as in ROS 2. Nodes with the same ``container:`` name (qualified by the
+namespace of the file that names them) form one :class:`ContainerSpec`, one process: its
+respawn and required are its nodes' (any of them), and its nodes share one environment.
 
 >>> import pathlib, tempfile
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -14,6 +16,10 @@ looked at, as in ROS 2.
 >>> plan = load_launch(d / "top.yaml", {"r": 8})
 >>> [(n.qualified_name, n.params) for n in plan.nodes]
 [('/robot1/t', {'rate_hz': 8})]
+>>> _ = (d / "box.yaml").write_text("nodes:\\n  - {name: t, kind: talker, container: box}\\n"
+...                                 "  - {name: l, kind: listener, container: box}\\n")
+>>> [(p.qualified_name, [n.name for n in p.nodes]) for p in load_launch(d / "box.yaml").processes()]
+[('/box', ['t', 'l'])]
 """
 
 from __future__ import annotations
@@ -30,12 +36,29 @@ from causalstream.nodes.launch_yaml import Lines, field_name, line_of, load_with
 from causalstream.nodes.names import join_namespace, qualified_name
 from causalstream.nodes.registry import resolve
 
-__all__ = ["LaunchPlan", "NodeSpec", "load_launch"]
+__all__ = ["ContainerSpec", "LaunchPlan", "NodeSpec", "Supervised", "load_launch"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Supervised:
+    """How the launcher supervises one process (a node's or a container's); ``where``/``line`` locate its entry.
+
+    >>> Supervised(respawn=True).respawn_delay
+    0.5
+    """
+
+    respawn: bool = False
+    respawn_delay: float = 0.5
+    respawn_max_retries: int | None = None
+    required: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    where: str = ""
+    line: int | None = None
 
 
 @dataclass(frozen=True)
-class NodeSpec:
-    """One node to start, fully resolved; ``where``/``line`` locate its entry for messages.
+class NodeSpec(Supervised):
+    """One node to start, fully resolved.
 
     >>> NodeSpec(name="t", kind="talker", namespace="/r1").qualified_name
     '/r1/t'
@@ -46,19 +69,37 @@ class NodeSpec:
     namespace: str = "/"
     params: dict[str, Any] = field(default_factory=dict)
     remap: dict[str, str] = field(default_factory=dict)
-    respawn: bool = False
-    respawn_delay: float = 0.5
-    respawn_max_retries: int | None = None
-    required: bool = False
-    env: dict[str, str] = field(default_factory=dict)
-    where: str = ""
-    line: int | None = None
     entry: str = "nodes"
+    container: str = ""  # the qualified name of its container, "" for a process of its own
 
     @property
     def qualified_name(self) -> str:
         """Namespace plus name, e.g. ``/robot1/talker``."""
         return qualified_name(self.name, self.namespace)
+
+
+@dataclass(frozen=True)
+class ContainerSpec(Supervised):
+    """Several nodes in one process; the launcher supervises it as it does one node.
+
+    >>> box = ContainerSpec("/pipeline", (NodeSpec(name="t", kind="talker"), NodeSpec(name="l", kind="listener")))
+    >>> box.qualified_name, box.kind, [n["kind"] for n in box.node_args()]
+    ('/pipeline', 'container', ['talker', 'listener'])
+    """
+
+    name: str
+    nodes: tuple[NodeSpec, ...]
+    kind: str = "container"
+
+    @property
+    def qualified_name(self) -> str:
+        """The container's name with its namespace, e.g. ``/pipeline``."""
+        return self.name
+
+    def node_args(self) -> list[dict[str, Any]]:
+        """Its nodes as the container process takes them (kind, name, namespace, params, remap)."""
+        return [{"kind": n.kind, "name": n.name, "namespace": n.namespace, "params": n.params, "remap": n.remap}
+                for n in self.nodes]
 
 
 @dataclass(frozen=True)
@@ -73,6 +114,24 @@ class LaunchPlan:
     bus: BusSection = field(default_factory=BusSection)
     args: dict[str, Any] = field(default_factory=dict)
     nodes: list[NodeSpec] = field(default_factory=list)
+    containers: list[ContainerSpec] = field(default_factory=list)
+
+    def processes(self) -> list[NodeSpec | ContainerSpec]:
+        """What the launcher starts, in order: each node of its own, each container where its first node is.
+
+        >>> a, b = NodeSpec(name="a", kind="talker", container="/box"), NodeSpec(name="b", kind="listener")
+        >>> plan = LaunchPlan(path="x.yaml", nodes=[a, b], containers=[ContainerSpec("/box", (a,))])
+        >>> [p.qualified_name for p in plan.processes()]
+        ['/box', '/b']
+        """
+        boxes = {c.name: c for c in self.containers}
+        out: list[NodeSpec | ContainerSpec] = []
+        for spec in self.nodes:
+            if not spec.container:
+                out.append(spec)
+            elif boxes.get(spec.container) is not None:
+                out.append(boxes.pop(spec.container))
+        return out
 
 
 @dataclass(frozen=True)
@@ -102,7 +161,49 @@ def load_launch(path: str | Path, args: Mapping[str, Any] | None = None) -> Laun
         if first is not spec:
             raise LaunchError(spec.where, spec.line, f"{spec.entry}.name",
                               f"duplicate node name {spec.qualified_name} (first at {first.where}:{first.line})")
-    return LaunchPlan(path=str(path), bus=bus or BusSection(), args=values, nodes=nodes)
+    return LaunchPlan(path=str(path), bus=bus or BusSection(), args=values, nodes=nodes,
+                      containers=_containers(nodes))
+
+
+def _containers(nodes: list[NodeSpec]) -> list[ContainerSpec]:
+    """Group the nodes by container: one process, so one respawn policy and one environment.
+
+    A container respawns if one of its nodes does (all that do agree on delay and retries)
+    and is required if one is; both at once, or two environments, is a :class:`LaunchError`
+    naming the node that brings the conflict in.
+    """
+    groups: dict[str, list[NodeSpec]] = {}
+    for spec in nodes:
+        if spec.container:
+            groups.setdefault(spec.container, []).append(spec)
+    node_names = {spec.qualified_name for spec in nodes}
+    out = []
+    for name, members in groups.items():
+        first = members[0]
+        if name in node_names:
+            raise LaunchError(first.where, first.line, f"{first.entry}.container", f"container {name} has the name of a node")
+        respawn = next((m for m in members if m.respawn), None)
+        required = next((m for m in members if m.required), None)
+        if respawn is not None and required is not None:  # the later of the two brings the conflict in
+            m, other = (respawn, required) if members.index(respawn) >= members.index(required) else (required, respawn)
+            raise LaunchError(m.where, m.line, f"{m.entry}.{'respawn' if m is respawn else 'required'}",
+                              f"container {name} cannot both respawn and be required ({other.qualified_name} "
+                              f"{'is required' if other is required else 'respawns'}): they apply to the whole container")
+        for m in members:
+            if m.respawn and respawn is not None and (m.respawn_delay, m.respawn_max_retries) != (
+                    respawn.respawn_delay, respawn.respawn_max_retries):
+                raise LaunchError(m.where, m.line, f"{m.entry}.respawn_delay",
+                                  f"respawn_delay and respawn_max_retries differ from {respawn.qualified_name}'s in "
+                                  f"container {name} (one process, one respawn)")
+            if m.env != first.env:
+                raise LaunchError(m.where, m.line, f"{m.entry}.env", f"env differs from {first.qualified_name}'s in "
+                                                                     f"container {name} (one process, one environment)")
+        policy = respawn or Supervised()
+        out.append(ContainerSpec(
+            name=name, nodes=tuple(members), respawn=respawn is not None, respawn_delay=policy.respawn_delay,
+            respawn_max_retries=policy.respawn_max_retries, required=required is not None, env=dict(first.env),
+            where=first.where, line=first.line))
+    return out
 
 
 def _arg_values(decls: dict[str, ArgDecl], given: dict[str, Any], where: str, lines: Lines,
@@ -174,4 +275,5 @@ def _node_spec(entry: NodeEntry, i: int, namespace: str, where: str, lines: Line
         params=dict(entry.params), remap=dict(entry.remap), respawn=entry.respawn,
         respawn_delay=entry.respawn_delay, respawn_max_retries=entry.respawn_max_retries,
         required=entry.required, env=dict(entry.env), where=where, line=line_of(lines, at), entry=field_name(at),
+        container=qualified_name(entry.container, namespace) if entry.container else "",
     )

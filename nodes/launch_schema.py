@@ -209,8 +209,15 @@ class IncludeEntry(Conditional):
 class NodeEntry(Conditional):
     """``nodes:`` item: one node process and how the launcher supervises it.
 
+    ``container: NAME`` runs the node in the process of every node with the same container
+    name (nodes/container.py); ``""`` (the default) in a process of its own.
+
     >>> NodeEntry(name="t", kind="talker", remap=["in:=/chatter"]).remap
     {'in': '/chatter'}
+    >>> check(NodeEntry, {"name": "t", "kind": "talker", "container": "my box"}, "a.yaml", {("container",): 4})
+    Traceback (most recent call last):
+    ...
+    causalstream.nodes.errors.LaunchError: a.yaml:4: container: 'my box' is not a container name (letters, digits and '_')
     """
 
     model_config = _Strict
@@ -224,8 +231,16 @@ class NodeEntry(Conditional):
     respawn_max_retries: int | None = Field(None, ge=0)
     required: bool = False
     env: dict[str, str] = {}
+    container: str = ""
 
     _ns = field_validator("namespace")(_namespace)
+
+    @field_validator("container")
+    @classmethod
+    def _container_name(cls, value: str) -> str:
+        if value and not NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a container name (letters, digits and '_')")
+        return value
 
     @field_validator("remap", mode="before")
     @classmethod

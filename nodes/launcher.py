@@ -10,6 +10,8 @@ respawn does not wait for Python to start; a ``required`` node's exit ends the l
 node's group, SIGTERM after ``sigint_grace`` s, SIGKILL after ``sigterm_grace`` more; a
 second signal to the launcher skips to the next step. Nodes also die with the launcher
 (``PR_SET_PDEATHSIG``, set by the runner), and whatever child is left at the end is killed.
+A container (several nodes in one process, nodes/container.py) is supervised as one node:
+one process, one warm spare, its respawn and required; kill it and all its nodes respawn.
 
 >>> from causalstream.nodes.launch_file import NodeSpec
 >>> node_command(NodeSpec(name="t", kind="talker", params={"rate_hz": 5}, remap={"chatter": "/c"}))[3:]
@@ -32,7 +34,8 @@ from types import FrameType
 
 import psutil
 
-from causalstream.nodes.launch_file import LaunchPlan, NodeSpec
+from causalstream.nodes.container import container_command
+from causalstream.nodes.launch_file import ContainerSpec, LaunchPlan, NodeSpec
 from causalstream.nodes.runner import PARENT_ENV
 from causalstream.stream import Broker, Endpoints
 from causalstream.stream.endpoints import ENV_VAR
@@ -57,13 +60,17 @@ class ShutdownPolicy:
     sigterm_grace: float = 5.0
 
 
-def node_command(spec: NodeSpec, python: str = sys.executable, standby: bool = False) -> list[str]:
-    """The command line that runs ``spec`` (params JSON-encoded, which YAML reads back typed).
+def node_command(spec: NodeSpec | ContainerSpec, python: str = sys.executable, standby: bool = False) -> list[str]:
+    """The command line that runs ``spec`` (params JSON-encoded, which YAML reads back typed), or a container.
 
     >>> from causalstream.nodes.launch_file import NodeSpec
     >>> node_command(NodeSpec(name="l", kind="listener", params={"topics": ["/a"]}), python="python")[-2:]
     ['--param', 'topics=["/a"]']
+    >>> node_command(ContainerSpec("/box", (NodeSpec(name="l", kind="listener"),)), python="python")[:5]
+    ['python', '-m', 'causalstream.nodes.container', '--name', '/box']
     """
+    if isinstance(spec, ContainerSpec):
+        return container_command(spec.name, spec.node_args(), python, standby)
     cmd = [python, "-m", "causalstream.nodes.cli", "run", spec.kind, "--name", spec.name, "--namespace", spec.namespace]
     for key, value in spec.params.items():
         cmd += ["--param", f"{key}={json.dumps(value)}"]
@@ -92,7 +99,7 @@ def _log_echo(source: str, line: str) -> None:
 class _Child:
     """One node under supervision, across its respawns."""
 
-    spec: NodeSpec
+    spec: NodeSpec | ContainerSpec
     proc: subprocess.Popen[str] | None = None
     reader: threading.Thread | None = None
     spare: subprocess.Popen[str] | None = None  # a warm standby process, for respawn
@@ -121,14 +128,14 @@ class Launcher:
         self.duration = duration
         self.policy = policy or ShutdownPolicy()
         self.echo = echo or _log_echo
-        self.children = [_Child(spec) for spec in plan.nodes]
+        self.children = [_Child(spec) for spec in plan.processes()]
         self.status = 0
         self._signals = 0
         self._stopping = ""
 
     # -- processes ---------------------------------------------------------------------
 
-    def _popen(self, spec: NodeSpec, standby: bool) -> tuple[subprocess.Popen[str], threading.Thread]:
+    def _popen(self, spec: NodeSpec | ContainerSpec, standby: bool) -> tuple[subprocess.Popen[str], threading.Thread]:
         bus = self.plan.bus
         keys = {}  # the launch file's client keys; a node's own env wins
         if bus.client_key and bus.server_key:

@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -30,7 +30,7 @@ from causalstream.nodes.transport import BusIO
 from causalstream.stream import Endpoints
 from causalstream.stream.bus.counters import registry as bus_registry
 
-__all__ = ["PARENT_ENV", "build_node", "die_with_parent", "parse_assignments", "run_node"]
+__all__ = ["PARENT_ENV", "build_node", "die_with_parent", "parse_assignments", "run_node", "run_stoppable"]
 
 PARENT_ENV = "CAUSALSTREAM_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
@@ -86,6 +86,33 @@ def die_with_parent() -> None:
         raise NodeError(os.environ.get("CAUSALSTREAM_NODE", "?"), f"launcher (pid {parent}) is gone")
 
 
+def run_stoppable(name: str, stop: Callable[[], object], spin: Callable[[float | None], int],
+                  duration: float | None = None) -> int:
+    """``spin(duration)`` with SIGINT/SIGTERM calling ``stop()`` (a second signal interrupts at once); its exit code.
+
+    ``name`` (a node's or a container's) names the process in the bus's /bus/stats reports.
+
+    >>> run_stoppable("/box", lambda: None, lambda duration: 3)
+    3
+    """
+    bus_registry.node = name if name.startswith("/") else "/" + name
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("%s: %s, stopping", name, signal.Signals(signum).name)
+        stop()
+        for sig in previous:  # a second signal interrupts at once
+            signal.signal(sig, signal.default_int_handler)
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        return spin(duration)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_node(node: Node, duration: float | None = None) -> int:
     """Spin ``node`` until a signal, its own stop, or ``duration``; returns its exit code.
 
@@ -94,19 +121,4 @@ def run_node(node: Node, duration: float | None = None) -> int:
     >>> run_node(Talker(name="t", params={"exit_after": 0.2, "exit_code": 4}, io=MockIO()))
     4
     """
-    bus_registry.node = node.qualified_name
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("%s: %s, stopping", node.qualified_name, signal.Signals(signum).name)
-        node.stop()
-        for sig in previous:  # a second signal interrupts at once
-            signal.signal(sig, signal.default_int_handler)
-
-    for sig in previous:
-        signal.signal(sig, on_signal)
-    try:
-        return node.spin(duration)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return run_stoppable(node.qualified_name, node.stop, node.spin, duration)

@@ -63,15 +63,20 @@ def alive(pids: list[int] | set[int]) -> list[int]:
     return out
 
 
+def heartbeats(sub: Subscriber, names: set[str], timeout: float = 60, not_pid: int = 0) -> dict[str, NodeStatus]:
+    """Block until every node in ``names`` sent a running heartbeat (from a pid other than ``not_pid``); the last of each."""
+    seen: dict[str, NodeStatus] = {}
+    deadline = time.monotonic() + timeout
+    while set(seen) != names:
+        left = deadline - time.monotonic()
+        assert left > 0, f"never heard from {sorted(names - set(seen))}"
+        got = sub.recv(timeout=left)
+        m = got.message if got is not None else None
+        if isinstance(m, NodeStatus) and m.state == "running" and m.name in names and m.pid != not_pid:
+            seen[m.name] = m
+    return seen
+
+
 def wait_for_nodes(sub: Subscriber, names: set[str], timeout: float = 60) -> dict[str, int]:
     """Block until every node in ``names`` sent a running heartbeat; their pids."""
-    pids: dict[str, int] = {}
-    deadline = time.monotonic() + timeout
-    while set(pids) != names:
-        left = deadline - time.monotonic()
-        assert left > 0, f"never heard from {sorted(names - set(pids))}"
-        got = sub.recv(timeout=left)
-        if got is not None and isinstance(got.message, NodeStatus) and got.message.state == "running" \
-                and got.message.name in names:
-            pids[got.message.name] = got.message.pid
-    return pids
+    return {name: status.pid for name, status in heartbeats(sub, names, timeout).items()}
