@@ -33,12 +33,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from causal_nonlinear import cmi_threshold, found_links
+from causal_nonlinear import toy as toy_model
 from threadpoolctl import threadpool_limits
 from tigramite.data_processing import DataFrame
 from tigramite.independence_tests.cmiknn import CMIknn
 from tigramite.independence_tests.gpdc import GPDC
 from tigramite.pcmci import PCMCI
-from tigramite.toymodels import structural_causal_processes as toys
 
 from causalstream.models.causal.fourier import FourierFeatures
 from causalstream.models.causal.mci import run_mci
@@ -55,23 +56,7 @@ def linear(x: np.ndarray) -> np.ndarray:
 
 def toy(n_vars: int, tau_max: int, T: int, seed: int, null: bool) -> tuple[np.ndarray, set[Link]]:
     """A stationary nonlinear toy series (float64) and its true lagged cross links (i, j, lag)."""
-    for attempt in range(200):
-        links, _ = toys.generate_structural_causal_process(
-            N=n_vars, L=0 if null else n_vars + 2, dependency_funcs=["nonlinear"], dependency_coeffs=[-0.4, 0.4],
-            auto_coeffs=[0.3, 0.5], contemp_fraction=0.0, max_lag=tau_max, noise_dists=["gaussian"],
-            noise_sigmas=[1.0], seed=seed + 1000 * attempt)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, nonstat = toys.structural_causal_process(links, T=T, seed=seed)
-        if not nonstat and np.isfinite(data).all() and np.abs(data).max() < 100:
-            true = {(i, j, -lag) for j, ls in links.items() for (i, lag), c, _ in ls if lag < 0 and c != 0 and i != j}
-            return data.astype(np.float64), true
-    raise SystemExit("no stationary toy model")
-
-
-def found_links(graph: np.ndarray) -> set[Link]:
-    """Lagged cross links of a graph (auto links are not scored)."""
-    return {(int(i), int(j), int(lag) + 1) for i, j, lag in zip(*np.nonzero(graph[:, :, 1:] == "-->")) if i != j}
+    return toy_model(n_vars, tau_max, T, seed, "null" if null else "nonlinear")
 
 
 def ours(window: np.ndarray, tau_max: int, n_features: int = 5) -> tuple[np.ndarray, float]:
@@ -98,19 +83,6 @@ def tigramite(window: np.ndarray, tau_max: int, test: str, thres: float) -> tupl
         warnings.simplefilter("ignore")
         res = PCMCI(DataFrame(window), ci).run_pcmci(tau_min=1, tau_max=tau_max, pc_alpha=alpha, alpha_level=alpha)
     return res["graph"], time.process_time() - t0
-
-
-def cmi_threshold(window_size: int, n_pilot: int) -> float:
-    """95% quantile of CMIknn's value on null tests (separate null windows, N=3, tau_max 1)."""
-    vals = []
-    for k in range(n_pilot):
-        X, _ = toy(3, 1, window_size + 100, 5000 + k, null=True)
-        frame = CMIknn(significance="fixed_thres", workers=1)
-        for i, j in [(0, 1), (1, 2), (2, 0)]:
-            arr = np.stack([X[-window_size + 1:-1, i], X[-window_size + 2:, j], X[-window_size + 1:-1, j],
-                            X[-window_size:-2, i]])
-            vals.append(frame.get_dependence_measure(arr, np.array([0, 1, 2, 2])))
-    return float(np.quantile(vals, 0.95))
 
 
 def prf(tp: int, fp: int, fn: int) -> float:
