@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return run_stoppable(name, box.stop, box.run)
     except CausalstreamError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the command line's one error line
+        sys.stderr.write(f"error: {exc}\n")  # the command line's one error line, as nodes/cli.py prints it
         return 2
 
 
