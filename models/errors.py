@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from causalstream.stream.errors import CausalstreamError
 
-__all__ = ["CausalstreamError", "ModelError", "ParameterError", "RuleError"]
+__all__ = ["CausalstreamError", "ClusterError", "ModelError", "ParameterError", "RuleError"]
 
 
 class ModelError(CausalstreamError):
@@ -50,3 +50,11 @@ class RuleError(ParameterError):
         self.field = field
         where = "link rules" if index is None else f"link rule {index}"
         super().__init__(what=f"{where} ({field})", reason=reason)
+
+
+class ClusterError(ModelError):
+    """Offline discovery's distributed engine cannot be reached or used (``what``: its address).
+
+    >>> str(ClusterError("tcp://10.0.0.9:8786", "no Dask scheduler answered within 10 s"))
+    'tcp://10.0.0.9:8786: no Dask scheduler answered within 10 s'
+    """

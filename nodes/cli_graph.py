@@ -17,13 +17,18 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from causalstream.nodes.errors import CommandError
 from causalstream.nodes.graph_msg import graph_of
 from causalstream.nodes.graph_view import links_table, render_png
 from causalstream.stream import Endpoints, Subscriber
 from causalstream.stream.endpoints import ENV_VAR
+from causalstream.stream.errors import BusTimeoutError
 from causalstream.stream.messages import CausalGraph
 
 __all__ = ["register"]
+
+BUS_WAIT_S = 5.0
+"""How long ``graph show`` waits for a broker before saying there is none."""
 
 graph_app = typer.Typer(help="Look at causal graphs on the bus.", no_args_is_help=True)
 _OUT = Console(highlight=False)
@@ -48,7 +53,14 @@ def show(
     is printed again each time the set of links changes, instead of refreshing in place.
     """
     end = time.monotonic() + duration if duration else float("inf")
-    with Subscriber(topic, endpoints=Endpoints.from_env(bus), types={topic: CausalGraph}) as sub:
+    endpoints = Endpoints.from_env(bus)
+    with Subscriber(topic, endpoints=endpoints, types={topic: CausalGraph}) as sub:
+        try:
+            sub.wait_ready(timeout=BUS_WAIT_S)
+        except BusTimeoutError:
+            raise CommandError("graph show", f"no bus answers at {endpoints.sub} (within {BUS_WAIT_S:g} s): start "
+                               "one with `causalstream bus`, or a pipeline with `causalstream launch FILE`; "
+                               "for a recorded log, `causalstream discover LOG`") from None
         first = _next(sub, topic, timeout)
         if first is None:
             raise typer.Exit(1)

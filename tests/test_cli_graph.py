@@ -65,3 +65,11 @@ def test_graph_show_into_a_pipe_prints_a_table_when_the_links_change(bus: Endpoi
     assert proc.wait(timeout=30) == 0, proc.stderr.read()
     assert "graph #13" not in out and out.count("h1.d_robot") == 1, out
     assert out.index("graph #12") < out.index("graph #14") and "1 links" in out[out.index("graph #14"):], out
+
+
+def test_without_a_bus_graph_show_says_so_and_names_what_starts_one() -> None:
+    from support import free_port_pair
+
+    res = run_cli("graph", "show", "--bus", f"tcp://127.0.0.1:{free_port_pair()}")
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+    assert "no bus answers" in res.stderr and "causalstream bus" in res.stderr and "causalstream launch" in res.stderr

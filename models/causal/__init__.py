@@ -4,7 +4,8 @@
 and recomputes the graph from it, identical to tigramite on the same window.
 :class:`DiscoveryLoop` (loop.py) is the streaming loop around it: hop, stability, drift
 policy, restarts, saved state. :class:`LaggedGraph` (graph.py) is the graph it returns:
-links, diff, agent adjacency, tigramite's results dict.
+links, diff, agent adjacency, tigramite's results dict. :func:`discover` (discover.py) runs
+the loop offline over whole tables, on worker processes or a Dask cluster.
 
 The names below load on first use: the graph module is read by the predictor, the views
 and the CLI, which must not pay for tigramite and river (about 2 s) to read a graph.
@@ -20,6 +21,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the type checker and editors see; at run time __getattr__ loads them
+    from causalstream.models.causal.discover import discover
     from causalstream.models.causal.drift import DriftEvent, DriftMonitor
     from causalstream.models.causal.graph import GraphDiff, LaggedGraph, diff_graphs
     from causalstream.models.causal.loop import DiscoveryLoop
@@ -27,7 +29,7 @@ if TYPE_CHECKING:  # what the type checker and editors see; at run time __getatt
     from causalstream.models.causal.windowed import WindowedPCMCI
 
 __all__ = ["DiscoveryLoop", "DriftEvent", "DriftMonitor", "GraphDiff", "LaggedGraph", "LinkStability",
-           "WindowedPCMCI", "diff_graphs"]
+           "WindowedPCMCI", "diff_graphs", "discover"]
 
 _HOME = {
     "DiscoveryLoop": "loop",
@@ -38,6 +40,7 @@ _HOME = {
     "LinkStability": "stability",
     "WindowedPCMCI": "windowed",
     "diff_graphs": "graph",
+    "discover": "discover",
 }
 
 

@@ -190,7 +190,9 @@ class DiscoveryLoop:
         self.model_params = dict(model or {})
         if hop < 1 or min_samples < 1:
             raise ParameterError("DiscoveryLoop", f"need hop >= 1 and min_samples >= 1, got {hop}, {min_samples}")
-        probe = self._new_model(["x"])  # bad settings fail here, not at the first sample
+        # bad settings fail here, not at the first sample (link_assumptions are per variable: checked then)
+        probe = WindowedPCMCI(1, window, tau_max, var_names=["x"],
+                              **{k: v for k, v in self.model_params.items() if k != "link_assumptions"})
         if drift:
             DriftMonitor(probe, detector=drift)
         self.names: list[str] | None = None

@@ -1,0 +1,123 @@
+"""Where offline discovery's tasks run: this process, a local Dask cluster, or an existing one.
+
+Dask distributed, not Ray and not a home-made pool (the reasons are in ARCHITECTURE.md):
+``workers`` > 1 starts a ``LocalCluster`` of that many worker processes (one thread each,
+BLAS at one thread), ``cluster`` connects to a running scheduler (``tcp://host:8786``;
+one that does not answer within 10 s is a :class:`~causalstream.models.errors.ClusterError`).
+A task that raises is retried once (``retries=1``); a worker that dies is replaced by its
+nanny and its task rescheduled, at most ``allowed_failures`` times. A task that still fails
+is named in the returned failures and the others finish.
+
+>>> from causalstream.models.causal.discover import as_series, plan, run_task
+>>> tasks = plan(as_series(np.zeros((40, 2))), {"window": 20, "hop": 10, "tau_max": 1})
+>>> graphs, failed = run_tasks(run_task, tasks)
+>>> [w.index for w in graphs], failed
+([0, 1, 2], [])
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np  # noqa: F401  (the doctest's namespace)
+
+from causalstream.models.errors import ClusterError
+
+if TYPE_CHECKING:
+    from causalstream.models.causal.discover import Task, WindowGraph
+
+__all__ = ["run_tasks"]
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10.0
+ALLOWED_FAILURES = 1  # a task whose worker died this many times more is given up
+
+
+def _label(task: Task) -> str:
+    name = task.series.name or "table"
+    return name if task.keep_from == 0 and task.first == 0 else f"{name} (windows {task.keep_from}-{task.keep_to - 1})"
+
+
+Run = Callable[["Task"], "list[WindowGraph]"]
+
+
+def _in_process(run_task: Run, tasks: Sequence[Task], progress: Callable[[int, int], None] | None
+                ) -> tuple[list[WindowGraph], list[tuple[str, str]]]:
+    graphs: list[WindowGraph] = []
+    failed: list[tuple[str, str]] = []
+    for done, task in enumerate(tasks, 1):
+        for attempt in range(2):  # the same retry as on the cluster
+            try:
+                graphs.extend(run_task(task))
+                break
+            except Exception as exc:  # noqa: BLE001  (a task's failure is reported, the others go on)
+                if attempt:
+                    failed.append((_label(task), f"{type(exc).__name__}: {exc}"))
+        if progress is not None:
+            progress(done, len(tasks))
+    return graphs, failed
+
+
+def _client(workers: int, cluster: str | None) -> Any:
+    """A Dask client on the cluster at ``cluster``, or on a new local cluster of ``workers`` processes."""
+    try:  # on first use: Dask takes about a second to import
+        dask = importlib.import_module("dask")
+        distributed = importlib.import_module("dask.distributed")
+    except ImportError as exc:  # pragma: no cover - dask ships with the package
+        raise ClusterError(cluster or "local", f"Dask distributed is not installed ({exc})") from None
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
+    dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # a failed task is in our report, once
+    if cluster:
+        try:
+            return Client(cluster, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ClusterError(cluster, f"no Dask scheduler answered within {CONNECT_TIMEOUT_S:g} s "
+                                        f"({type(exc).__name__})") from None
+    env = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update({k: os.environ.get(k, v) for k, v in env.items()})  # the workers inherit it
+    # death_timeout: a worker whose scheduler (in this process) is gone closes itself, so a killed
+    # run leaves no worker behind
+    local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                         silence_logs=logging.CRITICAL, death_timeout=10)
+    return Client(local)
+
+
+def run_tasks(run_task: Run, tasks: Sequence[Task], workers: int = 1, cluster: str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> tuple[list[WindowGraph], list[tuple[str, str]]]:
+    """Run ``run_task`` on each task; (window graphs, [(task, why)] of the tasks that failed twice).
+
+    >>> def boom(task): raise ValueError("no")
+    >>> from causalstream.models.causal.discover import as_series, plan
+    >>> tasks = plan(as_series(np.zeros((30, 1)), name="r"), {"window": 20, "hop": 10, "tau_max": 1})
+    >>> run_tasks(boom, tasks)
+    ([], [('r', 'ValueError: no')])
+    """
+    if workers < 1:
+        raise ClusterError("local", f"workers must be >= 1, got {workers}")
+    if cluster is None and workers == 1:
+        return _in_process(run_task, tasks, progress)
+    client = _client(workers, cluster)
+    graphs: list[WindowGraph] = []
+    failed: list[tuple[str, str]] = []
+    try:
+        futures = {client.submit(run_task, task, retries=1, pure=False): task for task in tasks}
+        as_completed = importlib.import_module("dask.distributed").as_completed
+        for done, future in enumerate(as_completed(futures), 1):
+            try:
+                graphs.extend(future.result())
+            except Exception as exc:  # noqa: BLE001  (KilledWorker, or the task's own error twice)
+                failed.append((_label(futures[future]), f"{type(exc).__name__}: {exc}"))
+            if progress is not None:
+                progress(done, len(futures))
+    finally:
+        local = client.cluster if cluster is None else None
+        client.close()
+        if local is not None:
+            local.close()
+    return graphs, failed
