@@ -46,6 +46,7 @@ COLUMNS = ["log", "window", "start_ns", "end_ns", "source", "target", "lag", "ma
 """The columns of :func:`discover`'s table."""
 
 _LOOP_KEYS = ("window", "tau_max", "hop", "stability_k")
+_IN_GRAPH = ("graph", "val_matrix", "p_matrix")  # results() arrays the GraphResult's LaggedGraph holds
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,9 @@ def run_task(task: Task) -> list[WindowGraph]:
             res = result.results
             status = str(res.get("graph_status", "ok"))
             reason = str(res.get("status_reason", ""))
-            out.append(WindowGraph(table.name, index, dataclasses.replace(result, seq=index + 1), status, reason))
+            slim = {k: v for k, v in res.items() if k not in _IN_GRAPH}  # no second copy to ship back
+            out.append(WindowGraph(table.name, index, dataclasses.replace(result, seq=index + 1, results=slim),
+                                   status, reason))
         index += 1
     return out
 
