@@ -7,14 +7,28 @@ in-process result; bad input is one clear line.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
 
-from causalstream.models.causal.discover import COLUMNS, discover, discover_graphs, summary
+from causalstream.models.causal.discover import (
+    COLUMNS,
+    Task,
+    as_series,
+    discover,
+    discover_graphs,
+    plan,
+    run_task,
+    summary,
+    table_of,
+)
+from causalstream.models.causal.discover_run import run_tasks
 from causalstream.models.errors import ClusterError
 from causalstream.nodes.discovery import DiscoveryNode
 from causalstream.nodes.graph_msg import graph_of
@@ -22,6 +36,7 @@ from causalstream.nodes.testing import MockNode
 from causalstream.stream.log.reader import read_log
 from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import CausalGraph, Features
+
 from support import run_cli
 
 NAMES = ["a.x", "b.x", "c.x", "d.x"]
@@ -119,7 +134,6 @@ def test_local_dask_workers_give_the_in_process_result_and_name_a_failed_log() -
     assert {what.split(" ")[0] for what, _ in out.failed} == {"other"}
     assert all("RuleError" in why for _, why in out.failed)
     ruled = discover(tables, window=300, hop=40, tau_max=1, chunk=4, link_rules=rules)
-    from causalstream.models.causal.discover import table_of
     same_graphs(ruled, table_of(out.graphs))
     assert not ((ruled.source == "a.x") & (ruled.target == "b.x") & (ruled.lag == 1)).any()
     same_graphs(here, discover(tables, window=300, hop=40, tau_max=1, chunk=4, workers=2))
@@ -212,3 +226,26 @@ def path_table(path: Path) -> pd.DataFrame:
     """A Features log as a DataFrame indexed by stamp."""
     rows = [(m.stamp_ns, *m.values) for _t, _s, m in read_log(path, ["/features"])]
     return pd.DataFrame(rows, columns=["stamp", *NAMES]).set_index("stamp")
+
+
+def _dies(task: Task) -> list:  # in a Dask worker process: "once" kills it the first time, "raises" raises
+    marker = Path(os.environ["CAUSALSTREAM_TEST_MARKERS"]) / task.series.name
+    if task.series.name == "raises":
+        raise ValueError("this log cannot be read")
+    if task.series.name == "once" and not marker.exists():
+        marker.touch()
+        os._exit(1)  # a worker killed mid-task (the OOM killer, a segfault)
+    return run_task(task)
+
+
+def test_a_dead_worker_is_replaced_and_its_task_retried_a_failing_log_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    monkeypatch.setenv("CAUSALSTREAM_TEST_MARKERS", str(tmp_path))
+    tables = as_series({"once": frame(series(500, 11)), "raises": frame(series(500, 12)), "fine": frame(series(500, 13))})
+    tasks = plan(tables, {"window": 300, "hop": 50, "tau_max": 1})
+    graphs, failed = run_tasks(_dies, tasks, workers=2)
+    assert (tmp_path / "once").exists()  # its worker did die
+    assert failed == [("raises", "ValueError: this log cannot be read")]
+    here, _ = run_tasks(run_task, [tasks[0], tasks[2]])
+    same_graphs(table_of(here), table_of(graphs))

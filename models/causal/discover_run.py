@@ -5,7 +5,7 @@ Dask distributed, not Ray and not a home-made pool (the reasons are in ARCHITECT
 BLAS at one thread), ``cluster`` connects to a running scheduler (``tcp://host:8786``;
 one that does not answer within 10 s is a :class:`~causalstream.models.errors.ClusterError`).
 A task that raises is retried once (``retries=1``); a worker that dies is replaced by its
-nanny and its task rescheduled, at most ``allowed_failures`` times. A task that still fails
+nanny and its task rescheduled, at most ``ALLOWED_FAILURES`` times (KilledWorker after that). A task that still fails
 is named in the returned failures and the others finish.
 
 >>> from causalstream.models.causal.discover import as_series, plan, run_task
@@ -35,7 +35,7 @@ __all__ = ["run_tasks"]
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
-ALLOWED_FAILURES = 1  # a task whose worker died this many times more is given up
+ALLOWED_FAILURES = 3  # a task whose worker died more often than this is given up (Dask's default)
 
 
 def _label(task: Task) -> str:
@@ -106,15 +106,31 @@ def run_tasks(run_task: Run, tasks: Sequence[Task], workers: int = 1, cluster: s
     graphs: list[WindowGraph] = []
     failed: list[tuple[str, str]] = []
     try:
-        futures = {client.submit(run_task, task, retries=1, pure=False): task for task in tasks}
-        as_completed = importlib.import_module("dask.distributed").as_completed
-        for done, future in enumerate(as_completed(futures), 1):
+        # as many tasks in flight as the cluster has threads: each one running, none queued behind
+        # another on a worker, so a worker that dies is blamed for its own task only
+        slots = max(1, sum(client.nthreads().values()))
+        todo = iter(tasks)
+        running: dict[Any, Task] = {}
+
+        def submit() -> None:
+            task = next(todo, None)
+            if task is not None:
+                future = client.submit(run_task, task, retries=1, pure=False)
+                running[future] = task
+                pending.add(future)
+
+        pending = importlib.import_module("dask.distributed").as_completed()
+        for _ in range(slots):
+            submit()
+        for done, future in enumerate(pending, 1):
+            task = running.pop(future)
             try:
                 graphs.extend(future.result())
             except Exception as exc:  # noqa: BLE001  (KilledWorker, or the task's own error twice)
-                failed.append((_label(futures[future]), f"{type(exc).__name__}: {exc}"))
+                failed.append((_label(task), f"{type(exc).__name__}: {exc}"))
+            submit()
             if progress is not None:
-                progress(done, len(futures))
+                progress(done, len(tasks))
     finally:
         local = client.cluster if cluster is None else None
         client.close()
