@@ -178,6 +178,8 @@ def import_(
     time_column: str = typer.Option(None, help="csv: the time column (default: time, t, stamp or timestamp)."),
     time_unit: str = typer.Option(None, help="csv: unit of the time column: s, ms, us, ns (default: guess)."),
     agent_by: str = typer.Option(None, help="rosbag: name agents by 'topic' (default) or 'frame'."),
+    rate: float = typer.Option(None, help="csv without a time column: rows per second (row k at START + k / RATE)."),
+    start: float = typer.Option(0.0, help="csv with --rate: the first row's time, in seconds."),
 ) -> None:
     """Import a CSV/Parquet table, ETH/UCY trajectories or a ROS 1/2 bag into an MCAP log.
 
@@ -185,7 +187,8 @@ def import_(
     2.5 Hz -> AgentStates with finite-difference velocities. rosbag: Odometry, PoseStamped,
     PoseWithCovarianceStamped, TwistStamped -> AgentStates; other types are listed and skipped.
     """
-    importer = _lazy("importers").get_importer(kind, topic=topic, time_column=time_column, time_unit=time_unit, agent_by=agent_by)
+    importer = _lazy("importers").get_importer(kind, topic=topic, time_column=time_column, time_unit=time_unit,
+                                               agent_by=agent_by, rate=rate, start=start)
     result = importer.run(source, output)
     for what in result.skipped:
         _ERR.print(f"skipped: {what}")

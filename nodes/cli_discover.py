@@ -138,6 +138,8 @@ def discover_command(
     time_column: str = typer.Option(None, help="csv: the time column (as bag import)."),
     time_unit: str = typer.Option(None, help="csv: unit of the time column: s, ms, us, ns."),
     agent_by: str = typer.Option(None, help="rosbag: name agents by 'topic' or 'frame'."),
+    rate: float = typer.Option(None, help="csv without a time column: rows per second (as bag import)."),
+    start: float = typer.Option(0.0, help="csv with --rate: the first row's time, in seconds."),
     window: int = typer.Option(500, help="Samples in each window."),
     hop: int = typer.Option(10, help="Samples between two windows."),
     tau_min: int = typer.Option(0, help="Smallest lag tested."),
@@ -163,7 +165,8 @@ def discover_command(
     discovery = _lazy("models.causal.discover")
     if output is not None and output.suffix.lower() not in (".parquet", ".csv", ".mcap"):
         raise CommandError("discover", f"-o {output}: want a .parquet, .csv or .mcap file")
-    tables, notes = _lazy("nodes.offline").load_tables(sources, kind, topic, time_column=time_column, time_unit=time_unit, agent_by=agent_by)
+    tables, notes = _lazy("nodes.offline").load_tables(sources, kind, topic, time_column=time_column, time_unit=time_unit, agent_by=agent_by,
+                                                      rate=rate, start=start)
     for note in notes:
         _ERR.print(note)
     if not tables:

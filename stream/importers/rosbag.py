@@ -52,12 +52,32 @@ def yaw_of(q: Any) -> float:
 
 
 def _bag_paths(source: str) -> list[Path]:
+    """What rosbags' AnyReader opens for a source: a ROS 1 .bag, a ROS 2 bag folder or a lone .mcap.
+
+    >>> _bag_paths("/nowhere/run.db3")
+    Traceback (most recent call last):
+    ...
+    causalstream.stream.errors.LogError: /nowhere/run.db3: no such file or folder
+    """
     path = Path(source)
-    if path.suffix == ".bag" or path.is_dir():
+    if not path.exists():
+        raise LogError(source, "no such file or folder")
+    if path.is_dir():
+        if (path / "metadata.yaml").exists():
+            return [path]
+        mcaps = sorted(path.glob("*.mcap"))
+        if mcaps:  # a folder of ROS 2 .mcap files whose metadata.yaml was lost: each file is whole
+            return mcaps
+        raise LogError(source, "not a ROS 2 bag folder: no metadata.yaml (and no .mcap file) in it; "
+                               "`ros2 bag reindex FOLDER` writes one")
+    if path.suffix == ".bag":
         return [path]
     if (path.parent / "metadata.yaml").exists():  # a .db3 / .mcap inside its ROS 2 bag folder
         return [path.parent]
-    raise LogError(source, "not a ROS bag: want a ROS 1 .bag file or a ROS 2 bag folder (with metadata.yaml)")
+    if path.suffix == ".mcap":  # what `ros2 bag record -s mcap` writes, taken alone
+        return [path]
+    raise LogError(source, "not a ROS bag: want a ROS 1 .bag, a ROS 2 bag folder (with metadata.yaml) or a "
+                           "ROS 2 .mcap file")
 
 
 def _stamp(msg: Any, fallback: int) -> int:
@@ -142,5 +162,5 @@ class RosbagImporter(Importer):
                     msg = reader.deserialize(raw, conn.msgtype)
                     stamp = _stamp(msg, t)
                     yield self.topic, t, self._state(conn.msgtype, conn.topic, msg, stamp)
-        except AnyReaderError as exc:
+        except (AnyReaderError, OSError, ValueError, KeyError) as exc:  # rosbags' own and its file errors
             raise LogError(source, f"cannot read bag: {exc}") from None

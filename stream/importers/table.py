@@ -65,15 +65,22 @@ class TableImporter(Importer):
     """
 
     name = "csv"
-    options = ("topic", "time_column", "time_unit")
+    options = ("topic", "time_column", "time_unit", "rate", "start")
 
-    def __init__(self, topic: str = "/features", time_column: str | None = None, time_unit: str = "auto") -> None:
+    def __init__(self, topic: str = "/features", time_column: str | None = None, time_unit: str = "auto",
+                 rate: float | None = None, start: float = 0.0) -> None:
         super().__init__()
         if time_unit != "auto" and time_unit not in _UNITS:
             raise LogError(time_unit, "unknown time unit (auto, s, ms, us, ns)")
         self.topic = topic
         self.time_column = time_column
         self.time_unit = time_unit
+        if rate is not None and not (rate > 0 and np.isfinite(rate)):
+            raise LogError(str(rate), "--rate must be a positive number of rows per second")
+        if rate is not None and time_column is not None:
+            raise LogError(str(time_column), "give --time-column or --rate, not both")
+        self.rate = rate
+        self.start = float(start or 0.0)
 
     def _time_column(self, path: str, frame: pd.DataFrame) -> str:
         if self.time_column is not None:
@@ -85,7 +92,8 @@ class TableImporter(Importer):
             if name in lower:
                 return str(lower[name])
         raise LogError(path, f"no time column: none of {', '.join(TIME_COLUMNS)} among "
-                             f"{', '.join(map(str, frame.columns))}", hint="name it with --time-column")
+                             f"{', '.join(map(str, frame.columns))}",
+                       hint="name it with --time-column, or give the sampling rate with --rate HZ")
 
     def _stamps(self, path: str, col: pd.Series) -> np.ndarray:
         if pd.api.types.is_datetime64_any_dtype(col):
@@ -101,13 +109,17 @@ class TableImporter(Importer):
     def messages(self, source: str) -> Iterator[tuple[str, int, Features]]:
         """One Features per row; non-numeric columns are skipped (and reported)."""
         frame = read_table(source)
-        tcol = self._time_column(source, frame)
-        stamps = self._stamps(source, frame[tcol])
-        data = frame.drop(columns=[tcol])
+        if self.rate is not None:  # a table sampled at a fixed rate: row k at start + k / rate
+            stamps = np.round((self.start + np.arange(len(frame)) / self.rate) * 1e9).astype(np.int64)
+            data = frame
+        else:
+            tcol = self._time_column(source, frame)
+            stamps = self._stamps(source, frame[tcol])
+            data = frame.drop(columns=[tcol])
         numeric = [c for c in data.columns if pd.api.types.is_numeric_dtype(data[c])]
         self.skipped = [f"column {c} (not numeric)" for c in data.columns if c not in numeric]
         if not numeric:
-            raise LogError(source, "no numeric column besides the time column")
+            raise LogError(source, "no numeric column" + ("" if self.rate is not None else " besides the time column"))
         names = [str(c) for c in numeric]
         values = data[numeric].to_numpy(dtype=np.float64)
         for i in np.argsort(stamps, kind="stable"):
