@@ -75,16 +75,47 @@ def main(argv: list[str] | None = None) -> int:
             faulthandler.register(signal.SIGUSR1, all_threads=True, file=sys.__stderr__)
         except (OSError, ValueError):  # a stderr without a file descriptor
             pass
+    args = expand_multi(sys.argv[1:] if argv is None else list(argv))
     try:
-        app(args=argv, standalone_mode=True)
+        rc = app(args=args, prog_name="causalstream", standalone_mode=False)
     except CausalstreamError as exc:
         _ERR.print(Text("error: ", style="bold red") + Text(str(exc)), soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         return 130
+    except typer.exceptions.TyperException as exc:  # a usage error: one line, the command, the reason
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "causalstream"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        _ERR.print(Text("error: ", style="bold red") + Text(f"{where}: {message} (see {where} --help)"),
+                   soft_wrap=True)
+        return int(getattr(exc, "exit_code", 2))
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    return 0
+    return rc if isinstance(rc, int) else 0
+
+
+MULTI = ("--topics", "--exclude-topics")
+"""Options that take several topics after one flag, as ros2's do (``--topics /a /b``)."""
+
+
+def expand_multi(args: list[str]) -> list[str]:
+    """``--topics /a /b`` -> ``--topics /a --topics /b`` (the topics are the words starting with /).
+
+    >>> expand_multi(["bag", "play", "x.mcap", "--topics", "/a", "/b", "-r", "2"])
+    ['bag', 'play', 'x.mcap', '--topics', '/a', '--topics', '/b', '-r', '2']
+    """
+    out: list[str] = []
+    flag = None  # the multi-topic option whose first value has been taken
+    for k, word in enumerate(args):
+        if flag is not None and word.startswith("/") and args[k - 1] != flag:
+            out.append(flag)  # a further topic of the same option
+        elif args[k - 1:k] != [flag] or flag is None:
+            flag = None
+        out.append(word)
+        if word in MULTI:
+            flag = word
+    return out
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 
 import typer
 from rich.console import Console
@@ -67,12 +68,13 @@ def list_nodes(
 
 @node_app.command()
 def info(
-    name: str = typer.Argument(..., help="Fully qualified node name, e.g. /robot1/talker."),
+    name: str = typer.Argument(..., help="Node name, e.g. /robot1/talker (the leading / may be left out)."),
     wait: float = typer.Option(1.5, help="Seconds to listen for its heartbeat."),
     bus: str = BusOpt,
 ) -> None:
     """Show one node's kind, pid, state, effective parameters and every counter."""
     heard = collect_statuses(Endpoints.from_env(bus), wait)
+    name = qualified(name, heard)
     if name not in heard:
         raise NodeError(name, f"no heartbeat within {wait:.1f} s (live: {', '.join(sorted(heard)) or 'none'})")
     status = heard[name][0]
@@ -82,6 +84,21 @@ def info(
         table.add_row(key, json.dumps(json.loads(value)))
     _OUT.print(table)
     _OUT.print("counters: " + ", ".join(f"{k} {v}" for k, v in status.counters.items()))
+
+
+def qualified(name: str, heard: Mapping[str, object]) -> str:
+    """A node name as the user typed it -> the live node's full name: with or without the leading
+    slash, and a bare name that is the last part of exactly one live node's name.
+
+    >>> live = {"/discovery": 0, "/robot1/talker": 0, "/robot2/talker": 0}
+    >>> qualified("discovery", live), qualified("robot1/talker", live), qualified("talker", live)
+    ('/discovery', '/robot1/talker', 'talker')
+    """
+    full = name if name.startswith("/") else "/" + name
+    if full in heard:
+        return full
+    tails = [n for n in heard if n.rsplit("/", 1)[-1] == name]
+    return tails[0] if len(tails) == 1 else name
 
 
 def register(app: typer.Typer) -> None:

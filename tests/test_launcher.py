@@ -176,6 +176,9 @@ def test_args_and_includes_reach_the_nodes(launch) -> None:
     assert "/r2/greeter" in listed.stdout and "user_nodes:Greeter" in listed.stdout and "/r2/talker" in listed.stdout
     info = run_cli("node", "info", "/r2/greeter", endpoints=run.endpoints)
     assert "bonjour_from_r2" in info.stdout, info.stdout + info.stderr
+    for typed in ("r2/greeter", "greeter"):  # as ros2 takes them: no leading slash; a unique last part
+        info = run_cli("node", "info", typed, endpoints=run.endpoints)
+        assert info.returncode == 0 and "bonjour_from_r2" in info.stdout, info.stdout + info.stderr
 
 
 def test_run_one_node_with_params_and_remap(bus: Endpoints) -> None:
