@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_logs_files import _write_bag
 
 from causalstream.stream.log.reader import read_log
 from causalstream.stream.messages import AgentStates, Features
 
 from support import run_cli
-from test_logs_files import _write_bag
 
 
 def _imported(src: Path, where: Path) -> list[AgentStates]:
