@@ -90,7 +90,7 @@ def stable_graph(summary: Any, share: float) -> Any:
         marks[i, j, lag], val[i, j, lag], stab[i, j, lag] = r.mark, r.median_val, r.windows
         if lag == 0:
             marks[j, i, 0], val[j, i, 0], stab[j, i, 0] = _MIRROR.get(r.mark, r.mark), r.median_val, r.windows
-    return LaggedGraph(names, marks, val, None, stab)
+    return LaggedGraph(names, marks, val, np.where(marks != "", 0.0, 1.0), stab)  # p: held (0) or not (1)
 
 
 def _write(out: Path, df: Any, graphs: list) -> str:

@@ -277,9 +277,9 @@ def summary(df: pd.DataFrame, share: float = 0.0) -> pd.DataFrame:
     out = grouped.agg(logs=("log", "nunique"), windows=("window", "size"), median_val=("val", "median")).reset_index()
     out["logs"] = out["logs"] / n_logs
     out["windows"] = out["windows"] / n_windows_all
-    out = out[out["windows"] >= share].sort_values(["windows", "source", "target", "lag"],
-                                                   ascending=[False, True, True, True])
-    return out.reset_index(drop=True)[cols]
+    out = pd.DataFrame(out.loc[out["windows"] >= share]).sort_values(
+        by=["windows", "source", "target", "lag"], ascending=[False, True, True, True])
+    return pd.DataFrame(out.reset_index(drop=True), columns=cols)
 
 
 @dataclass

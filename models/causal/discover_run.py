@@ -21,14 +21,11 @@ import importlib
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np  # noqa: F401  (the doctest's namespace)
 
 from causalstream.models.errors import ClusterError
-
-if TYPE_CHECKING:
-    from causalstream.models.causal.discover import Task, WindowGraph
 
 __all__ = ["run_tasks"]
 
@@ -38,17 +35,17 @@ CONNECT_TIMEOUT_S = 10.0
 ALLOWED_FAILURES = 3  # a task whose worker died more often than this is given up (Dask's default)
 
 
-def _label(task: Task) -> str:
+def _label(task: Any) -> str:
     name = task.series.name or "table"
     return name if task.keep_from == 0 and task.first == 0 else f"{name} (windows {task.keep_from}-{task.keep_to - 1})"
 
 
-Run = Callable[["Task"], "list[WindowGraph]"]
+Run = Callable[[Any], list]  # discover.run_task: a Task -> its WindowGraphs
 
 
-def _in_process(run_task: Run, tasks: Sequence[Task], progress: Callable[[int, int], None] | None
-                ) -> tuple[list[WindowGraph], list[tuple[str, str]]]:
-    graphs: list[WindowGraph] = []
+def _in_process(run_task: Run, tasks: Sequence[Any], progress: Callable[[int, int], None] | None
+                ) -> tuple[list[Any], list[tuple[str, str]]]:
+    graphs: list[Any] = []
     failed: list[tuple[str, str]] = []
     for done, task in enumerate(tasks, 1):
         for attempt in range(2):  # the same retry as on the cluster
@@ -88,8 +85,8 @@ def _client(workers: int, cluster: str | None) -> Any:
     return Client(local)
 
 
-def run_tasks(run_task: Run, tasks: Sequence[Task], workers: int = 1, cluster: str | None = None,
-              progress: Callable[[int, int], None] | None = None) -> tuple[list[WindowGraph], list[tuple[str, str]]]:
+def run_tasks(run_task: Run, tasks: Sequence[Any], workers: int = 1, cluster: str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> tuple[list[Any], list[tuple[str, str]]]:
     """Run ``run_task`` on each task; (window graphs, [(task, why)] of the tasks that failed twice).
 
     >>> def boom(task): raise ValueError("no")
@@ -103,14 +100,14 @@ def run_tasks(run_task: Run, tasks: Sequence[Task], workers: int = 1, cluster: s
     if cluster is None and workers == 1:
         return _in_process(run_task, tasks, progress)
     client = _client(workers, cluster)
-    graphs: list[WindowGraph] = []
+    graphs: list[Any] = []
     failed: list[tuple[str, str]] = []
     try:
         # as many tasks in flight as the cluster has threads: each one running, none queued behind
         # another on a worker, so a worker that dies is blamed for its own task only
         slots = max(1, sum(client.nthreads().values()))
         todo = iter(tasks)
-        running: dict[Any, Task] = {}
+        running: dict[Any, Any] = {}
 
         def submit() -> None:
             task = next(todo, None)
