@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             faulthandler.register(signal.SIGUSR1, all_threads=True, file=sys.__stderr__)
         except (OSError, ValueError):  # a stderr without a file descriptor
             pass
-    args = expand_multi(sys.argv[1:] if argv is None else list(argv))
+    args = clock_rate(expand_multi(sys.argv[1:] if argv is None else list(argv)))
     try:
         rc = app(args=args, prog_name="causalstream", standalone_mode=False)
     except CausalstreamError as exc:
@@ -93,6 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     return rc if isinstance(rc, int) else 0
+
+
+def clock_rate(args: list[str]) -> list[str]:
+    """``--clock HZ`` (ros2 bag play's optional value) -> ``--clock --clock-hz HZ``; a bare ``--clock`` stays.
+
+    >>> clock_rate(["bag", "play", "x.mcap", "--clock", "50"]), clock_rate(["--clock", "x.mcap"])
+    (['bag', 'play', 'x.mcap', '--clock', '--clock-hz', '50'], ['--clock', 'x.mcap'])
+    """
+    out: list[str] = []
+    for k, word in enumerate(args):
+        if k and args[k - 1] == "--clock" and word.replace(".", "", 1).isdigit():
+            out.append("--clock-hz")
+        out.append(word)
+    return out
 
 
 MULTI = ("--topics", "--exclude-topics")

@@ -98,9 +98,11 @@ def play(
     loop: bool = typer.Option(False, "--loop", "-l", help="Start over at the end, until Ctrl-C."),
     start_offset: float = typer.Option(0.0, "--start-offset", "-s", help="Skip this many seconds of the log."),
     topics: list[str] = TopicsOpt,
-    clock: bool = typer.Option(False, "--clock", help="Publish the log time on /clock (sim time)."),
+    clock: bool = typer.Option(False, "--clock", help="Publish the log time on /clock (sim time); `--clock HZ` at HZ (default 100)."),
+    clock_hz: float = typer.Option(100.0, "--clock-hz", hidden=True, help="/clock messages per second of log time."),
     wait_subscribers: float = typer.Option(None, help="Seconds to wait for subscribers first (default 5 at rate 0, else 0.5)."),
-    delay: float = typer.Option(0.0, help="Then wait this many seconds more before the first message."),
+    delay: float = typer.Option(0.0, "--delay", "-d", help="Then wait this many seconds more before the first message."),
+    playback_duration: float = typer.Option(None, "--playback-duration", help="Play only this many seconds of the log."),
     bus: str = BusOpt,
 ) -> None:
     """Replay a log on the bus with its original timing, scaled by --rate.
@@ -111,7 +113,8 @@ def play(
     """
     stop = _stop_on_signals()
     with Player(path, endpoints=Endpoints.from_env(bus), rate=rate, loop=loop, start_offset=start_offset,
-                topics=_topics(topics), clock=clock, wait_subscribers=wait_subscribers, delay=delay) as player:
+                topics=_topics(topics), clock=clock, clock_hz=clock_hz, wait_subscribers=wait_subscribers,
+                delay=delay, duration=playback_duration) as player:
         if not sys.stderr.isatty():
             stats = player.run(stop=stop)
         else:
@@ -128,11 +131,25 @@ def play(
 
 
 @bag_app.command()
-def info(path: Path = typer.Argument(..., help="MCAP log to describe.")) -> None:
-    """Duration, start and end, topics with types, counts and rates, compression.
+def info(
+    paths: list[Path] = typer.Argument(..., help="MCAP logs to describe."),
+    topic_names: bool = typer.Option(False, "-t", "--topic-name", help="Only the topic names, one a line."),
+) -> None:
+    """Duration, start and end, topics with types, counts and rates, compression (of each log).
 
     A truncated or damaged file is reported with how many messages are readable.
     """
+    for k, path in enumerate(paths):
+        if topic_names:
+            for t in log_info(path).topics:
+                _OUT.print(t.topic)
+            continue
+        if k:
+            _OUT.print()
+        _info(path)
+
+
+def _info(path: Path) -> None:
     li = log_info(path)
     _OUT.print(f"Files:        {li.path}")
     _OUT.print(f"Size:         {li.size_bytes / 1e6:.3f} MB")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from causalstream.stream import Subscriber
 from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import Clock
 
-from support import run_cli
+from support import run_cli, start_bus, stop
 
 
 @pytest.mark.parametrize("args, words", [
@@ -35,3 +36,38 @@ def test_topics_takes_several_topics_after_one_flag(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     topics = [json.loads(line)["topic"] for line in out.read_text().splitlines()]
     assert sorted(set(topics)) == ["/a", "/b"] and len(topics) == 4
+
+
+def _ten_hz_log(path: Path, seconds: int = 3) -> Path:
+    with LogWriter(path) as w:
+        for k in range(10 * seconds):
+            stamp = 10**9 + k * 100_000_000
+            w.write("/tick", Clock(stamp_ns=stamp), log_time_ns=stamp)
+    return path
+
+
+def test_bag_info_takes_several_logs_and_t_lists_topic_names(tmp_path: Path) -> None:
+    a, b = _ten_hz_log(tmp_path / "a.mcap"), tmp_path / "b.mcap"
+    with LogWriter(b) as w:
+        w.write("/other", Clock(stamp_ns=1))
+    res = run_cli("bag", "info", str(a), str(b))
+    assert res.returncode == 0 and res.stdout.count("Files:") == 2 and "/tick" in res.stdout and "/other" in res.stdout
+    res = run_cli("bag", "info", "-t", str(a), str(b))
+    assert res.returncode == 0 and res.stdout.split() == ["/tick", "/other"]
+
+
+def test_play_with_a_playback_duration_a_delay_and_a_clock_rate(tmp_path: Path) -> None:
+    log = _ten_hz_log(tmp_path / "a.mcap")
+    endpoints, broker = start_bus()
+    try:
+        with Subscriber(["/tick", "/clock"], endpoints=endpoints).wait_ready(10) as sub:
+            res = run_cli("bag", "play", str(log), "-r", "0", "-d", "0.2", "--playback-duration", "1.0",
+                          "--clock", "20", "--wait-subscribers", "5", endpoints=endpoints)
+            assert res.returncode == 0, res.stderr
+            got: dict[str, list[int]] = {"/tick": [], "/clock": []}
+            while (r := sub.recv(timeout=2.0)) is not None:
+                got[r.topic].append(r.message.stamp_ns)
+    finally:
+        stop(broker)
+    assert got["/tick"] == [10**9 + k * 100_000_000 for k in range(11)]  # the first second of log time
+    assert len(got["/clock"]) == 11 and got["/clock"][1] - got["/clock"][0] == 100_000_000  # 20 Hz: every tick

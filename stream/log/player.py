@@ -101,6 +101,7 @@ class Player:
         clock_hz: float = 100.0,
         wait_subscribers: float | None = None,
         delay: float = 0.0,
+        duration: float | None = None,
         node: str = "bag_play",
         context: zmq.Context | None = None,
         keys: ClientKeys | None = None,
@@ -117,6 +118,9 @@ class Player:
         self.clock_hz = clock_hz
         self.wait_subscribers = (5.0 if rate == 0 else 0.5) if wait_subscribers is None else wait_subscribers
         self.delay = delay
+        if duration is not None and duration <= 0:
+            raise LogError(str(path), f"playback duration must be > 0 s, got {duration}")
+        self.duration_ns = None if duration is None else int(duration * 1e9)  # of log time, from the start
         self.node = node
         self.keys = keys
         # A context of its own is terminated on close, which waits until queued frames have left;
@@ -213,6 +217,8 @@ class Player:
             if picked is None:
                 continue
             topic, type_name = picked
+            if self.duration_ns is not None and log_time - start_ns > self.duration_ns:
+                return  # --playback-duration: this much log time, then stop
             report = n % 1024 == 0
             if rate > 0:
                 due = t0 + (log_time - start_ns) / 1e9 / rate
