@@ -20,6 +20,7 @@ import numpy as np
 from scipy.special import stdtr
 
 from causalstream.models.causal.lagcov import LagStats
+from causalstream.models.causal.linkstatus import TestRows
 
 __all__ = ["Node", "CovParCorr"]
 
@@ -35,6 +36,7 @@ class CovParCorr:
 
     ``n_degenerate`` counts the tests answered without a finding: val 0 and p 1 (X or Y
     constant, or inside the span of Z), or p NaN (fewer rows than conditions, as tigramite).
+    ``last`` (linkstatus.TestRows) holds the rows, df and span degeneracy of the last call's tests.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> rng = np.random.default_rng(1)
@@ -49,6 +51,7 @@ class CovParCorr:
         self.stats = stats
         self.n_vars = n_vars
         self.n_degenerate = 0
+        self.last: TestRows | None = None
         self._corr: np.ndarray | None = None
 
     def _padded_corr(self) -> np.ndarray:
@@ -137,6 +140,7 @@ class CovParCorr:
         live = ~(const[cx] | const[cy])
         width = zm.sum(axis=1)
         val, n = np.zeros(b), np.full(b, float(self.stats.n))
+        spanned = np.zeros(b, dtype=bool)
         # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
         # everything, so the Schur complement is unchanged): few batches, few solves.
         bucket = _bucket_sizes(len(const))[width]
@@ -150,9 +154,12 @@ class CovParCorr:
             idx[:, 0], idx[:, 1] = cx[sel], cy[sel]
             idx[:, 2:] = len(const) + np.arange(size)   # padding columns, then Z over them
             idx[r, 2 + np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
-            val[sel], n[sel] = self._batch(idx, pad)
+            val[sel], n[sel], spanned[sel] = self._batch(idx, pad)
+        if len(self.stats.dirty) and not live.all():
+            n[~live] = self._row_counts(cx[~live], cy[~live], zm[~live])
         pval = t_pvalue(val, n - 2.0 - width)
         pval[~live] = 1.0
+        self.last = TestRows(n=np.rint(n).astype(np.int64), df=n - 2.0 - width, degenerate=spanned)
         self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
         return val, pval
 
@@ -170,10 +177,11 @@ class CovParCorr:
             return float(val[0]), float(pval[0])
         const = self.stats.constant
         cx, cy = self.col(x), self.col(y)
+        cz = [c for c in dict.fromkeys(self.col(node) for node in z) if c != cx and c != cy and not const[c]]
+        self.last = TestRows.full(1, self.stats.n, np.array([len(cz)]))
         if const[cx] or const[cy]:
             self.n_degenerate += 1
             return 0.0, 1.0
-        cz = [c for c in dict.fromkeys(self.col(node) for node in z) if c != cx and c != cy and not const[c]]
         idx = np.array([cx, cy] + cz)
         r = self._padded_corr()[idx[:, None], idx]
         if cz:
@@ -181,6 +189,7 @@ class CovParCorr:
             r = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
         if not (r[0, 0] > RESIDUAL_FLOOR and r[1, 1] > RESIDUAL_FLOOR):
             self.n_degenerate += 1
+            self.last = TestRows.full(1, self.stats.n, np.array([len(cz)]), np.array([True]))
             return 0.0, 1.0
         val = float(min(1.0, max(-1.0, r[0, 1] / np.sqrt(r[0, 0] * r[1, 1]))))
         pval = _t_pvalue_scalar(val, self.stats.n - 2.0 - len(cz))
@@ -211,15 +220,17 @@ class CovParCorr:
         with np.errstate(divide="ignore"):
             return float(n * np.log(rss) + 2.0 * (len(cz) + 1))
 
-    def _batch(self, idx: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Partial correlations of a batch of equal-width (padded) tests, and their row counts."""
+    def _batch(self, idx: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Partial correlations of a batch of equal-width (padded) tests, their row counts, and
+        which had X or Y inside the span of Z."""
         if len(self.stats.dirty) == 0:
             corr, n = self._padded_corr()[idx[:, :, None], idx[:, None, :]], np.full(len(idx), self.stats.n)
         else:
             sub, n = self._sub_cov(np.where(pad, 0, idx), pad)
             sub = np.where(pad[:, :, None] | pad[:, None, :], np.eye(idx.shape[1]), sub)
             d = np.sqrt(np.einsum("bii->bi", sub))
-            corr = sub / (d[:, :, None] * d[:, None, :])
+            with np.errstate(invalid="ignore", divide="ignore"):   # no rows: NaN, answered as tigramite
+                corr = sub / (d[:, :, None] * d[:, None, :])
         if idx.shape[1] == 2:
             m = corr
         elif idx.shape[1] == 3:  # one condition: the solve is a division
@@ -237,7 +248,15 @@ class CovParCorr:
         degenerate = ~((m[:, 0, 0] > RESIDUAL_FLOOR) & (m[:, 1, 1] > RESIDUAL_FLOOR))
         with np.errstate(divide="ignore", invalid="ignore"):
             val = np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0)
-        return np.where(degenerate, 0.0, val), n
+        return np.where(degenerate, 0.0, val), n, degenerate
+
+    def _row_counts(self, cx: np.ndarray, cy: np.ndarray, zm: np.ndarray) -> np.ndarray:
+        """Rows in which every column of each test (x, y, Z) is observed."""
+        cols = zm.copy()
+        cols[np.arange(len(cx)), cx] = True
+        cols[np.arange(len(cx)), cy] = True
+        missing = (~np.isfinite(self.stats.dirty)).astype(np.float64)
+        return self.stats.n + np.count_nonzero(missing @ cols.T.astype(np.float64) == 0, axis=0)
 
     def _sub_cov(self, idx: np.ndarray, pad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Covariance submatrices [B, d, d] over each test's rows, and the row counts [B].

@@ -84,6 +84,8 @@ class CovarianceCITest(CondIndTest):
         key = (frozenset((x, y)), frozenset(z))
         if key not in self._cache:
             self._cache[key] = self.engine.test_one(x, y, z)
+        elif hasattr(self.engine, "note"):
+            self.engine.note(x, y, z)   # a Ledger (linkstatus.py): this is the link's last test now
         val, pval = self._cache[key]
         if alpha_or_thres is None:
             return val, pval

@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from causalstream.models.causal.lagcov import LaggedCovariance, LagStats
+from causalstream.models.causal.linkstatus import TestRows
 from causalstream.models.causal.parcorr import CovParCorr, Node
 from causalstream.models.errors import ParameterError
 
@@ -262,6 +263,7 @@ class CovRobustParCorr(CovParCorr):
         cols[np.arange(b), cy] = True
         keys, group = np.unique(self._bad @ cols.T.astype(np.float64) == 0, axis=1, return_inverse=True)
         val, pval = np.zeros(b), np.ones(b)
+        n, df, spanned = np.zeros(b, dtype=np.int64), np.zeros(b), np.zeros(b, dtype=bool)
         for k in range(keys.shape[1]):
             sel = np.flatnonzero(group.ravel() == k)
             used = cols[sel].any(axis=0)
@@ -269,7 +271,9 @@ class CovRobustParCorr(CovParCorr):
             engine = self._local(keys[:, k], used)
             before = engine.n_degenerate
             val[sel], pval[sel] = engine.run_masks(local[cx[sel]], local[cy[sel]], zm[np.ix_(sel, used)])
+            n[sel], df[sel], spanned[sel] = engine.last.n, engine.last.df, engine.last.degenerate
             self.n_degenerate += engine.n_degenerate - before
+        self.last = TestRows(n=n, df=df, degenerate=spanned)
         return val, pval
 
     def _local(self, keep: np.ndarray, used: np.ndarray) -> CovParCorr:

@@ -6,6 +6,13 @@ runs PC1 + MCI (or PCMCI+) on a snapshot of them. With ``ci_test`` "parcorr" or
 "robustparcorr" it returns what tigramite's ``run_pcmci`` / ``run_pcmciplus`` with
 ``ParCorr()`` / ``RobustParCorr()`` returns on ``DataFrame(X[-window:])``; "rcot" is our
 streaming kernel test (rcot.py); "cmiknn" and "gpdc" run tigramite itself on the window.
+
+Missing values (NaN): ``missing="complete"`` is tigramite's ``missing_flag`` (each test drops
+the rows where one of its own nodes is missing), but a window with fewer than 3 complete
+lagged rows gives an empty graph (status "insufficient", and ``status_reason`` says so).
+``missing="testwise"`` never falls back: each test uses the rows where X, Y and Z at their
+lags are observed, and a test with too few rows is answered val 0, p 1 (status
+"insufficient"). Every result says, per link, what its last test could use (linkstatus.py).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from causalstream.models.causal.batch import BATCH_TESTS, run_tigramite
 from causalstream.models.causal.citests import TESTS, make_test
 from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.links import LinkAssumptions
+from causalstream.models.causal.linkstatus import INSUFFICIENT, TESTED, Ledger, link_report
 from causalstream.models.causal.mci import run_mci
 from causalstream.models.causal.pc1 import run_pc1_select
 from causalstream.models.causal.pcmciplus import CovariancePCMCI, run_pcmciplus
@@ -29,6 +37,8 @@ from causalstream.models.errors import ParameterError
 __all__ = ["WindowedPCMCI"]
 
 METHODS = ("pcmci", "pcmciplus")
+MISSING = ("complete", "testwise")
+TESTWISE_TESTS = ("parcorr", "robustparcorr")
 CI_TESTS = tuple(TESTS) + tuple(name for name in BATCH_TESTS if name not in TESTS)
 
 
@@ -40,12 +50,31 @@ class WindowedPCMCI:
     ``link_assumptions`` is tigramite's dict ``{j: {(i, -tau): mark}}`` (links.py; build it
     from readable rules with assumptions.compile), for the streaming tests.
 
+    ``missing`` ("complete" | "testwise", see the module docstring; "testwise" for parcorr
+    and robustparcorr: rcot's feature moments are kept over complete rows only, so it is
+    refused). Whatever the mode, ``results()`` says what each link's last test could use:
+
+    - ``n_eff`` int [N, N, tau_max + 1]: the rows that test used (0 if not tested; a lag-0
+      pair: the smaller of its two tests; -1 for the batch tests cmiknn / gpdc, not tracked);
+    - ``link_status`` str [N, N, tau_max + 1]: "tested"; "insufficient" (too few rows, df < 1:
+      under "testwise" p 1, val 0, graph ""; under "complete" tigramite's p NaN); "deterministic"
+      (|partial corr| >= 1 - 1e-9, or X or Y in the span of Z; rcot: left "tested"); "assumed"
+      (link_assumptions decided it); "untested" (lag-0 self links, lags < tau_min);
+    - ``graph_status``: "ok", "partial" (some links insufficient or deterministic) or
+      "insufficient" (no link testable); ``status_reason``: one line, e.g.
+      "b observed in 0 of 500 samples; 14 of 24 links insufficient".
+
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(600, 3)); X[1:, 1] += 0.7 * X[:-1, 0]
     >>> m = WindowedPCMCI(n_vars=3, window=500, tau_max=2).update_many(X)
     >>> r = m.results()
     >>> str(r["graph"][0, 1, 1]), r["n_samples"], r["first_index"], r["last_index"]
     ('-->', 500, 100, 599)
+    >>> X[:, 2] = np.nan; r = WindowedPCMCI(3, 500, 2, missing="testwise").update_many(X).results()
+    >>> str(r["graph"][0, 1, 1]), str(r["link_status"][2, 1, 1]), int(r["n_eff"][0, 1, 1]), r["graph_status"]
+    ('-->', 'insufficient', 496, 'partial')
+    >>> r["status_reason"]
+    '$2$ observed in 0 of 500 samples; 14 of 24 links insufficient'
     """
 
     def __init__(self, n_vars: int, window: int, tau_max: int, tau_min: int = 0, method: str = "pcmci",
@@ -53,7 +82,7 @@ class WindowedPCMCI:
                  fdr_method: str = "none", var_names: Sequence[str] | None = None, ci_test: str = "parcorr",
                  forgetting: float | None = None, max_conds_py: int | None = None,
                  max_conds_px: int | None = None, ci_params: Mapping[str, Any] | None = None,
-                 link_assumptions: Mapping[int, Mapping] | None = None) -> None:
+                 link_assumptions: Mapping[int, Mapping] | None = None, missing: str = "complete") -> None:
         self.n_vars = n_vars
         self.window = window
         self.tau_max = tau_max
@@ -70,6 +99,7 @@ class WindowedPCMCI:
         self.max_conds_px = max_conds_px
         self.ci_params = dict(ci_params or {})
         self.link_assumptions = link_assumptions
+        self.missing = missing
         self._check()
         self.links = None if link_assumptions is None else LinkAssumptions.check(link_assumptions, n_vars, tau_min, tau_max)
         self.cov = LaggedCovariance(n_vars, window, 2 * tau_max, forgetting=forgetting)
@@ -102,6 +132,13 @@ class WindowedPCMCI:
             raise bad("max_conds_px / max_conds_py are supported for method='pcmci' only")
         if self.link_assumptions is not None and self.ci_test not in TESTS:
             raise bad(f"link_assumptions are for the streaming tests {tuple(TESTS)}, not {self.ci_test!r}")
+        if self.missing not in MISSING:
+            raise bad(f"missing must be one of {MISSING}, got {self.missing!r}")
+        if self.missing == "testwise" and self.ci_test not in TESTWISE_TESTS:
+            raise bad(f"missing='testwise' needs ci_test in {TESTWISE_TESTS}, not {self.ci_test!r} "
+                      "(its statistics are kept over complete rows only)")
+        if self.missing == "testwise" and self.forgetting is not None:
+            raise bad("missing='testwise' needs a sliding window, not forgetting (which drops rows with a NaN)")
 
     def update(self, x: np.ndarray) -> WindowedPCMCI:
         """Add one sample [N] (NaN = missing); returns self.
@@ -180,29 +217,47 @@ class WindowedPCMCI:
         parents (lagged parents from PC1, None for batch tests), var_names, method, ci_test,
         ci_settings (the test's parameters), n_degenerate (tests answered val 0, p 1 because a
         variable was constant or too tied, or the rows too few), tau_min, tau_max, pc_alpha,
-        alpha_level, n_samples, n_rows, n_missing, first_index, last_index (absolute sample
-        indices, -1 when empty), compute_ms, assumed (bool [N, N, tau_max + 1], True where a
-        link assumption decided the link: '-->', '<--' or 'o-o' given, or the link forbidden).
+        alpha_level, n_samples, n_rows (complete lagged rows), n_missing, first_index,
+        last_index (absolute sample indices, -1 when empty), compute_ms, assumed (bool
+        [N, N, tau_max + 1], True where a link assumption decided the link: '-->', '<--' or
+        'o-o' given, or the link forbidden), missing, and the statuses of the class docstring
+        (n_eff, link_status, graph_status, status_reason).
 
         >>> r = WindowedPCMCI(2, 10, 1).results()
-        >>> r["graph"].shape, r["ci_settings"], r["n_degenerate"], r["first_index"]
-        ((2, 2, 2), {}, 0, -1)
+        >>> r["graph"].shape, r["ci_settings"], r["n_degenerate"], r["first_index"], r["graph_status"]
+        ((2, 2, 2), {}, 0, -1, 'insufficient')
+        >>> r["status_reason"]
+        'no lagged row yet: 0 samples, a row needs 3; 6 of 6 links insufficient'
         """
         t0 = time.perf_counter()
-        if self.cov.n_rows < 3:
+        shape = (self.n_vars, self.n_vars, self.tau_max + 1)
+        lagged_rows = max(0, self.cov.n_samples - 2 * self.tau_max)
+        why = ""
+        if lagged_rows == 0:
+            why = f"no lagged row yet: {self.cov.n_samples} samples, a row needs {2 * self.tau_max + 1}"
+        elif self.missing == "complete" and self.cov.n_rows < 3:
+            why = (f"{self.cov.n_rows:g} of {lagged_rows} lagged rows complete, missing='complete' needs 3 "
+                   "(missing='testwise' tests each link on its own rows)")
+        if why:
             out = self._empty()
+            code, n_eff = np.full(shape, INSUFFICIENT, dtype=np.int8), np.zeros(shape, dtype=np.int64)
         elif self.test is None:
             out = run_tigramite(self.cov.samples(), self.ci_test, self.method, self.tau_min, self.tau_max,
                                 self.pc_alpha, self.alpha_level, self.max_conds_dim, self.fdr_method, self.var_names)
             out["n_degenerate"] = 0
+            code, n_eff = np.full(shape, TESTED, dtype=np.int8), np.full(shape, -1, dtype=np.int64)
         else:
-            out = self._run_streaming()
+            ledger = Ledger(self.test.engine(self.cov), self.n_vars, self.tau_max, testwise=self.missing == "testwise")
+            out = self._run_streaming(ledger)
+            code, n_eff = ledger.code, ledger.n_eff
         out.update(self._metadata())
+        observed = np.count_nonzero(np.isfinite(self.cov.samples()), axis=0)
+        out.update(link_report(code, n_eff, self.tau_min, out["assumed"], observed, self.var_names,
+                               self.cov.n_samples, why))
         out["compute_ms"] = (time.perf_counter() - t0) * 1e3
         return out
 
-    def _run_streaming(self) -> dict[str, Any]:
-        engine = self.test.engine(self.cov)
+    def _run_streaming(self, engine: Ledger) -> dict[str, Any]:
         if self.method == "pcmciplus":
             res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,
                                 self.max_conds_dim, self.fdr_method, self.links)
@@ -214,7 +269,7 @@ class WindowedPCMCI:
             res = run_mci(engine, pc.parents, self.n_vars, self.tau_min, self.tau_max, self.alpha_level,
                           self.fdr_method, self.max_conds_py, self.max_conds_px, self.links)
             res["parents"] = pc.parents
-        res["n_degenerate"] = int(getattr(engine, "n_degenerate", 0))
+        res["n_degenerate"] = engine.n_degenerate
         return res
 
     def _empty(self) -> dict[str, Any]:
@@ -230,7 +285,7 @@ class WindowedPCMCI:
     def _metadata(self) -> dict[str, Any]:
         c = self.cov
         settings = self.test.settings() if self.test is not None else {}
-        return {"var_names": list(self.var_names), "method": self.method, "ci_test": self.ci_test,
+        return {"var_names": list(self.var_names), "method": self.method, "ci_test": self.ci_test, "missing": self.missing,
                 "ci_settings": settings, "assumed": self._assumed(),
                 "tau_min": self.tau_min, "tau_max": self.tau_max, "pc_alpha": self.pc_alpha,
                 "alpha_level": self.alpha_level, "n_samples": c.n_samples, "n_rows": c.n_rows,

@@ -1,0 +1,258 @@
+"""What a refresh could say about each link: the rows its last test used, and its status.
+
+The CI engines (parcorr.py, robust.py, masked.py) leave after every call a :class:`TestRows`
+in ``engine.last``: each test's rows n, degrees of freedom and whether X or Y was a
+function of Z. For one refresh, :class:`Ledger` wraps the engine that PC1, MCI and PCMCI+
+call, keeps the last test of every link, and with ``testwise`` answers a test with too few
+rows (df < 1, where tigramite gives p NaN) val 0, p 1. :func:`link_report` turns the ledger
+into ``results()``'s ``n_eff``, ``link_status``, ``graph_status`` and ``status_reason``.
+
+A lag-0 link is a pair: its two tests (X -> Y and Y -> X) share the worse status and the
+smaller n. Statuses: "tested"; "insufficient" (df < 1); "deterministic" (|partial corr| >=
+1 - 1e-9, or X or Y in the span of Z); "assumed" (link_assumptions decided it); "untested"
+(lag-0 self links, lags < tau_min, links no test reached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DETERMINISTIC", "STATUSES", "Ledger", "TestRows", "link_report"]
+
+UNTESTED, TESTED, DETERMINISTIC_CODE, INSUFFICIENT = 0, 1, 2, 3
+STATUSES = ("untested", "tested", "deterministic", "insufficient")
+"""Status names by code; a larger code wins when two tests of one link disagree."""
+
+DETERMINISTIC = 1.0 - 1e-9
+"""|partial correlation| at or above which a test is deterministic, not a finding."""
+
+Node = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class TestRows:
+    """Per test of one engine call: rows used, degrees of freedom, X or Y a function of Z.
+
+    >>> TestRows.full(2, 10.0, np.array([0, 3])).df.tolist()
+    [8.0, 5.0]
+    """
+
+    n: np.ndarray
+    df: np.ndarray
+    degenerate: np.ndarray
+
+    @classmethod
+    def full(cls, b: int, n: float, width: np.ndarray, degenerate: np.ndarray | None = None) -> TestRows:
+        """b tests on the same n rows with ``width`` conditions each.
+
+        >>> TestRows.full(1, 5.0, np.array([1])).n.tolist()
+        [5]
+        """
+        nn = np.full(b, int(round(n)), dtype=np.int64)
+        deg = np.zeros(b, dtype=bool) if degenerate is None else degenerate
+        return cls(n=nn, df=nn - 2.0 - np.asarray(width, dtype=np.float64), degenerate=deg)
+
+
+class Ledger:
+    """An engine wrapper for one refresh that keeps each link's last test (rows and status).
+
+    >>> from causalstream.models.causal.lagcov import LaggedCovariance
+    >>> from causalstream.models.causal.parcorr import CovParCorr
+    >>> X = np.random.default_rng(0).normal(size=(60, 2))
+    >>> led = Ledger(CovParCorr(LaggedCovariance(2, 60, 2).update_many(X).stats(), 2), 2, 1)
+    >>> _ = led.run_masks(np.array([2]), np.array([1]), np.zeros((1, 6), bool))
+    >>> int(led.n_eff[0, 1, 1]), STATUSES[led.code[0, 1, 1]]
+    (58, 'tested')
+    """
+
+    def __init__(self, engine: Any, n_vars: int, tau_max: int, testwise: bool = False) -> None:
+        self.engine = engine
+        self.n_vars = n_vars
+        self.tau_max = tau_max
+        self.testwise = testwise
+        shape = (n_vars, n_vars, tau_max + 1)
+        self.n_eff = np.zeros(shape, dtype=np.int64)
+        self.code = np.zeros(shape, dtype=np.int8)
+        self._memo: dict[tuple, tuple[int, int]] = {}
+
+    @property
+    def n_degenerate(self) -> int:
+        """The wrapped engine's count of tests answered without a finding.
+
+        >>> Ledger(type("E", (), {"n_degenerate": 3})(), 1, 0).n_degenerate
+        3
+        """
+        return int(getattr(self.engine, "n_degenerate", 0))
+
+    def col(self, node: Node) -> int:
+        """Embedding column of a node (the engine's).
+
+        >>> from causalstream.models.causal.parcorr import CovParCorr
+        >>> Ledger(CovParCorr(None, 3), 3, 1).col((2, -1))
+        5
+        """
+        return self.engine.col(node)
+
+    def clean_z(self, x: Node, y: Node, z: Sequence[Node]) -> list[Node]:
+        """Z as the engine cleans it.
+
+        >>> from causalstream.models.causal.parcorr import CovParCorr
+        >>> Ledger(CovParCorr(None, 2), 2, 1).clean_z((0, -1), (1, 0), [(0, -1), (1, -1)])
+        [(1, -1)]
+        """
+        return self.engine.clean_z(x, y, z)
+
+    def aic(self, j: int, parents: list[Node]) -> float:
+        """The engine's AIC (not a test: nothing recorded).
+
+        >>> Ledger(type("E", (), {"aic": lambda self, j, p: 1.5})(), 1, 0).aic(0, [])
+        1.5
+        """
+        return self.engine.aic(j, parents)
+
+    def run_masks(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The engine's batch; records each test on link (cx, cy) and settles insufficient tests.
+
+        >>> class Half:
+        ...     last = TestRows(np.array([9, 1]), np.array([7.0, -1.0]), np.array([False, False]))
+        ...     def run_masks(self, cx, cy, zm): return np.array([0.5, np.nan]), np.array([0.1, np.nan])
+        >>> led = Ledger(Half(), 2, 1, testwise=True)
+        >>> led.run_masks(np.array([2, 3]), np.array([0, 0]), np.zeros((2, 4), bool))
+        (array([0.5, 0. ]), array([0.1, 1. ]))
+        >>> [STATUSES[c] for c in led.code[:, 0, 1]]
+        ['tested', 'insufficient']
+        """
+        val, pval = self.engine.run_masks(cx, cy, zmask)
+        code, n = self._codes(val, len(cx))
+        if self.testwise:
+            bad = code == INSUFFICIENT
+            val, pval = np.where(bad, 0.0, val), np.where(bad, 1.0, pval)
+        self._record(np.asarray(cx), np.asarray(cy), n, code)
+        return val, pval
+
+    def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
+        """One test (PCMCI+'s phases); recorded on link (x, y).
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> from causalstream.models.causal.parcorr import CovParCorr
+        >>> X = np.random.default_rng(0).normal(size=(40, 2))
+        >>> led = Ledger(CovParCorr(LaggedCovariance(2, 40, 0).update_many(X).stats(), 2), 2, 0)
+        >>> _ = led.test_one((0, 0), (1, 0), []); int(led.n_eff[1, 0, 0]), STATUSES[led.code[0, 1, 0]]
+        (40, 'tested')
+        """
+        val, pval = self.engine.test_one(x, y, z)
+        code, n = self._codes(np.array([val]), 1)
+        if self.testwise and code[0] == INSUFFICIENT:
+            val, pval = 0.0, 1.0
+        self._memo[self.key(x, y, z)] = (int(n[0]), int(code[0]))
+        self._record_nodes(x, y, int(n[0]), int(code[0]))
+        return val, pval
+
+    def key(self, x: Node, y: Node, z: Sequence[Node]) -> tuple:
+        """The cache key of a test: X and Y unordered, Z a set (as PCMCI+'s cache keys it).
+
+        >>> Ledger(None, 1, 0).key((0, 0), (1, 0), [(1, -1)]) == Ledger(None, 1, 0).key((1, 0), (0, 0), [(1, -1)])
+        True
+        """
+        return frozenset((x, y)), frozenset(z)
+
+    def note(self, x: Node, y: Node, z: Sequence[Node]) -> None:
+        """A cached test asked again: it is the link's last test now.
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> from causalstream.models.causal.parcorr import CovParCorr
+        >>> led = Ledger(CovParCorr(LaggedCovariance(1, 30, 1).update_many(np.arange(30.0)[:, None] % 7).stats(), 1), 1, 1)
+        >>> _ = led.test_one((0, -1), (0, 0), []); led.n_eff[0, 0, 1] = 0; led.note((0, -1), (0, 0), [])
+        >>> int(led.n_eff[0, 0, 1])
+        29
+        """
+        got = self._memo.get(self.key(x, y, z))
+        if got is not None:
+            self._record_nodes(x, y, *got)
+
+    def _codes(self, val: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
+        rows: TestRows | None = getattr(self.engine, "last", None)
+        code = np.full(b, TESTED, dtype=np.int8)
+        if rows is None or len(rows.n) != b:
+            n = np.full(b, int(round(float(getattr(getattr(self.engine, "stats", None), "n", -1)))), dtype=np.int64)
+            return code, n
+        with np.errstate(invalid="ignore"):
+            det = rows.degenerate | (np.abs(np.nan_to_num(val)) >= DETERMINISTIC)
+        code[det] = DETERMINISTIC_CODE
+        code[~(rows.df >= 1)] = INSUFFICIENT
+        return code, np.asarray(rows.n, dtype=np.int64)
+
+    def _record(self, cx: np.ndarray, cy: np.ndarray, n: np.ndarray, code: np.ndarray) -> None:
+        N = self.n_vars
+        i, tau, j, ylag = cx % N, cx // N, cy % N, cy // N
+        ok = (ylag == 0) & (tau <= self.tau_max)
+        i, j, tau, n, code = i[ok], j[ok], tau[ok], n[ok], code[ok]
+        self.n_eff[i, j, tau] = n          # numpy keeps the last of repeated indices
+        self.code[i, j, tau] = code
+
+    def _record_nodes(self, x: Node, y: Node, n: int, code: int) -> None:
+        if y[1] != 0 and x[1] == 0:
+            x, y = y, x
+        if y[1] != 0 or not 0 <= -x[1] <= self.tau_max:
+            return
+        self.n_eff[x[0], y[0], -x[1]] = n
+        self.code[x[0], y[0], -x[1]] = code
+        if x[1] == 0:
+            self.n_eff[y[0], x[0], 0] = n
+            self.code[y[0], x[0], 0] = code
+
+
+def link_report(code: np.ndarray, n_eff: np.ndarray, tau_min: int, assumed: np.ndarray, observed: np.ndarray,
+                var_names: Sequence[str], n_samples: int, why: str = "") -> dict[str, Any]:
+    """``n_eff``, ``link_status``, ``graph_status`` and ``status_reason`` for results().
+
+    ``code`` / ``n_eff`` are a ledger's (a lag-0 pair takes its worse status and smaller n),
+    ``observed`` the samples in the window each variable has, ``why`` a reason already known
+    (a window with too few rows).
+
+    >>> code = np.ones((2, 2, 2), np.int8); code[0, 0, 0] = code[1, 1, 0] = 0; code[0, 1, 1] = 3
+    >>> r = link_report(code, np.full((2, 2, 2), 50), 0, np.zeros((2, 2, 2), bool), np.array([50, 2]), ["a", "b"], 50)
+    >>> r["link_status"][:, :, 1].tolist(), r["graph_status"], r["status_reason"]
+    ([['tested', 'insufficient'], ['tested', 'tested']], 'partial', 'b observed in 2 of 50 samples; 1 of 6 links insufficient')
+    """
+    code = code.copy()
+    n_eff = n_eff.copy()
+    pair = code[:, :, 0]
+    worse = np.maximum(pair, pair.T)
+    both = (pair > 0) & (pair.T > 0)
+    n0 = n_eff[:, :, 0]
+    n_eff[:, :, 0] = np.where(both, np.minimum(n0, n0.T), np.maximum(n0, n0.T))
+    code[:, :, 0] = worse
+    code[:, :, :tau_min] = UNTESTED
+    idx = np.arange(code.shape[0])
+    code[idx, idx, 0] = UNTESTED
+    status = np.array(STATUSES, dtype="<U13")[code]
+    status[assumed] = "assumed"
+    n_eff[code == UNTESTED] = 0
+    n_eff[assumed] = 0
+    testable = ~assumed & (status != "untested")
+    counts = {s: int(np.count_nonzero(testable & (status == s))) for s in ("tested", "deterministic", "insufficient")}
+    total = int(np.count_nonzero(testable))
+    if total and counts["tested"] + counts["deterministic"] == 0:
+        graph_status = "insufficient"
+    elif counts["insufficient"] or counts["deterministic"]:
+        graph_status = "partial"
+    else:
+        graph_status = "ok"
+    parts = [why] if why else []
+    scarce = [k for k in np.argsort(observed, kind="stable") if observed[k] < 3] if n_samples else []
+    parts += [f"{var_names[k]} observed in {int(observed[k])} of {n_samples} samples" for k in scarce[:3]]
+    if len(scarce) > 3:
+        parts.append(f"{len(scarce) - 3} more variables observed in < 3 samples")
+    for s in ("insufficient", "deterministic"):
+        if counts[s]:
+            parts.append(f"{counts[s]} of {total} links {s}")
+    if graph_status == "ok":
+        rows = n_eff[status == "tested"]
+        parts.append(f"{counts['tested']} links tested on {int(rows.min())}-{int(rows.max())} rows" if len(rows)
+                     else "no link to test")
+    return {"n_eff": n_eff, "link_status": status, "graph_status": graph_status, "status_reason": "; ".join(parts)}
