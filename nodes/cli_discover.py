@@ -150,6 +150,7 @@ def discover_command(
     alpha: float = typer.Option(0.01, help="MCI significance level (the discovery node's default)."),
     pc_alpha: float = typer.Option(0.05, help="PC1 condition-selection level."),
     max_conds_dim: int = typer.Option(None, help="Cap on conditions in PC1."),
+    missing: str = typer.Option("complete", help="NaN handling: complete (tigramite's missing_flag) or testwise (each test on its own observed rows)."),
     fdr_method: str = typer.Option("none", help="none or fdr_bh."),
     stability_k: int = typer.Option(10, help="Stability = share of the last k graphs holding a link."),
     assume: list[str] = typer.Option([], help="A link rule in YAML (repeat): '{forbid: \"h*.a -> robot.v\", lag: 0}'."),
@@ -172,7 +173,8 @@ def discover_command(
     if not tables:
         raise CommandError("discover", "no samples in the sources")
     model = {"tau_min": tau_min, "method": method, "ci_test": ci_test, "ci_params": _ci_params(ci_param),
-             "pc_alpha": pc_alpha, "alpha_level": alpha, "max_conds_dim": max_conds_dim, "fdr_method": fdr_method}
+             "pc_alpha": pc_alpha, "alpha_level": alpha, "max_conds_dim": max_conds_dim, "fdr_method": fdr_method,
+             "missing": missing}
     rules = _rules(assume)
     if rules:
         model["link_rules"] = rules

@@ -249,3 +249,25 @@ def test_a_dead_worker_is_replaced_and_its_task_retried_a_failing_log_is_named(
     assert failed == [("raises", "ValueError: this log cannot be read")]
     here, _ = run_tasks(run_task, [tasks[0], tasks[2]])
     same_graphs(table_of(here), table_of(graphs))
+
+
+def test_gappy_logs_testwise_keep_the_links_and_statuses_say_why(tmp_path: Path) -> None:
+    X = series(900, 14)
+    rng = np.random.default_rng(0)
+    for col in range(4):  # bursts of gaps in every sensor: few complete rows, most single values kept
+        for start in rng.integers(0, 880, 45):  # ~3% of rows complete
+            X[start:start + 15, col] = np.nan
+    path = write_log(tmp_path / "gappy.mcap", X)
+    outs = {}
+    for mode in ("complete", "testwise"):
+        out = tmp_path / f"{mode}.csv"
+        res = run_cli("discover", str(path), "--window", "300", "--hop", "100", "--missing", mode, "-o", str(out))
+        assert res.returncode == 0, res.stderr
+        outs[mode] = pd.read_csv(out, keep_default_na=False)
+    tw, cc = outs["testwise"], outs["complete"]
+    held = {m: ((d.source == "a.x") & (d.target == "b.x") & (d["lag"] == 1)).sum() for m, d in outs.items()}
+    assert held["testwise"] == tw.window.nunique() == 7 and held["complete"] < 7  # complete rows run out
+    assert "insufficient" in set(cc.status)  # ... and the table says so
+    assert set(tw.status) <= {"tested", "insufficient", "deterministic", "assumed", "no_links", "partial"}
+    res = run_cli("discover", str(path), "--ci-test", "rcot", "--missing", "testwise")
+    assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
