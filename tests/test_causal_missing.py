@@ -23,10 +23,10 @@ from tigramite.independence_tests.robust_parcorr import RobustParCorr
 from tigramite.pcmci import PCMCI
 
 sys.path.insert(0, str(Path(__file__).parent))
-from causal_toys import assert_same, tigramite_run, toy_data  # noqa: E402
-
 from causalstream.models.causal import WindowedPCMCI  # noqa: E402
 from causalstream.models.errors import ParameterError  # noqa: E402
+
+from causal_toys import assert_same, tigramite_run, toy_data  # noqa: E402
 
 TESTS = {"parcorr": ParCorr, "robustparcorr": RobustParCorr}
 

@@ -29,6 +29,7 @@ from causalstream.models.causal.citests import TESTS, make_test
 from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.linkstatus import INSUFFICIENT, TESTED, Ledger, link_report
+from causalstream.models.causal.masked import MaskedParCorr
 from causalstream.models.causal.mci import run_mci
 from causalstream.models.causal.pc1 import run_pc1_select
 from causalstream.models.causal.pcmciplus import CovariancePCMCI, run_pcmciplus
@@ -247,7 +248,12 @@ class WindowedPCMCI:
             out["n_degenerate"] = 0
             code, n_eff = np.full(shape, TESTED, dtype=np.int8), np.full(shape, -1, dtype=np.int64)
         else:
-            ledger = Ledger(self.test.engine(self.cov), self.n_vars, self.tau_max, testwise=self.missing == "testwise")
+            testwise = self.missing == "testwise"
+            # ParCorr's test-wise engine sums each test's own rows through shared masks (masked.py);
+            # RobustParCorr ranks per row group already (robust.py)
+            engine = (MaskedParCorr.from_lagcov(self.cov, self.n_vars) if testwise and self.ci_test == "parcorr"
+                      else self.test.engine(self.cov))
+            ledger = Ledger(engine, self.n_vars, self.tau_max, testwise=testwise)
             out = self._run_streaming(ledger)
             code, n_eff = ledger.code, ledger.n_eff
         out.update(self._metadata())

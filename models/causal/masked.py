@@ -1,0 +1,206 @@
+"""ParCorr with test-wise deletion, fast: every test on the rows where its own columns are observed.
+
+A test's rows are those where all of X, Y and Z (at their lags) are observed, so each test
+has its own sums. They are not summed test by test: a batch of tests is split by target
+(column y) into a part A shared by all tests of that target (the columns every one of them
+uses: y and, in PC1 and MCI, y's conditions) and a rest B (x and its shifted parents), and
+the sums over the rows m(A) & m(B) of every (A, B) pair come from a few matrix products:
+``n = M_A^T M_B``, ``s1``, ``s2`` blocks ``(M_A E_A)^T (M_B E_B)`` and so on, with E the
+embedding (0 where missing) and M the masks. Each test then reads its covariance from its
+pair's blocks and is solved as in :class:`CovParCorr`. Equal to tigramite's ParCorr on each
+test's rows (tests/test_causal_missing.py); constants are judged over the window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from causalstream.models.causal.lagcov import LaggedCovariance, LagStats
+from causalstream.models.causal.linkstatus import TestRows
+from causalstream.models.causal.parcorr import RESIDUAL_FLOOR, CovParCorr, Node, t_pvalue
+
+__all__ = ["MaskedParCorr"]
+
+CHUNK = 64
+"""B sets per matrix product of the s2 blocks (bounds the memory of the outer products)."""
+
+
+class MaskedParCorr(CovParCorr):
+    """ParCorr tests on each test's own observed rows, batched through shared masks.
+
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(300, 2)); X[1:, 1] += 0.8 * X[:-1, 0]
+    >>> X[rng.random((300, 2)) < 0.2] = np.nan
+    >>> ci = MaskedParCorr.from_lagcov(LaggedCovariance(2, 300, 2).update_many(X), 2)
+    >>> val, p = ci.run([((0, -1), (1, 0), [(1, -1)])])
+    >>> bool(val[0] > 0.5 and p[0] < 1e-10), int(ci.last.n[0]) < 296
+    (True, True)
+    """
+
+    def __init__(self, stats: LagStats, n_vars: int, embedding: np.ndarray) -> None:
+        super().__init__(stats, n_vars)
+        observed = np.isfinite(embedding)
+        R, D = embedding.shape
+        self._E = np.zeros((R, D + 1))            # column D: padding, always observed, always 0
+        self._E[:, :D] = np.where(observed, embedding, 0.0)
+        self._O = np.ones((R, D + 1), dtype=bool)
+        self._O[:, :D] = observed
+        self._const = np.append(stats.constant, True)
+
+    @classmethod
+    def from_lagcov(cls, lagcov: LaggedCovariance, n_vars: int) -> MaskedParCorr:
+        """The engine for the window a LaggedCovariance holds now.
+
+        >>> lc = LaggedCovariance(1, 20, 1).update_many(np.arange(20.0)[:, None] % 5)
+        >>> MaskedParCorr.from_lagcov(lc, 1).test_one((0, -1), (0, 0), [])[0] < 1
+        True
+        """
+        return cls(lagcov.stats(), n_vars, lagcov.embedding())
+
+    def test_one(self, x: Node, y: Node, z: list[Node]) -> tuple[float, float]:
+        """One test (PCMCI+'s phases), as a batch of one.
+
+        >>> lc = LaggedCovariance(2, 50, 0).update_many(np.ones((50, 2)))
+        >>> MaskedParCorr.from_lagcov(lc, 2).test_one((0, 0), (1, 0), [])
+        (0.0, 1.0)
+        """
+        val, pval = self.run([(x, y, z)])
+        return float(val[0]), float(pval[0])
+
+    def run_masks(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Test X = column cx given Y = column cy and Z = the columns set in zmask, each on its rows.
+
+        >>> lc = LaggedCovariance(1, 30, 2).update_many(np.ones((30, 1)))
+        >>> MaskedParCorr.from_lagcov(lc, 1).run_masks(np.array([1]), np.array([0]), np.zeros((1, 3), dtype=bool))
+        (array([0.]), array([1.]))
+        """
+        b, D = len(cx), self._E.shape[1] - 1
+        rows = np.arange(b)
+        cols = np.zeros((b, D), dtype=bool)
+        cols[:, :zmask.shape[1]] = zmask[:, :D]
+        cols[rows, cx] = True
+        cols[rows, cy] = True
+        targets, ta = np.unique(cy, return_inverse=True)
+        xs, tb = np.unique(cx, return_inverse=True)
+        shared, by_x = _common(cols, ta, len(targets)), _common(cols, tb, len(xs))
+        # MCI: every test is its target's part (y, y's parents) and its x's part (x, x's shifted
+        # parents); PC1: y with the first conditions, and x. Tests with columns beyond both
+        # parts pair their target's part with the rest of their columns instead.
+        other = (cols & ~shared[ta] & ~by_x[tb]).any(axis=1)
+        n, val, df = np.zeros(b), np.zeros(b), np.zeros(b)
+        spanned = np.zeros(b, dtype=bool)
+        for sel in (np.flatnonzero(~other), np.flatnonzero(other)):
+            if len(sel) == 0:
+                continue
+            if other[sel[0]]:
+                rest = cols[sel] & ~shared[ta[sel]]
+                packed = np.packbits(rest, axis=1)
+                _, first, bgroup = np.unique(packed.view(f"V{packed.shape[1]}").ravel(), return_index=True,
+                                             return_inverse=True)
+                bsets, tbs = rest[first], bgroup.ravel()
+            else:
+                bsets, tbs = by_x, tb[sel]
+            a_idx, b_idx = _padded(shared, D), _padded(bsets, D)
+            n[sel], s1, s2, col = self._pair_sums(a_idx, b_idx, ta[sel], tbs)
+            val[sel], df[sel], spanned[sel] = self._solve(n[sel], s1, s2, col, cx[sel], cy[sel])
+        live = ~(self._const[cx] | self._const[cy])
+        pval = t_pvalue(val, df)
+        val[~live], pval[~live], spanned[~live] = 0.0, 1.0, False
+        self.last = TestRows(n=np.rint(n).astype(np.int64), df=df, degenerate=spanned)
+        self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
+        return val, pval
+
+    def _pair_sums(self, a_idx: np.ndarray, b_idx: np.ndarray, ta: np.ndarray, tb: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per test: rows n, sums s1 [d] and s2 [d, d] over its columns (A part, then B part)."""
+        E, obs = self._E, self._O
+        R = len(E)
+        (nA, ka), (nB, kb) = a_idx.shape, b_idx.shape
+        MA = obs[:, a_idx].all(axis=2).astype(np.float64)            # [R, nA]
+        MB = obs[:, b_idx].all(axis=2).astype(np.float64)
+        EA, EB = E[:, a_idx], E[:, b_idx]                           # [R, n, k]
+        FA, FB = EA * MA[:, :, None], EB * MB[:, :, None]
+        n = (MA.T @ MB)[ta, tb]
+        s1a = (FA.reshape(R, -1).T @ MB).reshape(nA, ka, nB)[ta, :, tb]
+        s1b = (FB.reshape(R, -1).T @ MA).reshape(nB, kb, nA)[tb, :, ta]
+        saa = (np.einsum("rak,ral->rakl", FA, EA).reshape(R, -1).T @ MB).reshape(nA, ka, ka, nB)
+        sab = (FA.reshape(R, -1).T @ FB.reshape(R, -1)).reshape(nA, ka, nB, kb)
+        sbb = np.empty((nB, kb, kb, nA))
+        for lo in range(0, nB, CHUNK):
+            hi = min(nB, lo + CHUNK)
+            outer = np.einsum("rbk,rbl->rbkl", FB[:, lo:hi], EB[:, lo:hi])
+            sbb[lo:hi] = (outer.reshape(R, -1).T @ MA).reshape(hi - lo, kb, kb, nA)
+        d = ka + kb
+        s2 = np.empty((len(ta), d, d))
+        s2[:, :ka, :ka] = saa[ta, :, :, tb]
+        s2[:, :ka, ka:] = sab[ta, :, tb, :]
+        s2[:, ka:, :ka] = np.swapaxes(s2[:, :ka, ka:], 1, 2)
+        s2[:, ka:, ka:] = sbb[tb, :, :, ta]
+        return n, np.concatenate([s1a, s1b], axis=1), s2, np.concatenate([a_idx[ta], b_idx[tb]], axis=1)
+
+    def _solve(self, n: np.ndarray, s1: np.ndarray, s2: np.ndarray, col: np.ndarray, cx: np.ndarray,
+               cy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Partial correlation of x and y given the rest of each test's columns; df; span degeneracy."""
+        b, d = col.shape
+        rows = np.arange(b)
+        px, py = np.argmax(col == cx[:, None], axis=1), np.argmax(col == cy[:, None], axis=1)
+        isz = ~self._const[col]
+        earlier = np.tril(np.ones((d, d), dtype=bool), -1)
+        isz &= ~((col[:, :, None] == col[:, None, :]) & earlier).any(axis=2)   # a column's repeats
+        isz[rows, px] = isz[rows, py] = False
+        width = isz.sum(axis=1)
+        # order [x, y, Z..., padding]: a stable sort on the key puts them there
+        key = np.where(isz, 2, 3)
+        key[rows, px], key[rows, py] = 0, 1
+        order = np.argsort(key, axis=1, kind="stable")
+        pad = np.take_along_axis(key, order, axis=1) == 3
+        s2 = s2[rows[:, None, None], order[:, :, None], order[:, None, :]]
+        s1 = np.take_along_axis(s1, order, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nn = n[:, None, None]
+            cov = (s2 - s1[:, :, None] * s1[:, None, :] / nn) / nn
+            cov = np.where(pad[:, :, None] | pad[:, None, :], np.eye(d), cov)
+            sd = np.sqrt(np.einsum("bii->bi", cov))
+            corr = cov / (sd[:, :, None] * sd[:, None, :])
+        corr = np.nan_to_num(corr)
+        if d > 2:
+            a, r = corr[:, 2:, 2:], corr[:, 2:, :2]
+            try:
+                sol = np.linalg.solve(a, r)
+            except np.linalg.LinAlgError:
+                sol = np.linalg.pinv(a) @ r
+            m = corr[:, :2, :2] - np.swapaxes(r, 1, 2) @ sol
+        else:
+            m = corr
+        spanned = ~((m[:, 0, 0] > RESIDUAL_FLOOR) & (m[:, 1, 1] > RESIDUAL_FLOOR))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            val = np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0)
+        return np.where(spanned, 0.0, val), n - 2.0 - width, spanned
+
+    def _sub_cov(self, idx: np.ndarray, pad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Covariance submatrices over each test's own observed rows (for the AIC), one by one."""
+        subs, ns = [], []
+        for cols in idx:
+            keep = self._O[:, cols].all(axis=1)
+            e = self._E[keep][:, cols]
+            k = max(len(e), 1)
+            mean = e.sum(axis=0) / k
+            subs.append((e - mean).T @ (e - mean) / k)
+            ns.append(float(len(e)))
+        return np.array(subs), np.array(ns)
+
+
+def _common(cols: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+    """Per group of tests [k, D]: the columns every test of the group uses."""
+    onehot = np.zeros((k, len(group)))
+    onehot[group, np.arange(len(group))] = 1.0
+    return onehot @ cols.astype(np.float64) == onehot.sum(axis=1)[:, None]
+
+
+def _padded(sets: np.ndarray, pad: int) -> np.ndarray:
+    """Column lists of boolean rows [n, D], padded with column ``pad`` to a common width (>= 1)."""
+    width = max(1, int(sets.sum(axis=1).max(initial=0)))
+    out = np.full((len(sets), width), pad, dtype=np.intp)
+    r, c = np.nonzero(sets)
+    pos = np.arange(len(r)) - np.repeat(np.cumsum(sets.sum(axis=1)) - sets.sum(axis=1), sets.sum(axis=1))
+    out[r, pos] = c
+    return out
