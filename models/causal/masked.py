@@ -23,6 +23,8 @@ __all__ = ["MaskedParCorr"]
 
 CHUNK = 64
 """B sets per matrix product of the s2 blocks (bounds the memory of the outer products)."""
+DIRECT = 8
+"""Batches up to this size are summed test by test (the shared-mask products do not pay off)."""
 
 
 class MaskedParCorr(CovParCorr):
@@ -79,6 +81,10 @@ class MaskedParCorr(CovParCorr):
         cols[:, :zmask.shape[1]] = zmask[:, :D]
         cols[rows, cx] = True
         cols[rows, cy] = True
+        if b <= DIRECT:
+            n, s1, s2, col = self._direct(cols)
+            val, df, spanned = self._solve(n, s1, s2, col, cx, cy)
+            return self._finish(val, df, spanned, n, cx, cy)
         targets, ta = np.unique(cy, return_inverse=True)
         xs, tb = np.unique(cx, return_inverse=True)
         shared, by_x = _common(cols, ta, len(targets)), _common(cols, tb, len(xs))
@@ -102,12 +108,26 @@ class MaskedParCorr(CovParCorr):
             a_idx, b_idx = _padded(shared, D), _padded(bsets, D)
             n[sel], s1, s2, col = self._pair_sums(a_idx, b_idx, ta[sel], tbs)
             val[sel], df[sel], spanned[sel] = self._solve(n[sel], s1, s2, col, cx[sel], cy[sel])
+        return self._finish(val, df, spanned, n, cx, cy)
+
+    def _finish(self, val: np.ndarray, df: np.ndarray, spanned: np.ndarray, n: np.ndarray, cx: np.ndarray,
+                cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """p-values; constant X or Y answered val 0, p 1; ``last`` and ``n_degenerate`` kept."""
         live = ~(self._const[cx] | self._const[cy])
         pval = t_pvalue(val, df)
         val[~live], pval[~live], spanned[~live] = 0.0, 1.0, False
         self.last = TestRows(n=np.rint(n).astype(np.int64), df=df, degenerate=spanned)
         self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
         return val, pval
+
+    def _direct(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per test, summed on its own rows directly (a few tests: PCMCI+'s one-at-a-time phases)."""
+        col = _padded(cols, self._E.shape[1] - 1)
+        n, s1, s2 = np.zeros(len(col)), np.zeros(col.shape), np.zeros(col.shape + (col.shape[1],))
+        for k, c in enumerate(col):
+            e = self._E[self._O[:, c].all(axis=1)][:, c]
+            n[k], s1[k], s2[k] = len(e), e.sum(axis=0), e.T @ e
+        return n, s1, s2, col
 
     def _pair_sums(self, a_idx: np.ndarray, b_idx: np.ndarray, ta: np.ndarray, tb: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -190,10 +210,10 @@ class MaskedParCorr(CovParCorr):
 
 
 def _common(cols: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
-    """Per group of tests [k, D]: the columns every test of the group uses."""
-    onehot = np.zeros((k, len(group)))
-    onehot[group, np.arange(len(group))] = 1.0
-    return onehot @ cols.astype(np.float64) == onehot.sum(axis=1)[:, None]
+    """Per group 0..k-1 of tests (every group present): the columns every test of the group uses [k, D]."""
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(k))
+    return np.logical_and.reduceat(cols[order], starts, axis=0)
 
 
 def _padded(sets: np.ndarray, pad: int) -> np.ndarray:

@@ -251,8 +251,8 @@ class WindowedPCMCI:
             testwise = self.missing == "testwise"
             # ParCorr's test-wise engine sums each test's own rows through shared masks (masked.py);
             # RobustParCorr ranks per row group already (robust.py)
-            engine = (MaskedParCorr.from_lagcov(self.cov, self.n_vars) if testwise and self.ci_test == "parcorr"
-                      else self.test.engine(self.cov))
+            masked = testwise and self.ci_test == "parcorr" and self.cov.n_missing > 0   # no NaN: the same rows
+            engine = MaskedParCorr.from_lagcov(self.cov, self.n_vars) if masked else self.test.engine(self.cov)
             ledger = Ledger(engine, self.n_vars, self.tau_max, testwise=testwise)
             out = self._run_streaming(ledger)
             code, n_eff = ledger.code, ledger.n_eff
