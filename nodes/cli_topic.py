@@ -29,7 +29,7 @@ from causalstream.stream import Endpoints, Publisher, Subscriber
 from causalstream.stream.codec import from_builtins, message_type, to_builtins, to_json
 from causalstream.stream.bus.endpoints import ENV_VAR
 from causalstream.stream.messages import BusStats
-from causalstream.stream.bus.topics import STATS_TOPIC, TOPICS
+from causalstream.stream.bus.topics import STATS_TOPIC
 
 __all__ = ["register", "collect_stats", "latest_by", "pick_field"]
 
@@ -89,28 +89,32 @@ def list_topics(
     show_all: bool = typer.Option(False, "--all", "-a", help="Also show the bus's own topic, /bus/stats."),
     bus: str = BusOpt,
 ) -> None:
-    """List topics with their type, publishers, subscribers and publish rate.
+    """List topics with their type, publishers, subscribers, publish rate and durability.
 
     Every process on the bus reports its publishers and subscribers on /bus/stats once a
-    second; this listens for `--wait` seconds and shows what it heard.
+    second; this listens for `--wait` seconds and shows what it heard. Type and latched are
+    what the publishers declared (their registrations), else what subscribers saw.
     """
-    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"type": "", "pubs": 0, "subs": 0, "hz": 0.0})
+    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"type": "", "pubs": 0, "subs": 0, "hz": 0.0,
+                                                           "latched": False})
     for stats in collect_stats(Endpoints.from_env(bus), wait):
         for t in stats.topics:
             if t.topic == STATS_TOPIC and not show_all:
                 continue
             row = rows[t.topic]
-            row["type"] = row["type"] or t.type_name
+            if t.role == "pub" or not row["pubs"]:
+                row["type"] = t.type_name if t.role == "pub" else row["type"] or t.type_name
             row["pubs" if t.role == "pub" else "subs"] += 1
             if t.role == "pub":
                 row["hz"] += t.rate_hz
+            row["latched"] = row["latched"] or t.latched
     if not rows:
         _ERR.print(f"no topics heard from in {wait:.1f} s (is a bus running at {Endpoints.from_env(bus).pub}?)")
         raise typer.Exit(1)
-    table = Table("topic", "type", "publishers", "subscribers", "rate (Hz)", box=None)
+    table = Table("topic", "type", "publishers", "subscribers", "rate (Hz)", "latched", box=None)
     for name in sorted(rows):
         r = rows[name]
-        table.add_row(name, r["type"], str(r["pubs"]), str(r["subs"]), f"{r['hz']:.1f}")
+        table.add_row(name, r["type"], str(r["pubs"]), str(r["subs"]), f"{r['hz']:.1f}", "yes" if r["latched"] else "no")
     _OUT.print(table)
 
 
@@ -191,20 +195,25 @@ def info(
     wait: float = typer.Option(1.5, help="Seconds to listen for the participants' reports."),
     bus: str = BusOpt,
 ) -> None:
-    """Show a topic's type, publishers and subscribers, with drops (gaps) and bad frames."""
-    known = TOPICS.get(topic)
+    """Show a topic's type and durability, publishers and subscribers, with drops (gaps) and bad frames.
+
+    Type and latched are what the publishers declared (their registrations); with no
+    publisher heard from, what the subscribers got.
+    """
     pubs, subs = [], []
     for stats in collect_stats(Endpoints.from_env(bus), wait):
         for t in stats.topics:
             if t.topic == topic:
                 (pubs if t.role == "pub" else subs).append((stats, t))
-    type_name = known.type_name if known else next((t.type_name for _, t in pubs + subs if t.type_name), "?")
-    _OUT.print(f"Type: {type_name}{'  (latched)' if known and known.latched else ''}")
+    declared = [t for _, t in pubs] or [t for _, t in subs]
+    type_name = next((t.type_name for t in declared if t.type_name), "?")
+    _OUT.print(f"Type: {type_name}{'  (latched)' if any(t.latched for t in declared) else ''}")
     _OUT.print(f"Publisher count: {len(pubs)}")
     for stats, t in pubs:
+        durability = "latched, " if t.latched else ""
         # on the broker path ZeroMQ drops where we cannot count: those losses show as subscribers' gaps
         drops = f"dropped at full links {t.link_drops}" if t.path != "broker" else "via the broker (its drops show as gaps)"
-        _OUT.print(f"  {stats.node or '-'} (pid {stats.pid}): {t.messages} sent, {t.rate_hz:.1f} Hz, {drops}")
+        _OUT.print(f"  {stats.node or '-'} (pid {stats.pid}): {durability}{t.messages} sent, {t.rate_hz:.1f} Hz, {drops}")
     _OUT.print(f"Subscription count: {len(subs)}")
     for stats, t in subs:
         _OUT.print(
@@ -225,6 +234,7 @@ def pub(
     once: bool = typer.Option(False, "--once", "-1", help="Publish one message and exit (same as --times 1)."),
     keep_alive: float = typer.Option(0.2, help="Seconds to stay up after the last message, so it is delivered."),
     wait_subscriber: float = typer.Option(0.0, help="First wait up to this many seconds for a subscriber."),
+    latched: bool = typer.Option(False, "--latched", help="Declare the topic latched: late subscribers get the last message."),
     bus: str = BusOpt,
 ) -> None:
     """Publish a message built from YAML, at a rate, a number of times or once.
@@ -239,7 +249,7 @@ def pub(
     msg_cls = message_type(type_name)
     msg = from_builtins(msg_cls.__name__, data)
     limit = 1 if once else times
-    with Publisher(topic, msg_cls, endpoints=Endpoints.from_env(bus)) as publisher:
+    with Publisher(topic, msg_cls, endpoints=Endpoints.from_env(bus), latched=latched or None) as publisher:
         publisher.wait_ready(5.0)
         if wait_subscriber:
             try:

@@ -128,7 +128,7 @@ class DiscoveryNode(CheckedNode):
             self.counters[name] = 0
         self.shared = SharedCounts(*_WORKER_COUNTERS)
         self._publish_lock = threading.Lock()
-        self.graph_out = self.publisher("causal/graph", CausalGraph)
+        self.graph_out = self.publisher("causal/graph", CausalGraph, latched=True)
         self.events_out = self.publisher("causal/events", CausalEvent)
         self.worker = RefreshWorker(self._refresh, threaded=p.threaded, counts=self.shared)
         self.state_file = StateFile(p.state, self._fingerprint(), p.state_every_s, self.log) if p.state else None

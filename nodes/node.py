@@ -247,10 +247,15 @@ class Node:
         """The topic ``name`` resolves to for this node (namespace, then remap)."""
         return resolve_topic(name, self.namespace, self.remap, self.name)
 
-    def publisher(self, name: str, msg_type: type[Message] | None = None) -> Output:
-        """An output on ``name`` (resolved); ``msg_type`` None takes any message type."""
+    def publisher(self, name: str, msg_type: type[Message] | None = None, latched: bool | None = None) -> Output:
+        """An output on ``name`` (resolved); ``msg_type`` None takes any message type.
+
+        ``latched=True`` declares the topic latched: a late subscriber gets its last message,
+        wherever a launch file remaps it (None: the well-known table's default for the
+        resolved name).
+        """
         topic = self.topic(name)
-        return Output(name, topic, self.io.open_publisher(topic, msg_type, self.qualified_name), self)
+        return Output(name, topic, self.io.open_publisher(topic, msg_type, self.qualified_name, latched), self)
 
     def subscribe(self, name: str, handler: Callable[[Input], object] | None = None,
                   msg_type: type[Message] | None = None) -> str:

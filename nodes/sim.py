@@ -106,7 +106,7 @@ class SimNode(Node):
         self.clock_out = self.publisher("clock", Clock) if p.clock else None
         spec = FeatureSpec(robot_variables=tuple(p.robot_variables), human_variables=tuple(p.human_variables),
                            humans=tuple(self.sim.ids[1:]))
-        truth = self.publisher("sim/ground_truth", CausalGraph)
+        truth = self.publisher("sim/ground_truth", CausalGraph, latched=True)
         self.last_step = p.n_steps or (round(p.duration_s * p.rate_hz) if p.duration_s else 0)
         self.counters["steps"] = 0
         self.next_frame = self.sim.step()

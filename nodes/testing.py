@@ -52,11 +52,14 @@ class MockIO:
         self.inputs: collections.deque[tuple[str, Message]] = collections.deque()
         self.published: dict[str, list[Message]] = collections.defaultdict(list)
         self.subscribed: list[str] = []
+        self.latched: dict[str, bool | None] = {}  # topic -> what its publisher declared
         self.on_idle: Callable[[], object] | None = None
         self.closed = False
 
-    def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str) -> _MemorySink:
-        """A sink appending to ``published[topic]``."""
+    def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str,
+                       latched: bool | None = None) -> _MemorySink:
+        """A sink appending to ``published[topic]``; ``latched[topic]`` keeps the declaration."""
+        self.latched[topic] = latched
         return _MemorySink(self.published[topic])
 
     def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str) -> None:

@@ -51,7 +51,8 @@ class NodeIO(Protocol):
     ['close', 'drops', 'now', 'open_publisher', 'open_subscriber', 'recv']
     """
 
-    def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str) -> Sink: ...
+    def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str,
+                       latched: bool | None = None) -> Sink: ...
 
     def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str) -> None: ...
 
@@ -80,9 +81,10 @@ class BusIO:
         self._publishers: list[Publisher] = []
         self._subscriber: Subscriber | None = None
 
-    def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str) -> Publisher:
-        """A publisher on ``topic`` that the broker has seen."""
-        pub = Publisher(topic, msg_type, endpoints=self.endpoints, node=node)
+    def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str,
+                       latched: bool | None = None) -> Publisher:
+        """A publisher on ``topic`` (latched as declared) that the broker has seen."""
+        pub = Publisher(topic, msg_type, endpoints=self.endpoints, node=node, latched=latched)
         self._publishers.append(pub)
         try:
             return pub.wait_ready(self.ready_timeout)

@@ -307,6 +307,7 @@ class TopicStats(msgspec.Struct, kw_only=True):
     # the name logs written before the rename carry
     link_drops: int = msgspec.field(default=0, name="dropped")
     path: str = ""  # a publisher's: "direct" (to subscribers' inboxes) or "broker" (through the broker)
+    latched: bool = False  # as its publisher declared it (a subscriber's: as the registration it got said)
 
 
 class BusStats(Message, kw_only=True):

@@ -9,7 +9,10 @@ the broker socket carries only subscriptions; otherwise, or when ``ordered`` is 
 go through the broker.
 
 Every frame is built here: envelope, per-topic sequence numbers from 0, the last frame of a
-latched topic. A typed publisher has one topic and one type. A raw publisher takes
+latched topic, and each topic's registration (stream/bus/topics.py): the type and the
+durability (``latched``) this publisher declared, sent down every new direct link before
+anything else, and through the broker on every new subscription it sees. So a subscriber,
+the recorder included, learns them from the publisher, whatever the topic is called. A typed publisher has one topic and one type. A raw publisher takes
 payloads already encoded (``bag play``: they go back on the bus as recorded), on its own
 topic or, with ``topic=None``, on any; ``ordered=True`` (the player's) sends every topic
 through one broker connection that blocks at its high-water mark instead of dropping
@@ -44,7 +47,7 @@ from causalstream.stream.bus.counters import RateMeter, registry
 from causalstream.stream.bus.direct import DirectLinks, direct_mode
 from causalstream.stream.bus.endpoints import Endpoints, configure_socket
 from causalstream.stream.bus.security import ClientKeys
-from causalstream.stream.bus.topics import is_latched
+from causalstream.stream.bus.topics import REGISTRATION_TYPE, Registration, default_latched, registration_payload
 from causalstream.stream.codec import SEP, encode_frame_into, encode_raw_frame
 from causalstream.stream.errors import BusTimeoutError, CodecError
 from causalstream.stream.messages import Message, TopicStats
@@ -77,7 +80,7 @@ def transport(endpoints: Endpoints, keys: ClientKeys | None, ordered: bool = Fal
 
 @dataclass(slots=True)
 class _Topic:
-    """What a publisher keeps per topic: sequence number, type, latching and its last frame."""
+    """What a publisher keeps per topic: sequence number, type, latching, its registration and last frame."""
 
     name: str
     prefix: bytes
@@ -85,11 +88,16 @@ class _Topic:
     type_name: str = ""
     seq: int = 0
     last_frame: bytes | None = None
+    registration: bytes = b""
     rate: RateMeter = field(default_factory=RateMeter)
 
 
 class Publisher:
-    """Publishes on ``topic`` (``None``: raw, on any topic); ``latched=None`` follows the topic table.
+    """Publishes on ``topic`` (``None``: raw, on any topic), latched or not as declared.
+
+    ``latched=None`` takes the well-known table's default for that exact name
+    (:func:`~causalstream.stream.bus.topics.default_latched`); a raw publisher declares each
+    topic's type and durability with :meth:`declare` (else it gets that default too).
 
     ``seq`` counts this publisher's messages on its topic from 0; subscribers count gaps in
     it. ``publish`` never blocks for long: past ``hwm`` queued frames, ZeroMQ drops and the
@@ -100,6 +108,8 @@ class Publisher:
 
     >>> Publisher("/x", Message, endpoints=Endpoints.parse("inproc://nowhere")).latched
     False
+    >>> Publisher("/my/state", Message, endpoints="inproc://nowhere", latched=True).registrations()
+    {'/my/state': Registration(type_name='Message', latched=True)}
     >>> raw = Publisher(None, endpoints="inproc://doc-raw-none", ordered=True)
     >>> raw.publish_raw("Clock", b"\\x81\\xa8stamp_ns\\x01", 1, topic="/x"), raw.seqs
     (0, {'/x': 1})
@@ -122,7 +132,7 @@ class Publisher:
         self.topic = topic
         self.msg_type = msg_type
         self.endpoints = endpoints if isinstance(endpoints, Endpoints) else Endpoints.from_env(endpoints)
-        self.latched = bool(topic) and (is_latched(topic) if latched is None else latched)
+        self.latched = bool(topic) and (default_latched(topic or "") if latched is None else latched)
         self.hwm = hwm
         self.node = node
         self.ordered = ordered
@@ -133,10 +143,11 @@ class Publisher:
         self.link_drops = 0
         self.direct = transport(self.endpoints, self.keys, ordered or topic is None) == "direct"
         self._topics: dict[str, _Topic] = {}
+        self._subscriptions: set[bytes] = set()
+        self._thread: threading.Thread | None = None
         self._own = self._topic(topic, msg_type.__name__ if msg_type else "", self.latched) if topic else None
         self._buf = bytearray(self._own.prefix if self._own else b"")
         self._cut = len(self._buf)
-        self._subscriptions: set[bytes] = set()
         self._subs_seen = 0
         self._sent = 0
         self._closed = False
@@ -151,7 +162,6 @@ class Publisher:
         self._links = DirectLinks(topic or "", self.context, hwm) if self.direct else None
         self._look_at = 0.0
         self._relay: zmq.Socket | None = None
-        self._thread: threading.Thread | None = None
         if self.latched and not ordered:
             self._start_latch_thread()
         registry.add(self)
@@ -159,9 +169,33 @@ class Publisher:
     def _topic(self, name: str, type_name: str, latched: bool | None = None) -> _Topic:
         t = self._topics.get(name)
         if t is None:
-            t = self._topics[name] = _Topic(name, name.encode() + SEP, is_latched(name) if latched is None else latched)
-        t.type_name = type_name
+            t = self._topics[name] = _Topic(name, name.encode() + SEP, default_latched(name) if latched is None else latched)
+        elif latched is not None:
+            t.latched = latched
+        if t.type_name != type_name or not t.registration:
+            t.type_name = type_name
+            t.registration = encode_raw_frame(t.prefix, REGISTRATION_TYPE, registration_payload(type_name, t.latched), 0,
+                                              self.publisher_id, 0)
+            if self._thread is None and any(t.prefix.startswith(p) for p in self._subscriptions):
+                self._sock.send(t.registration)  # a raw publisher's new topic: its subscribers are known already
         return t
+
+    def declare(self, topic: str, type_name: str, latched: bool) -> None:
+        """Declare the type and durability of ``topic`` on a raw publisher (``bag play`` does,
+        from the log), before publishing on it; they travel with its registration.
+
+        >>> raw = Publisher(None, endpoints="inproc://doc-declare", ordered=True)
+        >>> raw.declare("/mine", "Clock", latched=True); raw.registrations()
+        {'/mine': Registration(type_name='Clock', latched=True)}
+        >>> raw.close()
+        """
+        if self.topic is not None and topic != self.topic:
+            raise CodecError(type_name, f"publisher of {self.topic} cannot declare {topic}")
+        self._topic(topic, type_name, latched)
+
+    def registrations(self) -> dict[str, Registration]:
+        """What this publisher declared per topic (what its registrations carry)."""
+        return {name: Registration(t.type_name, t.latched) for name, t in self._topics.items()}
 
     @property
     def seq(self) -> int:
@@ -219,10 +253,12 @@ class Publisher:
             with self._lock:
                 self._relay.send(bytes(frame))
             return
+        links = self._links
         if t.latched:
+            if links is None and self._sock.get(zmq.EVENTS) & zmq.POLLIN:
+                self.drain(0)  # a new subscriber gets the registration before the frame
             t.last_frame = bytes(frame)
         self._sent += 1
-        links = self._links
         if links is None:
             self._sock.send(frame, copy=type(frame) is not bytes or len(frame) < 65536)  # bytes: immutable, may go zero-copy
             if self._sent % _DRAIN_EVERY == 0:
@@ -243,7 +279,8 @@ class Publisher:
             linked = self._links.update(sub)
             if linked is not None:
                 self._subscriptions.add(b"")  # a subscriber of this publisher's topic
-                for t in self._topics.values():
+                for t in self._topics.values():  # the registration first: a link keeps the order
+                    self._links.send_to(linked, t.registration)
                     if t.latched and t.last_frame is not None:
                         self._links.send_to(linked, t.last_frame)
             return
@@ -252,8 +289,10 @@ class Publisher:
         prefix = sub[1:]
         self._subscriptions.add(prefix)
         for t in self._topics.values():
-            if t.latched and t.last_frame is not None and t.prefix.startswith(prefix):
-                self._sock.send(t.last_frame)
+            if t.prefix.startswith(prefix):
+                self._sock.send(t.registration)
+                if t.latched and t.last_frame is not None:
+                    self._sock.send(t.last_frame)
 
     def drain(self, timeout_ms: int = 0) -> None:
         """Take in subscriptions (waiting up to ``timeout_ms`` for the first); re-send latched values."""
@@ -332,8 +371,10 @@ class Publisher:
                     own.last_frame = frame
                     if self._links is not None:
                         self.link_drops += self._links.send(frame)
-                    else:
-                        self._sock.send(frame)
+                        continue
+                    while self._sock.poll(0):  # a new subscriber gets the registration before the frame
+                        self._on_subscription(self._sock.recv())
+                    self._sock.send(frame)
         except zmq.ContextTerminated:
             pass
         finally:
@@ -349,7 +390,7 @@ class Publisher:
         """This publisher's counters per topic as :class:`TopicStats` (what ``/bus/stats`` carries)."""
         path = "direct" if self._links is not None else "broker"
         return [TopicStats(topic=t.name, role="pub", type_name=t.type_name, messages=t.seq, rate_hz=t.rate.hz(),
-                           link_drops=self.link_drops, path=path) for t in list(self._topics.values())]
+                           link_drops=self.link_drops, path=path, latched=t.latched) for t in list(self._topics.values())]
 
     # -- lifetime ---------------------------------------------------------------------
 

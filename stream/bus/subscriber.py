@@ -43,7 +43,7 @@ from causalstream.stream.bus.security import ClientKeys
 from causalstream.stream.errors import BadFrameError, BusTimeoutError, CodecError, UnknownTypeError
 from causalstream.stream.messages import MESSAGE_TYPES, Message, TopicStats
 from causalstream.stream.bus.counters import Counters, TopicCounters, registry
-from causalstream.stream.bus.topics import HELLO_PREFIX, TOPICS
+from causalstream.stream.bus.topics import HELLO_PREFIX, REGISTRATION_TYPE, TOPICS, Registration, read_registration
 
 __all__ = ["Received", "Subscriber", "TopicCounters", "subscribe"]
 
@@ -76,7 +76,9 @@ class Subscriber:
     the type is registered, counts, and delivers the payload still encoded; frames on
     ``exclude`` topics are dropped uncounted. ``subscriber.bad_frames`` counts every dropped
     bad frame; ``counters`` (:class:`TopicCounters`) and :meth:`topic_stats` are per topic.
-    ``inbox`` is the direct-path inbox on a local bus, else None.
+    ``inbox`` is the direct-path inbox on a local bus, else None. ``registrations`` holds
+    what the publishers of each topic declared (type, latched), from their registration
+    frames, which are never delivered; :meth:`latched` reads it.
 
     >>> sub = Subscriber(["/features", "/clock"], endpoints="inproc://doc-nobroker")
     >>> sub.recv(timeout=0.01) is None, sub.bad_frames
@@ -106,6 +108,7 @@ class Subscriber:
         self.context = context or zmq.Context.instance()
         self.bad_frames = 0
         self.counters: dict[str, TopicCounters] = {}
+        self.registrations: dict[str, Registration] = {}
         self._hello = f"{HELLO_PREFIX}{uuid.uuid4().hex}".encode() + SEP
         self._ready = False
         self._closed = False
@@ -160,6 +163,13 @@ class Subscriber:
             self._bad(exc.topic, exc.reason)
             return None
         if topic in self.exclude:
+            return None
+        if env.type == REGISTRATION_TYPE:
+            reg = read_registration(env.payload)
+            if reg is None:
+                self._bad(topic, "bad registration")
+            else:
+                self.registrations[topic] = reg
             return None
         c = self._counter(topic)
         if self.raw:
@@ -239,6 +249,17 @@ class Subscriber:
                 out.append(got)
         return out
 
+    def latched(self, topic: str) -> bool:
+        """True if the publisher of ``topic`` registered it as latched (False if no registration came).
+
+        >>> sub = Subscriber("/x", endpoints="inproc://doc-latched")
+        >>> sub.latched("/x")
+        False
+        >>> sub.close()
+        """
+        reg = self.registrations.get(topic)
+        return reg is not None and reg.latched
+
     def totals(self) -> Counters:
         """The counters of every topic summed (``bad`` includes frames of no readable topic).
 
@@ -295,7 +316,7 @@ class Subscriber:
         """Counters per topic as :class:`TopicStats` (what ``/bus/stats`` carries)."""
         return [
             TopicStats(topic=t, role="sub", type_name=c.type_name, messages=c.messages, gaps=c.gaps,
-                       bad=c.bad, duplicates=c.duplicates, rate_hz=c.rate.hz())
+                       bad=c.bad, duplicates=c.duplicates, rate_hz=c.rate.hz(), latched=self.latched(t))
             for t, c in list(self.counters.items())
         ]
 

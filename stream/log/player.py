@@ -8,8 +8,10 @@ as the bus takes it: the player first waits for subscribers, and its socket bloc
 high-water mark instead of dropping (ZeroMQ's ``XPUB_NODROP``), so nothing is lost on its
 side.
 
-Starting at an offset first re-emits the last message before the offset of every
-latched topic (``/causal/graph``, ...), so a pipeline sees the state it would have had.
+A topic is latched on replay when its channel's metadata says so (``latched: "true"``, which
+the recorder writes from the topic's registration): the player declares it latched, so a
+late joiner gets its last value, and starting at an offset first re-emits the last message
+before the offset of every latched topic, so a pipeline sees the state it would have had.
 With ``clock=True`` a :class:`Clock` on ``/clock`` carries the log time (sim time), at
 most ``clock_hz`` times a second of log time.
 
@@ -52,7 +54,6 @@ from causalstream.stream.bus.publisher import Publisher
 from causalstream.stream.log.reader import check_log, iter_raw
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
 from causalstream.stream.bus.security import ClientKeys
-from causalstream.stream.bus.topics import is_latched
 
 __all__ = ["CLOCK_TOPIC", "PlayStats", "Player"]
 
@@ -133,6 +134,8 @@ class Player:
         self.end_ns = stats.message_end_time if stats else 0
         self.channels: dict[int, tuple[str, str]] = self._pick_channels(summary.channels, summary.schemas)
         self.replayed_topics = sorted({topic for topic, _ in self.channels.values()})
+        self.latched_topics = sorted({summary.channels[cid].topic for cid in self.channels
+                                      if summary.channels[cid].metadata.get("latched") == "true"})
         self.publisher: Publisher | None = None
         self.stats = PlayStats()  # of the current (or last) run, updated as it goes
 
@@ -160,6 +163,8 @@ class Player:
         # kept before waiting: close() must close it, or terminating the context would hang
         pub = self.publisher = Publisher(None, endpoints=self.endpoints, node=self.node, context=self.context,
                                          keys=self.keys, ordered=True, hwm=100_000, linger_ms=10_000)
+        for topic, type_name in self.channels.values():
+            pub.declare(topic, type_name, topic in self.latched_topics)
         pub.wait_ready(5.0)
         missing = pub.wait_for_subscribers(self.replayed_topics, self.wait_subscribers)
         if missing:
@@ -173,7 +178,7 @@ class Player:
 
     def _replay_latched(self, pub: Publisher, start_ns: int) -> int:
         """Re-emit the last message before ``start_ns`` of every latched topic."""
-        latched = [t for t in self.replayed_topics if is_latched(t)]
+        latched = self.latched_topics
         if not latched or start_ns <= self.start_ns:
             return 0
         last: dict[str, tuple[str, RawRecord]] = {}

@@ -4,7 +4,9 @@ The recorder is a client of the bus core: a raw :class:`Subscriber` (the same en
 check, sequence check and :class:`~causalstream.stream.bus.counters.Counters` as any
 subscriber) delivers each frame with its payload still encoded, and the payload bytes go
 into the log as they travelled; latched re-sends (a repeated sequence number from the same
-publisher) are dropped there, as for every subscriber. The file is flushed (chunk closed, fsync) every ``flush_interval``
+publisher) are dropped there, as for every subscriber. A channel is latched in the log when the
+topic's publisher registered it latched (its registration reaches the subscriber before its
+first message), whatever the topic is called: ``bag play`` latches it again. The file is flushed (chunk closed, fsync) every ``flush_interval``
 seconds, even when no message arrives, so a killed recorder loses at most that much.
 
 >>> import os, tempfile
@@ -130,7 +132,8 @@ class Recorder:
         cid = self._channels.get((got.topic, env.type))
         if cid is None:
             try:
-                cid = self._channels[(got.topic, env.type)] = self.writer.channel(got.topic, env.type)
+                cid = self.writer.channel(got.topic, env.type, latched=self.sub.latched(got.topic))
+                self._channels[(got.topic, env.type)] = cid
             except UnknownTypeError as exc:  # the subscriber checked the type: a type without a schema
                 log.warning("recorder cannot log %s: %s", got.topic, exc)
                 return False
@@ -142,7 +145,7 @@ class Recorder:
     def topic_stats(self) -> list[TopicStats]:
         """Counters per topic recorded (what ``/bus/stats`` carries), role ``sub``."""
         return [TopicStats(topic=t, role="sub", type_name=c.type_name, messages=c.messages, gaps=c.gaps, bad=c.bad,
-                           duplicates=c.duplicates) for t, c in list(self.sub.counters.items())]
+                           duplicates=c.duplicates, latched=self.sub.latched(t)) for t, c in list(self.sub.counters.items())]
 
     def spin_once(self, timeout: float = 0.1) -> int:
         """Record every frame waiting (after up to ``timeout`` s for the first); flush if due."""

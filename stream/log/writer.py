@@ -33,7 +33,7 @@ from causalstream.stream.codec import encode_payload, json_schema, to_json
 from causalstream.stream.errors import LogError
 from causalstream.stream.log.mcapfile import COMPRESSIONS, McapWriter
 from causalstream.stream.messages import Message
-from causalstream.stream.bus.topics import is_latched
+from causalstream.stream.bus.topics import default_latched
 
 __all__ = ["JSON_ENCODING", "MSGPACK_ENCODING", "SCHEMA_ENCODING", "LogWriter"]
 
@@ -99,8 +99,12 @@ class LogWriter:
         self._last_flush = time.monotonic()
         self._closed = False
 
-    def channel(self, topic: str, type_name: str) -> int:
+    def channel(self, topic: str, type_name: str, latched: bool | None = None) -> int:
         """The channel id of (topic, type), registering it and its schema on first use.
+
+        ``latched`` goes into the channel's metadata (``latched: "true"``), which ``bag play``
+        follows; the recorder passes what the topic's registration said, and None takes the
+        well-known table's default for that exact name.
 
         >>> import os, tempfile
         >>> with LogWriter(os.path.join(tempfile.mkdtemp(), "c.mcap")) as w:
@@ -114,7 +118,7 @@ class LogWriter:
             if sid is None:
                 sid = self.mcap.register_schema(type_name, SCHEMA_ENCODING, json_schema(type_name).encode())
                 self._schemas[type_name] = sid
-            meta = {"latched": "true"} if is_latched(topic) else {}
+            meta = {"latched": "true"} if (default_latched(topic) if latched is None else latched) else {}
             cid = self.mcap.register_channel(topic, self.encoding, sid, meta)
             self.channels[key] = cid
         return cid
