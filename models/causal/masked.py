@@ -97,7 +97,7 @@ class MaskedParCorr(CovParCorr):
         for sel in (np.flatnonzero(~other), np.flatnonzero(other)):
             if len(sel) == 0:
                 continue
-            if other[sel[0]]:
+            if other[sel[0]]:  # pyright: ignore[reportIndexIssue]
                 rest = cols[sel] & ~shared[ta[sel]]
                 packed = np.packbits(rest, axis=1)
                 _, first, bgroup = np.unique(packed.view(f"V{packed.shape[1]}").ravel(), return_index=True,
@@ -138,7 +138,7 @@ class MaskedParCorr(CovParCorr):
         MA = obs[:, a_idx].all(axis=2).astype(np.float64)            # [R, nA]
         MB = obs[:, b_idx].all(axis=2).astype(np.float64)
         EA, EB = E[:, a_idx], E[:, b_idx]                           # [R, n, k]
-        FA, FB = EA * MA[:, :, None], EB * MB[:, :, None]
+        FA, FB = EA * MA[:, :, None], EB * MB[:, :, None]  # pyright: ignore[reportIndexIssue]
         n = (MA.T @ MB)[ta, tb]
         s1a = (FA.reshape(R, -1).T @ MB).reshape(nA, ka, nB)[ta, :, tb]
         s1b = (FB.reshape(R, -1).T @ MA).reshape(nB, kb, nA)[tb, :, ta]

@@ -85,7 +85,7 @@ class CovarianceCITest(CondIndTest):
         if key not in self._cache:
             self._cache[key] = self.engine.test_one(x, y, z)
         elif hasattr(self.engine, "note"):
-            self.engine.note(x, y, z)   # a Ledger (linkstatus.py): this is the link's last test now
+            self.engine.note(x, y, z)  # pyright: ignore[reportAttributeAccessIssue, reportOptionalMemberAccess]  # a Ledger (linkstatus.py): this is the link's last test now
         val, pval = self._cache[key]
         if alpha_or_thres is None:
             return val, pval

@@ -271,7 +271,7 @@ class CovRobustParCorr(CovParCorr):
             engine = self._local(keys[:, k], used)
             before = engine.n_degenerate
             val[sel], pval[sel] = engine.run_masks(local[cx[sel]], local[cy[sel]], zm[np.ix_(sel, used)])
-            n[sel], df[sel], spanned[sel] = engine.last.n, engine.last.df, engine.last.degenerate
+            n[sel], df[sel], spanned[sel] = engine.last.n, engine.last.df, engine.last.degenerate  # pyright: ignore[reportOptionalMemberAccess]
             self.n_degenerate += engine.n_degenerate - before
         self.last = TestRows(n=n, df=df, degenerate=spanned)
         return val, pval

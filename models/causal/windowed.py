@@ -265,7 +265,7 @@ class WindowedPCMCI:
 
     def _run_streaming(self, engine: Ledger) -> dict[str, Any]:
         if self.method == "pcmciplus":
-            res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,
+            res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,  # pyright: ignore[reportArgumentType]
                                 self.max_conds_dim, self.fdr_method, self.links)
             res = {"graph": res["graph"], "val_matrix": res["val_matrix"], "p_matrix": res["p_matrix"],
                    "parents": self._plus.all_lagged_parents}
