@@ -47,7 +47,12 @@ from causalstream.stream.bus.counters import RateMeter, registry
 from causalstream.stream.bus.direct import DirectLinks, direct_mode
 from causalstream.stream.bus.endpoints import Endpoints, configure_socket
 from causalstream.stream.bus.security import ClientKeys
-from causalstream.stream.bus.topics import REGISTRATION_TYPE, Registration, default_latched, registration_payload
+from causalstream.stream.bus.topics import (
+    REGISTRATION_TYPE,
+    Registration,
+    default_latched,
+    registration_payload,
+)
 from causalstream.stream.codec import SEP, encode_frame_into, encode_raw_frame
 from causalstream.stream.errors import BusTimeoutError, CodecError
 from causalstream.stream.messages import Message, TopicStats
