@@ -260,7 +260,7 @@ class Publisher:
             return
         links = self._links
         if t.latched:
-            if links is None and self._sock.get(zmq.EVENTS) & zmq.POLLIN:
+            if links is None and int(self._sock.get(zmq.EVENTS)) & zmq.POLLIN:
                 self.drain(0)  # a new subscriber gets the registration before the frame
             t.last_frame = bytes(frame)
         self._sent += 1
