@@ -19,7 +19,7 @@ import pytest
 
 from causalstream.nodes.container import Container
 from causalstream.nodes.errors import LaunchError
-from causalstream.nodes.launch_file import load_launch
+from causalstream.nodes.launch_file import ContainerSpec, load_launch
 from causalstream.stream import Broker, Endpoints, Publisher, Subscriber
 from causalstream.stream.messages import BusStats, Clock, Features
 
@@ -155,6 +155,15 @@ def test_a_launched_container_runs_its_nodes_in_one_process_and_respawns_them_al
     out = run.output()
     assert "/box (pid" in out and "killed by SIGKILL" in out and "respawned /box from its warm spare" in out
     assert run.proc.returncode == 0
+
+
+def test_the_demo_runs_sim_features_and_discovery_in_one_container() -> None:
+    plan = load_launch("demo")
+    boxes = [p for p in plan.processes() if isinstance(p, ContainerSpec)]
+    assert [[n.name for n in b.nodes] for b in boxes] == [["sim", "features", "discovery"]]
+    assert boxes[0].required and not boxes[0].respawn
+    apart = load_launch("demo", {"container": ""})
+    assert not any(isinstance(p, ContainerSpec) for p in apart.processes())
 
 
 @pytest.mark.parametrize("nodes, field, reason", [
