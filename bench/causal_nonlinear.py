@@ -64,9 +64,9 @@ from tigramite.independence_tests.gpdc import GPDC
 from tigramite.independence_tests.parcorr import ParCorr
 from tigramite.independence_tests.robust_parcorr import RobustParCorr
 from tigramite.pcmci import PCMCI
-from tigramite.toymodels import structural_causal_processes as toys
 
 from causalstream.models.causal import WindowedPCMCI
+from causalstream.models.causal.toys import lagged_links, stationary
 
 ALPHA = 0.05
 REPS = 3
@@ -80,19 +80,9 @@ Link = tuple[int, int, int]
 
 def toy(n_vars: int, tau_max: int, T: int, seed: int, model: str) -> tuple[np.ndarray, set[Link]]:
     """A stationary toy series (float64) of ``model`` and its true lagged cross links (i, j, lag)."""
-    funcs = "linear" if model == "linear" else "nonlinear"
-    for attempt in range(200):
-        links, _ = toys.generate_structural_causal_process(
-            N=n_vars, L=0 if model == "null" else n_vars + 2, dependency_funcs=[funcs],
-            dependency_coeffs=[-0.4, 0.4], auto_coeffs=[0.3, 0.5], contemp_fraction=0.0, max_lag=tau_max,
-            noise_dists=["gaussian"], noise_sigmas=[1.0], seed=seed + 1000 * attempt)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, nonstat = toys.structural_causal_process(links, T=T, seed=seed)
-        if not nonstat and np.isfinite(data).all() and np.abs(data).max() < 100:
-            true = {(i, j, -lag) for j, ls in links.items() for (i, lag), c, _ in ls if lag < 0 and c != 0 and i != j}
-            return data.astype(np.float64), true
-    raise SystemExit("no stationary toy model")
+    data, links = stationary(n_vars, tau_max, T, seed, funcs="linear" if model == "linear" else "nonlinear",
+                             contemp_fraction=0.0, n_links=0 if model == "null" else None, attempts=200)
+    return data, lagged_links(links)
 
 
 def found_links(graph: np.ndarray) -> set[Link]:

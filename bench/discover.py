@@ -38,9 +38,9 @@ from threadpoolctl import threadpool_limits
 from tigramite.data_processing import DataFrame
 from tigramite.independence_tests.parcorr import ParCorr
 from tigramite.pcmci import PCMCI
-from tigramite.toymodels import structural_causal_processes as toys
 
 from causalstream.models.causal.discover import discover_graphs
+from causalstream.models.causal.toys import stationary
 
 N, TAU, W, HOP, T = 8, 3, 500, 10, 20_000
 SETTINGS = {"tau_max": TAU, "pc_alpha": 0.05, "alpha_level": 0.01}
@@ -48,16 +48,7 @@ SETTINGS = {"tau_max": TAU, "pc_alpha": 0.05, "alpha_level": 0.01}
 
 def toy(seed: int = 3) -> np.ndarray:
     """A stationary 20,000-sample linear toy log (float64)."""
-    for attempt in range(100):
-        links, _ = toys.generate_structural_causal_process(
-            N=N, L=N + 2, dependency_funcs=["linear"], dependency_coeffs=[-0.4, 0.4], auto_coeffs=[0.3, 0.5],
-            contemp_fraction=0.0, max_lag=TAU, noise_dists=["gaussian"], noise_sigmas=[1.0], seed=seed + attempt)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, nonstat = toys.structural_causal_process(links, T=T + HOP, seed=seed)
-        if not nonstat and np.isfinite(data).all():
-            return data.astype(np.float64)
-    raise SystemExit("no stationary toy model")
+    return stationary(N, TAU, T + HOP, seed, contemp_fraction=0.0, seed_step=1, bound=np.inf)[0]
 
 
 def ours(X: np.ndarray, cluster: str | None) -> tuple[dict, float]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from tigramite.data_processing import DataFrame
 from tigramite.independence_tests.parcorr import ParCorr
 from tigramite.pcmci import PCMCI
-from tigramite.toymodels import structural_causal_processes as toys
+
+from causalstream.models.causal.toys import stationary
 
 MISSING = 999.0
 
@@ -16,17 +15,8 @@ MISSING = 999.0
 def toy_data(n_vars: int, tau_max: int, T: int, seed: int, noise: str = "gaussian",
              contemp_fraction: float = 0.3, funcs: str = "linear") -> tuple[np.ndarray, dict]:
     """A stationary sample of a random SCM (dependency_funcs [funcs]) from tigramite's toy models, as float64."""
-    for attempt in range(50):
-        links, _ = toys.generate_structural_causal_process(
-            N=n_vars, L=n_vars + 2, dependency_funcs=[funcs], dependency_coeffs=[-0.4, 0.4],
-            auto_coeffs=[0.3, 0.5], contemp_fraction=contemp_fraction, max_lag=tau_max,
-            noise_dists=[noise], noise_sigmas=[1.0], seed=seed + 1000 * attempt)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, nonstat = toys.structural_causal_process(links, T=T, seed=seed)
-        if not nonstat and np.isfinite(data).all() and np.abs(data).max() < 100:
-            return data.astype(np.float64), links
-    raise AssertionError("no stationary toy model found")
+    return stationary(n_vars, tau_max, T, seed, funcs=funcs, contemp_fraction=contemp_fraction, noise=noise,
+                      attempts=50)
 
 
 def tigramite_run(X: np.ndarray, method: str, tau_max: int, missing: bool = False, test: type = ParCorr,

@@ -6,12 +6,10 @@ import itertools
 import json
 import sys
 import tracemalloc
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tigramite.toymodels import structural_causal_processes as toys
 
 from causalstream.models.causal import WindowedPCMCI
 from causalstream.models.causal.fourier import FourierFeatures
@@ -19,6 +17,7 @@ from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.mci import run_mci
 from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.causal.pc1 import run_pc1_select
+from causalstream.models.causal.toys import lagged_links, stationary
 from causalstream.models.errors import ParameterError
 
 BENCH = Path(__file__).parent.parent / "bench" / "results" / "causal_rcot.json"
@@ -99,18 +98,9 @@ def test_detects_non_monotone_dependence_that_partial_correlation_misses() -> No
 
 
 def _toy(n: int, tau: int, T: int, seed: int) -> tuple[np.ndarray, set[tuple[int, int, int]]]:
-    """bench/causal_rcot.py's nonlinear toy model (the same generator and seeds)."""
-    for attempt in range(200):
-        links, _ = toys.generate_structural_causal_process(
-            N=n, L=n + 2, dependency_funcs=["nonlinear"], dependency_coeffs=[-0.4, 0.4], auto_coeffs=[0.3, 0.5],
-            contemp_fraction=0.0, max_lag=tau, noise_dists=["gaussian"], noise_sigmas=[1.0], seed=seed + 1000 * attempt)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, nonstat = toys.structural_causal_process(links, T=T, seed=seed)
-        if not nonstat and np.isfinite(data).all() and np.abs(data).max() < 100:
-            true = {(i, j, -lag) for j, ls in links.items() for (i, lag), c, _ in ls if lag < 0 and c != 0 and i != j}
-            return data.astype(np.float64), true
-    raise AssertionError("no stationary toy model")
+    """bench/causal_nonlinear.py's nonlinear toy model (the same generator and seeds)."""
+    data, links = stationary(n, tau, T, seed, funcs="nonlinear", contemp_fraction=0.0, attempts=200)
+    return data, lagged_links(links)
 
 
 def _f1_ours(n: int, tau: int, window: int, n_windows: int) -> float:

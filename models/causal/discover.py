@@ -78,13 +78,8 @@ def _clean(name: str, names: Sequence[str], stamps: np.ndarray, values: np.ndarr
                              f"names and {len(stamps)} stamps")
     values[np.isinf(values)] = np.nan
     stamps = np.asarray(stamps, dtype=np.int64)
-    keep = np.ones(len(stamps), dtype=bool)
-    last = None
-    for k, s in enumerate(stamps.tolist()):  # a running maximum: what the node does, sample by sample
-        if last is not None and s <= last:
-            keep[k] = False
-        else:
-            last = s
+    keep = np.ones(len(stamps), dtype=bool)  # the node's rule: a sample must be after every earlier one
+    keep[1:] = stamps[1:] > np.maximum.accumulate(stamps)[:-1]
     return Series(name, [str(n) for n in names], stamps[keep], values[keep], int((~keep).sum()))
 
 

@@ -8,6 +8,7 @@ A task that raises is retried once (``retries=1``); a worker that dies is replac
 nanny and its task rescheduled, at most ``ALLOWED_FAILURES`` times (KilledWorker after that). A task that still fails
 is named in the returned failures and the others finish.
 
+>>> import numpy as np
 >>> from causalstream.models.causal.discover import as_series, plan, run_task
 >>> tasks = plan(as_series(np.zeros((40, 2))), {"window": 20, "hop": 10, "tau_max": 1})
 >>> graphs, failed = run_tasks(run_task, tasks)
@@ -22,8 +23,6 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import numpy as np  # noqa: F401  (the doctest's namespace)
 
 from causalstream.models.errors import ClusterError
 
@@ -90,6 +89,7 @@ def run_tasks(run_task: Run, tasks: Sequence[Any], workers: int = 1, cluster: st
     """Run ``run_task`` on each task; (window graphs, [(task, why)] of the tasks that failed twice).
 
     >>> def boom(task): raise ValueError("no")
+    >>> import numpy as np
     >>> from causalstream.models.causal.discover import as_series, plan
     >>> tasks = plan(as_series(np.zeros((30, 1)), name="r"), {"window": 20, "hop": 10, "tau_max": 1})
     >>> run_tasks(boom, tasks)
