@@ -11,7 +11,7 @@ and the cost of CURVE on the bus, all in one run.
    first message of the replacement (a new publisher id on its output, or for a node with
    no output its first heartbeat) is recorded.
 3. CURVE vs plain tcp: the same flood of small messages through a broker in this process,
-   once plain and once with CURVE keys (stream/security.py), alternated, best of three.
+   once plain and once with CURVE keys (stream/bus/security.py), alternated, best of three.
    The flood is an unpaced burst: every message must be received or counted as dropped by
    its publisher (a full direct link waits 2 ms, then drops and counts).
 

@@ -21,7 +21,7 @@ from causalstream.nodes.errors import CommandError
 from causalstream.nodes.graph_msg import graph_of
 from causalstream.nodes.graph_view import links_table, render_png
 from causalstream.stream import Endpoints, Subscriber
-from causalstream.stream.endpoints import ENV_VAR
+from causalstream.stream.bus.endpoints import ENV_VAR
 from causalstream.stream.errors import BusTimeoutError
 from causalstream.stream.messages import CausalGraph
 

@@ -101,7 +101,7 @@ def launch(
         _show_plan(plan)
         return
     endpoints = Endpoints.from_env(bus or plan.bus.endpoint)
-    logging.getLogger("causalstream.stream.broker").setLevel(logging.WARNING)  # the launcher says it itself
+    logging.getLogger("causalstream.stream.bus.broker").setLevel(logging.WARNING)  # the launcher says it itself
     status = Launcher(plan, endpoints=endpoints, duration=duration, echo=_Printer()).run()
     raise typer.Exit(status)
 

@@ -30,8 +30,8 @@ from causalstream.nodes.errors import LaunchError
 from causalstream.nodes.launch_yaml import KeyPath, Lines, field_name, line_of
 from causalstream.nodes.names import NAME_RE, is_valid_topic
 from causalstream.stream import Endpoints
+from causalstream.stream.bus.security import is_loopback
 from causalstream.stream.errors import BusError
-from causalstream.stream.security import is_loopback
 
 __all__ = ["ArgDecl", "ArgsOnly", "BusSection", "Conditional", "IncludeEntry", "LaunchFile", "NodeEntry", "check"]
 

@@ -38,8 +38,8 @@ from causalstream.nodes.container import container_command
 from causalstream.nodes.launch_file import ContainerSpec, LaunchPlan, NodeSpec
 from causalstream.nodes.runner import PARENT_ENV
 from causalstream.stream import Broker, Endpoints
-from causalstream.stream.endpoints import ENV_VAR
-from causalstream.stream.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, ServerKeys
+from causalstream.stream.bus.endpoints import ENV_VAR
+from causalstream.stream.bus.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, ServerKeys
 
 __all__ = ["Launcher", "ShutdownPolicy", "node_command"]
 

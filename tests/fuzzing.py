@@ -15,11 +15,11 @@ import numpy as np
 import zmq
 
 from causalstream.stream import Endpoints
-from causalstream.stream.broker import SENTINEL_TOPIC
+from causalstream.stream.bus.broker import SENTINEL_TOPIC
+from causalstream.stream.bus.endpoints import configure_socket
+from causalstream.stream.bus.topics import HELLO_PREFIX, TOPICS
 from causalstream.stream.codec import SEP, encode_frame
-from causalstream.stream.endpoints import configure_socket
 from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features, Message
-from causalstream.stream.topics import HELLO_PREFIX, TOPICS
 
 HUGE_BYTES = 50 * 2**20  # a 50 MB frame
 HUMANS = ["h1", "h2", "h3", "h4", "h5"]

@@ -10,8 +10,8 @@ import numpy as np
 import zmq
 
 from causalstream.stream import Endpoints
+from causalstream.stream.bus.endpoints import configure_socket
 from causalstream.stream.codec import SEP
-from causalstream.stream.endpoints import configure_socket
 
 from support import CLI, cli_env, run_cli, spawn_cli, stop
 

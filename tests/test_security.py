@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from causalstream.stream import Endpoints, Publisher, Subscriber
+from causalstream.stream.bus.security import ClientKeys
 from causalstream.stream.errors import BusTimeoutError
 from causalstream.stream.messages import Features
-from causalstream.stream.security import ClientKeys
 
 from support import free_port_pair, run_cli, spawn_cli, stop, wait_for_broker
 
