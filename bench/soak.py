@@ -42,8 +42,14 @@ from rich.table import Table
 
 from causalstream.nodes.registry import available_kinds
 from causalstream.stream import Broker, Endpoints, Publisher, Subscriber
+from causalstream.stream.bus.security import (
+    CLIENT_KEY_ENV,
+    SERVER_KEY_ENV,
+    ClientKeys,
+    ServerKeys,
+    generate_keys,
+)
 from causalstream.stream.messages import Features, NodeStatus
-from causalstream.stream.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, ClientKeys, ServerKeys, generate_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "soak.json"

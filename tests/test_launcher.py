@@ -20,8 +20,8 @@ import pytest
 
 from causalstream.nodes.launch_file import load_launch
 from causalstream.stream import Endpoints, Subscriber
+from causalstream.stream.bus.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, generate_keys
 from causalstream.stream.messages import NodeStatus
-from causalstream.stream.security import CLIENT_KEY_ENV, SERVER_KEY_ENV, generate_keys
 
 from support import CLI, ROOT, cli_env, free_port_pair, run_cli
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from causalstream.stream import Endpoints, Subscriber
+from causalstream.stream.bus.security import ClientKeys, generate_keys
 from causalstream.stream.errors import BusTimeoutError
 from causalstream.stream.messages import NodeStatus
-from causalstream.stream.security import ClientKeys, generate_keys
 
 from launching import Launch, wait_for_nodes
 from support import free_port_pair
