@@ -3,8 +3,10 @@
 ``update(x)`` adds one sample to the lagged covariance (O(D^2), D = N (2 tau_max + 1),
 whatever the window) and to the statistics of the chosen CI test (citests.py); ``results()``
 runs PC1 + MCI (or PCMCI+) on a snapshot of them. With ``ci_test`` "parcorr" or
-"robustparcorr" it returns what tigramite's ``run_pcmci`` / ``run_pcmciplus`` with
-``ParCorr()`` / ``RobustParCorr()`` returns on ``DataFrame(X[-window:])``; "rcot" is our
+"robustparcorr" it returns what tigramite's ``run_pcmci`` / ``run_pcmciplus`` (or, with
+``method="lpcmci"``, ``LPCMCI.run_lpcmci``: a PAG, hidden causes as ``<->``; its bounds in
+``lpcmci_params``, lpcmci.py) with ``ParCorr()`` / ``RobustParCorr()`` returns on
+``DataFrame(X[-window:])``; "rcot" is our
 streaming kernel test (rcot.py); "cmiknn" and "gpdc" run tigramite itself on the window.
 
 Missing values (NaN): ``missing="complete"`` is tigramite's ``missing_flag`` (each test drops
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from causalstream.models.causal.citests import TESTS, make_test
 from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.linkstatus import INSUFFICIENT, TESTED, Ledger, link_report
+from causalstream.models.causal.lpcmci import CovarianceLPCMCI, check_params, run_lpcmci
 from causalstream.models.causal.masked import MaskedParCorr
 from causalstream.models.causal.mci import run_mci
 from causalstream.models.causal.pc1 import run_pc1_select
@@ -37,7 +40,7 @@ from causalstream.models.errors import ParameterError
 
 __all__ = ["WindowedPCMCI"]
 
-METHODS = ("pcmci", "pcmciplus")
+METHODS = ("pcmci", "pcmciplus", "lpcmci")
 MISSING = ("complete", "testwise")
 TESTWISE_TESTS = ("parcorr", "robustparcorr")
 CI_TESTS = tuple(TESTS) + tuple(name for name in BATCH_TESTS if name not in TESTS)
@@ -83,7 +86,8 @@ class WindowedPCMCI:
                  fdr_method: str = "none", var_names: Sequence[str] | None = None, ci_test: str = "parcorr",
                  forgetting: float | None = None, max_conds_py: int | None = None,
                  max_conds_px: int | None = None, ci_params: Mapping[str, Any] | None = None,
-                 link_assumptions: Mapping[int, Mapping] | None = None, missing: str = "complete") -> None:
+                 link_assumptions: Mapping[int, Mapping] | None = None, missing: str = "complete",
+                 lpcmci_params: Mapping[str, Any] | None = None) -> None:
         self.n_vars = n_vars
         self.window = window
         self.tau_max = tau_max
@@ -101,11 +105,13 @@ class WindowedPCMCI:
         self.ci_params = dict(ci_params or {})
         self.link_assumptions = link_assumptions
         self.missing = missing
+        self.lpcmci_params = dict(lpcmci_params or {})
         self._check()
         self.links = None if link_assumptions is None else LinkAssumptions.check(link_assumptions, n_vars, tau_min, tau_max)
         self.cov = LaggedCovariance(n_vars, window, 2 * tau_max, forgetting=forgetting)
         self.test = make_test(ci_test, n_vars, window, 2 * tau_max, **self.ci_params) if ci_test in TESTS else None
         self._plus = CovariancePCMCI(n_vars, tau_max, self.var_names) if method == "pcmciplus" else None
+        self._lp = CovarianceLPCMCI(n_vars, tau_max, self.var_names) if method == "lpcmci" else None
 
     def _check(self) -> None:
         def bad(reason: str) -> ParameterError:
@@ -131,6 +137,10 @@ class WindowedPCMCI:
             raise bad(f"ci_params are for the streaming tests {tuple(TESTS)}, not {self.ci_test!r}")
         if self.method == "pcmciplus" and (self.max_conds_px is not None or self.max_conds_py is not None):
             raise bad("max_conds_px / max_conds_py are supported for method='pcmci' only")
+        if self.method == "lpcmci":
+            self._check_lpcmci(bad)
+        elif self.lpcmci_params:
+            raise bad(f"lpcmci_params are for method='lpcmci', not {self.method!r}")
         if self.link_assumptions is not None and self.ci_test not in TESTS:
             raise bad(f"link_assumptions are for the streaming tests {tuple(TESTS)}, not {self.ci_test!r}")
         if self.missing not in MISSING:
@@ -263,8 +273,21 @@ class WindowedPCMCI:
         out["compute_ms"] = (time.perf_counter() - t0) * 1e3
         return out
 
+    def _check_lpcmci(self, bad: Callable[[str], ParameterError]) -> None:
+        if self.pc_alpha is None:
+            raise bad("method='lpcmci' needs a pc_alpha in [0, 1] (tigramite's LPCMCI has no pc_alpha search)")
+        if self.fdr_method != "none" or self.max_conds_dim is not None or self.max_conds_px is not None \
+                or self.max_conds_py is not None:
+            raise bad("method='lpcmci' takes no fdr_method, max_conds_dim or max_conds_px/py: its bounds are lpcmci_params")
+        if self.ci_test not in TESTS:
+            raise bad(f"method='lpcmci' needs a streaming ci_test {tuple(TESTS)}, not {self.ci_test!r}")
+        check_params(self.lpcmci_params)
+
     def _run_streaming(self, engine: Ledger) -> dict[str, Any]:
-        if self.method == "pcmciplus":
+        if self.method == "lpcmci":
+            res = run_lpcmci(self._lp, engine, self.tau_min, self.tau_max, self.pc_alpha,  # pyright: ignore[reportArgumentType]
+                             self.links, self.lpcmci_params)
+        elif self.method == "pcmciplus":
             res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,  # pyright: ignore[reportArgumentType]
                                 self.max_conds_dim, self.fdr_method, self.links)
             res = {"graph": res["graph"], "val_matrix": res["val_matrix"], "p_matrix": res["p_matrix"],

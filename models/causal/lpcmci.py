@@ -1,0 +1,157 @@
+"""LPCMCI (latent-confounder PCMCI) on the lagged covariance, through tigramite's own control flow.
+
+LPCMCI (Gerhardus and Runge, 2020) finds lagged and contemporaneous links when hidden
+variables may drive the observed ones, and returns a PAG: ``-->``, ``<->`` (a hidden common
+cause), ``o->``, ``o-o``, ``x-x``. As for PCMCI+ (pcmciplus.py), tigramite's ``run_lpcmci`` runs
+line for line with its CI tests answered by :class:`CovarianceCITest` from the window's lagged
+covariance, so graph, val and p equal tigramite's. :class:`CovarianceLPCMCI` also replaces
+tigramite's ``_find_adj`` (where its orientation rules spend most of their time) with one
+that returns the same adjacencies, in the same order, without numpy per cell.
+
+>>> import numpy as np
+>>> from causalstream.models.causal.lagcov import LaggedCovariance
+>>> from causalstream.models.causal.parcorr import CovParCorr
+>>> rng = np.random.default_rng(0); h = rng.normal(size=600)
+>>> X = np.c_[h + 0.5 * rng.normal(size=600), h + 0.5 * rng.normal(size=600)]  # one hidden driver of both
+>>> eng = CovParCorr(LaggedCovariance(2, 600, 2).update_many(X).stats(), 2)
+>>> str(run_lpcmci(CovarianceLPCMCI(2, 1), eng, 0, 1, 0.05)["graph"][0, 1, 0])
+'o-o'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from tigramite.data_processing import DataFrame
+from tigramite.lpcmci import LPCMCI
+
+from causalstream.models.causal.links import LinkAssumptions
+from causalstream.models.causal.parcorr import CovParCorr
+from causalstream.models.causal.pcmciplus import CovarianceCITest
+from causalstream.models.errors import ParameterError
+
+__all__ = ["PARAMS", "CovarianceLPCMCI", "check_params", "run_lpcmci"]
+
+PARAMS = {"n_preliminary_iterations": 1, "max_cond_px": 0, "max_p_global": math.inf,
+          "max_p_non_ancestral": math.inf, "max_q_global": math.inf, "max_pds_set": math.inf}
+"""The parameters of tigramite's ``run_lpcmci`` that bound its work, with tigramite's defaults."""
+
+
+def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``params`` completed with :data:`PARAMS`' defaults; an unknown name or a bad value is a ParameterError.
+
+    >>> check_params({"max_p_global": 2})["max_p_global"]
+    2
+    >>> check_params({"max_pds": 1})
+    Traceback (most recent call last):
+    ...
+    causalstream.models.errors.ParameterError: WindowedPCMCI: unknown LPCMCI parameter 'max_pds' (known: n_preliminary_iterations, max_cond_px, max_p_global, max_p_non_ancestral, max_q_global, max_pds_set)
+    """
+    out = dict(PARAMS)
+    for name, value in (params or {}).items():
+        if name not in PARAMS:
+            raise ParameterError("WindowedPCMCI", f"unknown LPCMCI parameter {name!r} (known: {', '.join(PARAMS)})")
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 and (
+            value == math.inf or float(value).is_integer())
+        if not ok:
+            raise ParameterError("WindowedPCMCI", f"LPCMCI parameter {name} must be an integer >= 0 or inf, got {value!r}")
+        out[name] = value if value == math.inf else int(value)
+    return out
+
+
+class CovarianceLPCMCI(LPCMCI):
+    """tigramite's LPCMCI whose CI tests read the covariance (a :class:`CovarianceCITest`).
+
+    >>> CovarianceLPCMCI(n_vars=3, tau_max=1).N
+    3
+    """
+
+    def __init__(self, n_vars: int, tau_max: int, var_names: Sequence[str] | None = None) -> None:
+        frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
+        super().__init__(dataframe=frame, cond_ind_test=CovarianceCITest())
+
+    def _find_adj(self, graph: np.ndarray, node: tuple[int, int], patterns: Any, exclude: Any = None,
+                  ignore_time_bounds: bool = True) -> list[tuple[int, int]]:
+        """tigramite's ``_find_adj``: the adjacencies of ``node`` matching ``patterns``, in its order.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1
+        >>> g = np.array([[["", "-->"], ["o->", ""]], [["<->", ""], ["", ""]]], dtype="U3")
+        >>> lp._find_adj(g, (0, 0), "*->")
+        [(0, 1), (1, 0)]
+        """
+        i, lag_i = node
+        exclude = [] if exclude is None else exclude
+        if type(patterns) is str:  # tigramite's test (a numpy string is iterated, as there)
+            patterns = [patterns]
+        reversed_patterns = [self._reverse_link(p) for p in patterns]
+        adj: list[tuple[int, int]] = []
+        for forward, rows, pats in ((1, graph[i, :, :].tolist(), patterns), (-1, graph[:, i, :].tolist(), reversed_patterns)):
+            for k, row in enumerate(rows):
+                for lag, link in enumerate(row):
+                    if link == "" or not any(self._match_link(p, link) for p in pats):
+                        continue
+                    match = (k, lag_i + forward * lag)
+                    if match not in adj and match not in exclude and (
+                            ignore_time_bounds or -self.tau_max <= match[1] <= 0):
+                        adj.append(match)
+        return adj
+
+    def _find_triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
+        """tigramite's ``_find_triples``, each node's adjacencies found once (at lag 0, then shifted).
+
+        With time bounds ignored, the adjacencies of (j, lag) are those of (j, 0) shifted by
+        lag, in the same order; an excluded node is skipped where tigramite skips it.
+
+        >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
+        >>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
+        >>> lp._find_triples("*-*", "*-*", "")
+        [((0, 0), (1, 0), (2, 0)), ((2, 0), (1, 0), (0, 0))]
+        """
+        graph = self._dict2graph()
+        at_zero: dict[tuple[int, str], list[tuple[int, int]]] = {}
+
+        def adjacent(j: int, lag: int, pattern: str, exclude: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+            if (j, pattern) not in at_zero:
+                at_zero[(j, pattern)] = self._find_adj(graph, (j, 0), pattern)
+            return [(k, lk + lag) for k, lk in at_zero[(j, pattern)] if (k, lk + lag) != exclude]
+
+        matched: list[tuple] = []
+        seen: set[tuple] = set()
+        for i in range(self.N):
+            for j, lag_j in adjacent(i, 0, pattern_ij):
+                for k, lag_k in adjacent(j, lag_j, pattern_jk, exclude=(i, 0)):
+                    if not self._is_match(graph, (i, 0), (k, lag_k), pattern_ik):
+                        continue
+                    right = max(0, lag_j, lag_k)
+                    match = ((i, -right), (j, lag_j - right), (k, lag_k - right))
+                    if match not in seen and -self.tau_max <= min(-right, lag_j - right, lag_k - right) <= 0:
+                        seen.add(match)
+                        matched.append(match)
+        return matched
+
+
+def run_lpcmci(lp: CovarianceLPCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float,
+               links: LinkAssumptions | None = None, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """tigramite's ``run_lpcmci`` on ``engine``: graph (PAG marks), val_matrix, p_matrix, and lagged parents.
+
+    ``params`` are :data:`PARAMS` (checked); ``links`` go to tigramite as its link_assumptions.
+    A value tigramite refuses is a ParameterError naming its reason.
+
+    >>> from causalstream.models.causal.lagcov import LaggedCovariance
+    >>> eng = CovParCorr(LaggedCovariance(1, 100, 2).update_many(np.arange(100.0)[:, None] % 7).stats(), 1)
+    >>> sorted(run_lpcmci(CovarianceLPCMCI(1, 1), eng, 0, 1, 0.05))
+    ['graph', 'p_matrix', 'parents', 'val_matrix']
+    """
+    lp.cond_ind_test.use(engine)
+    try:
+        res = lp.run_lpcmci(link_assumptions=None if links is None else links.links, tau_min=tau_min,
+                            tau_max=tau_max, pc_alpha=pc_alpha, **check_params(params))
+    except ValueError as exc:
+        raise ParameterError("WindowedPCMCI", f"LPCMCI refused the settings: {exc}") from None
+    graph = res["graph"]
+    parents = {j: [(int(i), -int(t) - 1) for i, t in zip(*np.nonzero(graph[:, j, 1:] == "-->"))]
+               for j in range(graph.shape[0])}
+    return {"graph": graph, "val_matrix": res["val_matrix"], "p_matrix": res["p_matrix"], "parents": parents}
