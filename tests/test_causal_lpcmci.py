@@ -99,6 +99,7 @@ def test_params_and_link_assumptions_equal_tigramite() -> None:
     ({"pc_alpha": None}, "needs a pc_alpha"),
     ({"fdr_method": "fdr_bh"}, "takes no fdr_method"),
     ({"ci_test": "cmiknn"}, "needs a streaming ci_test"),
+    ({"time_budget_ms": 0}, "time_budget_ms must be > 0"),
 ])
 def test_bad_settings_are_one_line(kwargs: dict, message: str) -> None:
     with pytest.raises(ParameterError, match=message) as err:
@@ -107,8 +108,10 @@ def test_bad_settings_are_one_line(kwargs: dict, message: str) -> None:
 
 
 def test_lpcmci_params_need_the_method() -> None:
-    with pytest.raises(ParameterError, match="lpcmci_params are for method='lpcmci'"):
+    with pytest.raises(ParameterError, match="lpcmci_params and time_budget_ms are for method='lpcmci'"):
         WindowedPCMCI(3, 100, 1, lpcmci_params={"max_p_global": 1})
+    with pytest.raises(ParameterError, match="are for method='lpcmci'"):
+        WindowedPCMCI(3, 100, 1, method="pcmciplus", time_budget_ms=10.0)
 
 
 def test_short_window_says_insufficient() -> None:
@@ -118,3 +121,24 @@ def test_short_window_says_insufficient() -> None:
     res = WindowedPCMCI(3, 300, 1, method="lpcmci", missing="testwise").update_many(X).results()
     assert (res["link_status"][2, :2] == "insufficient").all()
     assert res["graph_status"] == "partial" and "observed in 0 of" in res["status_reason"]
+
+
+def test_refresh_past_its_budget_gives_the_last_complete_graph() -> None:
+    """Never a half-done PAG: a refresh past time_budget_ms returns the last complete results, 'stale', counted."""
+    X = hidden_toy(4, 1, 700, 9)
+    starved = WindowedPCMCI(4, 300, 1, method="lpcmci", time_budget_ms=1e-6).update_many(X[:300])
+    first = starved.results()
+    assert first["graph_status"] == "stale" and first["overruns"] == 1
+    assert (first["graph"] == "").all() and "no complete graph yet" in first["status_reason"]
+    model = WindowedPCMCI(4, 300, 1, method="lpcmci", time_budget_ms=1e9).update_many(X[:300])
+    complete = model.results()
+    assert complete["graph_status"] != "stale" and complete["overruns"] == 0
+    model.update_many(X[300:400])
+    model.time_budget_ms = 1e-6
+    stale = model.results()
+    assert stale["graph_status"] == "stale" and stale["overruns"] == 1
+    assert (stale["graph"] == complete["graph"]).all() and stale["last_index"] == complete["last_index"] == 299
+    assert "past its time budget" in stale["status_reason"] and "samples 0-299" in stale["status_reason"]
+    model.time_budget_ms = 1e9  # the stream goes on: the next refresh is complete again, of the new window
+    assert model.update_many(X[400:450]).results()["last_index"] == 449
+    assert model.overruns == 1

@@ -21,6 +21,7 @@ that returns the same adjacencies, in the same order, without numpy per cell.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.causal.pcmciplus import CovarianceCITest
 from causalstream.models.errors import ParameterError
 
-__all__ = ["PARAMS", "CovarianceLPCMCI", "check_params", "run_lpcmci"]
+__all__ = ["PARAMS", "BudgetExceeded", "CovarianceLPCMCI", "check_params", "run_lpcmci"]
 
 PARAMS = {"n_preliminary_iterations": 1, "max_cond_px": 0, "max_p_global": math.inf,
           "max_p_non_ancestral": math.inf, "max_q_global": math.inf, "max_pds_set": math.inf}
@@ -62,6 +63,28 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+class BudgetExceeded(Exception):  # noqa: N818  (a signal between run_lpcmci and its caller, not an error)
+    """A run that passed its time budget: stopped between two steps, its half-done PAG dropped.
+
+    >>> str(BudgetExceeded(12.5))
+    '12.5'
+    """
+
+
+class _BudgetedCITest(CovarianceCITest):
+    """The covariance CI test, checking the run's deadline before each test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deadline = math.inf
+
+    def run_test(self, X: Any, Y: Any, Z: Any = None, tau_max: int = 0, cut_off: str = "2xtau_max",
+                 alpha_or_thres: float | None = None) -> tuple:
+        if time.perf_counter() > self.deadline:
+            raise BudgetExceeded(self.deadline)
+        return super().run_test(X, Y, Z, tau_max, cut_off, alpha_or_thres)
+
+
 class CovarianceLPCMCI(LPCMCI):
     """tigramite's LPCMCI whose CI tests read the covariance (a :class:`CovarianceCITest`).
 
@@ -71,7 +94,20 @@ class CovarianceLPCMCI(LPCMCI):
 
     def __init__(self, n_vars: int, tau_max: int, var_names: Sequence[str] | None = None) -> None:
         frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
-        super().__init__(dataframe=frame, cond_ind_test=CovarianceCITest())
+        super().__init__(dataframe=frame, cond_ind_test=_BudgetedCITest())
+
+    def _apply_rule(self, rule: Any, only_lagged: bool) -> Any:
+        """tigramite's ``_apply_rule``, after a look at the deadline (orientation runs no tests).
+
+        >>> lp = CovarianceLPCMCI(1, 1); lp.cond_ind_test.deadline = 0.0
+        >>> lp._apply_rule("APR", False)
+        Traceback (most recent call last):
+        ...
+        causalstream.models.causal.lpcmci.BudgetExceeded: 0.0
+        """
+        if time.perf_counter() > self.cond_ind_test.deadline:
+            raise BudgetExceeded(self.cond_ind_test.deadline)
+        return super()._apply_rule(rule, only_lagged)
 
     def _find_adj(self, graph: np.ndarray, node: tuple[int, int], patterns: Any, exclude: Any = None,
                   ignore_time_bounds: bool = True) -> list[tuple[int, int]]:
@@ -134,11 +170,13 @@ class CovarianceLPCMCI(LPCMCI):
 
 
 def run_lpcmci(lp: CovarianceLPCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float,
-               links: LinkAssumptions | None = None, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               links: LinkAssumptions | None = None, params: Mapping[str, Any] | None = None,
+               budget_ms: float | None = None) -> dict[str, Any]:
     """tigramite's ``run_lpcmci`` on ``engine``: graph (PAG marks), val_matrix, p_matrix, and lagged parents.
 
     ``params`` are :data:`PARAMS` (checked); ``links`` go to tigramite as its link_assumptions.
-    A value tigramite refuses is a ParameterError naming its reason.
+    A value tigramite refuses is a ParameterError naming its reason. A run still going after
+    ``budget_ms`` stops at its next test or rule with :class:`BudgetExceeded`.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> eng = CovParCorr(LaggedCovariance(1, 100, 2).update_many(np.arange(100.0)[:, None] % 7).stats(), 1)
@@ -146,6 +184,7 @@ def run_lpcmci(lp: CovarianceLPCMCI, engine: CovParCorr, tau_min: int, tau_max: 
     ['graph', 'p_matrix', 'parents', 'val_matrix']
     """
     lp.cond_ind_test.use(engine)
+    lp.cond_ind_test.deadline = math.inf if budget_ms is None else time.perf_counter() + budget_ms / 1e3
     try:
         res = lp.run_lpcmci(link_assumptions=None if links is None else links.links, tau_min=tau_min,
                             tau_max=tau_max, pc_alpha=pc_alpha, **check_params(params))

@@ -31,7 +31,7 @@ from causalstream.models.causal.citests import TESTS, make_test
 from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.linkstatus import INSUFFICIENT, TESTED, Ledger, link_report
-from causalstream.models.causal.lpcmci import CovarianceLPCMCI, check_params, run_lpcmci
+from causalstream.models.causal.lpcmci import BudgetExceeded, CovarianceLPCMCI, check_params, run_lpcmci
 from causalstream.models.causal.masked import MaskedParCorr
 from causalstream.models.causal.mci import run_mci
 from causalstream.models.causal.pc1 import run_pc1_select
@@ -65,7 +65,9 @@ class WindowedPCMCI:
       (|partial corr| >= 1 - 1e-9, or X or Y in the span of Z; rcot: left "tested"); "assumed"
       (link_assumptions decided it); "untested" (lag-0 self links, lags < tau_min);
     - ``graph_status``: "ok", "partial" (some links insufficient or deterministic) or
-      "insufficient" (no link testable); ``status_reason``: one line, e.g.
+      "insufficient" (no link testable), or "stale" (``method="lpcmci"`` with ``time_budget_ms``: the
+      refresh ran past its budget and stopped; the last complete results come back, ``overruns``
+      counts such refreshes); ``status_reason``: one line, e.g.
       "b observed in 0 of 500 samples; 14 of 24 links insufficient".
 
     >>> rng = np.random.default_rng(0)
@@ -87,7 +89,7 @@ class WindowedPCMCI:
                  forgetting: float | None = None, max_conds_py: int | None = None,
                  max_conds_px: int | None = None, ci_params: Mapping[str, Any] | None = None,
                  link_assumptions: Mapping[int, Mapping] | None = None, missing: str = "complete",
-                 lpcmci_params: Mapping[str, Any] | None = None) -> None:
+                 lpcmci_params: Mapping[str, Any] | None = None, time_budget_ms: float | None = None) -> None:
         self.n_vars = n_vars
         self.window = window
         self.tau_max = tau_max
@@ -106,6 +108,9 @@ class WindowedPCMCI:
         self.link_assumptions = link_assumptions
         self.missing = missing
         self.lpcmci_params = dict(lpcmci_params or {})
+        self.time_budget_ms = time_budget_ms
+        self.overruns = 0  # refreshes stopped at time_budget_ms
+        self._last: dict[str, Any] | None = None  # the last complete results, for a refresh that overruns
         self._check()
         self.links = None if link_assumptions is None else LinkAssumptions.check(link_assumptions, n_vars, tau_min, tau_max)
         self.cov = LaggedCovariance(n_vars, window, 2 * tau_max, forgetting=forgetting)
@@ -139,8 +144,8 @@ class WindowedPCMCI:
             raise bad("max_conds_px / max_conds_py are supported for method='pcmci' only")
         if self.method == "lpcmci":
             self._check_lpcmci(bad)
-        elif self.lpcmci_params:
-            raise bad(f"lpcmci_params are for method='lpcmci', not {self.method!r}")
+        elif self.lpcmci_params or self.time_budget_ms is not None:
+            raise bad(f"lpcmci_params and time_budget_ms are for method='lpcmci', not {self.method!r}")
         if self.link_assumptions is not None and self.ci_test not in TESTS:
             raise bad(f"link_assumptions are for the streaming tests {tuple(TESTS)}, not {self.ci_test!r}")
         if self.missing not in MISSING:
@@ -181,6 +186,7 @@ class WindowedPCMCI:
         self.cov.reset()
         if self.test is not None:
             self.test.reset()
+        self._last = None
         return self
 
     def snapshot(self) -> WindowedPCMCI:
@@ -264,13 +270,35 @@ class WindowedPCMCI:
             masked = testwise and self.ci_test == "parcorr" and self.cov.n_missing > 0   # no NaN: the same rows
             engine = MaskedParCorr.from_lagcov(self.cov, self.n_vars) if masked else self.test.engine(self.cov)
             ledger = Ledger(engine, self.n_vars, self.tau_max, testwise=testwise)
-            out = self._run_streaming(ledger)
+            try:
+                out = self._run_streaming(ledger)
+            except BudgetExceeded:
+                return self._overrun(t0)
             code, n_eff = ledger.code, ledger.n_eff
         out.update(self._metadata())
         observed = np.count_nonzero(np.isfinite(self.cov.samples()), axis=0)
         out.update(link_report(code, n_eff, self.tau_min, out["assumed"], observed, self.var_names,
                                self.cov.n_samples, why))
         out["compute_ms"] = (time.perf_counter() - t0) * 1e3
+        if self.time_budget_ms is not None:
+            self._last = out
+        return out
+
+    def _overrun(self, t0: float) -> dict[str, Any]:
+        """A refresh stopped at its budget: the last complete results, graph_status 'stale', never a half-done PAG."""
+        self.overruns += 1
+        spent = (time.perf_counter() - t0) * 1e3
+        why = f"refresh stopped after {spent:.0f} ms, past its time budget of {self.time_budget_ms:g} ms"
+        if self._last is None:
+            shape = (self.n_vars, self.n_vars, self.tau_max + 1)
+            out = self._empty() | self._metadata()
+            out.update(n_eff=np.zeros(shape, dtype=np.int64), link_status=np.full(shape, "untested", dtype="<U13"),
+                       status_reason=f"{why}; no complete graph yet")
+        else:
+            out = dict(self._last)
+            out.update(overruns=self.overruns, status_reason=f"{why}; the graph of samples "
+                       f"{out['first_index']}-{out['last_index']} (its last complete refresh)")
+        out.update(graph_status="stale", compute_ms=spent)
         return out
 
     def _check_lpcmci(self, bad: Callable[[str], ParameterError]) -> None:
@@ -282,11 +310,13 @@ class WindowedPCMCI:
         if self.ci_test not in TESTS:
             raise bad(f"method='lpcmci' needs a streaming ci_test {tuple(TESTS)}, not {self.ci_test!r}")
         check_params(self.lpcmci_params)
+        if self.time_budget_ms is not None and not self.time_budget_ms > 0:
+            raise bad(f"time_budget_ms must be > 0, got {self.time_budget_ms}")
 
     def _run_streaming(self, engine: Ledger) -> dict[str, Any]:
         if self.method == "lpcmci":
             res = run_lpcmci(self._lp, engine, self.tau_min, self.tau_max, self.pc_alpha,  # pyright: ignore[reportArgumentType]
-                             self.links, self.lpcmci_params)
+                             self.links, self.lpcmci_params, self.time_budget_ms)
         elif self.method == "pcmciplus":
             res = run_pcmciplus(self._plus, engine, self.tau_min, self.tau_max, self.pc_alpha,  # pyright: ignore[reportArgumentType]
                                 self.max_conds_dim, self.fdr_method, self.links)
@@ -318,5 +348,6 @@ class WindowedPCMCI:
                 "ci_settings": settings, "assumed": self._assumed(),
                 "tau_min": self.tau_min, "tau_max": self.tau_max, "pc_alpha": self.pc_alpha,
                 "alpha_level": self.alpha_level, "n_samples": c.n_samples, "n_rows": c.n_rows,
-                "n_missing": c.n_missing, "first_index": c.n_seen - c.n_samples if c.n_samples else -1,
+                "n_missing": c.n_missing, "overruns": self.overruns,
+                "first_index": c.n_seen - c.n_samples if c.n_samples else -1,
                 "last_index": c.n_seen - 1 if c.n_samples else -1}
