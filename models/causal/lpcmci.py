@@ -40,6 +40,8 @@ PARAMS = {"n_preliminary_iterations": 1, "max_cond_px": 0, "max_p_global": math.
           "max_p_non_ancestral": math.inf, "max_q_global": math.inf, "max_pds_set": math.inf}
 """The parameters of tigramite's ``run_lpcmci`` that bound its work, with tigramite's defaults."""
 
+_MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
+
 
 def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """``params`` completed with :data:`PARAMS`' defaults; an unknown name or a bad value is a ParameterError.
@@ -109,6 +111,26 @@ class CovarianceLPCMCI(LPCMCI):
             raise BudgetExceeded(self.cond_ind_test.deadline)
         return super()._apply_rule(rule, only_lagged)
 
+    def _dict2graph(self) -> np.ndarray:
+        """tigramite's graph array of ``graph_dict``; its non-empty links per node kept beside it for ``_find_adj``.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {(1, -1): "o->"}, 1: {}}
+        >>> lp._dict2graph()[1, 0, 1], lp._links[1][1]
+        (np.str_('o->'), [(0, 1, 'o->')])
+        """
+        graph = super()._dict2graph()
+        g = graph.tolist()
+        n, lags = range(graph.shape[0]), range(graph.shape[2])
+        self._links = (graph, [[(k, lag, g[i][k][lag]) for k in n for lag in lags if g[i][k][lag]] for i in n],
+                       [[(k, lag, g[k][i][lag]) for k in n for lag in lags if g[k][i][lag]] for i in n])
+        return graph
+
+    def _matches(self, pattern: str, link: str) -> bool:
+        key = (pattern, link)
+        if key not in _MATCHES:
+            _MATCHES[key] = bool(self._match_link(pattern, link))
+        return _MATCHES[key]
+
     def _find_adj(self, graph: np.ndarray, node: tuple[int, int], patterns: Any, exclude: Any = None,
                   ignore_time_bounds: bool = True) -> list[tuple[int, int]]:
         """tigramite's ``_find_adj``: the adjacencies of ``node`` matching ``patterns``, in its order.
@@ -122,17 +144,22 @@ class CovarianceLPCMCI(LPCMCI):
         exclude = [] if exclude is None else exclude
         if type(patterns) is str:  # tigramite's test (a numpy string is iterated, as there)
             patterns = [patterns]
-        reversed_patterns = [self._reverse_link(p) for p in patterns]
+        if getattr(self, "_links", (None,))[0] is not graph:  # not from _dict2graph: list its links here
+            g = graph.tolist()
+            n, lags = range(graph.shape[0]), range(graph.shape[2])
+            out = [(k, lag, g[i][k][lag]) for k in n for lag in lags if g[i][k][lag]]
+            into = [(k, lag, g[k][i][lag]) for k in n for lag in lags if g[k][i][lag]]
+        else:
+            out, into = self._links[1][i], self._links[2][i]
         adj: list[tuple[int, int]] = []
-        for forward, rows, pats in ((1, graph[i, :, :].tolist(), patterns), (-1, graph[:, i, :].tolist(), reversed_patterns)):
-            for k, row in enumerate(rows):
-                for lag, link in enumerate(row):
-                    if link == "" or not any(self._match_link(p, link) for p in pats):
-                        continue
-                    match = (k, lag_i + forward * lag)
-                    if match not in adj and match not in exclude and (
-                            ignore_time_bounds or -self.tau_max <= match[1] <= 0):
-                        adj.append(match)
+        for forward, links, pats in ((1, out, patterns), (-1, into, [self._reverse_link(p) for p in patterns])):
+            for k, lag, link in links:
+                if not any(self._matches(p, link) for p in pats):
+                    continue
+                match = (k, lag_i + forward * lag)
+                if match not in adj and match not in exclude and (
+                        ignore_time_bounds or -self.tau_max <= match[1] <= 0):
+                    adj.append(match)
         return adj
 
     def _find_triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
