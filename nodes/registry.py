@@ -35,6 +35,7 @@ BUILTIN_KINDS: dict[str, str] = {
     "recorder": "causalstream.nodes.log_nodes:RecorderNode",
     "relay": "causalstream.nodes.generic:Relay",
     "replay": "causalstream.nodes.log_nodes:Replay",
+    "ros1_bridge": "causalstream.nodes.ros1_bridge:Ros1BridgeNode",
     "sim": "causalstream.nodes.sim:SimNode",
     "talker": "causalstream.nodes.generic:Talker",
 }
