@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck bench venv clean FORCE
+.PHONY: demo test lint typecheck bench venv clean ros1-env FORCE
 
 # setuptools' strict editable install: the venv holds one link per package file (under
 # build/__editable__.*), which pyright and mypy can follow (the default mode's import hook they
@@ -43,8 +43,12 @@ demo: $(VENV)/.linked
 	$(VENV)/bin/causalstream graph show --duration $(DEMO_DURATION); \
 	wait
 
-test: $(VENV)/.linked
+test: $(VENV)/.linked ros1-env
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Debian's ROS 1 for the ros1_bridge tests (apt-get as root on Debian; else one line, they skip)
+ros1-env:
+	@sh .ci/ros1_env.sh
 
 # ruff's lint rules and the baseline of older findings: pyproject.toml [tool.ruff]
 lint: $(VENV)/.installed-dev
