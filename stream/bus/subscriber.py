@@ -7,8 +7,11 @@ as a gap (a drop somewhere on the way), a repeat as a duplicate (a latched re-se
 which is dropped silently.
 
 On a local bus the subscriber also has an inbox that publishers send to directly
-(stream/direct.py); its broker socket stays for the hello and for frames that others send
-through the broker, and is read at least every few inbox frames, so neither path starves.
+(stream/bus/direct.py); its broker socket stays for the hello and for the frames that still
+go through the broker (``bag play``'s ordered raw publisher; any publisher with
+``CAUSALSTREAM_DIRECT=0``). Reading is event-driven: a socket is read only after a poll
+found it readable, until it runs dry; two ready sockets take turns, and a poll after every
+``_BATCH`` frames lets a socket that became readable meanwhile join, so neither path starves.
 
 >>> from causalstream.stream.bus.broker import Broker
 >>> from causalstream.stream.bus.endpoints import Endpoints
@@ -50,7 +53,7 @@ __all__ = ["Received", "Subscriber", "TopicCounters", "subscribe"]
 log = logging.getLogger(__name__)
 
 _HELLO = HELLO_PREFIX.encode()
-_BROKER_EVERY = 16  # inbox frames between two looks at the broker socket
+_BATCH = 64  # frames read before a poll(0) looks again for sockets that became readable
 
 
 @dataclass(slots=True)
@@ -127,7 +130,8 @@ class Subscriber:
         self._poller.register(sock, zmq.POLLIN)
         if self.inbox is not None:
             self._poller.register(self.inbox.sock, zmq.POLLIN)
-        self._turn = 0
+        self._readable: list[zmq.Socket] = []  # the sockets the last poll found readable, not yet dry
+        self._batch = 0
         registry.add(self)
 
     # -- receiving --------------------------------------------------------------------
@@ -192,26 +196,28 @@ class Subscriber:
         c.type_name = env.type
         return Received(topic, env, msg)
 
+    def _poll(self, timeout_ms: int | None) -> bool:
+        """Wait up to ``timeout_ms`` (None: for ever) for a readable socket; True if one is."""
+        self._readable = [sock for sock, _ in self._poller.poll(timeout_ms)]
+        self._batch = 0
+        return bool(self._readable)
+
     def _next_frame(self) -> bytes | None:
-        """A waiting frame, inbox first but the broker socket at least every few frames."""
-        inbox = self.inbox
-        if inbox is not None:
-            self._turn += 1
-            if self._turn < _BROKER_EVERY:
-                try:
-                    return inbox.sock.recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    pass
-            self._turn = 0
-        try:
-            return self._sock.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            pass
-        if inbox is not None:
+        """A waiting frame from a socket the last poll found readable (they take turns), or None
+        when they are dry; a failed read drops a socket from the turn until the next poll."""
+        if self._batch >= _BATCH:
+            self._poll(0)
+        while ready := self._readable:
+            sock = ready[0]
+            if len(ready) > 1:
+                ready.append(ready.pop(0))
             try:
-                return inbox.sock.recv(zmq.NOBLOCK)
+                frame = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
-                pass
+                ready.remove(sock)
+                continue
+            self._batch += 1
+            return frame
         return None
 
     def recv(self, timeout: float | None = None) -> Received | None:
@@ -223,10 +229,10 @@ class Subscriber:
             frame = self._next_frame()
             if frame is None:
                 if deadline is None:
-                    self._poller.poll()
+                    self._poll(None)
                     continue
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
+                if not self._poll(int(left * 1000) + 1 if left > 0 else 0):
                     return None
                 continue
             got = self.accept_frame(frame)
@@ -238,12 +244,14 @@ class Subscriber:
         out: list[Received] = []
         while self._pending and len(out) < limit:
             out.append(self._pending.popleft())
-        if not out and not self._poller.poll(int(timeout * 1000)):
-            return out
+        waited = bool(out)
         while len(out) < limit:
             frame = self._next_frame()
             if frame is None:
-                break
+                if waited or not self._poll(int(timeout * 1000)):
+                    break
+                waited = True
+                continue
             got = self.accept_frame(frame)
             if got is not None:
                 out.append(got)
@@ -300,7 +308,7 @@ class Subscriber:
                 frame = self._next_frame()
                 if frame is None:
                     left = deadline - time.monotonic()
-                    if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
+                    if left <= 0 or not self._poll(int(left * 1000) + 1):
                         raise BusTimeoutError(self.endpoints.sub, f"no broker answered within {timeout:.1f} s")
                     continue
                 got = self.accept_frame(frame)
