@@ -22,8 +22,8 @@ import pytest
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
-from causalstream.stream import Subscriber
-from causalstream.stream.messages import AgentStates, CausalGraph, NodeStatus
+from causalstream.stream import Publisher, Subscriber
+from causalstream.stream.messages import AgentStates, CausalGraph, NodeStatus, Predictions
 
 from launching import Launch
 from support import CLI, cli_env, free_port_pair, start_bus, stop
@@ -186,7 +186,8 @@ def test_bridge_live_graph_to_rosbag(tmp_path: Path) -> None:
         sub.wait_ready(10)
         bag = tmp_path / "graph.bag"
         procs.append(core.spawn("rosbag", "record", "-O", str(bag), "/causal/graph/variables", "/causal/graph/marks",
-                                "/causal/graph/val", "/causal/graph/p", "/causal/graph/image",
+                                "/causal/graph/val", "/causal/graph/p", "/causal/graph/image", "/predictions/agents",
+                                "/predictions/trajectories", "/predictions/probabilities", "/predictions/path/h1",
                                 out=tmp_path / "record.out"))
         script = tmp_path / "pub.py"
         script.write_text(PUBLISHER)
@@ -199,8 +200,14 @@ def test_bridge_live_graph_to_rosbag(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and launch.proc.poll() is None, launch.output()[-3000:]
             time.sleep(0.2)
         pub = core.spawn(ROS_PYTHON, "-E", str(script), "9", "20", "30,31,32", out=tmp_path / "pub.out")
+        preds = Publisher("/predictions", Predictions, endpoints=launch.endpoints)
+        traj = np.arange(2 * 2 * 3 * 2, dtype=float).reshape(2, 2, 3, 2)
+        prediction = Predictions(stamp_ns=time.time_ns(), agent_ids=["robot", "h1"], trajectories=traj,
+                                 probabilities=np.array([[0.7, 0.3], [0.2, 0.8]]))
         while pub.poll() is None:
             _collect(sub, 0.5, got)
+            preds.publish(prediction)
+        preds.close()
         assert pub.returncode == 0, (tmp_path / "pub.out").read_text()
         _collect(sub, 3.0, got)  # the last graphs and their images
     finally:
@@ -246,6 +253,14 @@ def test_bridge_live_graph_to_rosbag(tmp_path: Path) -> None:
         assert any(np.array_equal(p.data, v, equal_nan=True) for v in bus_ps)
     marks = rows["/causal/graph/marks"][-1][1].data
     assert marks in {str(g.graph).replace("'", '"') for g in graphs}
+    # Predictions: ids, [A, K, H, 2] and [A, K] as Float64MultiArray, h1's likeliest mode (1) as a Path.
+    assert rows["/predictions/agents"][-1][1].data == '["robot", "h1"]'
+    _, tr = rows["/predictions/trajectories"][-1]
+    assert [d.label for d in tr.layout.dim] == ["agent", "mode", "step", "xy"] and tr.data.tolist() == traj.ravel().tolist()
+    assert rows["/predictions/probabilities"][-1][1].data.tolist() == [0.7, 0.3, 0.2, 0.8]
+    _, path = rows["/predictions/path/h1"][-1]
+    assert [(q.pose.position.x, q.pose.position.y) for q in path.poses] == [tuple(xy) for xy in traj[1, 1].tolist()]
+    assert path.header.frame_id == "odom"
     _, img = rows["/causal/graph/image"][-1]
     assert img.encoding == "rgb8" and img.height > 100 and len(img.data) == img.height * img.width * 3 == img.step * img.height
 
