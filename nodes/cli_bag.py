@@ -195,6 +195,7 @@ def import_(
     time_column: str = typer.Option(None, help="csv: the time column (default: time, t, stamp or timestamp)."),
     time_unit: str = typer.Option(None, help="csv: unit of the time column: s, ms, us, ns (default: guess)."),
     agent_by: str = typer.Option(None, help="rosbag: name agents by 'topic' (default) or 'frame'."),
+    frame: str = typer.Option(None, help="rosbag: bring every pose into this frame, e.g. map, by /tf and /tf_static."),
     rate: float = typer.Option(None, help="csv without a time column: rows per second (row k at START + k / RATE)."),
     start: float = typer.Option(0.0, help="csv with --rate: the first row's time, in seconds."),
 ) -> None:
@@ -205,7 +206,7 @@ def import_(
     PoseWithCovarianceStamped, TwistStamped -> AgentStates; other types are listed and skipped.
     """
     importer = _lazy("importers").get_importer(kind, topic=topic, time_column=time_column, time_unit=time_unit,
-                                               agent_by=agent_by, rate=rate, start=start)
+                                               agent_by=agent_by, rate=rate, start=start, frame=frame)
     result = importer.run(source, output)
     for what in result.skipped:
         _ERR.print(f"skipped: {what}")

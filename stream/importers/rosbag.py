@@ -9,6 +9,14 @@ the world frame; poses without a twist get velocities by finite differences of
 consecutive poses; a TwistStamped alone has no position (NaN). Other message types are
 listed in ``skipped`` (and logged) and left out.
 
+Frames: each AgentStates keeps its message's frame id (``world`` when empty). With ``frame="map"``
+the transforms of ``/tf`` and ``/tf_static`` (``tf2_msgs/TFMessage``, read first) bring every pose
+and velocity into that frame (:mod:`causalstream.stream.frames`: interpolated in time between the
+transforms around the stamp; static ones timeless); a message before its frame's first transform
+is dropped and counted in ``lost``. Without a transform chain to the frame, or without ``frame``
+when one agent has poses in two frames, the import is refused with a one-line LogError that
+names the frames and their topics.
+
 >>> RosbagImporter().agent_name("/robot1/odom"), RosbagImporter().agent_name("/odom")
 ('robot1', 'odom')
 """
@@ -26,10 +34,11 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.typesys import Stores, get_typestore
 
 from causalstream.stream.errors import LogError
+from causalstream.stream.frames import TransformTree, yaw_of
 from causalstream.stream.importers.base import Importer, register
 from causalstream.stream.messages import AgentStates
 
-__all__ = ["KNOWN_TYPES", "RosbagImporter", "yaw_of"]
+__all__ = ["KNOWN_TYPES", "TF_TYPE", "RosbagImporter", "yaw_of"]
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +48,7 @@ KNOWN_TYPES = (
     "geometry_msgs/msg/PoseWithCovarianceStamped",
     "geometry_msgs/msg/TwistStamped",
 )
-
-
-def yaw_of(q: Any) -> float:
-    """Heading (rad) of a quaternion with fields x, y, z, w.
-
-    >>> from types import SimpleNamespace as Q
-    >>> round(yaw_of(Q(x=0.0, y=0.0, z=math.sin(0.25), w=math.cos(0.25))), 6)
-    0.5
-    """
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+TF_TYPE = "tf2_msgs/msg/TFMessage"
 
 
 def _bag_paths(source: str) -> list[Path]:
@@ -97,14 +97,17 @@ class RosbagImporter(Importer):
     """
 
     name = "rosbag"
-    options = ("topic", "agent_by")
+    options = ("topic", "agent_by", "frame")
 
-    def __init__(self, topic: str = "/agents/state", agent_by: str = "topic") -> None:
+    def __init__(self, topic: str = "/agents/state", agent_by: str = "topic", frame: str | None = None) -> None:
         super().__init__()
         if agent_by not in ("topic", "frame"):
             raise LogError(agent_by, "agent_by must be 'topic' or 'frame'")
         self.topic = topic
         self.agent_by = agent_by
+        self.frame = frame.strip("/") if frame else None
+        self.tree = TransformTree()
+        self.lost: dict[str, int] = {}  # why -> messages left out
         self._last: dict[str, tuple[int, float, float]] = {}
 
     def agent_name(self, topic: str, frame_id: str = "") -> str:
@@ -114,11 +117,12 @@ class RosbagImporter(Importer):
         parts = [p for p in topic.split("/") if p]
         return parts[0] if len(parts) >= 2 else (parts[0] if parts else "agent")
 
-    def _state(self, msgtype: str, topic: str, msg: Any, stamp: int) -> AgentStates:
+    def _state(self, msgtype: str, topic: str, msg: Any, stamp: int) -> AgentStates | None:
         nan = float("nan")
         x = y = heading = nan
         vx = vy = nan
         frame = msg.header.frame_id
+        pose_frame = _frame_of(msg)
         if msgtype.endswith("Odometry"):
             frame = msg.child_frame_id or frame
             pose, lin = msg.pose.pose, msg.twist.twist.linear
@@ -132,13 +136,24 @@ class RosbagImporter(Importer):
             pose = msg.pose.pose if msgtype.endswith("PoseWithCovarianceStamped") else msg.pose
             x, y, heading = pose.position.x, pose.position.y, yaw_of(pose.orientation)
         agent = self.agent_name(topic, frame)
+        if self.frame is not None and pose_frame != self.frame:
+            tf = self.tree.lookup(self.frame, pose_frame, stamp)
+            if tf is None:
+                why = f"before the first transform {pose_frame} -> {self.frame}"
+                self.lost[why] = self.lost.get(why, 0) + 1
+                return None
+            x, y = tf.apply(x, y)
+            heading = tf.rotate_heading(heading)
+            if not math.isnan(vx):
+                vx, vy = tf.rotate(vx, vy)
+            pose_frame = self.frame
         if math.isnan(vx):
             prev = self._last.get(agent)
             dt = (stamp - prev[0]) / 1e9 if prev else 0.0
             vx, vy = ((x - prev[1]) / dt, (y - prev[2]) / dt) if prev and dt > 0 else (0.0, 0.0)
         if not math.isnan(x):
             self._last[agent] = (stamp, x, y)
-        return AgentStates(stamp_ns=stamp, frame_id="world", ids=[agent], roles=["robot"],
+        return AgentStates(stamp_ns=stamp, frame_id=pose_frame, ids=[agent], roles=["robot"],
                            x=np.array([x]), y=np.array([y]), vx=np.array([vx]), vy=np.array([vy]),
                            heading=np.array([heading]))
 
@@ -149,7 +164,8 @@ class RosbagImporter(Importer):
         try:
             with AnyReader(paths, default_typestore=store) as reader:
                 known = [c for c in reader.connections if c.msgtype in KNOWN_TYPES]
-                unknown = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections if c not in known})
+                unknown = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections
+                                  if c not in known and c.msgtype != TF_TYPE})
                 self.skipped = unknown
                 if unknown:
                     log.warning("%s: skipping topics of types the importer does not know: %s",
@@ -158,9 +174,54 @@ class RosbagImporter(Importer):
                     raise LogError(source, "no topic of a known type (want one of "
                                            f"{', '.join(t.rsplit('/', 1)[-1] for t in KNOWN_TYPES)}; found "
                                            f"{', '.join(unknown) or 'no topics'})")
+                self._read_tf(reader)
+                self._check_frames(source, reader, known)
                 for conn, t, raw in reader.messages(connections=known):
                     msg = reader.deserialize(raw, conn.msgtype)
-                    stamp = _stamp(msg, t)
-                    yield self.topic, t, self._state(conn.msgtype, conn.topic, msg, stamp)
+                    state = self._state(conn.msgtype, conn.topic, msg, _stamp(msg, t))
+                    if state is not None:
+                        yield self.topic, t, state
+                for why, n in self.lost.items():
+                    log.warning("%s: left out %d message(s) %s", source, n, why)
+                    self.skipped.append(f"{n} message(s) {why}")
         except (AnyReaderError, OSError, ValueError, KeyError) as exc:  # rosbags' own and its file errors
             raise LogError(source, f"cannot read bag: {exc}") from None
+
+    def _read_tf(self, reader: Any) -> None:
+        """Fill the transform tree from every /tf and /tf_static message of the bag."""
+        tf_conns = [c for c in reader.connections if c.msgtype == TF_TYPE]
+        if not tf_conns:  # (an empty list would read every message)
+            return
+        for conn, _t, raw in reader.messages(connections=tf_conns):
+            self.tree.update_many(reader.deserialize(raw, conn.msgtype), static=conn.topic.endswith("tf_static"))
+
+    def _check_frames(self, source: str, reader: Any, known: list[Any]) -> None:
+        """Refuse frames that cannot be reconciled: one agent's poses in two frames, or no chain to ``frame``.
+
+        Each topic's frame is its first message's; velocity-only TwistStamped topics carry no pose and
+        are left out of the check (they are rotated with ``frame`` when a transform exists).
+        """
+        seen: dict[str, dict[str, str]] = {}  # agent -> frame -> topic
+        for conn in known:
+            first = next(iter(reader.messages(connections=[conn])), None)
+            if first is None:
+                continue
+            msg = reader.deserialize(first[2], conn.msgtype)
+            pose_frame = _frame_of(msg)
+            if self.frame is not None and pose_frame != self.frame and not self.tree.connected(self.frame, pose_frame):
+                have = ", ".join(sorted(self.tree.frames)) or "none"
+                raise LogError(source, f"no transform from frame '{pose_frame}' ({conn.topic}) to '{self.frame}' in "
+                                       f"/tf or /tf_static (frames there: {have})")
+            if conn.msgtype.endswith("TwistStamped"):
+                continue
+            name = msg.child_frame_id or msg.header.frame_id if conn.msgtype.endswith("Odometry") else msg.header.frame_id
+            seen.setdefault(self.agent_name(conn.topic, name), {}).setdefault(pose_frame, conn.topic)
+        for agent, frames in seen.items():
+            if len(frames) > 1 and self.frame is None:
+                named = " and ".join(f"'{f}' ({t})" for f, t in sorted(frames.items()))
+                raise LogError(source, f"agent {agent} has poses in frames {named}: give --frame FRAME "
+                                       "to bring them into one (with /tf or /tf_static linking them)")
+
+
+def _frame_of(msg: Any) -> str:
+    return msg.header.frame_id.strip("/") or "world"
