@@ -7,8 +7,11 @@ uses: y and, in PC1 and MCI, y's conditions) and a rest B (x and its shifted par
 the sums over the rows m(A) & m(B) of every (A, B) pair come from a few matrix products:
 ``n = M_A^T M_B``, ``s1``, ``s2`` blocks ``(M_A E_A)^T (M_B E_B)`` and so on, with E the
 embedding (0 where missing) and M the masks. Each test then reads its covariance from its
-pair's blocks and is solved as in :class:`CovParCorr`. Equal to tigramite's ParCorr on each
-test's rows (tests/test_causal_missing.py); constants are judged over the window.
+pair's blocks and is solved as in :class:`CovParCorr`. Narrow and wide sets are paired apart
+(padding grows the blocks quadratically), the symmetric blocks are summed once (upper
+triangle), and a batch that uses few of its (A, B) pairs (PC1's later iterations) is summed
+test by test in batched products instead. Equal to tigramite's ParCorr on each test's rows
+(tests/test_causal_missing.py); constants are judged over the window.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ __all__ = ["MaskedParCorr"]
 
 CHUNK = 64
 """B sets per matrix product of the s2 blocks (bounds the memory of the outer products)."""
-DIRECT = 8
-"""Batches up to this size are summed test by test (the shared-mask products do not pay off)."""
+PAIR_GAIN = 4.0
+"""How much cheaper per value the pair products are than the direct sums (their gathers cost)."""
+DIRECT_CELLS = 1 << 21
+"""Values per chunk of the direct sums (bounds their memory)."""
 
 
 class MaskedParCorr(CovParCorr):
@@ -47,6 +52,7 @@ class MaskedParCorr(CovParCorr):
         self._O = np.ones((R, D + 1), dtype=bool)
         self._O[:, :D] = observed
         self._const = np.append(stats.constant, True)
+        self._ET, self._OT = np.ascontiguousarray(self._E.T), np.ascontiguousarray(self._O.T)   # [D + 1, R]
 
     @classmethod
     def from_lagcov(cls, lagcov: LaggedCovariance, n_vars: int) -> MaskedParCorr:
@@ -81,10 +87,6 @@ class MaskedParCorr(CovParCorr):
         cols[:, :zmask.shape[1]] = zmask[:, :D]
         cols[rows, cx] = True
         cols[rows, cy] = True
-        if b <= DIRECT:
-            n, s1, s2, col = self._direct(cols)
-            val, df, spanned = self._solve(n, s1, s2, col, cx, cy)
-            return self._finish(val, df, spanned, n, cx, cy)
         targets, ta = np.unique(cy, return_inverse=True)
         xs, tb = np.unique(cx, return_inverse=True)
         shared, by_x = _common(cols, ta, len(targets)), _common(cols, tb, len(xs))
@@ -105,9 +107,21 @@ class MaskedParCorr(CovParCorr):
                 bsets, tbs = rest[first], bgroup.ravel()
             else:
                 bsets, tbs = by_x, tb[sel]
-            a_idx, b_idx = _padded(shared, D), _padded(bsets, D)
-            n[sel], s1, s2, col = self._pair_sums(a_idx, b_idx, ta[sel], tbs)
-            val[sel], df[sel], spanned[sel] = self._solve(n[sel], s1, s2, col, cx[sel], cy[sel])
+            # wide and narrow sets apart (less padding: the s2 blocks grow with the square of it)
+            wa, wb = shared.sum(axis=1)[ta[sel]], bsets.sum(axis=1)[tbs]
+            band = 2 * (wa > max(1, wa.max() - 2)) + (wb > max(1, wb.max() - 2))
+            for g in np.unique(band):
+                part, sub = sel[band == g], band == g
+                ua, ia = np.unique(ta[part], return_inverse=True)
+                ub, ib = np.unique(tbs[sub], return_inverse=True)
+                a_idx, b_idx = _padded(shared[ua], D), _padded(bsets[ub], D)
+                (nA, ka), (nB, kb) = a_idx.shape, b_idx.shape
+                # the pair products sum every (A, B) pair; direct sums only the batch's tests
+                if PAIR_GAIN * len(part) * (ka + kb) ** 2 < nA * nB * (ka * ka + ka * kb + kb * kb):
+                    n[part], s1, s2, col = self._direct(cols[part])
+                else:
+                    n[part], s1, s2, col = self._pair_sums(a_idx, b_idx, ia.ravel(), ib.ravel())
+                val[part], df[part], spanned[part] = self._solve(n[part], s1, s2, col, cx[part], cy[part])
         return self._finish(val, df, spanned, n, cx, cy)
 
     def _finish(self, val: np.ndarray, df: np.ndarray, spanned: np.ndarray, n: np.ndarray, cx: np.ndarray,
@@ -121,34 +135,38 @@ class MaskedParCorr(CovParCorr):
         return val, pval
 
     def _direct(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Per test, summed on its own rows directly (a few tests: PCMCI+'s one-at-a-time phases)."""
+        """Per test, summed on its own rows (batched matrix products; for batches sparse in their pairs)."""
         col = _padded(cols, self._E.shape[1] - 1)
-        n, s1, s2 = np.zeros(len(col)), np.zeros(col.shape), np.zeros(col.shape + (col.shape[1],))
-        for k, c in enumerate(col):
-            e = self._E[self._O[:, c].all(axis=1)][:, c]
-            n[k], s1[k], s2[k] = len(e), e.sum(axis=0), e.T @ e
+        b, d = col.shape
+        n, s1, s2 = np.empty(b), np.empty((b, d)), np.empty((b, d, d))
+        step = max(1, DIRECT_CELLS // (len(self._E) * d))
+        for lo in range(0, b, step):
+            c = col[lo:lo + step]
+            keep = np.asarray(np.all(self._OT[c], axis=1))                  # [b, R]
+            f = self._ET[c] * keep[:, None, :]                             # [b, d, R]
+            n[lo:lo + step], s1[lo:lo + step] = keep.sum(axis=1), f.sum(axis=2)
+            s2[lo:lo + step] = np.einsum("bkr,blr->bkl", f, f)
         return n, s1, s2, col
 
     def _pair_sums(self, a_idx: np.ndarray, b_idx: np.ndarray, ta: np.ndarray, tb: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per test: rows n, sums s1 [d] and s2 [d, d] over its columns (A part, then B part)."""
-        E, obs = self._E, self._O
-        R = len(E)
+        ET, OT = self._ET, self._OT                                 # [D + 1, R], row-major per column
+        R = ET.shape[1]
         (nA, ka), (nB, kb) = a_idx.shape, b_idx.shape
-        MA = obs[:, a_idx].all(axis=2).astype(np.float64)            # [R, nA]
-        MB = obs[:, b_idx].all(axis=2).astype(np.float64)
-        EA, EB = E[:, a_idx], E[:, b_idx]                           # [R, n, k]
-        FA, FB = EA * MA[:, :, None], EB * MB[:, :, None]  # pyright: ignore[reportIndexIssue]
-        n = (MA.T @ MB)[ta, tb]
-        s1a = (FA.reshape(R, -1).T @ MB).reshape(nA, ka, nB)[ta, :, tb]
-        s1b = (FB.reshape(R, -1).T @ MA).reshape(nB, kb, nA)[tb, :, ta]
-        saa = (np.einsum("rak,ral->rakl", FA, EA).reshape(R, -1).T @ MB).reshape(nA, ka, ka, nB)
-        sab = (FA.reshape(R, -1).T @ FB.reshape(R, -1)).reshape(nA, ka, nB, kb)
+        EA, EB = ET[a_idx], ET[b_idx]                               # [n, k, R]
+        MA = np.asarray(np.all(OT[a_idx], axis=1), dtype=np.float64)  # [n, R]
+        MB = np.asarray(np.all(OT[b_idx], axis=1), dtype=np.float64)
+        FA, FB = EA * MA[:, None, :], EB * MB[:, None, :]
+        n = (MA @ MB.T)[ta, tb]
+        s1a = (FA.reshape(-1, R) @ MB.T).reshape(nA, ka, nB)[ta, :, tb]
+        s1b = (FB.reshape(-1, R) @ MA.T).reshape(nB, kb, nA)[tb, :, ta]
+        saa = _sym_sums(FA, EA, MB)                                 # [nA, ka, ka, nB]
+        sab = (FA.reshape(-1, R) @ FB.reshape(-1, R).T).reshape(nA, ka, nB, kb)
         sbb = np.empty((nB, kb, kb, nA))
         for lo in range(0, nB, CHUNK):
             hi = min(nB, lo + CHUNK)
-            outer = np.einsum("rbk,rbl->rbkl", FB[:, lo:hi], EB[:, lo:hi])
-            sbb[lo:hi] = (outer.reshape(R, -1).T @ MA).reshape(hi - lo, kb, kb, nA)
+            sbb[lo:hi] = _sym_sums(FB[lo:hi], EB[lo:hi], MA)
         d = ka + kb
         s2 = np.empty((len(ta), d, d))
         s2[:, :ka, :ka] = saa[ta, :, :, tb]
@@ -176,12 +194,19 @@ class MaskedParCorr(CovParCorr):
         s2 = s2[rows[:, None, None], order[:, :, None], order[:, None, :]]
         s1 = np.take_along_axis(s1, order, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            nn = n[:, None, None]
-            cov = (s2 - s1[:, :, None] * s1[:, None, :] / nn) / nn
-            cov = np.where(pad[:, :, None] | pad[:, None, :], np.eye(d), cov)
-            sd = np.sqrt(np.einsum("bii->bi", cov))
-            corr = cov / (sd[:, :, None] * sd[:, None, :])
-        corr = np.nan_to_num(corr)
+            mean = s1 / n[:, None]
+            corr = s2                                          # a fresh gather: worked on in place
+            corr /= n[:, None, None]
+            corr -= mean[:, :, None] * mean[:, None, :]
+            live = ~pad
+            corr *= live[:, :, None]
+            corr *= live[:, None, :]
+            scale = 1.0 / np.sqrt(corr.reshape(b, d * d)[:, ::d + 1])
+            corr *= scale[:, :, None]
+            corr *= scale[:, None, :]
+        np.nan_to_num(corr, copy=False)
+        diag = corr.reshape(b, d * d)[:, ::d + 1]              # a view: padding is 1 there, 0 elsewhere
+        diag[pad] = 1.0
         if d > 2:
             a, r = corr[:, 2:, 2:], corr[:, 2:, :2]
             try:
@@ -207,6 +232,20 @@ class MaskedParCorr(CovParCorr):
             subs.append((e - mean).T @ (e - mean) / k)
             ns.append(float(len(e)))
         return np.array(subs), np.array(ns)
+
+
+def _sym_sums(F: np.ndarray, E: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Per set s and mask m: sum over rows r of F[s, k, r] E[s, l, r] M[m, r], [S, k, k, n_masks] (symmetric).
+
+    >>> F = np.arange(6.0).reshape(1, 2, 3); _sym_sums(F, F, np.ones((1, 3)))[0, :, :, 0].tolist()
+    [[5.0, 14.0], [14.0, 50.0]]
+    """
+    S, k, R = F.shape
+    iu, ju = np.triu_indices(k)
+    half = ((F[:, iu] * E[:, ju]).reshape(-1, R) @ M.T).reshape(S, len(iu), len(M))
+    out = np.empty((S, k, k, len(M)))
+    out[:, iu, ju], out[:, ju, iu] = half, half
+    return out
 
 
 def _common(cols: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
