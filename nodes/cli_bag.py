@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import re
 import signal
 import sys
 import threading
@@ -70,25 +71,40 @@ def record(
     duration: float = typer.Option(0.0, help="Stop after this many seconds (0: until Ctrl-C or SIGTERM)."),
     flush_interval: float = typer.Option(0.5, help="Seconds between flushes (chunk closed, file fsynced)."),
     compression: str = typer.Option("zstd", help="Chunk compression: zstd or none."),
+    regex: str = typer.Option(None, "-e", "--regex", help="Also record every topic this regular expression matches."),
+    exclude_regex: str = typer.Option(None, "-x", "--exclude-regex", help="Leave out topics this expression matches."),
+    exclude_topics: list[str] = typer.Option(None, "--exclude-topics", help="Leave out these topics: --exclude-topics /a /b (or commas)."),
+    max_bag_size: int = typer.Option(0, help="Split into NAME_0.mcap, NAME_1.mcap, ... at about this many bytes (0: never)."),
+    max_bag_duration: float = typer.Option(0.0, help="Split into numbered files every this many seconds (0: never)."),
     bus: str = BusOpt,
 ) -> None:
     """Record topics of the bus into an MCAP file (zstd chunks, one schema per type).
 
     The file is flushed every --flush-interval seconds, so if the recorder is killed at most
     that much is lost: `causalstream bag recover FILE` salvages the rest.
+
+    Example: `causalstream bag record -e "^/agents" -x "debug$" --max-bag-duration 60 -o run.mcap`
     """
-    if all_topics == bool(topics):
-        raise typer.BadParameter("give topics to record, or -a for all topics (not both)")
+    if all_topics + bool(topics or regex) != 1:
+        raise typer.BadParameter("give topics to record (or -e REGEX), or -a for all topics (not both)")
+    for name, pattern in (("--regex", regex), ("--exclude-regex", exclude_regex)):
+        try:
+            re.compile(pattern or "")
+        except re.error as exc:
+            raise typer.BadParameter(f"{name} {pattern!r} is not a regular expression: {exc}") from None
     stop = _stop_on_signals()
     rec = Recorder(output, None if all_topics else topics, endpoints=Endpoints.from_env(bus),
-                   flush_interval=flush_interval, compression=compression)
+                   flush_interval=flush_interval, compression=compression, regex=regex, exclude_regex=exclude_regex,
+                   exclude_topics=_topics(exclude_topics), max_bag_size=max_bag_size, max_bag_duration=max_bag_duration)
+    what = ", ".join([*(topics or []), *([f"/{regex}/"] if regex else [])]) or "all topics"
     try:
         rec.wait_ready(10.0)
-        _ERR.print(f"recording {'all topics' if all_topics else ', '.join(topics)} into {output}")
+        _ERR.print(f"recording {what} into {output}")
         rec.run(duration=duration or None, stop=stop)
     finally:
         rec.close()
-    _ERR.print(f"recorded {rec.count} messages into {output} ({rec.bad_frames} bad frames dropped)")
+    files = ", ".join(rec.paths)
+    _ERR.print(f"recorded {rec.count} messages into {files} ({rec.bad_frames} bad frames dropped)")
 
 
 @bag_app.command()

@@ -1,11 +1,11 @@
-"""``causalstream topic list | echo | hz | info | pub``: look at and poke the bus, as ``ros2 topic``.
+"""``causalstream topic list | echo | hz | bw | delay | info | type | find | pub``: the bus, as ``ros2 topic``.
 
 >>> import typer
 >>> from typer.testing import CliRunner
 >>> app = typer.Typer()
 >>> register(app)
 >>> result = CliRunner().invoke(app, ["topic", "--help"])
->>> all(cmd in result.output for cmd in ("list", "echo", "hz", "info", "pub"))
+>>> all(cmd in result.output for cmd in ("list", "echo", "hz", "bw", "delay", "info", "type", "find", "pub"))
 True
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from causalstream.nodes.errors import CausalstreamError, NodeError
@@ -33,7 +34,7 @@ from causalstream.stream.bus.topics import STATS_TOPIC
 
 __all__ = ["register", "collect_stats", "latest_by", "pick_field"]
 
-topic_app = typer.Typer(help="Inspect topics on the bus: list, echo, hz, info, pub.", no_args_is_help=True)
+topic_app = typer.Typer(help="Inspect topics on the bus: list, echo, hz, bw, delay, info, type, find, pub.", no_args_is_help=True)
 _OUT = Console(highlight=False)
 _ERR = Console(stderr=True, highlight=False)
 BusOpt = typer.Option(None, "--bus", envvar=ENV_VAR, help="Bus endpoint (default: $CAUSALSTREAM_BUS or loopback).")
@@ -189,6 +190,92 @@ def hz(
                 )
 
 
+def _every_second(topic: str, bus: str | None, duration: float, window: int,
+                  sample: Callable[[Any], float], show: Callable[[list[float], float], str]) -> None:
+    """Once a second, ``show(last window samples, seconds they span)`` of ``sample(received)`` on a raw subscriber."""
+    got_at: list[tuple[float, float]] = []
+    end = time.monotonic() + duration if duration else float("inf")
+    next_print = time.monotonic() + 1.0
+    with Subscriber(topic, endpoints=Endpoints.from_env(bus), raw=True) as sub:
+        while time.monotonic() < end:
+            got = sub.recv(timeout=0.1)
+            now = time.monotonic()
+            if got is not None:
+                got_at = (got_at + [(now, sample(got))])[-window:]
+            if now >= next_print:
+                next_print = now + 1.0
+                if not got_at:
+                    _ERR.print(f"no new messages on {topic}")
+                    continue
+                _OUT.print(show([v for _, v in got_at], now - got_at[0][0]))
+
+
+@topic_app.command()
+def bw(
+    topic: str = typer.Argument(..., help="Topic to measure."),
+    window: int = typer.Option(100, "--window", "-w", help="Number of recent messages the statistics cover."),
+    duration: float = typer.Option(0.0, help="Stop after this many seconds (0: until Ctrl-C)."),
+    bus: str = BusOpt,
+) -> None:
+    """Print the bandwidth a topic uses once a second: bytes per second and message sizes (payloads)."""
+    def show(sizes: list[float], span: float) -> str:
+        rate = sum(sizes) / span if span > 0 else 0.0
+        return (f"{rate / 1000:.2f} KB/s from {len(sizes)} messages\n\tMessage size mean: "
+                f"{statistics.fmean(sizes) / 1000:.2f} KB min: {min(sizes) / 1000:.2f} KB max: {max(sizes) / 1000:.2f} KB")
+    _every_second(topic, bus, duration, window, lambda got: float(len(got.envelope.payload)), show)
+
+
+@topic_app.command()
+def delay(
+    topic: str = typer.Argument(..., help="Topic to measure."),
+    window: int = typer.Option(100, "--window", "-w", help="Number of recent messages the statistics cover."),
+    duration: float = typer.Option(0.0, help="Stop after this many seconds (0: until Ctrl-C)."),
+    bus: str = BusOpt,
+) -> None:
+    """Print once a second how old messages are on arrival: receive time minus their stamp (wall clock)."""
+    def show(delays: list[float], _span: float) -> str:
+        return (f"average delay: {statistics.fmean(delays):.3f}\n\tmin: {min(delays):.3f}s max: {max(delays):.3f}s "
+                f"std dev: {statistics.pstdev(delays):.5f}s window: {len(delays)}")
+    _every_second(topic, bus, duration, window, lambda got: (time.time_ns() - got.envelope.stamp_ns) / 1e9, show)
+
+
+def _types(endpoints: Endpoints, wait: float) -> dict[str, set[str]]:
+    """Topic -> the type names its participants reported (publishers' first)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for stats in collect_stats(endpoints, wait):
+        for t in stats.topics:
+            if t.type_name and t.topic != STATS_TOPIC:
+                found[t.topic].add(t.type_name)
+    return found
+
+
+@topic_app.command("type")
+def type_(
+    topic: str = typer.Argument(..., help="Topic whose type to print."),
+    wait: float = typer.Option(1.5, help="Seconds to listen for the participants' reports."),
+    bus: str = BusOpt,
+) -> None:
+    """Print a topic's message type, e.g. `causalstream topic type /agents/state` -> AgentStates."""
+    names = _types(Endpoints.from_env(bus), wait).get(topic)
+    if not names:
+        raise NodeError("topic type", f"no participant reported {topic} within {wait} s")
+    for name in sorted(names):
+        _OUT.print(name)
+
+
+@topic_app.command()
+def find(
+    type_name: str = typer.Argument(..., metavar="TYPE", help="Message type, e.g. AgentStates."),
+    wait: float = typer.Option(1.5, help="Seconds to listen for the participants' reports."),
+    bus: str = BusOpt,
+) -> None:
+    """Print the topics of a message type, one a line, e.g. `causalstream topic find Features`."""
+    wanted = message_type(type_name).__name__
+    for topic, names in sorted(_types(Endpoints.from_env(bus), wait).items()):
+        if wanted in names:
+            _OUT.print(topic)
+
+
 @topic_app.command()
 def info(
     topic: str = typer.Argument(..., help="Topic to describe."),
@@ -228,7 +315,7 @@ def info(
 def pub(
     topic: str = typer.Argument(..., help="Topic to publish on."),
     type_name: str = typer.Argument(..., metavar="TYPE", help="Message type, e.g. Features or Clock."),
-    values: str = typer.Argument("{}", metavar="YAML", help="Message fields as YAML, e.g. '{names: [a], values: [1.0]}'."),
+    values: str = typer.Argument("{}", metavar="YAML", help=escape("Message fields as YAML, e.g. '{names: [a], values: [1.0]}'.")),
     rate: float = typer.Option(1.0, "--rate", "-r", help="Publishing rate in Hz."),
     times: int = typer.Option(0, "--times", "-t", help="Publish this many times, then exit (0: until Ctrl-C)."),
     once: bool = typer.Option(False, "--once", "-1", help="Publish one message and exit (same as --times 1)."),

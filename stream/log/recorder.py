@@ -9,6 +9,12 @@ topic's publisher registered it latched (its registration reaches the subscriber
 first message), whatever the topic is called: ``bag play`` latches it again. The file is flushed (chunk closed, fsync) every ``flush_interval``
 seconds, even when no message arrives, so a killed recorder loses at most that much.
 
+Topics can also be chosen by pattern (``regex``: every topic whose name it matches, anywhere, as
+``ros2 bag record -e``), and left out by pattern or name (``exclude_regex``, ``exclude_topics``).
+With ``max_bag_size`` (bytes of messages) or ``max_bag_duration`` (seconds) the log is split:
+``run.mcap`` becomes ``run_0.mcap``, ``run_1.mcap``, ... (``paths``), each a finished log of its
+own; the next file starts with the first message past the limit.
+
 >>> import os, tempfile
 >>> from causalstream.stream.bus.broker import Broker
 >>> from causalstream.stream.log.reader import read_log
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from types import TracebackType
@@ -80,23 +87,72 @@ class Recorder:
         hwm: int = 100_000,
         context: zmq.Context | None = None,
         keys: ClientKeys | None = None,
+        regex: str | None = None,
+        exclude_regex: str | None = None,
+        exclude_topics: list[str] | None = None,
+        max_bag_size: int = 0,
+        max_bag_duration: float = 0.0,
     ) -> None:
         self.path = str(path)
         self.topics = list(topics or [])
         self.flush_interval = flush_interval
         self.compression = compression
         self.chunk_size = chunk_size
-        self.writer = LogWriter(self.path, compression=compression, chunk_size=chunk_size, flush_interval=flush_interval)
-        self._add = self.writer.mcap.add_message
-        self._channels: dict[tuple[str, str], int] = {}
+        self._regex = re.compile(regex) if regex else None
+        self._exclude_regex = re.compile(exclude_regex) if exclude_regex else None
+        self._exclude = frozenset(exclude_topics or ())
+        self._keep: dict[str, bool] = {}
+        self.max_bag_size = max_bag_size
+        self.max_bag_duration = max_bag_duration
+        split = bool(max_bag_size or max_bag_duration)
+        stem, ext = os.path.splitext(self.path)
+        self._name = (lambda k: f"{stem}_{k}{ext or '.mcap'}") if split else (lambda k: self.path)
+        self.paths = [self._name(0)]
+        self._open(self.paths[0])
         self.count = 0
-        self.sub = Subscriber(self.topics or [""], endpoints=endpoints, hwm=hwm, context=context, keys=keys, raw=True,
-                              exclude=frozenset() if self.topics else EXCLUDED_WHEN_ALL)
+        listen = [""] if regex or not self.topics else self.topics
+        self.sub = Subscriber(listen, endpoints=endpoints, hwm=hwm, context=context, keys=keys, raw=True,
+                              exclude=frozenset() if self.topics and not regex else EXCLUDED_WHEN_ALL)
         registry.remove(self.sub)  # the recorder reports its counters itself, as role "sub"
         self.endpoints = self.sub.endpoints
         self.inbox = self.sub.inbox
         self._closed = False
         registry.add(self)
+
+    def _open(self, path: str) -> None:
+        self.writer = LogWriter(path, compression=self.compression, chunk_size=self.chunk_size,
+                                flush_interval=self.flush_interval)
+        self._add = self.writer.mcap.add_message
+        self._channels: dict[tuple[str, str], int] = {}
+        self._bytes = 0
+        self._opened = time.monotonic()
+
+    def _split_if_due(self) -> None:
+        if ((self.max_bag_size and self._bytes >= self.max_bag_size)
+                or (self.max_bag_duration and time.monotonic() - self._opened >= self.max_bag_duration)):
+            self.writer.close()
+            self.paths.append(self._name(len(self.paths)))
+            log.info("recorder: split, now writing %s", self.paths[-1])
+            self._open(self.paths[-1])
+
+    def wants(self, topic: str) -> bool:
+        """Whether a topic is recorded: named or matched by ``regex``, and not excluded.
+
+        >>> import tempfile
+        >>> rec = Recorder(os.path.join(tempfile.mkdtemp(), "r.mcap"), ["/a"], endpoints="inproc://doc-rec-w",
+        ...                regex="^/agents", exclude_regex="debug$", exclude_topics=["/agents/raw"])
+        >>> [rec.wants(t) for t in ("/a", "/agents/state", "/agents/debug", "/agents/raw", "/features")]
+        [True, True, False, False, False]
+        >>> rec.close()
+        """
+        keep = self._keep.get(topic)
+        if keep is None:
+            chosen = topic in self.topics or (self._regex is not None and self._regex.search(topic) is not None) \
+                or (not self.topics and self._regex is None and topic not in EXCLUDED_WHEN_ALL)
+            excluded = topic in self._exclude or (self._exclude_regex is not None
+                                                  and self._exclude_regex.search(topic) is not None)
+            keep = self._keep[topic] = chosen and not excluded
+        return keep
 
     @property
     def bad_frames(self) -> int:
@@ -129,6 +185,9 @@ class Recorder:
 
     def _write(self, got: Received, log_time_ns: int | None = None) -> bool:
         env = got.envelope
+        if not self.wants(got.topic):
+            return False
+        self._split_if_due()
         cid = self._channels.get((got.topic, env.type))
         if cid is None:
             try:
@@ -139,6 +198,7 @@ class Recorder:
                 return False
         stamp = time.time_ns() if log_time_ns is None else log_time_ns
         self._add(cid, stamp, env.payload, env.stamp_ns, env.seq & 0xFFFFFFFF)
+        self._bytes += len(env.payload) + 31 + len(got.topic)  # the payload and its record's header, about
         self.count += 1
         return True
 
@@ -176,7 +236,7 @@ class Recorder:
         self.sub.close()
         self.writer.close()
         log.info("recorded %d messages into %s (%d bad, %d duplicates dropped)",
-                 self.count, self.path, self.bad_frames, self.duplicates)
+                 self.count, ", ".join(self.paths), self.bad_frames, self.duplicates)
 
     def __enter__(self) -> Recorder:
         return self
