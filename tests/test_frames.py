@@ -148,3 +148,33 @@ def test_frames_kept_per_agent_without_frame_option(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr  # odom's agent is base_footprint, amcl's is map: two agents
     frames = {m.ids[0]: m.frame_id for m in (e.message for e in read_log(out))}
     assert frames == {"base_footprint": "odom", "map": "map"}
+
+
+def test_a_truncated_ros2_mcap_imports_what_is_readable_and_says_what_was_lost(tmp_path: Path) -> None:
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    T = ts.types
+    zero = T["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0)
+    n = 8000  # ~0.7 kB each: several 1 MB chunks
+    with Bag2Writer(tmp_path / "long", version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection("/tb3/odom", "nav_msgs/msg/Odometry", typestore=ts)
+        for k in range(n):
+            odom = T["nav_msgs/msg/Odometry"](
+                header=T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=1 + k // 100,
+                                                                                        nanosec=(k % 100) * 10_000_000),
+                                                frame_id="odom"),
+                child_frame_id="base_footprint",
+                pose=T["geometry_msgs/msg/PoseWithCovariance"](pose=T["geometry_msgs/msg/Pose"](
+                    position=T["geometry_msgs/msg/Point"](x=float(k), y=0.0, z=0.0),
+                    orientation=T["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)), covariance=np.zeros(36)),
+                twist=T["geometry_msgs/msg/TwistWithCovariance"](
+                    twist=T["geometry_msgs/msg/Twist"](linear=zero, angular=zero), covariance=np.zeros(36)))
+            writer.write(conn, (1 + k // 100) * 1_000_000_000 + (k % 100) * 10_000_000, ts.serialize_cdr(odom, conn.msgtype))
+    whole = (tmp_path / "long" / "long.mcap").read_bytes()
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(whole[: len(whole) * 7 // 10])  # the recorder killed: no summary, a chunk cut
+    out = tmp_path / "out.mcap"
+    res = run_cli("bag", "import", str(cut), "--from", "rosbag", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    xs = [e.message.x[0] for e in read_log(out)]
+    assert 0 < len(xs) < n and xs == [float(k) for k in range(len(xs))]  # the first messages, in order
+    assert f"truncated: read {len(xs)} messages up to byte " in res.stderr and f"of {len(cut.read_bytes())};" in res.stderr

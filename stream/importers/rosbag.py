@@ -17,12 +17,17 @@ is dropped and counted in ``lost``. Without a transform chain to the frame, or w
 when one agent has poses in two frames, the import is refused with a one-line LogError that
 names the frames and their topics.
 
+A truncated ROS 2 ``.mcap`` (a recorder killed: no summary, no end magic, a cut chunk) is read
+front to back up to the cut: what is readable is imported and ``skipped`` says how many bytes
+were lost. (A truncated ROS 1 ``.bag`` has no index to read and stays a one-line error.)
+
 >>> RosbagImporter().agent_name("/robot1/odom"), RosbagImporter().agent_name("/odom")
 ('robot1', 'odom')
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Iterator
@@ -30,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mcap.records import Channel, Message, Schema
+from mcap.stream_reader import StreamReader
 from rosbags.highlevel import AnyReader, AnyReaderError
-from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from causalstream.stream.errors import LogError
 from causalstream.stream.frames import TransformTree, yaw_of
@@ -162,7 +169,15 @@ class RosbagImporter(Importer):
         paths = _bag_paths(source)
         store = get_typestore(Stores.ROS1_NOETIC if paths[0].suffix == ".bag" else Stores.ROS2_HUMBLE)
         try:
-            with AnyReader(paths, default_typestore=store) as reader:
+            try:
+                opened: Any = AnyReader(paths, default_typestore=store)
+                opened.open()
+            except AnyReaderError:
+                if len(paths) != 1 or paths[0].suffix != ".mcap":
+                    raise
+                opened = _SalvagedMcap(paths[0], store)
+                log.warning("%s: %s", source, opened.lost)
+            with contextlib.closing(opened) as reader:
                 known = [c for c in reader.connections if c.msgtype in KNOWN_TYPES]
                 unknown = sorted({f"{c.topic} ({c.msgtype})" for c in reader.connections
                                   if c not in known and c.msgtype != TF_TYPE})
@@ -184,6 +199,8 @@ class RosbagImporter(Importer):
                 for why, n in self.lost.items():
                     log.warning("%s: left out %d message(s) %s", source, n, why)
                     self.skipped.append(f"{n} message(s) {why}")
+                if isinstance(reader, _SalvagedMcap):
+                    self.skipped.append(reader.lost)
         except (AnyReaderError, OSError, ValueError, KeyError) as exc:  # rosbags' own and its file errors
             raise LogError(source, f"cannot read bag: {exc}") from None
 
@@ -225,3 +242,50 @@ class RosbagImporter(Importer):
 
 def _frame_of(msg: Any) -> str:
     return msg.header.frame_id.strip("/") or "world"
+
+
+class _SalvagedMcap:
+    """What AnyReader offers (connections, messages, deserialize) over a truncated ROS 2 .mcap, read up to the cut."""
+
+    def __init__(self, path: Path, store: Any) -> None:
+        self.store = store
+        schemas: dict[int, Schema] = {}
+        conns: dict[int, Any] = {}
+        self._messages: list[tuple[Any, int, bytes]] = []
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            good = 0
+            try:
+                for record in StreamReader(f, validate_crcs=True).records:
+                    if isinstance(record, Schema):
+                        schemas[record.id] = record
+                    elif isinstance(record, Channel) and record.schema_id in schemas:
+                        schema = schemas[record.schema_id]
+                        if schema.name not in store.types and schema.encoding == "ros2msg":
+                            store.register(get_types_from_msg(schema.data.decode(), schema.name))
+                        conns[record.id] = _Conn(record.topic, schema.name)
+                    elif isinstance(record, Message) and record.channel_id in conns:
+                        self._messages.append((conns[record.channel_id], record.log_time, record.data))
+                    good = f.tell()
+            except Exception:  # noqa: BLE001 - any damage ends the readable part: a cut record, a bad CRC
+                pass
+        self._messages.sort(key=lambda m: m[1])
+        self.connections = list(dict.fromkeys(c for c, _, _ in self._messages)) or list(conns.values())
+        lost = size - good
+        self.lost = (f"truncated: read {len(self._messages)} messages up to byte {good} of {size}; "
+                     f"{lost} bytes ({100 * lost / max(size, 1):.1f}%) unreadable")
+
+    def messages(self, connections: list[Any]) -> Iterator[tuple[Any, int, bytes]]:
+        wanted = set(map(id, connections))
+        return (m for m in self._messages if id(m[0]) in wanted)
+
+    def deserialize(self, raw: bytes, msgtype: str) -> Any:
+        return self.store.deserialize_cdr(raw, msgtype)
+
+    def close(self) -> None:
+        self._messages.clear()
+
+
+class _Conn:
+    def __init__(self, topic: str, msgtype: str) -> None:
+        self.topic, self.msgtype = topic, msgtype
