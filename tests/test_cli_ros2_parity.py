@@ -176,3 +176,13 @@ def test_every_help_renders_its_text_as_written() -> None:
     assert seen > 100 and not bad, bad
     pub = CliRunner().invoke(cli.app, ["topic", "pub", "--help"], env={"COLUMNS": "400"}, terminal_width=400)
     assert "'{names: [a], values: [1.0]}'" in pub.output
+
+
+def test_record_bad_patterns_are_one_line_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "x.mcap"
+    res = run_cli("bag", "record", "-e", "(", "-o", str(out))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "--regex '(' is not a regular expression" in res.stderr
+    res = run_cli("bag", "record", "-a", "-e", "^/a", "-o", str(out))
+    assert res.returncode == 2 and "or -a for all topics (not both)" in res.stderr, res.stderr
+    assert not out.exists()
