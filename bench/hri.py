@@ -24,7 +24,16 @@ and for links held by >= 50 % of the last ``stability_k`` graphs (ours); and of 
 lagged cross-variable links at variable level. BLAS is capped to one thread (threadpoolctl
 here, OMP_NUM_THREADS=1 for the nodes).
 
+Sample -> graph latency, separate processes against a container (``--latency-only``): the
+ParCorr pipeline per seed twice, sim, features and discovery each in its own process, then
+the three in one container (``container: pipeline``, as launch/demo.yaml runs them: the
+samples pass between them as objects; this process then leaves /features alone, so they
+stay objects); p50/p99, with and without the refresh's own time, go to the JSON's
+``latency`` field, the file's other figures kept. ``--layout container`` runs the full
+benchmark in the container.
+
     .venv/bin/python bench/hri.py [--seeds 0 1] [--duration 60] [--tests parcorr rcot] [--out bench/results/hri.json]
+    .venv/bin/python bench/hri.py --latency-only [--seeds 0 1] [--duration 60]
 """
 
 from __future__ import annotations
@@ -73,8 +82,8 @@ def free_port() -> int:
 
 
 def launch_file(path: Path, seed: int, duration: float, ci_test: str, robot: list[str], human: list[str],
-                ci_params: dict | None = None) -> Path:
-    """Write the launch file of one run: the demo's sim, features and discovery nodes."""
+                ci_params: dict | None = None, container: bool = False) -> Path:
+    """Write the launch file of one run: the demo's sim, features and discovery nodes (in one container if asked)."""
     variables = {"robot_variables": robot, "human_variables": human}
     spec = {"nodes": [
         {"name": "sim", "kind": "sim", "required": True, "params": {
@@ -87,22 +96,29 @@ def launch_file(path: Path, seed: int, duration: float, ci_test: str, robot: lis
             "ci_params": ci_params or {}},
          "remap": {"features": "/features", "causal/graph": "/causal/graph", "causal/events": "/causal/events"}},
     ]}
+    if container:
+        for node in spec["nodes"]:
+            node["container"] = "pipeline"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 
 def run_pipeline(seed: int, duration: float, ci_test: str, robot: list[str], human: list[str],
-                 ci_params: dict | None = None) -> dict:
-    """Launch sim -> features -> discovery; return what this process heard: truth, graphs with receipt times, features."""
+                 ci_params: dict | None = None, container: bool = False, features: bool = True) -> dict:
+    """Launch sim -> features -> discovery; return what this process heard: truth, graphs with receipt times, features.
+
+    ``features=False``: this process does not subscribe to /features, so in a container the
+    samples stay objects (a subscriber outside would have them encoded for it).
+    """
     endpoints = Endpoints.parse(f"tcp://127.0.0.1:{free_port()}")
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     tmp = ROOT / "bench" / "results" / f"hri_{ci_test}_{seed}"
-    spec = launch_file(tmp.with_suffix(".yaml.tmp"), seed, duration, ci_test, robot, human, ci_params)
+    spec = launch_file(tmp.with_suffix(".yaml.tmp"), seed, duration, ci_test, robot, human, ci_params, container)
     log = open(tmp.with_suffix(".log.tmp"), "w")
     proc = subprocess.Popen([sys.executable, "-m", "causalstream.nodes.cli", "launch", str(spec), "--bus", endpoints.pub],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     truth, graphs, features, feature_age, status = None, [], [], [], {}
-    topics = ["/sim/ground_truth", "/causal/graph", "/features", "/node/status"]
+    topics = ["/sim/ground_truth", "/causal/graph", "/node/status"] + (["/features"] if features else [])
     try:
         with Subscriber(topics, endpoints=endpoints) as sub:
             deadline = time.monotonic() + duration + 120
@@ -240,7 +256,7 @@ def run_test(name: str, args: argparse.Namespace, ci_params: dict) -> tuple[list
     totals: dict[str, Score] = {}
     latency, compute, feature_age, skipped, per_seed, runs = [], [], [], 0, [], []
     for seed in args.seeds:
-        run = run_pipeline(seed, args.duration, name, args.robot, args.human, ci_params)
+        run = run_pipeline(seed, args.duration, name, args.robot, args.human, ci_params, args.layout == "container")
         if run["truth"] is None or not run["graphs"]:
             raise SystemExit(f"{name} seed {seed}: no truth or no graphs; see bench/results/hri_{name}_{seed}.log.tmp")
         r, s, lat, comp = ours(run)
@@ -263,6 +279,59 @@ def run_test(name: str, args: argparse.Namespace, ci_params: dict) -> tuple[list
     return our_rows(name, totals, latency, compute, skipped, feature_age, per_seed), runs
 
 
+def latency_only(args: argparse.Namespace) -> None:
+    """Sample -> graph latency with ParCorr, separate processes and one container, in turns; into the JSON's ``latency``.
+
+    Seed by seed the two layouts run one after the other, so a change of the machine's load
+    falls on both. Besides the latency, its part outside the refresh (latency minus the
+    graph's ``compute_ms``): the hops and the waits.
+    """
+    t_start, load_before = time.monotonic(), os.getloadavg()
+    got: dict[str, dict[str, list]] = {k: {"latency": [], "hops": [], "compute": [], "per_seed": []}
+                                       for k in ("processes", "container")}
+    for seed in args.seeds:
+        for layout, acc in got.items():
+            run = run_pipeline(seed, args.duration, "parcorr", args.robot, args.human, None, layout == "container",
+                               features=False)
+            if not run["graphs"] or run["truth"] is None:
+                raise SystemExit(f"{layout} seed {seed}: no truth or graphs; see bench/results/hri_parcorr_{seed}.log.tmp")
+            _, _, lat, comp = ours(run)
+            hops = [a - b for a, b in zip(lat, comp)]
+            acc["latency"] += lat
+            acc["hops"] += hops
+            acc["compute"] += comp
+            acc["per_seed"].append({"seed": seed, "graphs": len(lat), "latency_ms_p50": pct(lat, 50),
+                                    "latency_ms_p99": pct(lat, 99), "hops_ms_p50": pct(hops, 50),
+                                    "hops_ms_p99": pct(hops, 99), "compute_ms_p99": pct(comp, 99),
+                                    "loadavg_1min": os.getloadavg()[0]})
+            print(f"{layout} seed {seed}: {len(lat)} graphs, latency p50 {pct(lat, 50):.2f} ms p99 {pct(lat, 99):.2f} ms,"
+                  f" without the refresh p50 {pct(hops, 50):.2f} p99 {pct(hops, 99):.2f} ms", flush=True)
+    layouts = {layout: {"graphs": len(acc["latency"]), "latency_ms_p50": pct(acc["latency"], 50),
+                        "latency_ms_p99": pct(acc["latency"], 99), "latency_ms_max": max(acc["latency"]),
+                        "hops_ms_p50": pct(acc["hops"], 50), "hops_ms_p99": pct(acc["hops"], 99),
+                        "compute_ms_p50": pct(acc["compute"], 50), "compute_ms_p99": pct(acc["compute"], 99),
+                        "per_seed": acc["per_seed"]} for layout, acc in got.items()}
+    out_path = Path(args.out)
+    out = json.loads(out_path.read_text()) if out_path.exists() else {"bench": "hri"}
+    out["latency"] = {
+        "ci_test": "parcorr", "seeds": args.seeds, "duration_s": args.duration, "rate_hz": RATE, "window": WINDOW,
+        "goal_container_p99_ms": 5.0, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "total_s": time.monotonic() - t_start, **layouts,
+        "note": "sample -> graph: receipt of /causal/graph in this process minus the stamp of the newest sample in "
+                "its window (the graph's refresh included); hops: that minus the graph's compute_ms (the refresh's "
+                "wall time in the discovery node); processes: sim, features, discovery each a process; container: "
+                "the three in one process (launch/demo.yaml's default), this process not subscribed to /features; "
+                "the layouts in turns, seed by seed; 2 cores shared with other work (see loadavg)"}
+    t = Table("layout", "graphs", "latency p50", "latency p99", "max", "without refresh p50", "p99", "refresh p99",
+              title=f"HRI sample -> graph latency ({RATE} Hz, ParCorr)")
+    for layout, r in layouts.items():
+        t.add_row(layout, str(r["graphs"]), f"{r['latency_ms_p50']:.2f} ms", f"{r['latency_ms_p99']:.2f} ms",
+                  f"{r['latency_ms_max']:.1f} ms", f"{r['hops_ms_p50']:.2f} ms", f"{r['hops_ms_p99']:.2f} ms",
+                  f"{r['compute_ms_p99']:.2f} ms")
+    Console().print(t)
+    out_path.write_text(json.dumps(out, indent=1) + "\n")
+
+
 def main() -> None:
     """Run the seeds with every CI test, score, print and write the JSON."""
     ap = argparse.ArgumentParser()
@@ -273,7 +342,15 @@ def main() -> None:
     ap.add_argument("--human", nargs="+", default=["v", "d_robot"], help="Human variables.")
     ap.add_argument("--rcot", default="{}", help="ci_params of rcot, as JSON.")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "hri.json"))
+    ap.add_argument("--layout", choices=["processes", "container"], default="processes",
+                    help="sim, features and discovery: one process each, or one container.")
+    ap.add_argument("--latency-only", action="store_true",
+                    help="Only the sample -> graph latency, processes and container (ParCorr), into the JSON's latency.")
     args = ap.parse_args()
+    if args.latency_only:
+        with threadpool_limits(limits=1):
+            latency_only(args)
+        return
     t_start, load_before = time.monotonic(), os.getloadavg()
     rows, runs, received = [], None, 0
     with threadpool_limits(limits=1):
