@@ -14,6 +14,12 @@ out (and counted ``bad``), a graph whose names match no agent is logged once and
 and a missing or corrupt model falls back to constant-velocity extrapolation, logged and
 named in ``model_id``.
 
+Each prediction carries a shift score (models/trajectory/shift.py: the model's error on the
+agents' own recent past against constant velocity's, in the same onnxruntime call, a running
+ratio per agent pooled over the agents the graph prior lets act on it): ``shift_score`` per
+agent, their median ``scene_shift``, and the ``fallback_weight`` of constant velocity that the
+``fallback`` policy (off | blend | replace, named in ``fallback_policy``) mixed in.
+
 >>> from causalstream.nodes.testing import MockNode
 >>> from causalstream.stream.messages import AgentStates
 >>> frames = [AgentStates(stamp_ns=int(k * 0.4e9), ids=["h1", "h2"], roles=["human"] * 2,
@@ -35,13 +41,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from causalstream.models.causal.graph import LaggedGraph
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.metrics import constant_velocity
 from causalstream.models.trajectory.priors import adjacency_prior, unlinked
+from causalstream.models.trajectory.shift import FallbackPolicy, ShiftScorer
 from causalstream.nodes.graph_msg import graph_of
 from causalstream.nodes.node import Input, Node, NodeParams
 from causalstream.stream.messages import AgentStates, CausalGraph, Predictions
@@ -159,13 +166,30 @@ class PredictorNode(Node):
                                   "links: open only the discovered links.")
         step_s: float = Field(0.4, gt=0, description="Seconds between history steps (the model's rate: 2.5 Hz).")
         max_agents: int = Field(64, ge=1, le=256, description="Predict for at most this many agents (the first seen).")
+        fallback: Literal["off", "blend", "replace"] = Field(
+            "blend", description="Towards constant velocity as the scene's shift score grows (models/trajectory/"
+                                 "shift.py): blend ramps from shift_low to shift_high, replace from shift_low, off never.")
+        shift_low: float = Field(1.1, description="Shift score (model / CV error on the recent past) where the fallback starts.")
+        shift_high: float = Field(1.2, description="Shift score where blend reaches constant velocity; above shift_low.")
+        shift_alpha: float = Field(0.05, gt=0, le=1, description="Weight of each frame in the scene's running shift score.")
+        shift_warmup: int = Field(20, ge=0, description="Frames of an agent's shift evidence before the fallback may act.")
+
+        @model_validator(mode="after")
+        def _thresholds(self) -> PredictorNode.Params:
+            if not self.shift_low < self.shift_high:
+                raise ValueError(f"shift_low must be below shift_high, got {self.shift_low} and {self.shift_high}")
+            return self
 
     def setup(self) -> None:
         self.predictor: OnnxPredictor | None = None
+        self.scorer: ShiftScorer | None = None
         self.model_id = "constant_velocity(fallback)"
         try:
-            self.predictor = OnnxPredictor(self.params.model or None)
-            self.model_id = self.predictor.model_id
+            predictor = self.predictor = OnnxPredictor(self.params.model or None)
+            self.model_id = predictor.model_id
+            policy = FallbackPolicy(self.params.fallback, self.params.shift_low, self.params.shift_high)
+            self.scorer = ShiftScorer(predictor, policy, alpha=self.params.shift_alpha,
+                                      warmup=self.params.shift_warmup)
         except ModelError as exc:
             self.log.error("%s; predicting with constant velocity instead", exc)
         steps = self.predictor.observed if self.predictor is not None else 8
@@ -210,11 +234,15 @@ class PredictorNode(Node):
 
     def _predict(self, stamp_ns: int, agents: list[str], history: np.ndarray) -> Predictions:
         t0 = time.perf_counter()
-        if self.predictor is not None:
-            traj, prob = self.predictor.predict(history, self._prior(agents))
+        extra: dict = {}
+        if self.scorer is not None:
+            out = self.scorer.predict(history, self._prior(agents), ids=agents)
+            traj, prob = out.trajectories, out.probabilities
+            extra = {"shift_score": out.running, "scene_shift": out.scene_score, "fallback_weight": out.weight,
+                     "fallback_policy": self.params.fallback}
         else:
             traj = constant_velocity(history.astype(np.float64), horizon=12).astype(np.float32)
             prob = np.ones((len(agents), 1), dtype=np.float32)
         latency = (time.perf_counter() - t0) * 1e3
         return Predictions(stamp_ns=stamp_ns, agent_ids=agents, trajectories=traj.astype(np.float32),
-                           probabilities=prob.astype(np.float32), model_id=self.model_id, latency_ms=latency)
+                           probabilities=prob.astype(np.float32), model_id=self.model_id, latency_ms=latency, **extra)

@@ -237,8 +237,8 @@ class Predictions(Message, kw_only=True):
     """Per-agent multimodal trajectories: [A, K, H, 2] and probabilities [A, K].
 
     >>> p = Predictions(agent_ids=["h1"], trajectories=np.zeros((1, 3, 12, 2)), probabilities=np.ones((1, 3)) / 3)
-    >>> p.trajectories.shape
-    (1, 3, 12, 2)
+    >>> p.trajectories.shape, p.shift_score.shape, p.fallback_policy  # no shift score: an older log
+    ((1, 3, 12, 2), (0,), '')
     """
 
     agent_ids: list[str]
@@ -246,6 +246,11 @@ class Predictions(Message, kw_only=True):
     probabilities: np.ndarray
     model_id: str = ""
     latency_ms: float = 0.0
+    # Shift (models/trajectory/shift.py); the defaults keep older logs decoding: no score.
+    shift_score: np.ndarray = msgspec.field(default_factory=lambda: np.zeros(0, np.float32))  # [A] or []
+    scene_shift: float = 1.0  # the running scene score the fallback read
+    fallback_weight: np.ndarray = msgspec.field(default_factory=lambda: np.zeros(0, np.float32))  # [A]: CV's share
+    fallback_policy: str = ""  # off | blend | replace, "" when no score was computed
 
     def __post_init__(self) -> None:
         a = len(self.agent_ids)
@@ -253,7 +258,10 @@ class Predictions(Message, kw_only=True):
         _need(t.ndim == 4 and t.shape[0] == a and t.shape[3] == 2, "Predictions",
               "trajectories have shape {}, want ({}, K, H, 2)", t.shape, a)
         _need(pr.shape == t.shape[:2], "Predictions", "probabilities have shape {}, want {}", pr.shape, t.shape[:2])
-        self.trajectories, self.probabilities = t, pr
+        s, w = np.asarray(self.shift_score), np.asarray(self.fallback_weight)
+        for name, v in (("shift_score", s), ("fallback_weight", w)):
+            _need(v.shape in ((0,), (a,)), "Predictions", "{} has shape {}, want ({},) or (0,)", name, v.shape, a)
+        self.trajectories, self.probabilities, self.shift_score, self.fallback_weight = t, pr, s, w
 
 
 class NodeStatus(Message, kw_only=True):

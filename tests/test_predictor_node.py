@@ -38,6 +38,7 @@ def _graph(robot_drives: list[str]) -> CausalGraph:
 
 
 def _predict(frames: list[AgentStates], graph: CausalGraph | None = None, **params) -> tuple[MockNode, list[Predictions]]:
+    params.setdefault("fallback", "off")  # the model's own gating; the CV fallback: tests/test_shift.py
     mock = MockNode(PredictorNode, params=params)
     if graph is not None:
         mock.feed("causal/graph", graph)
