@@ -215,15 +215,18 @@ def latency() -> dict:
     module = SceneModule(net).eval()
     predictor = OnnxPredictor()
     scorer = ShiftScorer(predictor, FallbackPolicy("blend", **POLICY))
+    every4 = ShiftScorer(predictor, FallbackPolicy("blend", **POLICY), every=4)  # one check per 2.5 Hz step at 10 Hz
     rng = np.random.default_rng(0)
     h = np.cumsum(rng.normal(0, 0.4, (16, 8, 2)), axis=1).astype(np.float32)
     adj = np.ones((16, 16), np.float32)
     th, ta = torch.from_numpy(h), torch.from_numpy(adj)
     with torch.inference_mode():
         row: dict = _percentiles({"onnxruntime": lambda: predictor.predict(h, adj), "onnxruntime_with_score": lambda: scorer.predict(h, adj),
+                                  "onnxruntime_with_score_every4": lambda: every4.predict(h, adj),
                             "torch_eager": lambda: module(th, ta)})
     for clock in ("", "cpu_"):
         row[f"speedup_with_score_{clock}p50"] = row["torch_eager"][f"{clock}p50_ms"] / row["onnxruntime_with_score"][f"{clock}p50_ms"]
+        row[f"speedup_every4_{clock}p50"] = row["torch_eager"][f"{clock}p50_ms"] / row["onnxruntime_with_score_every4"][f"{clock}p50_ms"]
     row["met"] = {"speedup_3x_cpu": row["speedup_with_score_cpu_p50"] >= 3.0, "speedup_3x_wall": row["speedup_with_score_p50"] >= 3.0,
                   "p99_2ms_wall": row["onnxruntime_with_score"]["p99_ms"] < 2.0,
                   "p99_2ms_cpu": row["onnxruntime_with_score"]["cpu_p99_ms"] < 2.0}

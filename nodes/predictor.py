@@ -173,6 +173,7 @@ class PredictorNode(Node):
         shift_high: float = Field(1.2, description="Shift score where blend reaches constant velocity; above shift_low.")
         shift_alpha: float = Field(0.05, gt=0, le=1, description="Weight of each frame in the scene's running shift score.")
         shift_warmup: int = Field(20, ge=0, description="Frames of an agent's shift evidence before the fallback may act.")
+        shift_every: int = Field(1, ge=1, description="Run the past check on every n-th frame only (latency); the others reuse the scores.")
 
         @model_validator(mode="after")
         def _thresholds(self) -> PredictorNode.Params:
@@ -189,7 +190,7 @@ class PredictorNode(Node):
             self.model_id = predictor.model_id
             policy = FallbackPolicy(self.params.fallback, self.params.shift_low, self.params.shift_high)
             self.scorer = ShiftScorer(predictor, policy, alpha=self.params.shift_alpha,
-                                      warmup=self.params.shift_warmup)
+                                      warmup=self.params.shift_warmup, every=self.params.shift_every)
         except ModelError as exc:
             self.log.error("%s; predicting with constant velocity instead", exc)
         steps = self.predictor.observed if self.predictor is not None else 8
