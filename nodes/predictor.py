@@ -181,6 +181,8 @@ class PredictorNode(Node):
                 raise ValueError(f"shift_low must be below shift_high, got {self.shift_low} and {self.shift_high}")
             return self
 
+    params: Params  # validate_params() makes the launch file's params this (for the type checker)
+
     def setup(self) -> None:
         self.predictor: OnnxPredictor | None = None
         self.scorer: ShiftScorer | None = None

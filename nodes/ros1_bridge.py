@@ -84,6 +84,8 @@ class Ros1BridgeNode(CheckedNode):
         master_uri: str = Field("", description="ROS master ('' = $ROS_MASTER_URI or http://localhost:11311).")
         restart_s: float = Field(1.0, gt=0, description="Wait before a new ROS side after one ended.")
 
+    params: Params  # validate_params() makes the launch file's params this (for the type checker)
+
     def setup(self) -> None:
         """Start the ROS side; one output, two inputs, an optional timer of frames."""
         p = self.params
