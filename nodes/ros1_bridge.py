@@ -105,6 +105,7 @@ class Ros1BridgeNode(CheckedNode):
         self.warned: set[tuple[str, str]] = set()
         self.sent: dict[str, dict[str, Any]] = {}  # the last graph and image, re-sent to a new ROS side
         self.stdin_lock = threading.Lock()
+        self.connected = False  # the ROS side reads its stdin only once connected: no write before (a full pipe blocks)
         self.image_slot: queue.Queue[CausalGraph] = queue.Queue(maxsize=1)
         if p.graph_image and p.ros_graph:
             threading.Thread(target=self._render_loop, name="ros1-image", daemon=True).start()
@@ -118,6 +119,7 @@ class Ros1BridgeNode(CheckedNode):
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         env["ROS_MASTER_URI"] = self.master
         self.gen += 1
+        self.connected = False
         python = ros_python(p.python)
         try:
             self.proc = subprocess.Popen([python, "-E", "-u", str(SIDE), json.dumps(cfg)], stdin=subprocess.PIPE,
@@ -149,8 +151,8 @@ class Ros1BridgeNode(CheckedNode):
 
     def _send(self, cmd: dict[str, Any]) -> None:
         proc = self.proc
-        if proc is None or proc.stdin is None or proc.poll() is not None:
-            return
+        if not self.connected or proc is None or proc.stdin is None or proc.poll() is not None:
+            return  # the last graph and image are re-sent on connect
         with self.stdin_lock:
             try:
                 proc.stdin.write(json.dumps(cmd) + "\n")
@@ -194,6 +196,7 @@ class Ros1BridgeNode(CheckedNode):
                 self.log.info("ros1_bridge: connected to roscore at %s (pid %s); bridging %d topics",
                               rec["master"], rec["pid"], len(self.params.topics))
             self.lost = False
+            self.connected = True
             self.counters["ros:connects"] += 1
             for cmd in self.sent.values():
                 self._send(cmd)
@@ -201,6 +204,7 @@ class Ros1BridgeNode(CheckedNode):
             self.log.warning("ros1_bridge: no roscore at %s; waiting for it", rec["master"])
         elif ev == "lost":
             self.lost = True
+            self.connected = False
             self.log.warning("ros1_bridge: roscore at %s went away; reconnecting when it is back", rec["master"])
         elif ev == "unmapped":
             self.log.warning("ros1_bridge: %s has type %s, which the bridge cannot map; its messages are skipped",

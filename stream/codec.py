@@ -400,7 +400,7 @@ def layout(cls: type[Message]) -> Layout:
 
     >>> from causalstream.stream.messages import Predictions
     >>> layout(Predictions).plain, layout(Predictions) is layout(Predictions)
-    (('stamp_ns', 'agent_ids', 'model_id', 'latency_ms'), True)
+    (('stamp_ns', 'agent_ids', 'model_id', 'latency_ms', 'scene_shift', 'fallback_policy'), True)
     """
     return Layout(cls)
 
