@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test lint typecheck bench venv clean ros1-env FORCE
+.PHONY: demo test lint typecheck bench venv clean ros1-env js-deps FORCE
 
 # setuptools' strict editable install: the venv holds one link per package file (under
 # build/__editable__.*), which pyright and mypy can follow (the default mode's import hook they
@@ -43,8 +43,16 @@ demo: $(VENV)/.linked
 	$(VENV)/bin/causalstream graph show --duration $(DEMO_DURATION); \
 	wait
 
-test: $(VENV)/.linked ros1-env
+test: $(VENV)/.linked ros1-env js-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The viewer tests' real clients (@foxglove/ws-protocol, @mcap/core), pinned by tests/js/package-lock.json;
+# without node or npm one line says so and those tests skip (CI has both)
+js-deps:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+	    test tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json || \
+	    npm ci --prefix tests/js --no-audit --no-fund --silent; \
+	else echo "js-deps: node/npm not found: the viewer tests skip"; fi
 
 # Debian's ROS 1 for the ros1_bridge tests (apt-get as root on Debian; else one line, they skip)
 ros1-env:
