@@ -19,7 +19,7 @@ from causalstream.stream.bus.broker import SENTINEL_TOPIC
 from causalstream.stream.bus.endpoints import configure_socket
 from causalstream.stream.bus.topics import HELLO_PREFIX, TOPICS
 from causalstream.stream.codec import SEP, encode_frame
-from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features, Message
+from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features, Message, Predictions
 
 HUGE_BYTES = 50 * 2**20  # a 50 MB frame
 HUMANS = ["h1", "h2", "h3", "h4", "h5"]
@@ -43,6 +43,10 @@ def sample(type_name: str, i: int, stamp_ns: int | None = None) -> Message:
                            p=np.full((2, 2, 2), 0.01), seq=i)
     if type_name == "Clock":
         return Clock(stamp_ns=stamp)
+    if type_name == "Predictions":  # 2 agents, 2 modes, 3 steps
+        traj = np.stack([np.full((2, 3, 2), k + t, np.float32) for k in range(2)], axis=1)
+        return Predictions(stamp_ns=stamp, agent_ids=["robot", "h1"], trajectories=traj,
+                           probabilities=np.full((2, 2), 0.5, np.float32))
     names = ["robot.v"] + [f"{h}.{v}" for h in HUMANS for v in ("v", "a")]
     rng = np.random.default_rng(i)
     return Features(stamp_ns=stamp, names=names, values=rng.normal(size=len(names)))
