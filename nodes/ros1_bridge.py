@@ -2,7 +2,8 @@
 
 In: the ROS topics of ``topics`` (nav_msgs/Odometry, geometry_msgs/PoseStamped,
 PoseWithCovarianceStamped, TwistStamped, PoseArray), each mapped to an agent id and role
-(nodes/ros1_mapping.py), go out on ``agents/state``: with ``rate_hz`` 0 one frame per ROS
+(nodes/ros1_mapping.py), go out on ``agents/state`` in one frame (``frame``: poses brought into
+it with ``/tf`` and ``/tf_static``; unset, the first frame seen, other frames not mixed in): with ``rate_hz`` 0 one frame per ROS
 message (its agents, its header stamp; the receive time where the stamp is 0), else a frame
 of every agent's latest state at that rate. Out: ``causal/graph`` and ``predictions`` from
 the bus go to ROS in standard types (nodes/ros1_side.py ``OUT_TYPES``: variables and marks
@@ -83,13 +84,15 @@ class Ros1BridgeNode(CheckedNode):
         python: str = Field("", description="Interpreter with rospy ('' = $CAUSALSTREAM_ROS_PYTHON or Debian's).")
         master_uri: str = Field("", description="ROS master ('' = $ROS_MASTER_URI or http://localhost:11311).")
         restart_s: float = Field(1.0, gt=0, description="Wait before a new ROS side after one ended.")
+        frame: str = Field("", description=("Fixed frame (e.g. map): poses brought into it with /tf and /tf_static "
+                                             "('' = the first frame seen; other frames are not mixed in)."))
 
     params: Params  # validate_params() makes the launch file's params this (for the type checker)
 
     def setup(self) -> None:
         """Start the ROS side; one output, two inputs, an optional timer of frames."""
         p = self.params
-        self.assembler = Assembler(p.topics, p.max_age_s)
+        self.assembler = Assembler(p.topics, p.max_age_s, p.frame)
         self.master = p.master_uri or os.environ.get("ROS_MASTER_URI", "http://localhost:11311")
         self.out = self.publisher("agents/state", AgentStates)
         self.subscribe("causal/graph", self.on_graph, CausalGraph)
@@ -115,7 +118,8 @@ class Ros1BridgeNode(CheckedNode):
 
     def _spawn(self) -> None:
         p = self.params
-        cfg = {"node": self.name, "topics": list(p.topics), "graph": p.ros_graph, "predictions": p.ros_predictions}
+        cfg = {"node": self.name, "topics": list(p.topics), "graph": p.ros_graph, "predictions": p.ros_predictions,
+               "tf": bool(p.frame)}
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         env["ROS_MASTER_URI"] = self.master
         self.gen += 1
@@ -189,6 +193,8 @@ class Ros1BridgeNode(CheckedNode):
                 self._skipped(rec, reason)
             if frame is not None and self.params.rate_hz == 0:
                 self.out.publish(frame)
+        elif ev == "tf":
+            self.assembler.add_transforms(rec)
         elif ev == "connected":
             if self.lost:
                 self.log.warning("ros1_bridge: reconnected to roscore at %s (pid %s)", rec["master"], rec["pid"])
@@ -227,7 +233,8 @@ class Ros1BridgeNode(CheckedNode):
             self.counters[f"skipped:{reason}"] += 1
         if (rec["topic"], reason) not in self.warned:
             self.warned.add((rec["topic"], reason))
-            why = "a NaN or infinite value" if reason == "nonfinite" else "a twist before any pose of its agent"
+            why = {"nonfinite": "a NaN or infinite value", "no_pose": "a twist before any pose of its agent"}.get(
+                reason, self.assembler.detail)
             self.log.warning("ros1_bridge: %s: %s (%s); not forwarded (counted, logged once)",
                              rec["topic"], why, reason)
 
@@ -261,7 +268,7 @@ class Ros1BridgeNode(CheckedNode):
         pr = event.message
         if not isinstance(pr, Predictions):
             return
-        frames = {s[7] for s in self.assembler.agents.values()}
+        frames = {s[7] for s in self.assembler.agents.values()} - {""}
         self._send({"ev": "pred", "t": pr.stamp_ns, "agents": pr.agent_ids, "shape": list(pr.trajectories.shape),
                     "traj": pr.trajectories.ravel().tolist(), "prob": pr.probabilities.ravel().tolist(),
                     "frame": frames.pop() if len(frames) == 1 else "world"})

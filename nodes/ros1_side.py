@@ -11,6 +11,8 @@ Child -> bridge, one JSON object a line on stdout (``ev`` says what it is):
 - ``{"ev": "s", "topic", "type", "t", "rx", "frame", "a": [[x, y, vx, vy, yaw], ...]}``: a
   ROS message's agents (``t`` its header stamp in ns, ``rx`` its receive time in ns; ``vx``/``vy``
   null where the type has no velocity, ``x``/``y`` null for a TwistStamped);
+- ``{"ev": "tf", "static", "tf": [[parent, child, t, x, y, yaw], ...]}``: a tf2_msgs/TFMessage of
+  ``/tf`` or ``/tf_static`` (subscribed only when the bridge has a fixed ``frame``: cfg ``tf``);
 - ``connected`` (master URI and pid), ``waiting`` (no master yet), ``unmapped`` (a topic's
   type the bridge cannot map: once per topic and type; its messages are skipped), ``lost``
   (the master went away or restarted: the child exits with status 3 and the bridge starts a
@@ -147,6 +149,16 @@ class _Side:
         for topic in cfg["topics"]:
             rospy.Subscriber(topic, rospy.AnyMsg, self.on_msg, callback_args=topic, queue_size=1000,
                              tcp_nodelay=True)
+        if cfg.get("tf"):
+            tf_msg = importlib.import_module("tf2_msgs.msg").TFMessage
+            for topic, static in (("/tf", False), ("/tf_static", True)):
+                rospy.Subscriber(topic, tf_msg, self.on_tf, callback_args=static, queue_size=1000, tcp_nodelay=True)
+
+    def on_tf(self, msg: Any, static: bool) -> None:
+        rows = [[tf.header.frame_id, tf.child_frame_id, tf.header.stamp.secs * 1_000_000_000 + tf.header.stamp.nsecs,
+                 tf.transform.translation.x, tf.transform.translation.y, yaw(tf.transform.rotation)]
+                for tf in msg.transforms]
+        emit(ev="tf", static=static, tf=rows)
 
     def on_msg(self, raw: Any, topic: str) -> None:
         rx = time.time_ns()

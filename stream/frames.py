@@ -106,7 +106,10 @@ class _Edge:
 class TransformTree:
     """Transforms between named frames, timed (``/tf``) or static (``/tf_static``), looked up at a stamp.
 
-    Frame names are taken without a leading slash (ROS 1's ``/map`` is ``map``).
+    Frame names are taken without a leading slash (ROS 1's ``/map`` is ``map``). With
+    ``cache_s`` (a live stream, as tf's buffer), a timed edge keeps only the transforms of the
+    last ``cache_s`` seconds before its newest, and the one just before them; without it (a
+    bag, read whole) it keeps every one.
 
     >>> tree = TransformTree()
     >>> tree.update("/map", "odom", 0, 2.0, 0.0, math.pi)
@@ -116,9 +119,10 @@ class TransformTree:
     ['map', 'odom']
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache_s: float | None = None) -> None:
         self._edges: dict[tuple[str, str], _Edge] = {}
         self._links: dict[str, set[str]] = {}
+        self.cache_ns = None if cache_s is None else int(cache_s * 1e9)
 
     @property
     def frames(self) -> set[str]:
@@ -127,7 +131,14 @@ class TransformTree:
 
     def update(self, parent: str, child: str, stamp_ns: int, x: float, y: float, yaw: float,
                static: bool = False) -> None:
-        """Add one transform: the child frame's origin (x, y) and heading ``yaw`` in the parent frame."""
+        """Add one transform: the child frame's origin (x, y) and heading ``yaw`` in the parent frame.
+
+        >>> tree = TransformTree(cache_s=1.0)
+        >>> for k in range(5):
+        ...     tree.update("map", "odom", k * 10**9, float(k), 0.0, 0.0)
+        >>> tree.lookup("map", "odom", 3_500_000_000).x, tree.lookup("map", "odom", 10**9) is None
+        (3.5, True)
+        """
         parent, child = parent.strip("/"), child.strip("/")
         edge = self._edges.setdefault((parent, child), _Edge(static=static))
         edge.static = edge.static or static
@@ -143,6 +154,10 @@ class TransformTree:
         else:
             edge.stamps.insert(i, stamp_ns)
             edge.values.insert(i, value)
+        if self.cache_ns is not None:
+            old = bisect.bisect_left(edge.stamps, edge.stamps[-1] - self.cache_ns) - 1
+            if old > 0:
+                del edge.stamps[:old], edge.values[:old]
         self._links.setdefault(parent, set()).add(child)
         self._links.setdefault(child, set()).add(parent)
 

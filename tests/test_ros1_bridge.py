@@ -328,3 +328,104 @@ def test_no_rospy_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2, text[-2000:]
     assert len(errors) == 1 and "cannot import rospy" in errors[0] and "Traceback" not in text, text[-2000:]
 
+
+
+# Frames (issue 20 item 2): a static map -> odom, a timed odom -> cam_link, and poses in odom,
+# map, cam_link and lidar (no transform chain to map).
+TF_PUBLISHER = r'''
+import math, sys, time
+import rospy
+from geometry_msgs.msg import PoseStamped, TransformStamped
+from nav_msgs.msg import Odometry
+from tf2_msgs.msg import TFMessage
+rospy.init_node("tf_pub", anonymous=True, disable_signals=True)
+static = rospy.Publisher("/tf_static", TFMessage, queue_size=10, latch=True)
+tf = rospy.Publisher("/tf", TFMessage, queue_size=100)
+odom = rospy.Publisher("/robot/odom", Odometry, queue_size=100)
+poses = {name: rospy.Publisher(f"/{name}/pose", PoseStamped, queue_size=100) for name in ("h1", "cam", "far")}
+def edge(parent, child, now, x, y, yaw):
+    t = TransformStamped()
+    t.header.stamp, t.header.frame_id, t.child_frame_id = now, parent, child
+    t.transform.translation.x, t.transform.translation.y = x, y
+    t.transform.rotation.z, t.transform.rotation.w = math.sin(yaw / 2), math.cos(yaw / 2)
+    return t
+time.sleep(1.5)
+static.publish(TFMessage(transforms=[edge("map", "odom", rospy.Time.now(), 10.0, 0.0, math.pi / 2)]))
+def pose(frame, now, x, y):
+    p = PoseStamped()
+    p.header.stamp, p.header.frame_id = now, frame
+    p.pose.position.x, p.pose.position.y, p.pose.orientation.w = x, y, 1.0
+    return p
+for k in range(int(sys.argv[1])):
+    now = rospy.Time.now()
+    tf.publish(TFMessage(transforms=[edge("odom", "cam_link", now, 2.0, 0.0, 0.0)]))
+    o = Odometry()
+    o.header.stamp, o.header.frame_id = now, "odom"
+    o.pose.pose.position.x, o.pose.pose.orientation.w = 1.0, 1.0
+    o.twist.twist.linear.x = 1.0
+    odom.publish(o)
+    poses["h1"].publish(pose("map", now, 2.0, 3.0))
+    poses["cam"].publish(pose("cam_link", now, 0.5, 0.0))
+    poses["far"].publish(pose("lidar", now, 7.0, 7.0))
+    time.sleep(0.05)
+time.sleep(0.5)
+'''
+
+FRAMES_LAUNCH = """
+nodes:
+  - name: in_map
+    kind: ros1_bridge
+    params: {topics: {/robot/odom: {id: robot, role: robot}, /h1/pose: {}, /cam/pose: {}, /far/pose: {}},
+             frame: map, graph_image: false}
+    remap: {agents/state: /map/agents}
+  - name: plain
+    kind: ros1_bridge
+    params: {topics: {/robot/odom: {id: robot, role: robot}, /h1/pose: {}}, graph_image: false}
+    remap: {agents/state: /plain/agents}
+"""
+
+
+def test_bridge_brings_poses_into_one_frame(tmp_path: Path) -> None:
+    """frame: map applies /tf_static and /tf; without it, frames are never mixed; both say why they hold back."""
+    core = Roscore(tmp_path, _port())
+    launch_file = tmp_path / "frames.yaml"
+    launch_file.write_text(FRAMES_LAUNCH)
+    launch = Launch(launch_file, tmp=tmp_path, env={"ROS_MASTER_URI": core.uri, "ROS_HOME": str(tmp_path / "ros_home")})
+    sub = Subscriber(["/map/agents", "/plain/agents", "/node/status"], endpoints=launch.endpoints)
+    got: dict[str, list] = {}
+    try:
+        sub.wait_ready(10)
+        deadline = time.monotonic() + 60
+        while launch.output().count("bridging") < 2:
+            assert time.monotonic() < deadline and launch.proc.poll() is None, launch.output()[-3000:]
+            time.sleep(0.2)
+        script = tmp_path / "tf_pub.py"
+        script.write_text(TF_PUBLISHER)
+        pub = core.spawn(ROS_PYTHON, "-E", str(script), "60", out=tmp_path / "tf_pub.out")
+        while pub.poll() is None:
+            _collect(sub, 0.5, got)
+        assert pub.returncode == 0, (tmp_path / "tf_pub.out").read_text()
+        _collect(sub, 2.0, got)
+    finally:
+        launch.close()
+        sub.close()
+        core.kill()
+    out = launch.output()
+    in_map = [m for m in got.get("/map/agents", []) if isinstance(m, AgentStates)]
+    assert in_map and all(f.frame_id == "map" for f in in_map), out[-3000:]
+    seen: dict[str, tuple[float, ...]] = {}
+    for f in in_map:
+        for i, a in enumerate(f.ids):
+            seen[a] = (f.x[i], f.y[i], f.vx[i], f.vy[i], f.heading[i])
+    assert set(seen) == {"robot", "h1", "cam"}, seen  # lidar has no chain to map: held back
+    np.testing.assert_allclose(seen["robot"], (10.0, 1.0, 0.0, 1.0, np.pi / 2), atol=1e-9)  # odom -> map
+    np.testing.assert_allclose(seen["h1"][:2], (2.0, 3.0))  # already in map
+    np.testing.assert_allclose(seen["cam"][:2], (10.0, 2.5), atol=1e-9)  # cam_link -> odom (timed) -> map
+    assert "no transform from lidar to map on /tf or /tf_static" in out, out[-3000:]
+    plain = [m for m in got.get("/plain/agents", []) if isinstance(m, AgentStates)]
+    assert plain and len({f.frame_id for f in plain}) == 1 and plain[0].frame_id in ("odom", "map")
+    assert {a for f in plain for a in f.ids} in ({"robot"}, {"h1"}), [f.ids for f in plain[-3:]]
+    assert "frames are not mixed" in out, out[-3000:]
+    status = {m.name: m for m in got.get("/node/status", []) if isinstance(m, NodeStatus)}
+    assert status["/in_map"].counters.get("skipped:no_transform", 0) > 0, status["/in_map"].counters
+    assert status["/plain"].counters.get("skipped:mixed_frames", 0) > 0, status["/plain"].counters
