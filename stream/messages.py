@@ -26,7 +26,9 @@ __all__ = [
     "CausalEvent",
     "CausalGraph",
     "Clock",
+    "EVENT_KINDS",
     "Features",
+    "LINK_STATUSES",
     "Link",
     "LogLine",
     "Message",
@@ -50,6 +52,16 @@ def _f64(a: np.ndarray) -> np.ndarray:
     if type(a) is np.ndarray and (a.dtype is _F64 or a.dtype == _F64):
         return a
     return np.asarray(a, dtype=np.float64)
+
+
+def _coded(name: str, value: np.ndarray, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    # CausalGraph's integer arrays: empty (an older log) or the graph's shape; codes in range
+    arr = value if type(value) is np.ndarray and value.dtype == dtype else np.asarray(value, dtype=dtype)
+    _need(arr.shape in ((0,), shape), "CausalGraph", "{} has shape {}, want {} or (0,)", name, arr.shape, shape)
+    if name == "link_status" and arr.size:
+        _need(0 <= int(arr.min()) and int(arr.max()) < len(LINK_STATUSES), "CausalGraph",
+              "link_status codes must be 0..{}", len(LINK_STATUSES) - 1)
+    return arr
 
 
 def _shaped(owner: str, name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -135,20 +147,36 @@ class Features(Message, kw_only=True):
               len(self.names), self.values.shape[0])
 
 
+LINK_STATUSES = ("untested", "tested", "deterministic", "insufficient", "assumed")
+"""CausalGraph.link_status codes by index: 0 untested (lag-0 self links, lags < tau_min, links no
+test reached), 1 tested, 2 deterministic (|partial corr| >= 1 - 1e-9 or X or Y a function of Z: not
+a finding), 3 insufficient (too few rows to test), 4 assumed (link_assumptions decided it)."""
+
+
 class CausalGraph(Message, kw_only=True):
-    """A lagged causal graph in tigramite's convention.
+    """A lagged causal graph in tigramite's convention, and what it knows.
 
     ``graph[i][j][tau]`` is ``"-->"`` when variable i at lag tau drives j, ``""`` for no link;
-    PCMCI+ also marks ``o-o``, ``x-x`` and ``<--`` at lag 0. ``val``, ``p`` and ``stability``
-    are [N, N, tau_max + 1]; ``p`` is 1.0 where untested. ``ci_settings`` are the CI test's
-    own parameters (RCoT's features and seed: what reproduces the graph); ``n_degenerate``
-    counts the tests answered "independent" (val 0, p 1) because a variable was constant,
-    too tied, or the rows too few.
+    PCMCI+ also marks ``o-o``, ``x-x`` and ``<--`` at lag 0; LPCMCI's PAG marks ``<->`` (a hidden
+    common cause), ``o->`` (i causes j, or they share a hidden cause), ``o-o`` and ``x-x``
+    (conflict). ``val``, ``p`` and ``stability`` are [N, N, tau_max + 1]; ``p`` is 1.0 where
+    untested. ``ci_settings`` are the CI test's own parameters (RCoT's features and seed: what
+    reproduces the graph); ``n_degenerate`` counts the tests answered "independent" (val 0, p 1)
+    because a variable was constant, too tied, or the rows too few.
+
+    Statuses (empty arrays and ``graph_status ""`` in logs older than them): ``link_status``
+    int8 [N, N, tau_max + 1], codes into :data:`LINK_STATUSES`; ``n_eff`` int32, the rows each
+    link's last test used (0 untested, -1 not tracked: cmiknn / gpdc); ``graph_status`` "ok",
+    "partial" (some links insufficient or deterministic), "insufficient" (no link testable: an
+    empty graph that is not a finding) or "stale" (the refresh ran past its time budget: the
+    last complete graph again); ``status_reason`` says why in one line.
 
     >>> g = CausalGraph(names=["a", "b"], tau_max=1, graph=[[["", ""], ["", "-->"]], [["", ""], ["", ""]]],
     ...                 val=np.zeros((2, 2, 2)), p=np.ones((2, 2, 2)))
-    >>> g.links()
-    [('a', 'b', 1, '-->')]
+    >>> g.links(), g.link_status.shape, g.graph_status
+    ([('a', 'b', 1, '-->')], (0,), '')
+    >>> g.link_status = np.ones((2, 2, 2), np.int8); str(g.statuses()[0, 1, 1])
+    'tested'
     """
 
     names: list[str]
@@ -170,6 +198,10 @@ class CausalGraph(Message, kw_only=True):
     seq: int = 0
     compute_ms: float = 0.0
     flags: list[str] = []
+    link_status: np.ndarray = msgspec.field(default_factory=lambda: np.zeros(0, np.int8))  # codes, LINK_STATUSES
+    n_eff: np.ndarray = msgspec.field(default_factory=lambda: np.zeros(0, np.int32))
+    graph_status: str = ""
+    status_reason: str = ""
 
     def __post_init__(self) -> None:
         n, lags = len(self.names), self.tau_max + 1
@@ -184,6 +216,18 @@ class CausalGraph(Message, kw_only=True):
         if self.stability is None:
             self.stability = np.zeros(want)
         self.stability = _shaped("CausalGraph", "stability", self.stability, want)
+        self.link_status = _coded("link_status", self.link_status, np.int8, want)
+        self.n_eff = _coded("n_eff", self.n_eff, np.int32, want)
+
+    def statuses(self) -> np.ndarray:
+        """``link_status`` as names (``<U13`` [N, N, tau_max + 1]); all "" in an older log.
+
+        >>> CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1))).statuses()
+        array([[['']]], dtype='<U13')
+        """
+        if self.link_status.size == 0:
+            return np.full(self.val.shape, "", dtype="<U13")
+        return np.array(LINK_STATUSES, dtype="<U13")[self.link_status]
 
     def links(self) -> list[tuple[str, str, int, str]]:
         """Every non-empty entry as (source, target, lag, mark), sorted.
@@ -217,11 +261,20 @@ class Link(msgspec.Struct, frozen=True):
     mark: str = "-->"
 
 
-class CausalEvent(Message, kw_only=True):
-    """A change in the causal picture: ``kind`` is ``"graph_changed"`` or ``"drift"``.
+EVENT_KINDS = ("graph_changed", "drift", "insufficient_data", "deterministic", "hidden_cause", "stale")
+"""CausalEvent kinds: ``graph_changed`` (links added / removed, SHD); ``drift`` (a variable's
+residuals drifted); ``insufficient_data`` (a window lacks data: graph insufficient, or partial with
+insufficient links; ``variables`` are those whose links could not be tested, ``detail`` the reason;
+sent when that picture changes, not every refresh); ``deterministic`` (a link whose test is
+deterministic, in ``added``: sent once per link); ``hidden_cause`` (a ``<->`` between two agents'
+variables appeared, in ``added``); ``stale`` (a refresh ran past its time budget)."""
 
-    >>> CausalEvent(kind="drift", variable="h1.v").shd
-    0
+
+class CausalEvent(Message, kw_only=True):
+    """A change in the causal picture; ``kind`` is one of :data:`EVENT_KINDS`.
+
+    >>> CausalEvent(kind="drift", variable="h1.v").shd, CausalEvent(kind="insufficient_data").variables
+    (0, [])
     """
 
     kind: str
@@ -231,6 +284,7 @@ class CausalEvent(Message, kw_only=True):
     graph_seq: int = 0
     variable: str = ""
     detail: str = ""
+    variables: list[str] = []
 
 
 class Predictions(Message, kw_only=True):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 
 import jsonschema
+import msgspec
 import numpy as np
 import pytest
 
 from causalstream.stream import codec
-from causalstream.stream.codec import decode_frame, encode_frame, from_builtins, json_schema, to_builtins, to_json
+from causalstream.stream.codec import (
+    BLOCK_KEY, decode_frame, decode_payload, encode_frame, encode_payload, from_builtins, json_schema, to_builtins, to_json,
+)
 from causalstream.stream.errors import BadFrameError, CodecError
 from causalstream.stream.messages import (
-    MESSAGE_TYPES, AgentStates, BusStats, CausalEvent, CausalGraph, Clock, Features, Link, LogLine, NodeStatus,
+    LINK_STATUSES, MESSAGE_TYPES, AgentStates, BusStats, CausalEvent, CausalGraph, Clock, Features, Link, LogLine, NodeStatus,
     Predictions, TopicStats,
 )
 
@@ -24,7 +27,10 @@ def _graph(n: int = 3, tau: int = 2) -> CausalGraph:
     val = RNG.normal(size=(n, n, tau + 1))
     val[0, 1, 1] = np.nan
     return CausalGraph(stamp_ns=5, names=[f"a.v{i}" for i in range(n)], tau_max=tau, graph=marks, val=val,
-                       p=RNG.uniform(size=(n, n, tau + 1)), method="pcmciplus", n_samples=500, n_missing=3, seq=7)
+                       p=RNG.uniform(size=(n, n, tau + 1)), method="pcmciplus", n_samples=500, n_missing=3, seq=7,
+                       link_status=RNG.integers(0, len(LINK_STATUSES), size=(n, n, tau + 1)).astype(np.int8),
+                       n_eff=RNG.integers(-1, 500, size=(n, n, tau + 1)).astype(np.int32), graph_status="partial",
+                       status_reason="a.v2 observed in 0 of 500 samples; 4 of 24 links insufficient")
 
 
 SAMPLES = {
@@ -94,6 +100,10 @@ def test_builtins_round_trip() -> None:
         (AgentStates, {"ids": ["a"], "roles": ["r"], "x": [1, 2], "y": [1], "vx": [1], "vy": [1]}, "x has shape"),
         (Predictions, {"agent_ids": ["a"], "trajectories": [[1.0]], "probabilities": [[1.0]]}, "trajectories have shape"),
         (CausalGraph, {"names": ["a"], "tau_max": 1, "graph": [[["", ""]]], "val": [[[0.0]]], "p": [[[1.0, 1.0]]]}, "val has shape"),
+        (CausalGraph, {"names": ["a"], "tau_max": 0, "graph": [[[""]]], "val": [[[0.0]]], "p": [[[1.0]]],
+                       "link_status": [[[0, 1]]]}, "link_status has shape"),
+        (CausalGraph, {"names": ["a"], "tau_max": 0, "graph": [[[""]]], "val": [[[0.0]]], "p": [[[1.0]]],
+                       "link_status": [[[7]]]}, "link_status codes must be"),
     ],
 )
 def test_invalid_payloads_are_rejected(cls: type, fields: dict, needle: str) -> None:
@@ -125,3 +135,20 @@ def test_arrays_decode_writable_and_owned_and_headers_are_checked_every_time() -
         codec._unpack(codec.EXT_BLOCK, memoryview(packed[:-1]))
     with pytest.raises(CodecError, match="data bytes"):
         codec._unpack(codec.EXT_BLOCK, memoryview(packed + b"\x00"))
+
+
+def test_graph_statuses_travel_and_older_graphs_without_them_decode() -> None:
+    """The status fields round-trip; a payload written before them (no such keys) reads with
+    empty statuses and graph_status "", so a reader can tell "unknown" from "ok"."""
+    msg = SAMPLES["CausalGraph"]
+    back = decode_payload("CausalGraph", encode_payload(msg))
+    assert back.statuses().tolist() == np.array(LINK_STATUSES)[msg.link_status].tolist()
+    assert back.n_eff.dtype == np.int32 and (back.graph_status, back.status_reason) == (msg.graph_status, msg.status_reason)
+    old = msgspec.msgpack.Decoder(dict).decode(encode_payload(msg))
+    for key in ("graph_status", "status_reason"):
+        old.pop(key)
+    blockless = CausalGraph(**{k: getattr(msg, k) for k in ("names", "tau_max", "graph", "val", "p")})
+    old[BLOCK_KEY] = msgspec.msgpack.Decoder(dict).decode(encode_payload(blockless))[BLOCK_KEY]
+    legacy = decode_payload("CausalGraph", msgspec.msgpack.encode(old))
+    assert legacy.link_status.shape == (0,) and legacy.graph_status == "" and legacy.statuses().shape == msg.val.shape
+    assert set(legacy.statuses().ravel()) == {""}
