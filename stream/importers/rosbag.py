@@ -17,9 +17,10 @@ is dropped and counted in ``lost``. Without a transform chain to the frame, or w
 when one agent has poses in two frames, the import is refused with a one-line LogError that
 names the frames and their topics.
 
-A truncated ROS 2 ``.mcap`` (a recorder killed: no summary, no end magic, a cut chunk) is read
-front to back up to the cut: what is readable is imported and ``skipped`` says how many bytes
-were lost. (A truncated ROS 1 ``.bag`` has no index to read and stays a one-line error.)
+A truncated bag (a recorder killed: a ROS 2 ``.mcap`` without summary or end magic, a ROS 1
+``.bag`` or ``rosbag record``'s ``.bag.active`` without index, a cut chunk) is read front to back
+up to the cut (stream/importers/salvage.py): what is readable is imported, and ``skipped`` says
+how many messages were read and how many bytes were lost.
 
 >>> RosbagImporter().agent_name("/robot1/odom"), RosbagImporter().agent_name("/odom")
 ('robot1', 'odom')
@@ -35,14 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mcap.records import Channel, Message, Schema
-from mcap.stream_reader import StreamReader
 from rosbags.highlevel import AnyReader, AnyReaderError
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys import Stores, get_typestore
 
 from causalstream.stream.errors import LogError
 from causalstream.stream.frames import TransformTree, yaw_of
 from causalstream.stream.importers.base import Importer, register
+from causalstream.stream.importers.salvage import Salvaged, salvage
 from causalstream.stream.messages import AgentStates
 
 __all__ = ["KNOWN_TYPES", "TF_TYPE", "RosbagImporter", "yaw_of"]
@@ -77,7 +77,7 @@ def _bag_paths(source: str) -> list[Path]:
             return mcaps
         raise LogError(source, "not a ROS 2 bag folder: no metadata.yaml (and no .mcap file) in it; "
                                "`ros2 bag reindex FOLDER` writes one")
-    if path.suffix == ".bag":
+    if path.suffix == ".bag" or path.name.endswith(".bag.active"):  # .active: `rosbag record` killed
         return [path]
     if (path.parent / "metadata.yaml").exists():  # a .db3 / .mcap inside its ROS 2 bag folder
         return [path.parent]
@@ -167,15 +167,18 @@ class RosbagImporter(Importer):
     def messages(self, source: str) -> Iterator[tuple[str, int, AgentStates]]:
         """Every message of a known type, in bag-time order."""
         paths = _bag_paths(source)
-        store = get_typestore(Stores.ROS1_NOETIC if paths[0].suffix == ".bag" else Stores.ROS2_HUMBLE)
+        ros1 = paths[0].suffix in (".bag", ".active")
+        store = get_typestore(Stores.ROS1_NOETIC if ros1 else Stores.ROS2_HUMBLE)
         try:
             try:
+                if paths[0].suffix == ".active":
+                    raise AnyReaderError("an unfinished bag (.bag.active)")
                 opened: Any = AnyReader(paths, default_typestore=store)
                 opened.open()
             except AnyReaderError:
-                if len(paths) != 1 or paths[0].suffix != ".mcap":
+                if len(paths) != 1 or not paths[0].is_file():
                     raise
-                opened = _SalvagedMcap(paths[0], store)
+                opened = salvage(paths[0], store)
                 log.warning("%s: %s", source, opened.lost)
             with contextlib.closing(opened) as reader:
                 known = [c for c in reader.connections if c.msgtype in KNOWN_TYPES]
@@ -199,7 +202,7 @@ class RosbagImporter(Importer):
                 for why, n in self.lost.items():
                     log.warning("%s: left out %d message(s) %s", source, n, why)
                     self.skipped.append(f"{n} message(s) {why}")
-                if isinstance(reader, _SalvagedMcap):
+                if isinstance(reader, Salvaged):
                     self.skipped.append(reader.lost)
         except (AnyReaderError, OSError, ValueError, KeyError) as exc:  # rosbags' own and its file errors
             raise LogError(source, f"cannot read bag: {exc}") from None
@@ -242,50 +245,3 @@ class RosbagImporter(Importer):
 
 def _frame_of(msg: Any) -> str:
     return msg.header.frame_id.strip("/") or "world"
-
-
-class _SalvagedMcap:
-    """What AnyReader offers (connections, messages, deserialize) over a truncated ROS 2 .mcap, read up to the cut."""
-
-    def __init__(self, path: Path, store: Any) -> None:
-        self.store = store
-        schemas: dict[int, Schema] = {}
-        conns: dict[int, Any] = {}
-        self._messages: list[tuple[Any, int, bytes]] = []
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            good = 0
-            try:
-                for record in StreamReader(f, validate_crcs=True).records:
-                    if isinstance(record, Schema):
-                        schemas[record.id] = record
-                    elif isinstance(record, Channel) and record.schema_id in schemas:
-                        schema = schemas[record.schema_id]
-                        if schema.name not in store.types and schema.encoding == "ros2msg":
-                            store.register(get_types_from_msg(schema.data.decode(), schema.name))
-                        conns[record.id] = _Conn(record.topic, schema.name)
-                    elif isinstance(record, Message) and record.channel_id in conns:
-                        self._messages.append((conns[record.channel_id], record.log_time, record.data))
-                    good = f.tell()
-            except Exception:  # noqa: BLE001 - any damage ends the readable part: a cut record, a bad CRC
-                pass
-        self._messages.sort(key=lambda m: m[1])
-        self.connections = list(dict.fromkeys(c for c, _, _ in self._messages)) or list(conns.values())
-        lost = size - good
-        self.lost = (f"truncated: read {len(self._messages)} messages up to byte {good} of {size}; "
-                     f"{lost} bytes ({100 * lost / max(size, 1):.1f}%) unreadable")
-
-    def messages(self, connections: list[Any]) -> Iterator[tuple[Any, int, bytes]]:
-        wanted = set(map(id, connections))
-        return (m for m in self._messages if id(m[0]) in wanted)
-
-    def deserialize(self, raw: bytes, msgtype: str) -> Any:
-        return self.store.deserialize_cdr(raw, msgtype)
-
-    def close(self) -> None:
-        self._messages.clear()
-
-
-class _Conn:
-    def __init__(self, topic: str, msgtype: str) -> None:
-        self.topic, self.msgtype = topic, msgtype
