@@ -6,8 +6,10 @@ copy of the model), so the receive thread keeps updating its own while the worke
 computes. The worker holds one pending snapshot: a newer one replaces it (the newest
 window wins) and ``skipped`` counts the replaced ones. Counters touched by both threads
 live in :class:`SharedCounts`, under one lock. :func:`graph_messages` turns a refresh's
-:class:`~causalstream.models.causal.loop.GraphResult` into the CausalGraph and, when links
-changed, a ``graph_changed`` CausalEvent.
+:class:`~causalstream.models.causal.loop.GraphResult` into the CausalGraph (statuses
+included) and, when links changed, a ``graph_changed`` CausalEvent; a :class:`GraphReporter`
+adds the events that must be said once, not every refresh (a window lacking data, a
+deterministic relation, a hidden cause between agents, a stale refresh).
 
 >>> import numpy as np
 >>> from causalstream.models.causal.loop import DiscoveryLoop
@@ -25,13 +27,16 @@ import logging
 import threading
 from collections.abc import Callable
 
+import numpy as np
+
 from causalstream.models.causal.batch import BATCH_TESTS
 from causalstream.models.causal.citests import TESTS
+from causalstream.models.causal.graph import LaggedGraph, agent_of
 from causalstream.models.causal.loop import GraphResult, WindowSnapshot
 from causalstream.nodes.graph_msg import change_event, graph_message
-from causalstream.stream.messages import CausalEvent, CausalGraph
+from causalstream.stream.messages import CausalEvent, CausalGraph, Link
 
-__all__ = ["RefreshWorker", "SharedCounts", "ci_test_name", "graph_messages"]
+__all__ = ["GraphReporter", "RefreshWorker", "SharedCounts", "ci_test_name", "graph_messages", "lacking_variables"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +69,122 @@ def graph_messages(result: GraphResult) -> tuple[CausalGraph, CausalEvent | None
         result.graph, stamp_ns=result.end_ns, method=res["method"], ci_test=ci_test_name(res["ci_test"]),
         ci_settings=res["ci_settings"], n_degenerate=res["n_degenerate"], alpha=res["alpha_level"],
         window_start_ns=result.start_ns, window_end_ns=result.end_ns, n_samples=res["n_samples"],
-        n_missing=res["n_missing"], seq=result.seq, compute_ms=res["compute_ms"], flags=result.flags)
+        n_missing=res["n_missing"], seq=result.seq, compute_ms=res["compute_ms"], flags=result.flags,
+        graph_status=str(res.get("graph_status", "")), status_reason=str(res.get("status_reason", "")))
     return graph, change_event(result.diff, result.end_ns, result.seq)
+
+
+def lacking_variables(graph: LaggedGraph) -> list[str]:
+    """The variables a window lacks data for: those whose every testable link is "insufficient".
+
+    When no variable is wholly insufficient, those in any insufficient link (a conditioning
+    set too wide for the rows, say); [] when no link is insufficient.
+
+    >>> st = np.full((2, 2, 2), "tested", dtype="<U13"); st[1, :, :] = st[:, 1, :] = "insufficient"
+    >>> lacking_variables(LaggedGraph(["a", "b"], np.full((2, 2, 2), "", dtype="<U3"), status=st))
+    ['b']
+    """
+    status = graph.status
+    testable = (status != "untested") & (status != "assumed") & (status != "")
+    short = status == "insufficient"
+    if not short.any():
+        return []
+    names = graph.names
+    touched = [np.concatenate([testable[k].ravel(), testable[:, k].ravel()]) for k in range(len(names))]
+    lacking = [np.concatenate([short[k].ravel(), short[:, k].ravel()]) for k in range(len(names))]
+    whole = [n for n, t, s in zip(names, touched, lacking) if t.any() and not (t & ~s).any()]
+    return whole or [n for n, s in zip(names, lacking) if s.any()]
+
+
+class GraphReporter:
+    """The messages of each refresh: its CausalGraph and events, the once-only ones said once.
+
+    ``messages(result)`` returns the graph and, in this order: ``graph_changed`` (links
+    changed); ``insufficient_data`` (the window lacks data: sent when the graph status or the
+    variables lacking data change, not every refresh); ``deterministic`` (links whose test
+    was deterministic, each link once in this reporter's life, logged once); ``hidden_cause``
+    (a ``<->`` between two agents' variables that the previous graph did not have);
+    ``stale`` (a refresh past its time budget, once until a refresh completes again).
+
+    >>> import numpy as np
+    >>> from causalstream.models.causal.graph import GraphDiff
+    >>> marks = np.full((2, 2, 2), "", dtype="<U3"); marks[0, 1, 0] = marks[1, 0, 0] = "<->"
+    >>> st = np.full((2, 2, 2), "tested", dtype="<U13"); st[0, 0, 0] = st[1, 1, 0] = "untested"
+    >>> g = LaggedGraph(["r.v", "h.v"], marks, status=st)
+    >>> res = {"method": "lpcmci", "ci_test": "parcorr", "ci_settings": {}, "n_degenerate": 0, "alpha_level": 0.05,
+    ...        "n_samples": 9, "n_missing": 0, "compute_ms": 1.0, "graph_status": "ok", "status_reason": ""}
+    >>> rep = GraphReporter()
+    >>> _, events = rep.messages(GraphResult(g, 1, 0, 8, [], g.diff(None), res))
+    >>> [(e.kind, e.variables) for e in events]
+    [('graph_changed', []), ('hidden_cause', ['h.v', 'r.v'])]
+    >>> rep.messages(GraphResult(g, 2, 0, 9, [], GraphDiff(), res))[1]
+    []
+    """
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+        self.logger = logger if logger is not None else log
+        self._deterministic: set[tuple[str, str, int]] = set()
+        self._lacking: tuple[str, tuple[str, ...]] | None = None
+        self._stale = False
+
+    def messages(self, result: GraphResult) -> tuple[CausalGraph, list[CausalEvent]]:
+        """The CausalGraph of ``result`` and the events it brings (maybe none)."""
+        graph, changed = graph_messages(result)
+        events = [changed] if changed is not None else []
+        for event in (self._lacking_event(result, graph), self._deterministic_event(result),
+                      self._hidden_event(result), self._stale_event(graph)):
+            if event is not None:
+                events.append(event)
+        return graph, events
+
+    def _event(self, result: GraphResult, kind: str, **fields: object) -> CausalEvent:
+        return CausalEvent(stamp_ns=result.end_ns, kind=kind, graph_seq=result.seq, **fields)  # type: ignore[arg-type]
+
+    def _lacking_event(self, result: GraphResult, graph: CausalGraph) -> CausalEvent | None:
+        variables = lacking_variables(result.graph) if graph.graph_status in ("insufficient", "partial") else []
+        if graph.graph_status == "insufficient" and not variables:
+            variables = list(result.graph.names)
+        key = (graph.graph_status, tuple(variables)) if variables else None
+        if key == self._lacking:
+            return None
+        self._lacking = key
+        if key is None:
+            return None
+        self.logger.warning("discovery: graph #%d %s: %s", result.seq, graph.graph_status, graph.status_reason)
+        return self._event(result, "insufficient_data", variables=variables,
+                           detail=f"{graph.graph_status}: {graph.status_reason}")
+
+    def _deterministic_event(self, result: GraphResult) -> CausalEvent | None:
+        g = result.graph
+        new = []
+        for i, j, tau in zip(*np.nonzero(g.status == "deterministic")):
+            key = (g.names[i], g.names[j], int(tau))
+            if (tau == 0 and i > j) or key in self._deterministic:
+                continue
+            self._deterministic.add(key)
+            new.append(Link(*key, str(g.marks[i, j, tau])))
+        if not new:
+            return None
+        said = ", ".join(f"{k.source} (lag {k.lag}) - {k.target}" for k in new)
+        self.logger.warning("discovery: deterministic, not a finding (left out of stability and agent links): %s", said)
+        return self._event(result, "deterministic", added=new, variables=sorted({n for k in new for n in (k.source, k.target)}),
+                           detail=f"{len(new)} deterministic link(s): |partial corr| >= 1 - 1e-9 or a function of others")
+
+    def _hidden_event(self, result: GraphResult) -> CausalEvent | None:
+        new = [Link(*link) for link in result.diff.added if link[3] == "<->" and agent_of(link[0]) != agent_of(link[1])]
+        if not new:
+            return None
+        pairs = sorted({tuple(sorted((agent_of(k.source), agent_of(k.target)))) for k in new})
+        return self._event(result, "hidden_cause", added=new, variables=sorted({n for k in new for n in (k.source, k.target)}),
+                           detail="hidden common cause between " + ", ".join(f"{a} and {b}" for a, b in pairs))
+
+    def _stale_event(self, graph: CausalGraph) -> CausalEvent | None:
+        stale, was = graph.graph_status == "stale", self._stale
+        self._stale = stale
+        if not stale or was:
+            return None
+        self.logger.warning("discovery: graph #%d stale: %s", graph.seq, graph.status_reason)
+        return CausalEvent(stamp_ns=graph.stamp_ns, kind="stale", graph_seq=graph.seq, detail=graph.status_reason)
 
 
 class SharedCounts:

@@ -13,9 +13,17 @@ the lower index (``links(mirrors=False)``, what :func:`diff_graphs` and the SHD 
 A link whose mark changes counts once in ``removed`` (old mark), once in ``added`` (new
 mark), and once in the structural Hamming distance.
 
+LPCMCI's PAG marks (:data:`MARKS` says each in words): ``<->`` a hidden common cause, ``o->``
+i causes j or they share a hidden cause, ``o-o`` undecided, ``x-x`` conflicting orientations.
+
+Statuses: ``status`` [N, N, tau_max + 1] holds each link's status name (``results()``'s
+``link_status``: "tested", "deterministic", "insufficient", "assumed", "untested"; "" where
+unknown), ``n_eff`` the rows its last test used.
+
 Agents: variables are named ``agent.variable``; a ``-->`` from any variable of agent a to
-any variable of agent b (at any lag, a != b) means a -> b. ``o-o`` and ``x-x`` say nothing
-about direction and link no agents.
+any variable of agent b (at any lag, a != b) means a -> b. Only ``-->`` counts (the
+predictor's prior): ``o-o``, ``x-x``, ``o->`` and ``<->`` (a hidden cause, :meth:`LaggedGraph.hidden_causes`)
+link no agents, and neither does a deterministic link (a function, not a finding).
 
 >>> marks = np.full((3, 3, 2), "", dtype="<U3"); marks[0, 2, 1] = "-->"
 >>> g = LaggedGraph(["robot.v", "h1.v", "h2.v"], marks)
@@ -33,10 +41,37 @@ import numpy as np
 
 from causalstream.models.errors import ParameterError
 
-__all__ = ["GraphDiff", "LaggedGraph", "LinkTuple", "agent_of", "diff_graphs", "links_of"]
+__all__ = ["MARKS", "GraphDiff", "LaggedGraph", "LinkTuple", "agent_of", "diff_graphs", "legend", "links_of"]
 
 LinkTuple = tuple[str, str, int, str]
 """(source, target, lag, mark)."""
+
+MARKS = {
+    "-->": "i causes j",
+    "<--": "j causes i (a lag-0 mirror)",
+    "<->": "hidden common cause",
+    "o->": "i causes j or they share a hidden cause",
+    "<-o": "j causes i or they share a hidden cause",
+    "o-o": "adjacent, direction undecided (either way, or a hidden cause)",
+    "x-x": "conflict: the orientation rules disagree",
+    "x->": "i causes j; conflict at i",
+    "<-x": "j causes i; conflict at i",
+}
+"""Each mark of tigramite's graphs (PCMCI, PCMCI+, LPCMCI's PAG) in words, for i at lag tau and j."""
+
+PAG_MARKS = ("<->", "o->", "<-o", "o-o", "x-x", "x->", "<-x")
+"""The marks a reader may not know: :func:`legend` explains them when a graph has any."""
+
+
+def legend(marks: np.ndarray) -> list[tuple[str, str]]:
+    """(mark, meaning) of every mark in ``marks`` beyond ``-->`` / ``<--``, in :data:`PAG_MARKS` order.
+
+    >>> m = np.array([[["", "<->"]], [["o->", "-->"]]])
+    >>> legend(m)
+    [('<->', 'hidden common cause'), ('o->', 'i causes j or they share a hidden cause')]
+    """
+    present = {str(m) for m in np.unique(np.asarray(marks))}
+    return [(m, MARKS[m]) for m in PAG_MARKS if m in present]
 
 
 def agent_of(name: str) -> str:
@@ -114,9 +149,10 @@ def _array(value: Any, shape: tuple[int, ...], what: str, fill: float) -> np.nda
 
 @dataclass(frozen=True)
 class LaggedGraph:
-    """Names, marks (a ``<U3`` ndarray [N, N, tau_max + 1]), val, p and stability of one graph.
+    """Names, marks (a ``<U3`` ndarray [N, N, tau_max + 1]), val, p, stability and statuses of one graph.
 
-    ``val`` defaults to 0, ``p`` to 1 (untested), ``stability`` to 0; arrays are float64.
+    ``val`` defaults to 0, ``p`` to 1 (untested), ``stability`` to 0 (float64); ``status`` to ""
+    (unknown; ``<U13`` names), ``n_eff`` to 0 (int64).
 
     >>> g = LaggedGraph(["a", "b"], np.zeros((2, 2, 3), dtype="<U3"))
     >>> g.tau_max, g.marks.dtype, float(g.p[0, 1, 2])
@@ -133,6 +169,8 @@ class LaggedGraph:
     p: np.ndarray = None  # type: ignore[assignment]
     stability: np.ndarray = None  # type: ignore[assignment]
     tau_min: int = 0
+    status: np.ndarray = None  # type: ignore[assignment]
+    n_eff: np.ndarray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         n = len(self.names)
@@ -145,6 +183,13 @@ class LaggedGraph:
         set_(self, "val", _array(self.val, marks.shape, "val", 0.0))
         set_(self, "p", _array(self.p, marks.shape, "p", 1.0))
         set_(self, "stability", _array(self.stability, marks.shape, "stability", 0.0))
+        status = np.full(marks.shape, "", dtype="<U13") if self.status is None else np.asarray(self.status, dtype="<U13")
+        n_eff = np.zeros(marks.shape, dtype=np.int64) if self.n_eff is None else np.asarray(self.n_eff, dtype=np.int64)
+        for what, arr in (("status", status), ("n_eff", n_eff)):
+            if arr.shape != marks.shape:
+                raise ParameterError("LaggedGraph", f"{what} has shape {arr.shape}, want {marks.shape}")
+        set_(self, "status", status)
+        set_(self, "n_eff", n_eff)
 
     @property
     def tau_max(self) -> int:
@@ -160,7 +205,8 @@ class LaggedGraph:
                      stability: np.ndarray | None = None) -> LaggedGraph:
         """From tigramite's results dict (``graph``, ``val_matrix``, ``p_matrix``; WindowedPCMCI's too).
 
-        Names: ``names``, else the dict's ``var_names``, else "0", "1", ...
+        Names: ``names``, else the dict's ``var_names``, else "0", "1", ...; ``link_status`` and
+        ``n_eff`` when the dict has them (WindowedPCMCI's).
 
         >>> r = {"graph": np.array([[["", "-->"]]]), "val_matrix": np.full((1, 1, 2), 0.5),
         ...      "p_matrix": np.zeros((1, 1, 2)), "var_names": ["x"], "tau_min": 1}
@@ -173,7 +219,9 @@ class LaggedGraph:
         if names is None:
             names = [str(i) for i in range(marks.shape[0])]
         return cls(list(names), marks, results.get("val_matrix"), results.get("p_matrix"), stability,
-                   tau_min=int(results.get("tau_min", 0)))
+                   tau_min=int(results.get("tau_min", 0)),
+                   status=results.get("link_status"),  # pyright: ignore[reportArgumentType]  # None: filled
+                   n_eff=results.get("n_eff"))  # pyright: ignore[reportArgumentType]
 
     def to_results(self) -> dict[str, Any]:
         """Tigramite's keys (``graph``, ``val_matrix``, ``p_matrix``) plus var_names, tau_min, tau_max.
@@ -213,7 +261,9 @@ class LaggedGraph:
     def agent_adjacency(self, agents: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
         """``agents`` (default :meth:`agents`) and adj[a, b] = 1 where a ``-->`` goes from a to b, a != b.
 
-        A lag-0 ``<--`` at [i, j] counts as the ``-->`` from j to i it mirrors.
+        A lag-0 ``<--`` at [i, j] counts as the ``-->`` from j to i it mirrors. Only ``-->``:
+        ``<->``, ``o->``, ``o-o``, ``x-x`` count for nothing, nor does a link whose status is
+        "deterministic".
 
         An agent the graph does not name has no links; one of the graph's agents missing from
         ``agents`` is a ParameterError.
@@ -221,6 +271,9 @@ class LaggedGraph:
         >>> m = np.zeros((2, 2, 2), dtype="<U3"); m[0, 1, 1] = "-->"; m[1, 1, 1] = "-->"
         >>> LaggedGraph(["r.v", "h.v"], m).agent_adjacency(["h", "r", "x"])[1].tolist()
         [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
+        >>> st = np.full(m.shape, "tested", dtype="<U13"); st[0, 1, 1] = "deterministic"
+        >>> int(LaggedGraph(["r.v", "h.v"], m, status=st).agent_adjacency()[1].sum())
+        0
         """
         agents = self.agents() if agents is None else list(agents)
         index = {a: k for k, a in enumerate(agents)}
@@ -229,9 +282,10 @@ class LaggedGraph:
             raise ParameterError("agent_adjacency", f"the graph names agents {missing} not in {agents}")
         of = np.array([index[agent_of(n)] for n in self.names], dtype=np.intp)
         adj = np.zeros((len(agents), len(agents)), dtype=np.int64)
-        i, j, _ = np.nonzero(self.marks == "-->")
+        finding = self.status != "deterministic"
+        i, j, _ = np.nonzero((self.marks == "-->") & finding)
         adj[of[i], of[j]] = 1
-        i, j, _ = np.nonzero(self.marks == "<--")  # a lag-0 mirror: j drives i
+        i, j, _ = np.nonzero((self.marks == "<--") & finding)  # a lag-0 mirror: j drives i
         adj[of[j], of[i]] = 1
         np.fill_diagonal(adj, 0)
         return agents, adj
@@ -246,6 +300,27 @@ class LaggedGraph:
         agents, adj = self.agent_adjacency()
         return {(agents[i], agents[j]) for i, j in zip(*np.nonzero(adj))}
 
+    def hidden_causes(self) -> list[LinkTuple]:
+        """The ``<->`` links between variables of two different agents (lag-0 pairs once), sorted.
+
+        >>> m = np.full((3, 3, 2), "", dtype="<U3"); m[0, 1, 0] = m[1, 0, 0] = m[1, 2, 0] = m[2, 1, 0] = "<->"
+        >>> LaggedGraph(["r.v", "h1.v", "h1.a"], m).hidden_causes()
+        [('r.v', 'h1.v', 0, '<->')]
+        """
+        return [link for link in self.links(mirrors=False)
+                if link[3] == "<->" and agent_of(link[0]) != agent_of(link[1])]
+
+    def with_status(self, status: str) -> list[LinkTuple]:
+        """The links (lag-0 pairs once) whose status is ``status``, sorted.
+
+        >>> m = np.full((2, 2, 2), "", dtype="<U3"); m[0, 1, 1] = m[1, 1, 1] = "-->"
+        >>> st = np.full(m.shape, "tested", dtype="<U13"); st[0, 1, 1] = "deterministic"
+        >>> LaggedGraph(["a", "b"], m, status=st).with_status("deterministic")
+        [('a', 'b', 1, '-->')]
+        """
+        return [link for link in self.links(mirrors=False)
+                if self.status[self.names.index(link[0]), self.names.index(link[1]), link[2]] == status]
+
     def stable(self, share: float) -> LaggedGraph:
         """This graph with only the links held by at least ``share`` of recent graphs (``stability``).
 
@@ -254,4 +329,4 @@ class LaggedGraph:
         [('a', 'a', 1, '-->')]
         """
         marks = np.where(self.stability >= share, self.marks, "")
-        return LaggedGraph(self.names, marks, self.val, self.p, self.stability, self.tau_min)
+        return LaggedGraph(self.names, marks, self.val, self.p, self.stability, self.tau_min, self.status, self.n_eff)

@@ -20,7 +20,9 @@ class LinkStability:
     """Share of the last ``k`` graphs (tigramite string arrays) in which each entry is non-empty.
 
     The result has the graph's shape [N, N, tau_max + 1], the ``stability`` field of the
-    CausalGraph message. Before K graphs were seen it is the share among those seen.
+    CausalGraph message. Before K graphs were seen it is the share among those seen. A link
+    whose status (``results()["link_status"]``) is "deterministic" is not held: a function of
+    other variables is not a finding, however often it shows.
 
     >>> s = LinkStability(k=3)
     >>> for mark in ["-->", "-->", ""]:
@@ -45,13 +47,17 @@ class LinkStability:
         """
         return len(self._recent)
 
-    def update(self, graph: np.ndarray) -> LinkStability:
-        """Add one refresh's graph; returns self.
+    def update(self, graph: np.ndarray, status: np.ndarray | None = None) -> LinkStability:
+        """Add one refresh's graph (and its link statuses, if known); returns self.
 
         >>> LinkStability(k=1).update(np.array([[[""]]])).get().tolist()
         [[[0.0]]]
+        >>> LinkStability(k=1).update(np.array([[["-->", "-->"]]]), np.array([[["tested", "deterministic"]]])).get().tolist()
+        [[[1.0, 0.0]]]
         """
         held = np.asarray(graph) != ""
+        if status is not None:
+            held &= np.asarray(status) != "deterministic"
         if self._count is None or self._count.shape != held.shape:
             self._recent.clear()
             self._count = np.zeros(held.shape, dtype=np.int64)
