@@ -318,7 +318,7 @@ class DiscoveryLoop:
             if snap.epoch != hist.epoch:
                 hist.restart(snap.epoch)
             previous = hist.recent[-1] if hist.recent else None
-            hist.stability.update(marks)
+            hist.stability.update(marks, res.get("link_status"))  # deterministic links are not held
             hist.recent.append(marks)
             hist.seq += 1
             hist.parents = res.get("parents")
