@@ -60,7 +60,7 @@ from causalstream.models.causal.loop import DiscoveryLoop, WindowSnapshot, Windo
 from causalstream.models.errors import ParameterError
 from causalstream.nodes.bad_input import CheckedNode
 from causalstream.nodes.discovery_state import StateFile
-from causalstream.nodes.discovery_worker import RefreshWorker, SharedCounts, graph_messages
+from causalstream.nodes.discovery_worker import GraphReporter, RefreshWorker, SharedCounts
 from causalstream.nodes.errors import NodeError, StateFileError
 from causalstream.nodes.node import Input, NodeParams
 from causalstream.stream.messages import CausalEvent, CausalGraph, Features, Message, NodeStatus
@@ -130,6 +130,7 @@ class DiscoveryNode(CheckedNode):
         self._publish_lock = threading.Lock()
         self.graph_out = self.publisher("causal/graph", CausalGraph, latched=True)
         self.events_out = self.publisher("causal/events", CausalEvent)
+        self.reporter = GraphReporter(self.log)  # graph, change and once-only events of each refresh
         self.worker = RefreshWorker(self._refresh, threaded=p.threaded, counts=self.shared)
         self.state_file = StateFile(p.state, self._fingerprint(), p.state_every_s, self.log) if p.state else None
         if self.state_file is not None:
@@ -170,10 +171,10 @@ class DiscoveryNode(CheckedNode):
     def _refresh(self, snap: WindowSnapshot) -> None:
         """On the worker: compute, publish the graph and any change event, save when due."""
         result = self.discovery.refresh(snap)
-        graph, event = graph_messages(result)
+        graph, events = self.reporter.messages(result)
         self._publish(self.graph_out, graph)
         self.shared.add("graphs")
-        if event is not None:
+        for event in events:
             self._publish(self.events_out, event)
             self.shared.add("events")
         if result.state is not None:  # a save was due when the snapshot was taken
