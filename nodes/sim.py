@@ -9,7 +9,9 @@ graph goes once, latched, on ``sim/ground_truth``: a CausalGraph over the variab
 elsewhere), ``method`` "ground_truth". The agent-level truth follows from the names
 (``LaggedGraph.agent_adjacency``, models/causal/graph.py); it is also listed in ``flags`` as
 ``agent_link:a->b`` (from the mechanisms themselves) and each agent's role as
-``role:h4=distractor``, so a scorer needs nothing but the message.
+``role:h4=distractor``, so a scorer needs nothing but the message. ``scene`` "hidden_driver"
+adds two companions whom a hidden group impulse drives (models/sim/hidden.py): the truth marks
+them ``<->`` (a hidden common cause, no link), and ``flags`` lists ``hidden_pair:h6<->h7``.
 
 >>> from causalstream.nodes.testing import MockNode
 >>> mock = MockNode(SimNode, params={"n_steps": 5, "realtime": False}).run(duration=1)
@@ -18,6 +20,10 @@ elsewhere), ``method`` "ground_truth". The agent-level truth follows from the na
 >>> truth = mock.outputs("sim/ground_truth")[0]
 >>> [f for f in truth.flags if f.startswith("agent_link")]
 ['agent_link:robot->h1', 'agent_link:robot->h2', 'agent_link:h1->h3']
+>>> hidden = MockNode(SimNode, params={"n_steps": 2, "realtime": False, "scene": "hidden_driver"}).run(duration=1)
+>>> truth = hidden.outputs("sim/ground_truth")[0]
+>>> [f for f in truth.flags if f.startswith("hidden")], ("h6.v", "h7.v", 0, "<->") in truth.links()
+(['hidden_pair:h6<->h7'], True)
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ def truth_message(sim: HriSim, spec: FeatureSpec, tau_max: int, stamp_ns: int = 
     ids, adj = sim.agent_graph()
     flags = [f"agent_link:{ids[a]}->{ids[b]}" for a, b in zip(*np.nonzero(adj))]
     flags += [f"role:{i}={r}" for i, r in zip(sim.ids, sim.roles)]
+    flags += [f"hidden_pair:{a}<->{b}" for a, b in sim.hidden_pairs()]
     graph = LaggedGraph(truth.names, truth.graph, val=held, p=np.where(held, 0.0, 1.0), stability=held)
     return graph_message(graph, stamp_ns=stamp_ns, method="ground_truth", ci_test="", alpha=0.0, flags=flags)
 
@@ -96,12 +103,14 @@ class SimNode(Node):
         human_variables: list[str] = Field(default_factory=lambda: ["v", "a"],
                                            description="Per-human variables of the ground truth.")
         tau_max: int = Field(2, ge=0, description="Largest lag of the ground-truth graph.")
+        scene: Literal["default", "hidden_driver"] = Field("default", description="default, or hidden_driver: two more humans "
+                                       "(companions) driven by a hidden group impulse, marked <-> in the truth.")
 
     def setup(self) -> None:
         """Build the simulator, publish the latched truth, start the step timer."""
         p = self.params
         self.sim = HriSim(n_reactive=p.n_reactive, n_followers=p.n_followers, n_distractors=p.n_distractors,
-                          rate_hz=p.rate_hz, seed=p.seed)
+                          rate_hz=p.rate_hz, seed=p.seed, scene=p.scene)
         self.states = self.publisher("agents/state", AgentStates)
         self.clock_out = self.publisher("clock", Clock) if p.clock else None
         spec = FeatureSpec(robot_variables=tuple(p.robot_variables), human_variables=tuple(p.human_variables),

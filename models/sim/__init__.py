@@ -7,14 +7,24 @@
 """
 
 from causalstream.models.sim.frame import SimFrame
-from causalstream.models.sim.hri import HriSim
+from causalstream.models.sim.hidden import Companion, Group
+from causalstream.models.sim.hri import SCENES, HriSim
 from causalstream.models.sim.mechanisms import Distractor, Follower, Mechanism, Past, Reactive, Read, Robot
 from causalstream.models.sim.scenes import Scene, hri_scene, hri_scenes
-from causalstream.models.sim.truth import VariableGraph, agent_adjacency, state_parents, variable_graph
+from causalstream.models.sim.truth import (
+    VariableGraph,
+    agent_adjacency,
+    hidden_pairs,
+    state_parents,
+    variable_graph,
+)
 
 __all__ = [
+    "SCENES",
+    "Companion",
     "Distractor",
     "Follower",
+    "Group",
     "HriSim",
     "Mechanism",
     "Past",
@@ -25,6 +35,7 @@ __all__ = [
     "SimFrame",
     "VariableGraph",
     "agent_adjacency",
+    "hidden_pairs",
     "hri_scene",
     "hri_scenes",
     "state_parents",

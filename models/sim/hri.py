@@ -5,6 +5,14 @@ square arena. Agent ids are ``robot``, then ``h1`` .. ``hK`` in role order (reac
 followers, distractors); the role of each is in ``SimFrame.roles``. Mechanisms live in
 ``mechanisms.py``; the true graphs follow from what they declare they read (``truth.py``).
 
+``scene="hidden_driver"`` adds a pair of companions (two more humans, role ``companion``)
+whose pace one hidden group impulse pushes (hidden.py): the group is in no frame, id or
+feature, so on the observed variables the pair shares a hidden common cause and no link.
+
+>>> sim = HriSim(n_reactive=1, n_followers=0, n_distractors=0, scene="hidden_driver")
+>>> sim.ids, sim.hidden_pairs()
+(['robot', 'h1', 'h2', 'h3'], [('h2', 'h3')])
+
 >>> sim = HriSim(n_reactive=1, n_followers=1, n_distractors=1, seed=0)
 >>> sim.ids, sim.roles
 (['robot', 'h1', 'h2', 'h3'], ['robot', 'reactive', 'follower', 'distractor'])
@@ -22,10 +30,14 @@ import numpy as np
 from causalstream.models.errors import ParameterError
 from causalstream.models.features.spec import FeatureSpec
 from causalstream.models.sim.frame import SimFrame
+from causalstream.models.sim.hidden import Companion, Group
 from causalstream.models.sim.mechanisms import Distractor, Follower, Mechanism, Past, Reactive, Robot
-from causalstream.models.sim.truth import VariableGraph, agent_adjacency, variable_graph
+from causalstream.models.sim.truth import VariableGraph, agent_adjacency, hidden_pairs, variable_graph
 
-__all__ = ["HriSim"]
+__all__ = ["SCENES", "HriSim"]
+
+SCENES = ("default", "hidden_driver")
+"""The casts HriSim builds: the roles alone, or with two companions and their hidden group."""
 
 
 class HriSim:
@@ -33,7 +45,9 @@ class HriSim:
 
     Follower k follows reactive human k mod ``n_reactive``. ``robot_waypoints`` [W, 2]
     fixes the robot's route (default: 8 random points from the robot's own generator).
-    Every agent has its own random generator spawned from ``seed``.
+    Every agent has its own random generator spawned from ``seed``. ``scene`` is one of
+    :data:`SCENES`; the hidden group's generator comes after the others', so the other agents
+    move as in the default scene.
 
     >>> a = HriSim(seed=3).run(5)
     >>> b = HriSim(seed=3).run(5)
@@ -43,30 +57,34 @@ class HriSim:
 
     def __init__(self, n_reactive: int = 2, n_followers: int = 1, n_distractors: int = 2,
                  rate_hz: float = 10.0, seed: int = 0, arena: float = 8.0,
-                 robot_waypoints: np.ndarray | None = None, follow_lag: int = 1) -> None:
+                 robot_waypoints: np.ndarray | None = None, follow_lag: int = 1, scene: str = "default") -> None:
         if min(n_reactive, n_followers, n_distractors) < 0 or rate_hz <= 0 or follow_lag < 1:
             raise ParameterError(what="HriSim", reason="counts must be >= 0, rate_hz > 0, follow_lag >= 1")
+        if scene not in SCENES:
+            raise ParameterError(what="HriSim", reason=f"unknown scene {scene!r} (known: {', '.join(SCENES)})")
         if n_followers and not n_reactive:
             raise ParameterError(what="HriSim", reason="followers need a reactive human to follow (n_reactive >= 1)")
         self.n_reactive, self.n_followers, self.n_distractors = n_reactive, n_followers, n_distractors
         self.rate_hz, self.seed, self.arena = rate_hz, seed, arena
-        self.robot_waypoints, self.follow_lag = robot_waypoints, follow_lag
+        self.robot_waypoints, self.follow_lag, self.scene = robot_waypoints, follow_lag, scene
         self.dt = 1.0 / rate_hz
-        self.mechanisms = self._build()
-        self.ids = [m.agent for m in self.mechanisms]
-        self.roles = [m.role for m in self.mechanisms]
+        self.mechanisms = self._build()  # the hidden ones last: frames hold the first len(ids)
+        self.ids = [m.agent for m in self.mechanisms if not m.hidden]
+        self.roles = [m.role for m in self.mechanisms if not m.hidden]
+        self._index = {m.agent: k for k, m in enumerate(self.mechanisms)}
         self.t = 0.0
         start = {
             "pos": np.stack([m.rng.uniform(0.0, arena, size=2) for m in self.mechanisms]),
-            "vel": np.zeros((len(self.ids), 2)),
+            "vel": np.zeros((len(self.mechanisms), 2)),
             "goal": np.stack([m.goal for m in self.mechanisms]),
         }
         depth = 1 + max(r.lag for m in self.mechanisms for r in m.reads + m.goal_reads)
         self._history: deque[dict[str, np.ndarray]] = deque([start] * depth, maxlen=depth)
 
     def _build(self) -> list[Mechanism]:
+        extra = 3 if self.scene == "hidden_driver" else 0
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(
-            1 + self.n_reactive + self.n_followers + self.n_distractors)]
+            1 + self.n_reactive + self.n_followers + self.n_distractors + extra)]
         dt, arena = self.dt, self.arena
         mechs: list[Mechanism] = [Robot("robot", rngs[0], dt, arena, waypoints=self.robot_waypoints)]
         reactive = [f"h{k + 1}" for k in range(self.n_reactive)]
@@ -77,10 +95,13 @@ class HriSim:
                                   lag=self.follow_lag))
         for _ in range(self.n_distractors):
             mechs.append(Distractor(f"h{len(mechs)}", rngs[len(mechs)], dt, arena))
+        if extra:
+            mechs += [Companion(f"h{len(mechs) + k}", rngs[len(mechs) + k], dt, arena, group="group") for k in (0, 1)]
+            mechs.append(Group("group", rngs[len(mechs)], dt, arena))
         return mechs
 
     def _lookup(self, agent: str, group: str, lag: int) -> np.ndarray:
-        return self._history[-lag][group][self.ids.index(agent)]
+        return self._history[-lag][group][self._index[agent]]
 
     def step(self, do: Mapping[str, tuple[float, float]] | None = None) -> SimFrame:
         """Advance one step. ``do`` forces agents' velocities this step (an intervention).
@@ -98,13 +119,14 @@ class HriSim:
             goal[k] = mech.next_goal(Past(self._lookup, mech.goal_reads, mech.agent))
             vel[k] = mech.velocity(Past(self._lookup, mech.reads, mech.agent), goal[k])
         for agent, forced in (do or {}).items():
-            vel[self.ids.index(agent)] = forced
+            vel[self._index[agent]] = forced
         pos = last["pos"] + self.dt * vel  # KINEMATICS
         self._history.append({"pos": pos, "vel": vel, "goal": goal})
         self.t += self.dt
-        return SimFrame(t=self.t, ids=list(self.ids), roles=list(self.roles), x=pos[:, 0].copy(),
-                        y=pos[:, 1].copy(), vx=vel[:, 0].copy(), vy=vel[:, 1].copy(),
-                        heading=np.arctan2(vel[:, 1], vel[:, 0]), goal=goal.copy())
+        n = len(self.ids)
+        return SimFrame(t=self.t, ids=list(self.ids), roles=list(self.roles), x=pos[:n, 0].copy(),
+                        y=pos[:n, 1].copy(), vx=vel[:n, 0].copy(), vy=vel[:n, 1].copy(),
+                        heading=np.arctan2(vel[:n, 1], vel[:n, 0]), goal=goal[:n].copy())
 
     def run(self, n_steps: int) -> list[SimFrame]:
         """``n_steps`` frames in order.
@@ -123,8 +145,18 @@ class HriSim:
         """
         return list(self.ids), agent_adjacency(self.ids, self.mechanisms)
 
+    def hidden_pairs(self) -> list[tuple[str, str]]:
+        """Pairs of published agents that share a hidden driver (one reads nothing of the other).
+
+        >>> HriSim().hidden_pairs()
+        []
+        """
+        return hidden_pairs(self.ids, self.mechanisms)
+
     def ground_truth(self, spec: FeatureSpec, tau_max: int = 2) -> VariableGraph:
-        """The variable-level truth for the features of ``spec`` (humans picked by id).
+        """The variable-level truth for the features of ``spec`` (humans picked by id), an ancestral graph.
+
+        A hidden driver of two features shows as ``<->`` between them (``confounded()``).
 
         >>> spec = FeatureSpec(robot_variables=("v",), human_variables=("v",), humans=("h1",))
         >>> g = HriSim(n_reactive=1, n_followers=0, n_distractors=0).ground_truth(spec, tau_max=1)

@@ -22,6 +22,8 @@ Roles (speeds in m/s, distances in m):
   leader's position then (+ offset): leader -> follower.
 - ``Distractor``: walks to random goals on its own; reads no one.
 
+A hidden driver (``Group``, never published) and the ``Companion`` walkers it pushes: hidden.py.
+
 >>> m = Distractor("h9", np.random.default_rng(0), dt=0.1, arena=10.0)
 >>> sorted({r.agent for r in m.reads})
 ['h9']
@@ -36,7 +38,8 @@ import numpy as np
 
 from causalstream.models.errors import ModelError
 
-__all__ = ["Read", "Past", "Mechanism", "Robot", "Reactive", "Follower", "Distractor", "KINEMATICS", "PARTS"]
+__all__ = ["Read", "Past", "Mechanism", "Robot", "Reactive", "Follower", "Distractor", "Walker", "KINEMATICS",
+           "PARTS"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class Mechanism:
     """
 
     role = "agent"
+    hidden = False  # True: a driver the simulator never publishes (not in its ids, frames or features)
 
     def __init__(self, agent: str, rng: np.random.Generator, dt: float, arena: float) -> None:
         self.agent = agent
@@ -219,11 +223,15 @@ class Robot(Mechanism):
         return np.clip(speed, 0.0, 2.0) * _unit(goal - past.only(self.heading_reads)(self.agent, "pos", 1))
 
 
-class _Walker(Mechanism):
+class Walker(Mechanism):
     """A pedestrian heading for goals: speed = pace - slow, heading with inertia and noise.
 
     ``pace`` (preferred speed) is the walker's own memory, an AR(1); a slow-down lowers this
-    step's speed, not the pace, so it does not pile up from step to step.
+    step's speed, not the pace, so it does not pile up from step to step; a push (hidden.py's
+    companions) enters the pace itself. Roles subclass it (Distractor, Reactive, Companion).
+
+    >>> issubclass(Distractor, Walker), Walker.speed_mean
+    (True, 1.0)
     """
 
     role = "human"
@@ -251,17 +259,18 @@ class _Walker(Mechanism):
         """
         return (Read(self.agent, "pos", 1), Read(self.agent, "heading", 1), Read(self.agent, "goal", 0))
 
-    def _walk(self, past: Past, goal: np.ndarray, slow: float = 0.0, away: np.ndarray | None = None) -> np.ndarray:
+    def _walk(self, past: Past, goal: np.ndarray, slow: float = 0.0, away: np.ndarray | None = None,
+              push: float = 0.0) -> np.ndarray:
         ahead = past.only(self.heading_reads)
         pos, vel = ahead(self.agent, "pos", 1), ahead(self.agent, "vel", 1)
-        self.pace = _ar1(self.pace, self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng)
+        self.pace = _ar1(self.pace, self.speed_mean, self.speed_std, self.speed_tau, self.dt, self.rng) + push
         direction = _unit(goal - pos) + self.inertia * _unit(vel) + (np.zeros(2) if away is None else away)
         angle = np.arctan2(direction[1], direction[0]) + self.heading_std * self.rng.standard_normal()
         speed = float(np.clip(self.pace - slow, 0.0, 2.0))
         return speed * np.array([np.cos(angle), np.sin(angle)])
 
 
-class Distractor(_Walker):
+class Distractor(Walker):
     """Walks to its own random goals; reads only itself, so it causes and suffers nothing.
 
     >>> d = Distractor("h5", np.random.default_rng(1), dt=0.1, arena=10.0)
@@ -275,7 +284,7 @@ class Distractor(_Walker):
         return self._walk(past, goal)
 
 
-class Reactive(_Walker):
+class Reactive(Walker):
     """Walks to goals, slowing and steering away as the robot comes near and fast.
 
     slow = ``slow_gain`` * proximity * |v_robot(t-1)|, away = ``steer_gain`` * proximity *
@@ -361,3 +370,4 @@ class Follower(Mechanism):
         vel = vel + self.noise_std * self.rng.standard_normal(2)
         speed = float(np.hypot(*vel))
         return vel * min(1.0, 2.0 / speed) if speed > 0 else vel
+

@@ -1,6 +1,8 @@
 """Ground truth derived from the mechanisms' declared reads, at agent and variable level.
 
-Agent level: a -> b when b's mechanism reads any state of a (a != b).
+Agent level: a -> b when b's mechanism reads any state of a (a != b). A hidden mechanism (a
+driver the simulator never publishes, hidden.py) is no agent: two agents that read it share a
+hidden cause (:func:`hidden_pairs`), not a link.
 
 Variable level, for a ``FeatureSpec`` naming humans by id. States are the groups ``pos``,
 ``vel``, ``goal`` of each agent, and ``speed``, the norm of ``vel``. Their direct parents
@@ -31,6 +33,14 @@ then says robot -> h4. Score agent-level
 discovery with features each agent owns (``v``, ``heading``, ``d_goal``, ``a``), or
 against ``agent_graph``.
 
+Hidden drivers make the truth an ancestral graph over the observed features: ``i`` at lag tau
+``<->`` ``j`` (a hidden common cause, no directed link) when neither drives the other and the
+states they need have, among their direct parents (unrolled as above, never through an
+observed feature), one hidden state at the same time, or one with its own memory at any two
+times (its earlier value then causes its later one). A ``-->`` stays ``-->`` whatever hidden
+cause the pair also shares, as in a MAG; two features made of one state (``v`` and ``a`` of
+one agent) stay unlinked, as above.
+
 >>> g = VariableGraph(names=["a.v", "b.v"], graph=np.array([[["", "-->"], ["", "-->"]], [["", ""], ["", ""]]]), tau_max=1)
 >>> g.links()
 [('a.v', 'a.v', 1), ('a.v', 'b.v', 1)]
@@ -49,7 +59,8 @@ from causalstream.models.features.spec import FeatureSpec
 from causalstream.models.features.variables import variable
 from causalstream.models.sim.mechanisms import KINEMATICS, PARTS, Mechanism, Read
 
-__all__ = ["VariableGraph", "agent_adjacency", "variable_graph", "state_parents", "split_parts", "WHOLE"]
+__all__ = ["VariableGraph", "agent_adjacency", "hidden_pairs", "variable_graph", "state_parents", "split_parts",
+           "WHOLE"]
 
 WHOLE = ("speed", "heading")
 """State groups a single feature observes whole (``v`` is the speed, ``heading`` the heading)."""
@@ -85,6 +96,17 @@ class VariableGraph:
         directed = [(s, t, lag) for s, t, lag, mark in self.as_graph().links() if mark == "-->"]
         return sorted(directed, key=lambda link: (link[2], index[link[0]], index[link[1]]))
 
+    def confounded(self) -> list[tuple[str, str, int]]:
+        """(source, target, lag) of every ``<->`` (a hidden common cause; lag 0 once, from the lower index).
+
+        >>> g = np.full((2, 2, 1), "<->"); g[0, 0, 0] = g[1, 1, 0] = ""
+        >>> VariableGraph(names=["a.v", "b.v"], graph=g, tau_max=0).confounded()
+        [('a.v', 'b.v', 0)]
+        """
+        index = {n: k for k, n in enumerate(self.names)}
+        both = [(s, t, lag) for s, t, lag, mark in self.as_graph().links(mirrors=False) if mark == "<->"]
+        return sorted(both, key=lambda link: (link[2], index[link[0]], index[link[1]]))
+
     def agent_adjacency(self, agents: Sequence[str]) -> np.ndarray:
         """Project by the ``agent.variable`` naming: adj[a, b] = 1 if a link goes a -> b, a != b.
 
@@ -102,12 +124,30 @@ def agent_adjacency(ids: Sequence[str], mechanisms: Sequence[Mechanism]) -> np.n
     >>> agent_adjacency(["h1"], [Distractor("h1", np.random.default_rng(0), 0.1, 10.0)]).tolist()
     [[0]]
     """
+    ids = list(ids)
     adj = np.zeros((len(ids), len(ids)), dtype=int)
-    for b, mech in enumerate(mechanisms):
+    for mech in mechanisms:
+        if mech.agent not in ids:  # a hidden driver: no agent of the graph
+            continue
+        b = ids.index(mech.agent)
         for read in mech.reads + mech.goal_reads:
-            a = list(ids).index(read.agent)
-            adj[a, b] = int(a != b) | adj[a, b]
+            if read.agent in ids:
+                a = ids.index(read.agent)
+                adj[a, b] = int(a != b) | adj[a, b]
     return adj
+
+
+def hidden_pairs(ids: Sequence[str], mechanisms: Sequence[Mechanism]) -> list[tuple[str, str]]:
+    """Pairs (a, b), a before b in ``ids``, whose mechanisms both read one agent not in ``ids`` (a hidden driver).
+
+    >>> from causalstream.models.sim.hidden import Companion
+    >>> pair = [Companion(h, np.random.default_rng(0), 0.1, 10.0, group="g") for h in ("h1", "h2")]
+    >>> hidden_pairs(["h1", "h2"], pair)
+    [('h1', 'h2')]
+    """
+    ids = list(ids)
+    hidden = {m.agent: {r.agent for r in m.reads + m.goal_reads} - set(ids) for m in mechanisms if m.agent in ids}
+    return [(a, b) for k, a in enumerate(ids) for b in ids[k + 1:] if hidden.get(a, set()) & hidden.get(b, set())]
 
 
 def split_parts(reads: Sequence[Read]) -> set[Read]:
@@ -196,4 +236,28 @@ def variable_graph(ids: Sequence[str], mechanisms: Sequence[Mechanism], spec: Fe
                     graph[i, j, tau] = "-->"
     lag0 = graph[:, :, 0] == "-->"
     graph[:, :, 0] = np.where(lag0 & lag0.T, "o-o", np.where(lag0, "-->", np.where(lag0.T, "<--", "")))
+    _mark_hidden(graph, needs, parents, {m.agent for m in mechanisms if m.hidden})
     return VariableGraph(names=names, graph=graph, tau_max=tau_max)
+
+
+def _mark_hidden(graph: np.ndarray, needs: list[set[tuple[str, str, int]]],
+                 parents: dict[tuple[str, str], set[Read]], hidden: set[str]) -> None:
+    """``<->`` where two features share a hidden direct parent (see module doc), in place."""
+    if not hidden:
+        return
+    memory = {key for key, ps in parents.items() if key[0] in hidden and any(p.agent == key[0] and p.lag for p in ps)}
+    drivers = [{(p.agent, p.group, lag + p.lag) for agent, group, lag in need for p in parents.get((agent, group), set())
+                if p.agent in hidden} for need in needs]
+    for j, into_j in enumerate(drivers):
+        for i, into_i in enumerate(drivers):
+            for tau in range(graph.shape[2]):
+                if (tau == 0 and i >= j) or graph[i, j, tau] or (tau == 0 and graph[j, i, 0]):
+                    continue
+                if {(a, g, lag + tau) for a, g, lag in needs[i]} & needs[j]:  # made of one state: a definition
+                    continue
+                shared = any((a, g) in memory or (a, g, lag + tau) in into_j
+                             for a, g, lag in into_i for a2, g2, _ in into_j if (a, g) == (a2, g2))
+                if shared:
+                    graph[i, j, tau] = "<->"
+                    if tau == 0:
+                        graph[j, i, 0] = "<->"
