@@ -76,9 +76,13 @@ def record(
     exclude_topics: list[str] = typer.Option(None, "--exclude-topics", help="Leave out these topics: --exclude-topics /a /b (or commas)."),
     max_bag_size: int = typer.Option(0, help="Split into NAME_0.mcap, NAME_1.mcap, ... at about this many bytes (0: never)."),
     max_bag_duration: float = typer.Option(0.0, help="Split into numbered files every this many seconds (0: never)."),
+    foxglove: bool = typer.Option(False, "--foxglove", help="Write what Foxglove / Lichtblick open: JSON topics and the live view's channels (decodes every message)."),
     bus: str = BusOpt,
 ) -> None:
     """Record topics of the bus into an MCAP file (zstd chunks, one schema per type).
+
+    By default the messages are stored as they travelled (msgpack, the fast path; `bag export
+    --format foxglove` converts later); with --foxglove the file opens in Foxglove and Lichtblick.
 
     The file is flushed every --flush-interval seconds, so if the recorder is killed at most
     that much is lost: `causalstream bag recover FILE` salvages the rest.
@@ -95,7 +99,8 @@ def record(
     stop = _stop_on_signals()
     rec = Recorder(output, None if all_topics else topics, endpoints=Endpoints.from_env(bus),
                    flush_interval=flush_interval, compression=compression, regex=regex, exclude_regex=exclude_regex,
-                   exclude_topics=_topics(exclude_topics), max_bag_size=max_bag_size, max_bag_duration=max_bag_duration)
+                   exclude_topics=_topics(exclude_topics), max_bag_size=max_bag_size, max_bag_duration=max_bag_duration,
+                   foxglove=foxglove)
     what = ", ".join([*(topics or []), *([f"/{regex}/"] if regex else [])]) or "all topics"
     try:
         rec.wait_ready(10.0)
@@ -180,7 +185,7 @@ def _info(path: Path) -> None:
                f"{li.compressed_bytes / 1e6:.3f} MB, ratio {ratio:.1f}")
     table = Table("topic", "type", "messages", "rate (Hz)", "encoding", box=None)
     for t in li.topics:
-        table.add_row(t.topic + ("  (latched)" if t.latched else ""), t.type_name, str(t.count),
+        table.add_row(t.topic + ("  (latched)" if t.latched else "") + ("  (view)" if t.view else ""), t.type_name, str(t.count),
                       f"{t.rate_hz:.2f}", t.encoding)
     _OUT.print(table)
 
@@ -188,18 +193,22 @@ def _info(path: Path) -> None:
 @bag_app.command()
 def export(
     path: Path = typer.Argument(..., help="MCAP log to export."),
-    fmt: str = typer.Option(..., "--format", "-f", help="One of: csv, parquet, jsonl, mcap-json."),
+    fmt: str = typer.Option(..., "--format", "-f", help="One of: csv, parquet, jsonl, mcap-json, foxglove."),
     topics: list[str] = TopicsOpt,
     output: Path = typer.Option(None, "-o", "--output", help="File (or folder, for several csv/parquet tables)."),
 ) -> None:
-    """Export a log: csv or parquet tables (one per topic), jsonl, or mcap-json for Foxglove.
+    """Export a log: csv or parquet tables (one per topic), jsonl, or an MCAP file for Foxglove / Lichtblick.
 
     Tables: Features give one column per variable; AgentStates one row per agent; graphs one
-    row per link. mcap-json writes JSON messages with JSON Schema channels, which Foxglove and
-    Lichtblick open and plot.
+    row per link. foxglove writes what the live view shows (`causalstream view`): every topic as
+    JSON with a JSON Schema the viewers parse, plus the scene, the graph picture and the links
+    table; mcap-json the topics' JSON alone. A damaged log exports what reads; the loss is said.
     """
-    for written in _lazy("log.export").export_log(path, fmt, _topics(topics), output):
-        _ERR.print(f"wrote {written}")
+    report = _lazy("log.export").export_log(path, fmt, _topics(topics), output)
+    for written in report.files:
+        _ERR.print(f"wrote {written} ({report.messages} messages)")
+    for problem in report.problems:
+        _ERR.print(f"warning: {problem}")
 
 
 @bag_app.command("import")

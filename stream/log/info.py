@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from mcap.reader import SeekingReader
 
-from causalstream.stream.log.reader import check_log
+from causalstream.stream.log.reader import check_log, is_view_channel
 
 __all__ = ["LogInfo", "ChannelInfo", "log_info"]
 
@@ -28,6 +28,8 @@ __all__ = ["LogInfo", "ChannelInfo", "log_info"]
 @dataclass
 class ChannelInfo:
     """One channel of a log: topic, type, message count, mean rate over the log's span.
+
+    ``view``: a viewer file's channel that is no bus topic (the scene, the graph picture ...).
 
     >>> ChannelInfo("/clock", "Clock", 10, 10.0, "msgpack").count
     10
@@ -39,6 +41,7 @@ class ChannelInfo:
     rate_hz: float
     encoding: str
     latched: bool = False
+    view: bool = False
 
 
 @dataclass
@@ -90,7 +93,7 @@ def log_info(path: str | os.PathLike[str]) -> LogInfo:
         n = counts.get(cid, 0)
         rate = (n - 1) / span if span > 0 and n > 1 else 0.0
         info.topics.append(ChannelInfo(ch.topic, schema.name if schema else "", n, rate, ch.message_encoding,
-                                     ch.metadata.get("latched") == "true"))
+                                     ch.metadata.get("latched") == "true", is_view_channel(ch)))
     kinds = Counter(ci.compression or "none" for ci in summary.chunk_indexes)
     info.chunks = len(summary.chunk_indexes)
     info.compression = dict(kinds)

@@ -1,6 +1,7 @@
 """Replay an MCAP log onto the bus, as ``causalstream bag play`` does.
 
-Payloads go back on the bus as they were recorded (never decoded), in log-time order,
+Payloads go back on the bus as they were recorded (never decoded; a viewer file's JSON
+channels, ``bag export --format foxglove``, are decoded and sent as msgpack), in log-time order,
 through one ordered raw :class:`Publisher` (every topic, one broker connection), so subscribers see the log's order across
 topics, run after run; envelope stamps are the original ones, sequence numbers count from 0
 per topic. Timing follows the log times scaled by ``rate``; ``rate=0`` publishes as fast
@@ -51,7 +52,8 @@ from causalstream.stream.log.chunks import RawRecord
 from causalstream.stream.codec import encode_payload
 from causalstream.stream.errors import LogError
 from causalstream.stream.bus.publisher import Publisher
-from causalstream.stream.log.reader import check_log, iter_raw
+from causalstream.stream.log.reader import check_log, decode_record, is_view_channel, iter_raw, message_type_name
+from causalstream.stream.log.writer import JSON_ENCODING, MSGPACK_ENCODING
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
 from causalstream.stream.bus.security import ClientKeys
 
@@ -142,17 +144,23 @@ class Player:
     def _pick_channels(self, channels: dict[int, Channel], schemas: dict[int, Schema]) -> dict[int, tuple[str, str]]:
         """Channel id -> (topic, type name) of the channels to replay (known types, chosen topics)."""
         picked = {}
+        self._json: dict[int, Schema | None] = {}  # JSON channels: decoded and re-encoded as msgpack
         for cid, ch in channels.items():
             if self.topics and ch.topic not in self.topics:
                 continue
             if self.clock and ch.topic == CLOCK_TOPIC:
                 continue  # the player's own clock replaces the recorded one
             schema = schemas.get(ch.schema_id)
-            if schema is None or schema.name not in MESSAGE_TYPES or ch.message_encoding != "msgpack":
+            type_name = message_type_name(schema)
+            if is_view_channel(ch):
+                continue  # a viewer file's picture (scene, graph image): nothing for the bus
+            if type_name not in MESSAGE_TYPES or ch.message_encoding not in (MSGPACK_ENCODING, JSON_ENCODING):
                 log.warning("%s: not replaying %s (type %s, encoding %s)", self.path, ch.topic,
                             schema.name if schema else "none", ch.message_encoding)
                 continue
-            picked[cid] = (ch.topic, schema.name)
+            if ch.message_encoding == JSON_ENCODING:
+                self._json[cid] = schema
+            picked[cid] = (ch.topic, type_name)
         if not picked:
             raise LogError(self.path, "no channel to replay" + (f" on topics {self.topics}" if self.topics else ""))
         return picked
@@ -188,7 +196,7 @@ class Player:
             if record.channel.id in self.channels:
                 last[record.channel.topic] = (self.channels[record.channel.id][1], record)
         for topic, (type_name, record) in last.items():
-            pub.publish_raw(type_name, record.data, record.publish_time, topic)
+            pub.publish_raw(type_name, self._payload(record.channel, record.data), record.publish_time, topic)
         return len(last)
 
     def run(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> PlayStats:
@@ -211,7 +219,7 @@ class Player:
 
     def _play_once(self, pub: Publisher, start_ns: int, stats: PlayStats,
                    progress: Callable[[int, int], None] | None, total: int, stop: threading.Event | None) -> None:
-        channels, rate, publish = self.channels, self.rate, pub.publish_raw
+        channels, rate, publish, json_channels = self.channels, self.rate, pub.publish_raw, self._json
         clock_period = int(1e9 / self.clock_hz) if self.clock_hz > 0 else 0
         next_clock = 0
         t0 = time.monotonic()
@@ -237,13 +245,20 @@ class Player:
             if self.clock and log_time >= next_clock:
                 publish("Clock", encode_payload(Clock(stamp_ns=log_time)), log_time, CLOCK_TOPIC)
                 next_clock = log_time + clock_period
-            publish(type_name, data, publish_time, topic)
+            publish(type_name, self._payload(channel, data) if channel.id in json_channels else data,
+                    publish_time, topic)
             stats.messages += 1
             if report:
                 if stop is not None and stop.is_set():
                     return
                 if progress is not None:
                     progress(log_time - start_ns, total)
+
+    def _payload(self, channel: Channel, data: bytes) -> bytes:
+        """The bus payload of a record: msgpack as stored, JSON decoded and encoded again."""
+        if channel.id not in self._json:
+            return data
+        return encode_payload(decode_record(self._json[channel.id], channel, data))
 
     def close(self) -> None:
         """Close the socket; with the player's own context, wait until queued frames have left."""

@@ -3,8 +3,12 @@
 :func:`read_log` is the Python API: it yields :class:`LogEntry` ``(topic, stamp_ns,
 message)`` in log-time order, where ``stamp_ns`` is the MCAP log time (when the recorder
 received the message; for imported data, the data's own time) and ``message`` is the
-typed struct (its own ``stamp_ns`` is the time the data refers to). Both our msgpack
-channels and JSON channels (``bag export --format mcap-json``) decode.
+typed struct (its own ``stamp_ns`` is the time the data refers to). Our msgpack channels
+(``bag record``) and JSON channels (``bag export --format mcap-json`` / ``foxglove``, ``bag record
+--foxglove``: the viewer JSON of ``viewer_json.py``; and the plain JSON of older exports) decode.
+A viewer file's view-only channels (SceneUpdate, the graph image ...: metadata
+``causalstream.view``) are no bus messages: :func:`read_log` skips them without a warning, and
+:func:`iter_raw` yields them like any record.
 
 A file that was never finished (a killed recorder) or is damaged raises :class:`LogError`
 saying how many messages are readable, with ``bag recover`` as the hint.
@@ -35,11 +39,12 @@ from mcap.summary import Summary
 from causalstream.stream.log.chunks import RawRecord, iter_records
 from causalstream.stream.codec import decode_payload, from_builtins
 from causalstream.stream.errors import CausalstreamError, LogError
-from causalstream.stream.log.writer import JSON_ENCODING
+from causalstream.stream.log.writer import JSON_ENCODING, VIEW_METADATA
 from causalstream.stream.messages import MESSAGE_TYPES, Message
+from causalstream.stream.viewer_json import from_viewer
 from causalstream.stream.log.recover import PARSE_ERRORS, LogScan
 
-__all__ = ["LogEntry", "check_log", "decode_record", "iter_raw", "read_log"]
+__all__ = ["LogEntry", "check_log", "decode_record", "is_view_channel", "iter_raw", "message_type_name", "read_log"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +134,28 @@ def iter_raw(
             raise _damaged(str(path), f"a chunk is damaged ({exc})") from None
 
 
+def message_type_name(schema: Schema | None) -> str:
+    """The message type a channel's schema names ("" if none): ``Features`` or ``causalstream.Features``.
+
+    >>> from mcap.records import Schema
+    >>> message_type_name(Schema(id=1, name="causalstream.Features", encoding="jsonschema", data=b""))
+    'Features'
+    """
+    name = schema.name if schema is not None else ""
+    return name.removeprefix("causalstream.")
+
+
+def is_view_channel(channel: Channel) -> bool:
+    """Whether a channel holds what only a viewer shows (``bag export --format foxglove``), no bus topic.
+
+    >>> from mcap.records import Channel
+    >>> is_view_channel(Channel(id=1, topic="/scene", message_encoding="json", schema_id=1,
+    ...                         metadata={"causalstream.view": "true"}))
+    True
+    """
+    return channel.metadata.get(VIEW_METADATA) == "true"
+
+
 def decode_record(schema: Schema | None, channel: Channel, data: bytes) -> Message:
     """The typed message of one record (msgpack or JSON channel); :class:`LogError` if unknown.
 
@@ -136,13 +163,18 @@ def decode_record(schema: Schema | None, channel: Channel, data: bytes) -> Messa
     >>> ch = Channel(id=1, topic="/clock", message_encoding="json", schema_id=1, metadata={})
     >>> decode_record(Schema(id=1, name="Clock", encoding="jsonschema", data=b""), ch, b'{"stamp_ns": 3}')
     Clock(stamp_ns=3)
+    >>> viewer = Schema(id=1, name="causalstream.Clock", encoding="jsonschema", data=b"")
+    >>> decode_record(viewer, ch, b'{"stamp": {"sec": 1, "nsec": 2}}')
+    Clock(stamp_ns=1000000002)
     """
-    type_name = schema.name if schema is not None else ""
+    type_name = message_type_name(schema)
     if type_name not in MESSAGE_TYPES:
         raise LogError(channel.topic, f"type {type_name or '(no schema)'!r} is not a causalstream message type")
     try:
         if channel.message_encoding == JSON_ENCODING:
-            return from_builtins(type_name, json.loads(data))
+            if schema is not None and schema.name != type_name:  # viewer JSON (causalstream.<Type>)
+                return from_viewer(MESSAGE_TYPES[type_name], json.loads(data))
+            return from_builtins(type_name, json.loads(data))  # the plain JSON of exports before viewer_json
         return decode_payload(type_name, data)
     except (CausalstreamError, ValueError) as exc:
         raise LogError(channel.topic, f"cannot decode {type_name}: {exc}") from None
@@ -150,6 +182,8 @@ def decode_record(schema: Schema | None, channel: Channel, data: bytes) -> Messa
 
 def read_log(path: str | os.PathLike[str], topics: Iterable[str] | None = None) -> Iterator[LogEntry]:
     """Typed messages of a log in log-time order; channels of unknown types are skipped (warned once).
+
+    View-only channels (:func:`is_view_channel`) are skipped quietly.
 
     >>> import tempfile
     >>> from causalstream.stream.log.writer import LogWriter
@@ -162,8 +196,13 @@ def read_log(path: str | os.PathLike[str], topics: Iterable[str] | None = None) 
     """
     warned: set[int] = set()
     summary = check_log(path)
+    views = {cid for cid, ch in summary.channels.items() if is_view_channel(ch)}
+    for cid in sorted(views):
+        log.debug("%s: %s is a view-only channel, not a bus topic: skipped", path, summary.channels[cid].topic)
     for record in iter_raw(path, topics, summary=summary):
         channel = record.channel
+        if channel.id in views:
+            continue
         try:
             msg = decode_record(summary.schemas.get(channel.schema_id), channel, record.data)
         except LogError as exc:

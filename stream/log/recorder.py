@@ -15,6 +15,11 @@ With ``max_bag_size`` (bytes of messages) or ``max_bag_duration`` (seconds) the 
 ``run.mcap`` becomes ``run_0.mcap``, ``run_1.mcap``, ... (``paths``), each a finished log of its
 own; the next file starts with the first message past the limit.
 
+With ``foxglove=True`` (``bag record --foxglove``) each frame is decoded and written through the
+live view's conversion instead (``foxglove.py``: the topics as viewer JSON plus the scene, graph
+picture ...), so the file opens in Foxglove and Lichtblick as it is; it costs a decode and a JSON
+encode per message, which the msgpack path never pays.
+
 >>> import os, tempfile
 >>> from causalstream.stream.bus.broker import Broker
 >>> from causalstream.stream.log.reader import read_log
@@ -48,7 +53,9 @@ from causalstream.stream.bus.endpoints import Endpoints
 from causalstream.stream.bus.security import ClientKeys
 from causalstream.stream.bus.subscriber import Received, Subscriber
 from causalstream.stream.bus.topics import STATS_TOPIC
-from causalstream.stream.errors import UnknownTypeError
+from causalstream.stream.codec import decode_payload
+from causalstream.stream.errors import CodecError, UnknownTypeError
+from causalstream.stream.log.foxglove import FoxgloveWriter
 from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import TopicStats
 
@@ -92,8 +99,11 @@ class Recorder:
         exclude_topics: list[str] | None = None,
         max_bag_size: int = 0,
         max_bag_duration: float = 0.0,
+        foxglove: bool = False,
     ) -> None:
         self.path = str(path)
+        self.foxglove = foxglove
+        self.undecodable = 0  # foxglove: frames whose payload did not decode (not written)
         self.topics = list(topics or [])
         self.flush_interval = flush_interval
         self.compression = compression
@@ -120,8 +130,11 @@ class Recorder:
         registry.add(self)
 
     def _open(self, path: str) -> None:
-        self.writer = LogWriter(path, compression=self.compression, chunk_size=self.chunk_size,
-                                flush_interval=self.flush_interval)
+        # a split file starts a fresh view (its own scene and graph picture), so it opens alone
+        self.viewer = FoxgloveWriter(path, compression=self.compression, chunk_size=self.chunk_size,
+                                     flush_interval=self.flush_interval) if self.foxglove else None
+        self.writer = self.viewer.writer if self.viewer is not None else LogWriter(
+            path, compression=self.compression, chunk_size=self.chunk_size, flush_interval=self.flush_interval)
         self._add = self.writer.mcap.add_message
         self._channels: dict[tuple[str, str], int] = {}
         self._bytes = 0
@@ -188,6 +201,8 @@ class Recorder:
         if not self.wants(got.topic):
             return False
         self._split_if_due()
+        if self.viewer is not None:
+            return self._write_viewer(self.viewer, got, log_time_ns)
         cid = self._channels.get((got.topic, env.type))
         if cid is None:
             try:
@@ -199,6 +214,21 @@ class Recorder:
         stamp = time.time_ns() if log_time_ns is None else log_time_ns
         self._add(cid, stamp, env.payload, env.stamp_ns, env.seq & 0xFFFFFFFF)
         self._bytes += len(env.payload) + 31 + len(got.topic)  # the payload and its record's header, about
+        self.count += 1
+        return True
+
+    def _write_viewer(self, viewer: FoxgloveWriter, got: Received, log_time_ns: int | None) -> bool:
+        env = got.envelope
+        try:
+            msg = decode_payload(env.type, env.payload)
+        except CodecError as exc:
+            self.undecodable += 1
+            if self.undecodable == 1:
+                log.warning("recorder cannot convert %s for the viewers: %s", got.topic, exc)
+            return False
+        viewer.update(got.topic, msg, time.time_ns() if log_time_ns is None else log_time_ns,
+                           env.seq, latched=self.sub.latched(got.topic))
+        self._bytes += len(env.payload) + 31 + len(got.topic)
         self.count += 1
         return True
 

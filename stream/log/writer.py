@@ -1,11 +1,16 @@
 """Writing causalstream logs: MCAP files with one schema per message type.
 
-Every channel is one (topic, type) pair. Its schema is the type's JSON Schema
-(schema encoding ``jsonschema``, schema name = the type name) and its messages are our own
-msgpack payloads, byte for byte as they travelled on the bus (message encoding
-``msgpack``; the layout is ``codec.py``'s). The JSON Schema
-describes the logical shape, so a tool that knows only JSON can still read the structure;
-``bag export --format mcap-json`` rewrites the payloads as JSON for Foxglove / Lichtblick.
+Every channel is one (topic, type) pair. Two encodings:
+
+- ``msgpack`` (``bag record``): our own payloads, byte for byte as they travelled on the bus
+  (``codec.py``'s layout: AgentStates positional, arrays in an extension type). The schema is
+  named by the type and its encoding is ``causalstream-msgpack``, not ``jsonschema``: its data
+  is the JSON Schema of the logical fields (for a reader that wants the structure), which the
+  payload does not match byte for byte, so no tool should validate one against the other.
+- ``json`` (``bag export --format mcap-json``, and the bus channels of ``--format foxglove``):
+  the viewer JSON of ``stream/viewer_json.py``, schema ``causalstream.<Type>`` in ``jsonschema``,
+  what Foxglove and Lichtblick decode. :meth:`LogWriter.write_record` writes any other channel
+  as it is given (the live view's SceneUpdate, graph image ...: ``foxglove.py``).
 
 Chunks are zstd-compressed; the file layout is the ``mcap`` package's (``mcapfile.py``
 writes it with mcap's record classes and a fast path for message records). :meth:`LogWriter.tick` closes the current chunk and flushes
@@ -27,21 +32,42 @@ import importlib.metadata
 import os
 import time
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from causalstream.stream.codec import encode_payload, json_schema, to_json
+import msgspec
+
+from causalstream.stream.codec import encode_payload, json_schema, message_type
 from causalstream.stream.errors import LogError
 from causalstream.stream.log.mcapfile import COMPRESSIONS, McapWriter
 from causalstream.stream.messages import Message
 from causalstream.stream.bus.topics import default_latched
+from causalstream.stream.viewer_json import schema_name, to_viewer, viewer_schema
 
-__all__ = ["JSON_ENCODING", "MSGPACK_ENCODING", "SCHEMA_ENCODING", "LogWriter"]
+__all__ = ["JSON_ENCODING", "MSGPACK_ENCODING", "MSGPACK_SCHEMA_ENCODING", "SCHEMA_ENCODING", "VIEW_METADATA",
+           "LogWriter", "Record"]
 
 MSGPACK_ENCODING = "msgpack"
 JSON_ENCODING = "json"
-SCHEMA_ENCODING = "jsonschema"
+SCHEMA_ENCODING = "jsonschema"  # the json channels' schemas (viewer_json.py)
+MSGPACK_SCHEMA_ENCODING = "causalstream-msgpack"  # the msgpack channels': a type's logical fields, not its bytes
+VIEW_METADATA = "causalstream.view"  # channel metadata of a view-only channel (not a bus topic): "true"
 PROFILE = "causalstream"
 _U32 = 0xFFFFFFFF
+
+
+class Record(Protocol):
+    """One message of any channel, encoded already (what ``ViewerChannels.update`` returns)."""
+
+    topic: str
+    schema_name: str
+    schema_encoding: str
+    schema_data: bytes
+    message_encoding: str
+    data: bytes
+    log_time_ns: int
+
+
+_JSON = msgspec.json.Encoder()
 
 
 def _library() -> str:
@@ -90,6 +116,7 @@ class LogWriter:
         self.fsync = fsync
         self.channels: dict[tuple[str, str], int] = {}
         self._schemas: dict[str, int] = {}
+        self._record_schemas: dict[tuple[str, str, bytes], int] = {}
         try:
             self._file: BinaryIO = open(self.path, "wb")  # noqa: SIM115 (closed in close())
         except OSError as exc:
@@ -116,7 +143,11 @@ class LogWriter:
         if cid is None:
             sid = self._schemas.get(type_name)
             if sid is None:
-                sid = self.mcap.register_schema(type_name, SCHEMA_ENCODING, json_schema(type_name).encode())
+                if self.encoding == MSGPACK_ENCODING:
+                    sid = self.mcap.register_schema(type_name, MSGPACK_SCHEMA_ENCODING, json_schema(type_name).encode())
+                else:
+                    cls = message_type(type_name)
+                    sid = self.mcap.register_schema(schema_name(cls), SCHEMA_ENCODING, _JSON.encode(viewer_schema(cls)))
                 self._schemas[type_name] = sid
             meta = {"latched": "true"} if (default_latched(topic) if latched is None else latched) else {}
             cid = self.mcap.register_channel(topic, self.encoding, sid, meta)
@@ -144,9 +175,41 @@ class LogWriter:
 
     def write(self, topic: str, msg: Message, log_time_ns: int | None = None, sequence: int = 0) -> None:
         """Encode and append one message; the log time defaults to the message's stamp."""
-        data = encode_payload(msg) if self.encoding == MSGPACK_ENCODING else to_json(msg)
+        data = encode_payload(msg) if self.encoding == MSGPACK_ENCODING else _JSON.encode(to_viewer(msg))
         stamp = msg.stamp_ns if log_time_ns is None else log_time_ns
         self.write_payload(topic, type(msg).__name__, data, stamp, msg.stamp_ns, sequence)
+
+    def write_record(self, rec: Record, log_time_ns: int | None = None, sequence: int = 0,
+                     latched: bool = False, view: bool = False) -> None:
+        """Append one record of a channel given whole (topic, schema, encodings, bytes).
+
+        Its channel is (topic, schema name, message encoding), registered on first use with
+        ``latched`` and, for a channel that is no bus topic (``view``), ``causalstream.view:
+        "true"`` in its metadata; ``log_time_ns`` defaults to the record's own, which is then
+        also its publish time.
+
+        >>> import os, tempfile
+        >>> from types import SimpleNamespace
+        >>> rec = SimpleNamespace(topic="/img", schema_name="foxglove.RawImage", schema_encoding="jsonschema",
+        ...                       schema_data=b"{}", message_encoding="json", data=b"{}", log_time_ns=5)
+        >>> with LogWriter(os.path.join(tempfile.mkdtemp(), "v.mcap"), encoding="json") as w:
+        ...     w.write_record(rec, view=True); w.write_record(rec, log_time_ns=9)
+        >>> w.count, w.channels
+        (2, {('/img', 'foxglove.RawImage'): 1})
+        """
+        key = (rec.topic, rec.schema_name)
+        cid = self.channels.get(key)
+        if cid is None:
+            skey = (rec.schema_name, rec.schema_encoding, bytes(rec.schema_data))
+            sid = self._record_schemas.get(skey)
+            if sid is None:
+                sid = self._record_schemas[skey] = self.mcap.register_schema(*skey)
+            meta = {"latched": "true"} if latched else {}
+            if view:
+                meta[VIEW_METADATA] = "true"
+            cid = self.channels[key] = self.mcap.register_channel(rec.topic, rec.message_encoding, sid, meta)
+        stamp = rec.log_time_ns if log_time_ns is None else log_time_ns
+        self.mcap.add_message(cid, stamp, rec.data, rec.log_time_ns, sequence & _U32)
 
     def flush(self) -> None:
         """Close the current chunk, write it out and (with ``fsync``) force it to disk."""
