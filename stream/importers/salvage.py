@@ -79,7 +79,16 @@ class Salvaged:
 
 
 def salvage(path: Path, store: Any) -> Salvaged:
-    """Read the truncated bag ``path`` (a ROS 1 ``.bag`` or a ROS 2 ``.mcap``) up to its cut."""
+    """Read the truncated bag ``path`` (a ROS 1 ``.bag`` or a ROS 2 ``.mcap``) up to its cut.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "cut.mcap"
+    >>> _ = path.write_bytes(b"\\x89MCAP0\\r\\n")  # an MCAP file cut after its magic
+    >>> got = salvage(path, None)
+    >>> got.ros1, len(got.found), got.lost
+    (False, 0, 'truncated: read 0 messages up to byte 0 of 8; 8 bytes (100.0%) unreadable')
+    """
     with path.open("rb") as f:
         head = f.read(len(ROS1_MAGIC))
     return _ros1(path, store) if head == ROS1_MAGIC else _mcap(path, store)
