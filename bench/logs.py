@@ -9,7 +9,10 @@ Same payloads, same file settings (zstd chunks of 1 MiB), one run:
   read, envelope, send on a ZeroMQ socket; the broker is running, nobody subscribes);
 - end to end through the bus (broker and the other side in their own processes): record
   (a publisher process at full speed -> broker -> our recorder) and replay (our player at
-  rate 0 -> broker -> a raw SUB socket process counting frames).
+  rate 0 -> broker -> a raw SUB socket process counting frames);
+- export for the viewers: ``export_log`` to ``mcap-json`` and ``foxglove`` (decode, viewer JSON,
+  write) against the raw ``mcap`` read of the same file, as a ratio. ``--export-only`` runs this
+  part alone and keeps the other figures of bench/results/logs.json.
 
 Writes bench/results/logs.json and prints a table with ratios (ours / raw mcap).
 """
@@ -34,6 +37,8 @@ from threadpoolctl import threadpool_limits
 
 from causalstream.stream import Broker, Endpoints, Player, Recorder
 from causalstream.stream.codec import encode_frame, encode_payload, json_schema
+from causalstream.stream.log.export import export_log
+from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import AgentStates, Features, Message, Predictions
 
 ROOT = Path(__file__).resolve().parent
@@ -153,8 +158,51 @@ def end_to_end(tmp: str, n: int) -> dict[str, float]:
         bus.wait()
 
 
+def export_rates(tmp: str, scale: float = 0.1) -> dict[str, dict[str, float]]:
+    """Messages per second of export_log to mcap-json and foxglove, beside the raw mcap read of the same log."""
+    out: dict[str, dict[str, float]] = {}
+    for name, (topic, msg, n) in payloads().items():
+        n = int(n * scale)
+        src = os.path.join(tmp, "export_src.mcap")
+        with LogWriter(src, fsync=False) as w:
+            for i in range(n):
+                w.write(topic, msg, log_time_ns=i + 1)
+        raw = best_rate(lambda: raw_read(src), n)
+        row = {"messages": n, "raw_mcap_read_msgs_per_s": raw}
+        for fmt in ("mcap-json", "foxglove"):
+            rate = best_rate(lambda: export_log(src, fmt, out=os.path.join(tmp, "export_out.mcap")), n)  # noqa: B023
+            row[f"export_{fmt}_msgs_per_s"] = rate
+            row[f"export_{fmt}_vs_raw_read"] = rate / raw
+        out[name] = row
+    return out
+
+
+def export_only(console: Console) -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
+        results["export"] = {"load_average_at_start": os.getloadavg()[0], **export_rates(tmp)}
+    _print_export(console, results["export"])
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {RESULTS.relative_to(ROOT.parent)} (export only)")
+
+
+def _print_export(console: Console, rows: dict) -> None:
+    table = Table("payload", "messages", "raw mcap read", "export mcap-json", "ratio", "export foxglove", "ratio",
+                  title="export for the viewers, messages per second")
+    for name, r in rows.items():
+        if not isinstance(r, dict):
+            continue
+        table.add_row(name, str(r["messages"]), f"{r['raw_mcap_read_msgs_per_s']:,.0f}",
+                      f"{r['export_mcap-json_msgs_per_s']:,.0f}", f"{r['export_mcap-json_vs_raw_read']:.2f}",
+                      f"{r['export_foxglove_msgs_per_s']:,.0f}", f"{r['export_foxglove_vs_raw_read']:.2f}")
+    console.print(table)
+
+
 def main() -> None:
     console = Console(width=150)
+    if "--export-only" in sys.argv[1:]:
+        export_only(console)
+        return
     results: dict[str, object] = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
                                   "load_average_at_start": os.getloadavg()[0],
                                   "note": "shared 2-core machine; best of 3 runs; zstd chunks of 1 MiB", "payloads": {}}
@@ -182,6 +230,8 @@ def main() -> None:
                     "file_bytes_per_msg": os.path.getsize(our_path) / n,
                 }
         results["end_to_end_AgentStates[3]"] = end_to_end(tmp, 100_000)
+        results["export"] = {"load_average_at_start": os.getloadavg()[0], **export_rates(tmp)}
+    _print_export(console, results["export"])
     table = Table("payload", "bytes", "raw mcap write", "our record (writer path)", "ratio",
                   "raw mcap read", "our replay (rate 0)", "ratio", title="messages per second")
     for name, r in results["payloads"].items():

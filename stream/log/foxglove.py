@@ -23,6 +23,7 @@ them, ``read_log`` and ``bag play`` pass them by.
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import TracebackType
 from typing import NamedTuple
@@ -40,10 +41,10 @@ from causalstream.stream.viewer_json import (
     viewer_schema,
 )
 
-try:  # the live view's conversion (FOXLIVE); until it is on main, the bus topics' JSON channels alone
-    from causalstream.stream.viewer_channels import ViewerChannels
+try:  # the live view's conversion (FOXLIVE's); until it is on main, the bus topics' JSON channels alone
+    _VIEWER_CHANNELS = importlib.import_module("causalstream.stream.viewer_channels").ViewerChannels
 except ImportError:  # pragma: no cover - the transition only
-    ViewerChannels = None
+    _VIEWER_CHANNELS = None
 
 __all__ = ["FoxgloveWriter", "JsonChannels"]
 
@@ -113,7 +114,7 @@ class FoxgloveWriter:
         self.path = str(path)
         self.writer = LogWriter(path, encoding=JSON_ENCODING, compression=compression, chunk_size=chunk_size,
                                 flush_interval=flush_interval, fsync=fsync)
-        self.view = view if view is not None else (ViewerChannels() if ViewerChannels is not None else JsonChannels())
+        self.view = view if view is not None else (_VIEWER_CHANNELS() if _VIEWER_CHANNELS is not None else JsonChannels())
         self.messages = 0
 
     def update(self, topic: str, msg: Message, log_time_ns: int | None = None, sequence: int = 0,

@@ -58,13 +58,20 @@ _U32 = 0xFFFFFFFF
 class Record(Protocol):
     """One message of any channel, encoded already (what ``ViewerChannels.update`` returns)."""
 
-    topic: str
-    schema_name: str
-    schema_encoding: str
-    schema_data: bytes
-    message_encoding: str
-    data: bytes
-    log_time_ns: int
+    @property
+    def topic(self) -> str: ...
+    @property
+    def schema_name(self) -> str: ...
+    @property
+    def schema_encoding(self) -> str: ...
+    @property
+    def schema_data(self) -> bytes: ...
+    @property
+    def message_encoding(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def log_time_ns(self) -> int: ...
 
 
 _JSON = msgspec.json.Encoder()
