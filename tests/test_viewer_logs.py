@@ -180,6 +180,28 @@ def test_mcap_core_reads_every_log_with_crcs_checked(logs: SimpleNamespace) -> N
     assert "array" in legacy["/causal/graph"] and "$ref" in legacy["/causal/events"]
 
 
+_STUDIO = Path(__file__).parent / "js" / "node_modules" / "@foxglove" / "studio-base" / "package.json"
+
+
+@needs_node
+@pytest.mark.skipif(not _STUDIO.is_file(), reason="@foxglove/studio-base not in tests/js/node_modules: run `make js-deps`")
+def test_foxgloves_own_parser_takes_every_json_channel_and_message(logs: SimpleNamespace) -> None:
+    paths = [logs.recorded, logs.mcap_json, logs.foxglove, logs.recovered, Path(__file__).parent / "data" / "log_v1.mcap"]
+    res = run_node("read_mcap.mjs", *map(str, paths))
+    assert res.returncode == 0, res.stdout + res.stderr
+    *ours, legacy = [json.loads(line) for line in res.stdout.splitlines()]
+    for r in ours:
+        assert r["foxgloveParser"] and r["foxgloveParser"].startswith("@foxglove/studio-base"), r
+        for ch in r["channels"]:
+            if ch["schemaEncoding"] == "jsonschema":
+                assert ch["foxgloveRefused"] is None and ch["foxgloveFields"] > 0, (r["file"], ch)
+                assert ch["foxgloveDecoded"] == ch["streamed"] > 0, (r["file"], ch)
+    # and it refuses the old schemas as the issue quotes Lichtblick: "Unsupported type undefined for goal"
+    old = {c["topic"]: c["foxgloveRefused"] for c in legacy["channels"]}
+    assert old["/agents/state"] == "Unsupported type undefined for goal"
+    assert all(old[t] for t in ("/features", "/predictions", "/causal/graph", "/causal/events"))
+
+
 @needs_node
 def test_mcap_core_sees_a_damaged_chunk(tmp_path: Path, logs: SimpleNamespace) -> None:
     data = bytearray(logs.native.read_bytes())

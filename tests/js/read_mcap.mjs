@@ -8,13 +8,19 @@
 // A json channel's messages are JSON.parse'd, and a jsonschema schema goes through
 // `toDefinitions`: the jsonschema -> message-definition conversion that Foxglove's and
 // Lichtblick's mcap-support perform (parseJsonSchema), rule for rule; what it refuses is listed
-// in `refused`. (That package is not published on npm, so the rules are restated here.)
+// in `refused`. And, when @foxglove/studio-base is installed, through Foxglove's own
+// parseJsonSchema (foxglove_parser.mjs): `foxgloveRefused`, and each message through the
+// parser's postprocessValue (`foxgloveDecoded`), as the viewer does after JSON.parse.
 // Exit status 1 on a CRC error or any read error, with the error in the JSON line.
 import { readFile } from "node:fs/promises";
 
 import { McapIndexedReader, McapStreamReader } from "@mcap/core";
 import { decompress as zstdDecompress } from "fzstd";
 import lz4 from "lz4js";
+
+import { loadFoxgloveParser } from "./foxglove_parser.mjs";
+
+const foxglove = loadFoxgloveParser();
 
 const decompressHandlers = {
   zstd: (data, size) => zstdDecompress(data, new Uint8Array(Number(size))),
@@ -90,13 +96,24 @@ async function describe(file) {
         topic: rec.topic, schemaName: schema?.name ?? "", schemaEncoding: schema?.encoding ?? "",
         messageEncoding: rec.messageEncoding, metadata: Object.fromEntries(rec.metadata),
         streamed: 0, indexed: 0, jsonParsed: 0, refused: null, fields: 0,
+        foxgloveRefused: null, foxgloveFields: 0, foxgloveDecoded: 0, post: null,
       });
+      const ch = channels.get(rec.id);
       if (schema?.encoding === "jsonschema") {
+        const json = JSON.parse(new TextDecoder().decode(schema.data));
         try {
-          const defs = toDefinitions(JSON.parse(new TextDecoder().decode(schema.data)), schema.name);
-          channels.get(rec.id).fields = defs.get(schema.name).length;
+          ch.fields = toDefinitions(json, schema.name).get(schema.name).length;
         } catch (err) {
-          channels.get(rec.id).refused = String(err.message ?? err);
+          ch.refused = String(err.message ?? err);
+        }
+        if (foxglove.parseJsonSchema) {
+          try {
+            const { datatypes, postprocessValue } = foxglove.parseJsonSchema(json, schema.name);
+            ch.foxgloveFields = datatypes.get(schema.name).definitions.length;
+            ch.post = postprocessValue;
+          } catch (err) {
+            ch.foxgloveRefused = String(err.message ?? err);
+          }
         }
       }
     } else if (rec.type === "Message") {
@@ -104,8 +121,12 @@ async function describe(file) {
       ch.streamed += 1;
       streamed += 1;
       if (ch.messageEncoding === "json") {
-        JSON.parse(new TextDecoder().decode(rec.data)); // throws on bad JSON
+        const value = JSON.parse(new TextDecoder().decode(rec.data)); // throws on bad JSON
         ch.jsonParsed += 1;
+        if (ch.post) {
+          ch.post(value); // throws where the viewer would
+          ch.foxgloveDecoded += 1;
+        }
       }
     } else if (rec.type === "Footer") footer = true;
   }
@@ -121,7 +142,8 @@ async function describe(file) {
     file, ok: true, footer, streamed, indexed: indexedCount,
     statisticsMessageCount: stats ? Number(stats.messageCount) : null,
     profile: indexed.header.profile, library: indexed.header.library,
-    channels: [...channels.values()],
+    foxgloveParser: foxglove.source ?? null, foxgloveParserMissing: foxglove.reason ?? null,
+    channels: [...channels.values()].map(({ post, ...rest }) => rest),
   };
 }
 
