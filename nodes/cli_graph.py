@@ -46,11 +46,17 @@ def show(
 ) -> None:
     """Show the latest causal graph as a live table of links, refreshing as graphs arrive.
 
-    Each row is one link, source at lag -tau driving target: its strength (the MCI partial
-    correlation, red positive, blue negative), p-value, and stability (the share of recent
-    windows that held it). With --png the graph is also drawn with tigramite's plot_graph
+    Each row is one link, source at lag -tau driving target: its status (tested, deterministic:
+    a function of other variables, not a finding; insufficient; assumed) and the rows its test
+    used, its strength (the MCI partial correlation, red positive, blue negative), p-value, and
+    stability (the share of recent windows that held it). Under the title, the graph's status
+    (ok, partial, insufficient: too little data, stale) and why; an empty graph says whether no
+    links were found or the data were too few. LPCMCI's marks are explained under the table
+    (<-> hidden common cause, o-> i causes j or they share a hidden cause, o-o, x-x conflict).
+    With --png the graph is also drawn with tigramite's plot_graph
     and plot_time_series_graph. When the output is not a terminal (a pipe, a file), the table
-    is printed again each time the set of links changes, instead of refreshing in place.
+    is printed again each time the set of links or the graph's status changes, instead of
+    refreshing in place.
     """
     end = time.monotonic() + duration if duration else float("inf")
     endpoints = Endpoints.from_env(bus)
@@ -100,13 +106,19 @@ def _graphs_until(sub: Subscriber, end: float, png: str) -> Iterator[CausalGraph
 
 
 def _print_changes(first: CausalGraph, graphs: Iterable[CausalGraph]) -> None:
-    """Print ``first``'s table, then a graph's table whenever its links differ from the last printed."""
-    shown = set(graph_of(first).links())
+    """Print ``first``'s table, then a graph's table whenever its links or status differ from the last printed."""
+    shown = _picture(first)
     _OUT.print(links_table(first))
     for graph in graphs:
-        if (links := set(graph_of(graph).links())) != shown:
-            shown = links
+        if (picture := _picture(graph)) != shown:
+            shown = picture
             _OUT.print(links_table(graph))
+
+
+def _picture(graph: CausalGraph) -> tuple[frozenset, str, tuple[str, ...]]:
+    """What a reader would see change: the links, the graph's status and the variables lacking data."""
+    g = graph_of(graph)
+    return frozenset(g.links()), graph.graph_status, tuple(g.lacking())
 
 
 def _emit(graph: CausalGraph, png: str) -> None:

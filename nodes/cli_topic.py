@@ -26,10 +26,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from causalstream.nodes.errors import CausalstreamError, NodeError
+from causalstream.nodes.graph_view import echo_notes
 from causalstream.stream import Endpoints, Publisher, Subscriber
 from causalstream.stream.codec import from_builtins, message_type, to_builtins, to_json
 from causalstream.stream.bus.endpoints import ENV_VAR
-from causalstream.stream.messages import BusStats
+from causalstream.stream.messages import BusStats, CausalGraph
 from causalstream.stream.bus.topics import STATS_TOPIC
 
 __all__ = ["register", "collect_stats", "latest_by", "pick_field"]
@@ -132,6 +133,9 @@ def echo(
     """Print messages of a topic as they arrive (YAML documents, or JSON lines with --json).
 
     Latched topics (/causal/graph, /sim/ground_truth) print their last message at once.
+    A CausalGraph's link_status prints as names (untested, tested, deterministic, insufficient,
+    assumed; --json keeps the message's codes), and comments under it give the graph's status
+    line and the meaning of its PAG marks (<->, o->, o-o, x-x).
     """
     limit = 1 if once else count
     shown = 0
@@ -148,13 +152,17 @@ def echo(
                     raise typer.Exit(1)
                 continue
             data = to_builtins(got.message)
+            graph = got.message if isinstance(got.message, CausalGraph) else None
+            if graph is not None:
+                data["link_status"] = graph.statuses().tolist() if graph.link_status.size else []
             if field:
                 data = pick_field(data, field)
             if as_json:
                 out = to_json(got.message).decode() if not field else json.dumps(data)
                 sys.stdout.write(out + "\n")
             else:
-                sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=None) + "---\n")
+                notes = "".join(line + "\n" for line in echo_notes(graph)) if graph is not None and not field else ""
+                sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=None) + notes + "---\n")
             sys.stdout.flush()
             shown += 1
             start = time.monotonic()

@@ -31,12 +31,12 @@ import numpy as np
 
 from causalstream.models.causal.batch import BATCH_TESTS
 from causalstream.models.causal.citests import TESTS
-from causalstream.models.causal.graph import LaggedGraph, agent_of
+from causalstream.models.causal.graph import agent_of
 from causalstream.models.causal.loop import GraphResult, WindowSnapshot
 from causalstream.nodes.graph_msg import change_event, graph_message
 from causalstream.stream.messages import CausalEvent, CausalGraph, Link
 
-__all__ = ["GraphReporter", "RefreshWorker", "SharedCounts", "ci_test_name", "graph_messages", "lacking_variables"]
+__all__ = ["GraphReporter", "RefreshWorker", "SharedCounts", "ci_test_name", "graph_messages"]
 
 log = logging.getLogger(__name__)
 
@@ -74,28 +74,6 @@ def graph_messages(result: GraphResult) -> tuple[CausalGraph, CausalEvent | None
     return graph, change_event(result.diff, result.end_ns, result.seq)
 
 
-def lacking_variables(graph: LaggedGraph) -> list[str]:
-    """The variables a window lacks data for: those whose every testable link is "insufficient".
-
-    When no variable is wholly insufficient, those in any insufficient link (a conditioning
-    set too wide for the rows, say); [] when no link is insufficient.
-
-    >>> st = np.full((2, 2, 2), "tested", dtype="<U13"); st[1, :, :] = st[:, 1, :] = "insufficient"
-    >>> lacking_variables(LaggedGraph(["a", "b"], np.full((2, 2, 2), "", dtype="<U3"), status=st))
-    ['b']
-    """
-    status = graph.status
-    testable = (status != "untested") & (status != "assumed") & (status != "")
-    short = status == "insufficient"
-    if not short.any():
-        return []
-    names = graph.names
-    touched = [np.concatenate([testable[k].ravel(), testable[:, k].ravel()]) for k in range(len(names))]
-    lacking = [np.concatenate([short[k].ravel(), short[:, k].ravel()]) for k in range(len(names))]
-    whole = [n for n, t, s in zip(names, touched, lacking) if t.any() and not (t & ~s).any()]
-    return whole or [n for n, s in zip(names, lacking) if s.any()]
-
-
 class GraphReporter:
     """The messages of each refresh: its CausalGraph and events, the once-only ones said once.
 
@@ -106,8 +84,7 @@ class GraphReporter:
     (a ``<->`` between two agents' variables that the previous graph did not have);
     ``stale`` (a refresh past its time budget, once until a refresh completes again).
 
-    >>> import numpy as np
-    >>> from causalstream.models.causal.graph import GraphDiff
+    >>> from causalstream.models.causal.graph import GraphDiff, LaggedGraph
     >>> marks = np.full((2, 2, 2), "", dtype="<U3"); marks[0, 1, 0] = marks[1, 0, 0] = "<->"
     >>> st = np.full((2, 2, 2), "tested", dtype="<U13"); st[0, 0, 0] = st[1, 1, 0] = "untested"
     >>> g = LaggedGraph(["r.v", "h.v"], marks, status=st)
@@ -141,7 +118,7 @@ class GraphReporter:
         return CausalEvent(stamp_ns=result.end_ns, kind=kind, graph_seq=result.seq, **fields)  # type: ignore[arg-type]
 
     def _lacking_event(self, result: GraphResult, graph: CausalGraph) -> CausalEvent | None:
-        variables = lacking_variables(result.graph) if graph.graph_status in ("insufficient", "partial") else []
+        variables = result.graph.lacking() if graph.graph_status in ("insufficient", "partial") else []
         if graph.graph_status == "insufficient" and not variables:
             variables = list(result.graph.names)
         key = (graph.graph_status, tuple(variables)) if variables else None

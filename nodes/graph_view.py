@@ -1,5 +1,9 @@
 """Views of a CausalGraph: tigramite's plots as PNG, and a rich table of links.
 
+The table says what the graph knows: each link's status and rows (n_eff), the graph's status
+line (why a graph is empty or partial), and a legend of the PAG marks it holds (LPCMCI's
+``<->``, ``o->``, ``o-o``, ``x-x``). Deterministic links are listed after the findings.
+
 >>> import numpy as np
 >>> from causalstream.stream.messages import CausalGraph
 >>> g = CausalGraph(names=["robot.v", "h1.v"], tau_max=1, graph=[[["", ""], ["", "-->"]], [["", ""], ["", ""]]],
@@ -16,35 +20,103 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np  # noqa: F401 - the doctests build their graphs with it
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 
+from causalstream.models.causal.graph import LaggedGraph, legend
 from causalstream.nodes.graph_msg import graph_of
 from causalstream.stream.messages import CausalGraph
 
-__all__ = ["links_table", "render_png", "summary_line"]
+__all__ = ["echo_notes", "legend_lines", "links_table", "render_png", "status_line", "summary_line"]
 
 log = logging.getLogger(__name__)
 
 
 def links_table(graph: CausalGraph, max_rows: int = 40) -> Table:
-    """One row per link, strongest first: source, target, lag, mark, strength (val), p, stability.
+    """One row per link, findings strongest first, then deterministic links: source, target, lag,
+    mark, status, rows (n_eff), strength (val), p, stability; the graph's status line under the
+    title, a legend of its PAG marks in the caption.
 
     >>> g = CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1)))
     >>> links_table(g).row_count
     0
     """
-    table = Table("source", "target", "lag", "link", "strength", "p", "stability", title=summary_line(graph))
     g = graph_of(graph)
+    known = bool(graph.link_status.size)
+    columns: list[str | Column] = ["source", "target", "lag", "link"]
+    if known:
+        columns += [Column("status", no_wrap=True, min_width=len("deterministic")), "rows"]
+    columns += ["strength", "p", "stab." if known else "stability"]
+    status = status_line(graph)
+    table = Table(*columns, title=summary_line(graph) + (f"\n{status}" if status else ""), box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
     index = {n: k for k, n in enumerate(g.names)}
-    rows = sorted(g.links(), key=lambda r: -abs(g.val[index[r[0]], index[r[1]], r[2]]))
+    rows = sorted(g.links(), key=lambda r: (g.status[index[r[0]], index[r[1]], r[2]] == "deterministic",
+                                            -abs(g.val[index[r[0]], index[r[1]], r[2]])))
     for src, dst, lag, mark in rows[:max_rows]:
         i, j = index[src], index[dst]
         v, p, s = g.val[i, j, lag], g.p[i, j, lag], g.stability[i, j, lag]
         colour = "red" if v > 0 else "blue"
-        table.add_row(src, dst, f"-{lag}", mark, f"[{colour}]{v:+.3f}[/]", f"{p:.1e}", f"{s:.0%}")
-    if len(rows) > max_rows:
-        table.caption = f"... and {len(rows) - max_rows} more links"
+        cells = [src, dst, f"-{lag}", mark]
+        if known:
+            st = str(g.status[i, j, lag])
+            cells += [f"[yellow]{st}[/]" if st != "tested" else st, _rows(int(g.n_eff[i, j, lag]))]
+        table.add_row(*cells, f"[{colour}]{v:+.3f}[/]", f"{p:.1e}", f"{s:.0%}")
+    caption = [f"... and {len(rows) - max_rows} more links"] if len(rows) > max_rows else []
+    caption += legend_lines(g)
+    if caption:
+        table.caption = "\n".join(caption)
     return table
+
+
+def _rows(n: int) -> str:
+    return "-" if n < 0 else str(n)
+
+
+def status_line(graph: CausalGraph) -> str:
+    """What the graph knows, in one line: its status and why ("" for a graph from before statuses).
+
+    An empty graph says which empty it is: no links found (a finding), or too little data.
+
+    >>> g = CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)), p=np.ones((1, 1, 1)),
+    ...                 graph_status="insufficient", status_reason="no lagged row yet")
+    >>> status_line(g)
+    'status insufficient: no graph, too little data: no lagged row yet'
+    >>> g.graph_status, g.status_reason = "ok", "2 links tested on 498-499 rows"; status_line(g)
+    'status ok: no links found (a finding): 2 links tested on 498-499 rows'
+    """
+    if not graph.graph_status:
+        return ""
+    g = graph_of(graph)
+    empty = not g.links()
+    what = {"insufficient": "no graph, too little data", "stale": "the last complete graph again (refresh over budget)",
+            "ok": "no links found (a finding)" if empty else ""}.get(graph.graph_status, "")
+    lacking = g.lacking()
+    lack = f"; lacking data: {', '.join(lacking[:6])}{' ...' if len(lacking) > 6 else ''}" if lacking else ""
+    det = "; deterministic links: functions of other variables, not findings" if (g.status == "deterministic").any() else ""
+    head = f"status {graph.graph_status}" + (f": {what}" if what else "")
+    return f"{head}: {graph.status_reason}{lack}{det}" if graph.status_reason else head + lack + det
+
+
+def legend_lines(graph: LaggedGraph) -> list[str]:
+    """One line per PAG mark the graph holds, saying what it means (none for ``-->`` only).
+
+    >>> m = np.full((2, 2, 1), "", dtype="<U3"); m[0, 1, 0] = m[1, 0, 0] = "<->"
+    >>> legend_lines(LaggedGraph(["a", "b"], m))
+    ['<->  hidden common cause']
+    """
+    return [f"{mark}  {meaning}" for mark, meaning in legend(graph.marks)]
+
+
+def echo_notes(graph: CausalGraph) -> list[str]:
+    """What ``topic echo`` adds under a CausalGraph, as YAML comments: its status line and legend.
+
+    >>> g = CausalGraph(names=["a", "b"], tau_max=0, graph=[[[""], ["<->"]], [["<->"], [""]]],
+    ...                 val=np.zeros((2, 2, 1)), p=np.ones((2, 2, 1)), graph_status="ok", status_reason="1 link tested")
+    >>> echo_notes(g)
+    ['# status ok: 1 link tested', '# <->  hidden common cause']
+    """
+    lines = [status_line(graph)] + legend_lines(graph_of(graph))
+    return [f"# {line}" for line in lines if line]
 
 
 SHOWN_SETTINGS = ("n_features", "seed", "bandwidth_rule")
@@ -81,6 +153,9 @@ def _plotting() -> tuple[ModuleType, ModuleType]:
 def render_png(graph: CausalGraph, path: str | Path) -> list[Path]:
     """Write tigramite's process graph to ``path`` and its time-series graph beside it.
 
+    tigramite's plot_graph draws every mark (``<->`` with two heads, ``o->`` / ``o-o`` with
+    circles, ``x-x`` with crosses); the title adds the status line and the marks' legend.
+
     Returns the files written (``X.png`` and ``X_timeseries.png``).
 
     >>> import tempfile
@@ -98,7 +173,9 @@ def render_png(graph: CausalGraph, path: str | Path) -> list[Path]:
     tp.plot_graph(graph=g.marks, val_matrix=g.val, var_names=g.names, fig_ax=(fig, ax),
                   link_colorbar_label="cross-MCI", node_colorbar_label="auto-MCI")
     agents, adj = g.agent_adjacency()
-    ax.set_title(summary_line(graph) + f"\nagent links: {int(adj.sum())} among {len(agents)} agents", fontsize=7)
+    extra = [status_line(graph)] + legend_lines(g)
+    ax.set_title("\n".join([summary_line(graph), f"agent links ('-->' only): {int(adj.sum())} among {len(agents)} agents"]
+                           + [line for line in extra if line]), fontsize=7)
     fig.savefig(out[0], dpi=110, bbox_inches="tight")
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(8, max(3.0, 0.5 * len(graph.names))))

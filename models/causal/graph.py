@@ -321,6 +321,26 @@ class LaggedGraph:
         return [link for link in self.links(mirrors=False)
                 if self.status[self.names.index(link[0]), self.names.index(link[1]), link[2]] == status]
 
+    def lacking(self) -> list[str]:
+        """The variables the window lacks data for: those whose every testable link is "insufficient".
+
+        When no variable is wholly insufficient, those in any insufficient link (a conditioning
+        set too wide for the rows, say); [] when no link is insufficient.
+
+        >>> st = np.full((2, 2, 2), "tested", dtype="<U13"); st[1, :, :] = st[:, 1, :] = "insufficient"
+        >>> LaggedGraph(["a", "b"], np.full((2, 2, 2), "", dtype="<U3"), status=st).lacking()
+        ['b']
+        """
+        status = self.status
+        short = status == "insufficient"
+        if not short.any():
+            return []
+        testable = (status != "untested") & (status != "assumed") & (status != "")
+        rows = [(n, np.r_[testable[k].ravel(), testable[:, k].ravel()], np.r_[short[k].ravel(), short[:, k].ravel()])
+                for k, n in enumerate(self.names)]
+        whole = [n for n, t, s in rows if t.any() and not (t & ~s).any()]
+        return whole or [n for n, _, s in rows if s.any()]
+
     def stable(self, share: float) -> LaggedGraph:
         """This graph with only the links held by at least ``share`` of recent graphs (``stability``).
 
