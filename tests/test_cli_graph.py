@@ -73,3 +73,33 @@ def test_without_a_bus_graph_show_says_so_and_names_what_starts_one() -> None:
     res = run_cli("graph", "show", "--bus", f"tcp://127.0.0.1:{free_port_pair()}")
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
     assert "no bus answers" in res.stderr and "causalstream bus" in res.stderr and "causalstream launch" in res.stderr
+
+
+def test_graph_show_into_a_pipe_prints_again_when_the_status_changes(bus: Endpoints) -> None:
+    """The same links, but the window now lacks data for a variable: a reader must see that."""
+    with Publisher("/causal/graph", CausalGraph, endpoints=bus) as pub:
+        pub.wait_ready(5)
+        ok = _graph()
+        ok.link_status, ok.n_eff = np.ones((3, 3, 3), np.int8), np.full((3, 3, 3), 498, np.int32)
+        ok.graph_status, ok.status_reason = "ok", "24 links tested on 498-498 rows"
+        pub.publish(ok)
+        proc = spawn_cli("graph", "show", "--duration", "5", endpoints=bus)
+        lines = []
+        while not any("graph #12" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        short = _graph()
+        short.seq = 13
+        short.link_status = np.ones((3, 3, 3), np.int8)
+        short.link_status[2, :, 1:] = short.link_status[:, 2, 1:] = 3  # h1.d_robot: too few rows
+        short.link_status[2, :2, 0] = short.link_status[:2, 2, 0] = 3
+        short.link_status[[0, 1, 2], [0, 1, 2], 0] = 0  # lag-0 self links: untested
+        short.n_eff = np.where(short.link_status == 3, 1, 498).astype(np.int32)
+        short.graph_status, short.status_reason = "partial", "h1.d_robot observed in 2 of 500 samples"
+        pub.publish(short)
+        out = "".join(lines) + proc.stdout.read()
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    text = " ".join(out.split())
+    assert "status ok" in text and "graph #13" in text and "status partial: h1.d_robot observed in 2 of 500 samples" in text
+    assert "lacking data: h1.d_robot" in text and "insufficient" in text  # the h1.d_robot -> h1.v row says it

@@ -179,3 +179,37 @@ def test_stable_keeps_the_links_held_often_enough_and_events_list_changes() -> N
     assert g.stable(0.5).links() == [("a.x", "b.x", 1, "-->")]
     event = change_event(g.stable(0.5).diff(g), stamp_ns=9, graph_seq=2)
     assert event is not None and event.removed[0].source == "b.x" and event.shd == 1 and not event.added
+
+
+def test_statuses_travel_from_results_to_the_message_and_back() -> None:
+    """results()' link_status and n_eff -> LaggedGraph -> CausalGraph bytes -> LaggedGraph, unchanged;
+    a message from before statuses reads as unknown ("") and its agent links are what they were."""
+    X, _ = toy_data(3, 1, 300, seed=2)
+    X[:, 2] = np.nan
+    res = WindowedPCMCI(3, 300, 1, missing="testwise", var_names=["a.x", "b.x", "c.x"]).update_many(X).results()
+    g = LaggedGraph.from_results(res)
+    assert np.array_equal(g.status, res["link_status"]) and np.array_equal(g.n_eff, res["n_eff"])
+    _, msg = decode_frame(encode_frame("/causal/graph", graph_message(g, graph_status=res["graph_status"]), 1, "p"))
+    back = graph_of(msg)
+    assert np.array_equal(back.status, g.status) and np.array_equal(back.n_eff, g.n_eff) and msg.graph_status == "partial"
+    assert back.lacking() == ["c.x"] and set(back.status[2, :, 1]) == {"insufficient"}
+    old = CausalGraph(names=msg.names, tau_max=1, graph=msg.graph, val=msg.val, p=msg.p)
+    assert set(graph_of(old).status.ravel()) == {""} and graph_message(graph_of(old)).link_status.shape == (0,)
+    assert np.array_equal(graph_of(old).agent_adjacency()[1], back.agent_adjacency()[1])
+
+
+@pytest.mark.parametrize("k", range(0, len(GRAPHS), 5))
+def test_agent_adjacency_counts_only_arrows_that_are_findings(k: int) -> None:
+    """PAG marks and deterministic links add no agent link: the old reading over the '-->' /
+    '<--' entries that are not deterministic."""
+    rng = np.random.default_rng(k)
+    g = GRAPHS[k]
+    marks = g.marks.copy()
+    pag = np.array(["<->", "o->", "o-o", "x-x"])[rng.integers(0, 4, size=marks.shape)]
+    marks = np.where(rng.random(marks.shape) < 0.3, pag, marks)
+    status = np.where(rng.random(marks.shape) < 0.3, "deterministic", "tested").astype("<U13")
+    ours = LaggedGraph(g.names, marks, status=status)
+    kept = np.where(status == "deterministic", "", np.where(np.isin(marks, ["-->", "<--"]), marks, ""))
+    agents, adj = ours.agent_adjacency()
+    assert np.array_equal(adj, _old_agent_adjacency(graph_message(LaggedGraph(g.names, kept)))[1])
+    assert all(m == "<->" and a.split(".")[0] != b.split(".")[0] for a, b, _, m in ours.hidden_causes())
