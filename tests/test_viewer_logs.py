@@ -26,12 +26,12 @@ from mcap.reader import make_reader
 from test_logs_fixture import expected
 from test_viewer_json import parser_problems, same_values, validate
 
-from causalstream.stream import read_log
+from causalstream.stream import Broker, Endpoints, Player, Subscriber, read_log
 from causalstream.stream.log.foxglove import FoxgloveWriter, JsonChannels
 from causalstream.stream.log.info import log_info
 from causalstream.stream.log.reader import iter_raw
 from causalstream.stream.log.writer import LogWriter
-from causalstream.stream.messages import Features, Message
+from causalstream.stream.messages import Clock, Features, Message
 from causalstream.stream.viewer_json import schema_name
 
 from support import run_cli, spawn_cli, start_bus, stop
@@ -300,3 +300,23 @@ def test_record_foxglove_splits_into_files_that_each_open(tmp_path: Path) -> Non
     assert values == [float(i) for i in range(40)]
     assert shutil.which("node") is None or all(
         json.loads(line)["ok"] for line in run_node("read_mcap.mjs", *map(str, parts)).stdout.splitlines())
+
+
+def test_a_json_message_that_does_not_decode_is_left_out_by_read_play_and_export(tmp_path: Path) -> None:
+    path = tmp_path / "bad.foxglove.mcap"
+    with FoxgloveWriter(path, fsync=False, view=JsonChannels()) as w:
+        w.update("/tick", Clock(stamp_ns=1))
+        bad = JsonChannels().update("/tick", Clock(stamp_ns=2))[0]._replace(data=b'{"stamp": 7}')
+        w.writer.write_record(bad)
+        w.update("/tick", Clock(stamp_ns=3))
+    assert [e.message.stamp_ns for e in read_log(path)] == [1, 3]
+    with Broker(Endpoints.parse("inproc://viewer-logs-bad")) as b:
+        sub = Subscriber("/tick", endpoints=b.endpoints).wait_ready(2.0)
+        with Player(path, endpoints=b.endpoints, rate=0) as player:
+            stats = player.run()
+        got = [sub.recv(2.0).message.stamp_ns for _ in range(2)]
+        sub.close()
+    assert got == [1, 3] and stats.messages == 2 and player.undecodable == 1
+    res = run_cli("bag", "export", str(path), "-f", "jsonl", "-o", str(tmp_path / "bad.jsonl"), env_extra={"COLUMNS": "300"})
+    assert res.returncode == 0 and "left out 1 messages on /tick" in res.stderr, res.stderr
+    assert len((tmp_path / "bad.jsonl").read_text().splitlines()) == 2

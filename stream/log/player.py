@@ -145,6 +145,7 @@ class Player:
         """Channel id -> (topic, type name) of the channels to replay (known types, chosen topics)."""
         picked = {}
         self._json: dict[int, Schema | None] = {}  # JSON channels: decoded and re-encoded as msgpack
+        self.undecodable = 0  # JSON messages that did not decode: not replayed
         for cid, ch in channels.items():
             if self.topics and ch.topic not in self.topics:
                 continue
@@ -195,9 +196,13 @@ class Player:
                 break
             if record.channel.id in self.channels:
                 last[record.channel.topic] = (self.channels[record.channel.id][1], record)
+        sent = 0
         for topic, (type_name, record) in last.items():
-            pub.publish_raw(type_name, self._payload(record.channel, record.data), record.publish_time, topic)
-        return len(last)
+            payload = self._payload(record.channel, record.data)
+            if payload is not None:
+                pub.publish_raw(type_name, payload, record.publish_time, topic)
+                sent += 1
+        return sent
 
     def run(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> PlayStats:
         """Play (and loop) until the end or ``stop``; ``progress(log_ns_done, log_ns_total)`` now and then."""
@@ -245,8 +250,10 @@ class Player:
             if self.clock and log_time >= next_clock:
                 publish("Clock", encode_payload(Clock(stamp_ns=log_time)), log_time, CLOCK_TOPIC)
                 next_clock = log_time + clock_period
-            publish(type_name, self._payload(channel, data) if channel.id in json_channels else data,
-                    publish_time, topic)
+            payload = self._payload(channel, data) if channel.id in json_channels else data
+            if payload is None:
+                continue
+            publish(type_name, payload, publish_time, topic)
             stats.messages += 1
             if report:
                 if stop is not None and stop.is_set():
@@ -254,11 +261,17 @@ class Player:
                 if progress is not None:
                     progress(log_time - start_ns, total)
 
-    def _payload(self, channel: Channel, data: bytes) -> bytes:
-        """The bus payload of a record: msgpack as stored, JSON decoded and encoded again."""
+    def _payload(self, channel: Channel, data: bytes) -> bytes | None:
+        """The bus payload of a record: msgpack as stored, JSON decoded and encoded again (None: it does not decode)."""
         if channel.id not in self._json:
             return data
-        return encode_payload(decode_record(self._json[channel.id], channel, data))
+        try:
+            return encode_payload(decode_record(self._json[channel.id], channel, data))
+        except LogError as exc:
+            self.undecodable += 1
+            if self.undecodable == 1:
+                log.warning("%s: not replaying a message on %s: %s", self.path, channel.topic, exc.reason)
+            return None
 
     def close(self) -> None:
         """Close the socket; with the player's own context, wait until queued frames have left."""
