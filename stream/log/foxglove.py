@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from types import TracebackType
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import msgspec
 
@@ -46,9 +47,15 @@ try:  # the live view's conversion (FOXLIVE's); until it is on main, the bus top
 except ImportError:  # pragma: no cover - the transition only
     _VIEWER_CHANNELS = None
 
-__all__ = ["FoxgloveWriter", "JsonChannels"]
+__all__ = ["Conversion", "FoxgloveWriter", "JsonChannels"]
 
 _JSON = msgspec.json.Encoder()
+
+
+class Conversion(Protocol):
+    """What turns a bus message into viewer records: ``ViewerChannels``, or :class:`JsonChannels`."""
+
+    def update(self, topic: str, msg: Message) -> Sequence[Record]: ...
 
 
 class JsonRecord(NamedTuple):
@@ -109,19 +116,20 @@ class FoxgloveWriter:
         chunk_size: int = 1 << 20,
         flush_interval: float = 0.5,
         fsync: bool = True,
-        view: object | None = None,
+        view: Conversion | None = None,
     ) -> None:
         self.path = str(path)
         self.writer = LogWriter(path, encoding=JSON_ENCODING, compression=compression, chunk_size=chunk_size,
                                 flush_interval=flush_interval, fsync=fsync)
-        self.view = view if view is not None else (_VIEWER_CHANNELS() if _VIEWER_CHANNELS is not None else JsonChannels())
+        self.view: Conversion = view if view is not None else (
+            _VIEWER_CHANNELS() if _VIEWER_CHANNELS is not None else JsonChannels())
         self.messages = 0
 
     def update(self, topic: str, msg: Message, log_time_ns: int | None = None, sequence: int = 0,
                latched: bool | None = None) -> int:
         """Write the records the view makes of one message; returns how many."""
         own = schema_name(type(msg))
-        records: list[Record] = self.view.update(topic, msg)  # type: ignore[attr-defined]
+        records = self.view.update(topic, msg)
         for rec in records:
             bus = rec.topic == topic and rec.schema_name == own
             latch = bool(bus and (default_latched(topic) if latched is None else latched))
