@@ -86,12 +86,13 @@ def _float_back(v: float | None) -> float:
 
 
 def _array_out(a: Any) -> tuple[list[Any], list[int]]:
-    arr = np.asarray(a)
-    flat = arr.ravel()
-    values = flat.tolist()
-    if flat.dtype.kind == "f":
-        for i in np.flatnonzero(~np.isfinite(flat)).tolist():
-            values[i] = _float_out(values[i])
+    arr = a if type(a) is np.ndarray else np.asarray(a)
+    values = arr.ravel().tolist()
+    if arr.dtype.kind == "f":
+        # a sum is finite iff every value is (or it overflowed: then the slow path is merely slower)
+        finite = math.isfinite(sum(values)) if len(values) <= 512 else bool(np.isfinite(arr).all())
+        if not finite:
+            values = [v if math.isfinite(v) else _float_out(v) for v in values]
     return values, list(arr.shape)
 
 
