@@ -2,8 +2,9 @@
 
 ``parser_problems`` walks a schema with the rules of the jsonschema parser in Lichtblick's and
 Foxglove's mcap-support (``parseJsonSchema``): an object has ``properties``; every property has
-one ``type`` of boolean, string, number, integer, object or array; an array's ``items`` is typed
-and is not itself an array; no ``anyOf``, ``oneOf``, ``allOf`` or ``$ref`` anywhere. The log tests
+one ``type`` of boolean, string, number, integer, object or array (or is an enum: ``oneOf``
+numeric ``const`` alternatives); an array's ``items`` is typed and is not itself an array; no
+other ``anyOf``, ``oneOf``, ``allOf`` or ``$ref``. The log tests
 (tests/test_viewer_logs.py) run it on every channel of the files written.
 """
 
@@ -35,6 +36,9 @@ def parser_problems(schema: dict[str, Any], path: str = "") -> list[str]:
         return [*out, f"{path or '/'}: not an object with properties ({schema.get('type')!r})"]
     for name, prop in schema["properties"].items():
         where = f"{path}/{name}"
+        alternatives = prop.get("oneOf")
+        if isinstance(alternatives, list) and all(isinstance(a.get("const"), (int, float)) for a in alternatives):
+            continue  # an enum: the one oneOf the parser takes (numbers, as uint32 constants)
         out += [f"{where}: {k}" for k in ("anyOf", "oneOf", "allOf", "$ref") if k in prop]
         kind = prop.get("type")
         if kind not in _TYPES:
@@ -89,6 +93,9 @@ def test_the_checks_can_fail() -> None:
     nested = {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}
     assert parser_problems({"type": "object", "properties": {"v": nested}}) == ["/v: array items 'array'"]
     assert parser_problems({"type": "object", "properties": {"e": {"type": "array", "items": {"$ref": "#/x"}}}})
+    enum = {"oneOf": [{"title": "A", "const": 0}, {"title": "B", "const": 1}]}
+    assert parser_problems({"type": "object", "properties": {"kind": enum}}) == []
+    assert parser_problems({"type": "object", "properties": {"kind": {"oneOf": [{"const": "a"}]}}})
     assert not same_values(Features(names=["a"], values=np.array([np.nan])), Features(names=["a"], values=np.zeros(1)))
     with pytest.raises(jsonschema.ValidationError):
         validate({"stamp": {"sec": 1}}, viewer_schema(Clock))

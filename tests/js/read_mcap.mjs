@@ -39,6 +39,10 @@ export function toDefinitions(schema, typeName, out = new Map(), path = []) {
   const fields = [];
   for (const [name, field] of Object.entries(schema.properties)) {
     const where = [...path, name].join(".");
+    if (Array.isArray(field.oneOf) && field.oneOf.every((a) => typeof a.const === "number")) {
+      fields.push({ name, type: "uint32" }); // an enum, the one oneOf taken
+      continue;
+    }
     for (const k of ["anyOf", "oneOf", "allOf", "$ref"]) {
       if (k in field) throw new Error(`${where}: ${k} is not supported`);
     }
