@@ -114,8 +114,10 @@ class GraphReporter:
                 events.append(event)
         return graph, events
 
-    def _event(self, result: GraphResult, kind: str, **fields: object) -> CausalEvent:
-        return CausalEvent(stamp_ns=result.end_ns, kind=kind, graph_seq=result.seq, **fields)  # type: ignore[arg-type]
+    def _event(self, result: GraphResult, kind: str, detail: str, variables: list[str],
+               added: list[Link] | None = None) -> CausalEvent:
+        return CausalEvent(stamp_ns=result.end_ns, kind=kind, graph_seq=result.seq, detail=detail, variables=variables,
+                           added=added or [])
 
     def _lacking_event(self, result: GraphResult, graph: CausalGraph) -> CausalEvent | None:
         variables = result.graph.lacking() if graph.graph_status in ("insufficient", "partial") else []
