@@ -24,7 +24,7 @@ from causalstream.stream import read_log
 
 from support import free_port_pair, run_cli
 
-N = 1500
+N = 500
 
 
 def _odom(ts, k: int):
@@ -47,7 +47,7 @@ def _bag(path: Path, compression: str) -> Path:
     writer = Bag1Writer(path)
     if compression != "none":
         writer.set_compression(getattr(Bag1Writer.CompressionFormat, compression.upper()))
-    writer.chunk_threshold = 16 * 1024  # many chunks, so that a cut falls inside one
+    writer.chunk_threshold = 8 * 1024  # many chunks, so that a cut falls inside one
     with writer:
         conn = writer.add_connection("/robot/odom", "nav_msgs/msg/Odometry", typestore=ts)
         for k in range(N):
@@ -67,8 +67,6 @@ def _import(src: Path, tmp: Path) -> tuple[list[float], str]:
 @pytest.mark.parametrize("keep", [0.45, 0.97])
 def test_a_truncated_ros1_bag_imports_its_first_messages(tmp_path: Path, compression: str, keep: float) -> None:
     whole = _bag(tmp_path / "whole.bag", compression).read_bytes()
-    full, _ = _import(tmp_path / "whole.bag", tmp_path)
-    assert full == [float(k) for k in range(N)]
     cut = tmp_path / "cut.bag"
     cut.write_bytes(whole[: int(len(whole) * keep)])
     xs, err = _import(cut, tmp_path)
