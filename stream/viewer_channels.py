@@ -1,0 +1,162 @@
+"""The channels the live view (and a foxglove viewer file) makes of each bus message.
+
+``ViewerChannels().update(topic, msg)`` returns :class:`ViewerRecord` s: the topic's generic
+viewer-JSON channel (``viewer_json.py``) plus the view's extra channels: agents as a
+``foxglove.SceneUpdate`` on ``/view/scene``, features as named numeric fields the Plot panel
+follows on ``/view/features``, a causal graph's links as a table on ``/view/links``. Time is
+``{sec, nsec}`` everywhere; every channel is JSON with a JSON Schema.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import msgspec
+import numpy as np
+
+from causalstream.stream.messages import AgentStates, CausalGraph, Features, Message
+from causalstream.stream.viewer_json import (
+    MESSAGE_ENCODING,
+    SCHEMA_ENCODING,
+    schema_name,
+    to_viewer,
+    viewer_schema,
+)
+
+__all__ = ["ViewerChannels", "ViewerRecord"]
+
+_JSON = msgspec.json.Encoder()
+_NS = 1_000_000_000
+_TIME = {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}}}
+_NUM = {"type": "number"}
+_STR = {"type": "string"}
+_VEC3 = {"type": "object", "properties": {"x": _NUM, "y": _NUM, "z": _NUM}}
+_QUAT = {"type": "object", "properties": {"x": _NUM, "y": _NUM, "z": _NUM, "w": _NUM}}
+_POSE = {"type": "object", "properties": {"position": _VEC3, "orientation": _QUAT}}
+_COLOR = {"type": "object", "properties": {"r": _NUM, "g": _NUM, "b": _NUM, "a": _NUM}}
+_SCENE_SCHEMA = {
+    "title": "foxglove.SceneUpdate", "type": "object",
+    "properties": {"entities": {"type": "array", "items": {"type": "object", "properties": {
+        "timestamp": _TIME, "frame_id": _STR, "id": _STR, "lifetime": _TIME,
+        "frame_locked": {"type": "boolean"},
+        "spheres": {"type": "array", "items": {"type": "object", "properties": {
+            "pose": _POSE, "size": _VEC3, "color": _COLOR}}},
+        "arrows": {"type": "array", "items": {"type": "object", "properties": {
+            "pose": _POSE, "shaft_length": _NUM, "shaft_diameter": _NUM, "head_length": _NUM,
+            "head_diameter": _NUM, "color": _COLOR}}},
+        "texts": {"type": "array", "items": {"type": "object", "properties": {
+            "pose": _POSE, "billboard": {"type": "boolean"}, "font_size": _NUM,
+            "scale_invariant": {"type": "boolean"}, "color": _COLOR, "text": _STR}}},
+    }}}},
+}
+_LINKS_SCHEMA = {
+    "title": "causalstream.view.Links", "type": "object",
+    "properties": {"timestamp": _TIME, "links": {"type": "array", "items": {"type": "object", "properties": {
+        "source": _STR, "target": _STR, "lag": {"type": "integer"}, "mark": _STR,
+        "val": _NUM, "p": _NUM}}}},
+}
+_ROLE_COLOR = {"robot": (0.1, 0.4, 1.0), "human": (1.0, 0.5, 0.1)}
+
+
+class ViewerRecord(NamedTuple):
+    """One encoded message of one channel (what the view serves and a viewer file holds)."""
+
+    topic: str
+    schema_name: str
+    schema_encoding: str
+    schema_data: bytes
+    message_encoding: str
+    data: bytes
+    log_time_ns: int
+
+
+def _time(ns: int) -> dict[str, int]:
+    return {"sec": ns // _NS, "nsec": ns % _NS}
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+class ViewerChannels:
+    """Turns bus messages into the view's records; schemas are encoded once per type.
+
+    >>> import numpy as np
+    >>> from causalstream.stream.messages import Features
+    >>> recs = ViewerChannels().update("/features", Features(stamp_ns=1, names=["a.v"], values=np.array([0.5])))
+    >>> [(r.topic, r.schema_name) for r in recs]
+    [('/features', 'causalstream.Features'), ('/view/features', 'causalstream.view.Features')]
+    >>> recs[1].data
+    b'{"timestamp":{"sec":0,"nsec":1},"a.v":0.5}'
+    """
+
+    def __init__(self) -> None:
+        self._schemas: dict[Any, bytes] = {}
+
+    def _schema(self, key: Any, schema: dict[str, Any]) -> bytes:
+        data = self._schemas.get(key)
+        if data is None:
+            data = self._schemas[key] = _JSON.encode(schema)
+        return data
+
+    def _rec(self, topic: str, name: str, schema: bytes, obj: dict[str, Any], ns: int) -> ViewerRecord:
+        return ViewerRecord(topic, name, SCHEMA_ENCODING, schema, MESSAGE_ENCODING, _JSON.encode(obj), ns)
+
+    def update(self, topic: str, msg: Message) -> list[ViewerRecord]:
+        """The records of one message: its topic's JSON channel first, then the view's channels."""
+        cls = type(msg)
+        ns = msg.stamp_ns
+        out = [self._rec(topic, schema_name(cls), self._schema(cls, viewer_schema(cls)), to_viewer(msg), ns)]
+        if isinstance(msg, Features):
+            out.append(self._features(msg))
+        elif isinstance(msg, AgentStates):
+            out.append(self._scene(msg))
+        elif isinstance(msg, CausalGraph):
+            out.append(self._links(msg))
+        return out
+
+    def _features(self, msg: Features) -> ViewerRecord:
+        names = tuple(msg.names)
+        schema = {"title": "causalstream.view.Features", "type": "object",
+                  "properties": {"timestamp": _TIME, **{n: _NUM for n in names}}}
+        obj: dict[str, Any] = {"timestamp": _time(msg.stamp_ns)}
+        obj.update(zip(names, (_finite(float(v)) for v in np.asarray(msg.values).ravel()), strict=False))
+        return self._rec("/view/features", "causalstream.view.Features", self._schema(("F", names), schema),
+                         obj, msg.stamp_ns)
+
+    def _scene(self, msg: AgentStates) -> ViewerRecord:
+        t = _time(msg.stamp_ns)
+        heading = msg.heading if msg.heading is not None else np.arctan2(msg.vy, msg.vx)
+        ents = []
+        for i, aid in enumerate(msg.ids):
+            r, g, b = _ROLE_COLOR.get(msg.roles[i] if i < len(msg.roles) else "", (0.6, 0.6, 0.6))
+            color = {"r": r, "g": g, "b": b, "a": 1.0}
+            pos = {"x": float(msg.x[i]), "y": float(msg.y[i]), "z": 0.0}
+            h = float(heading[i]) if math.isfinite(float(heading[i])) else 0.0
+            quat = {"x": 0.0, "y": 0.0, "z": math.sin(h / 2), "w": math.cos(h / 2)}
+            ents.append({
+                "timestamp": t, "frame_id": msg.frame_id, "id": aid, "lifetime": _time(0), "frame_locked": False,
+                "spheres": [{"pose": {"position": pos, "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}},
+                             "size": {"x": 0.4, "y": 0.4, "z": 0.4}, "color": color}],
+                "arrows": [{"pose": {"position": pos, "orientation": quat}, "shaft_length": 0.5,
+                            "shaft_diameter": 0.05, "head_length": 0.2, "head_diameter": 0.12, "color": color}],
+                "texts": [{"pose": {"position": {**pos, "z": 0.5}, "orientation": {"x": 0.0, "y": 0.0, "z": 0.0,
+                                                                                   "w": 1.0}},
+                           "billboard": True, "font_size": 14.0, "scale_invariant": True, "color": color,
+                           "text": aid}],
+            })
+        return self._rec("/view/scene", "foxglove.SceneUpdate", self._schema("scene", _SCENE_SCHEMA),
+                         {"entities": ents}, msg.stamp_ns)
+
+    def _links(self, msg: CausalGraph) -> ViewerRecord:
+        val, p = np.asarray(msg.val), np.asarray(msg.p)
+        rows = []
+        for i, row in enumerate(msg.graph):
+            for j, cell in enumerate(row):
+                for lag, mark in enumerate(cell):
+                    if mark and (lag > 0 or i != j):
+                        rows.append({"source": msg.names[i], "target": msg.names[j], "lag": -lag, "mark": mark,
+                                     "val": _finite(float(val[i, j, lag])), "p": _finite(float(p[i, j, lag]))})
+        return self._rec("/view/links", "causalstream.view.Links", self._schema("links", _LINKS_SCHEMA),
+                         {"timestamp": _time(msg.stamp_ns), "links": rows}, msg.stamp_ns)
