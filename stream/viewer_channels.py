@@ -2,7 +2,8 @@
 
 ``ViewerChannels().update(topic, msg)`` returns :class:`ViewerRecord` s: the topic's generic
 viewer-JSON channel (``viewer_json.py``) plus the view's extra channels: agents as a
-``foxglove.SceneUpdate`` on ``/view/scene``, features as named numeric fields the Plot panel
+``foxglove.SceneUpdate`` on ``/view/scene``, predictions as line strips (opacity = the mode's
+probability) on ``/view/predictions``, features as named numeric fields the Plot panel
 follows on ``/view/features``, a causal graph's links as a table on ``/view/links``. Time is
 ``{sec, nsec}`` everywhere; every channel is JSON with a JSON Schema.
 """
@@ -15,7 +16,7 @@ from typing import Any, NamedTuple
 import msgspec
 import numpy as np
 
-from causalstream.stream.messages import AgentStates, CausalGraph, Features, Message
+from causalstream.stream.messages import AgentStates, CausalGraph, Features, Message, Predictions
 from causalstream.stream.viewer_json import (
     MESSAGE_ENCODING,
     SCHEMA_ENCODING,
@@ -45,6 +46,9 @@ _SCENE_SCHEMA = {
         "arrows": {"type": "array", "items": {"type": "object", "properties": {
             "pose": _POSE, "shaft_length": _NUM, "shaft_diameter": _NUM, "head_length": _NUM,
             "head_diameter": _NUM, "color": _COLOR}}},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {
+            "type": {"type": "integer"}, "pose": _POSE, "thickness": _NUM, "scale_invariant": {"type": "boolean"},
+            "points": {"type": "array", "items": _VEC3}, "color": _COLOR}}},
         "texts": {"type": "array", "items": {"type": "object", "properties": {
             "pose": _POSE, "billboard": {"type": "boolean"}, "font_size": _NUM,
             "scale_invariant": {"type": "boolean"}, "color": _COLOR, "text": _STR}}},
@@ -114,6 +118,8 @@ class ViewerChannels:
             out.append(self._scene(msg))
         elif isinstance(msg, CausalGraph):
             out.append(self._links(msg))
+        elif isinstance(msg, Predictions):
+            out.append(self._predictions(msg))
         return out
 
     def _features(self, msg: Features) -> ViewerRecord:
@@ -160,3 +166,19 @@ class ViewerChannels:
                                      "val": _finite(float(val[i, j, lag])), "p": _finite(float(p[i, j, lag]))})
         return self._rec("/view/links", "causalstream.view.Links", self._schema("links", _LINKS_SCHEMA),
                          {"timestamp": _time(msg.stamp_ns), "links": rows}, msg.stamp_ns)
+
+    def _predictions(self, msg: Predictions) -> ViewerRecord:
+        t = _time(msg.stamp_ns)
+        traj, prob = np.asarray(msg.trajectories, float), np.asarray(msg.probabilities, float)
+        ident = {"position": {"x": 0.0, "y": 0.0, "z": 0.0}, "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}
+        ents = []
+        for a, aid in enumerate(msg.agent_ids):
+            lines = [{"type": 0, "pose": ident, "thickness": 0.05, "scale_invariant": False,
+                      "points": [{"x": float(px), "y": float(py), "z": 0.0} for px, py in traj[a, k]
+                                 if math.isfinite(px) and math.isfinite(py)],
+                      "color": {"r": 0.2, "g": 0.8, "b": 0.2, "a": float(np.clip(prob[a, k], 0.0, 1.0))}}
+                     for k in range(traj.shape[1])]
+            ents.append({"timestamp": t, "frame_id": "world", "id": f"pred/{aid}", "lifetime": _time(0),
+                         "frame_locked": False, "lines": lines})
+        return self._rec("/view/predictions", "foxglove.SceneUpdate", self._schema("scene", _SCENE_SCHEMA),
+                         {"entities": ents}, msg.stamp_ns)

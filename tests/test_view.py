@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from causalstream.stream.messages import AgentStates, CausalGraph, Features
+from causalstream.stream.messages import AgentStates, CausalGraph, Features, Predictions
 from causalstream.stream.viewer_channels import ViewerChannels
 from causalstream.stream.viewer_json import from_viewer
 
@@ -44,8 +44,11 @@ def test_channels_of_each_type_decode_and_match_their_schema():
     feats = Features(stamp_ns=7, names=["robot.v", "h1.v"], values=np.array([0.5, np.nan]))
     graph = CausalGraph(names=["a", "b"], tau_max=1, graph=[[["", ""], ["<->", "-->"]], [["<->", ""], ["", ""]]],
                         val=np.full((2, 2, 2), 0.3), p=np.full((2, 2, 2), 0.01))
+    traj = np.arange(24, dtype=float).reshape(1, 2, 6, 2)
+    preds = Predictions(stamp_ns=3, agent_ids=["h1"], trajectories=traj, probabilities=np.array([[0.75, 0.25]]))
     topics = {}
-    for topic, msg in [("/agents/state", agents), ("/features", feats), ("/causal/graph", graph)]:
+    for topic, msg in [("/agents/state", agents), ("/features", feats), ("/causal/graph", graph),
+                       ("/predictions", preds)]:
         recs = view.update(topic, msg)
         assert recs[0].topic == topic and recs[0].schema_name == f"causalstream.{type(msg).__name__}"
         assert from_viewer(type(msg), json.loads(recs[0].data)).stamp_ns == msg.stamp_ns
@@ -61,3 +64,6 @@ def test_channels_of_each_type_decode_and_match_their_schema():
     assert topics["/view/features"] == {"timestamp": {"sec": 0, "nsec": 7}, "robot.v": 0.5, "h1.v": None}
     links = {(x["source"], x["target"], x["lag"], x["mark"]) for x in topics["/view/links"]["links"]}
     assert links == {("a", "b", 0, "<->"), ("b", "a", 0, "<->"), ("a", "b", -1, "-->")}
+    pred, = topics["/view/predictions"]["entities"]
+    assert pred["id"] == "pred/h1" and [ln["color"]["a"] for ln in pred["lines"]] == [0.75, 0.25]
+    assert pred["lines"][1]["points"][0] == {"x": 12.0, "y": 13.0, "z": 0.0} and len(pred["lines"][0]["points"]) == 6
