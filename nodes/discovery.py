@@ -51,7 +51,7 @@ any gap in the stream. Drift detectors start afresh; with ``forgetting``, only t
 from __future__ import annotations
 
 import threading
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -91,7 +91,14 @@ class DiscoveryNode(CheckedNode):
         min_samples: int = Field(100, ge=3, description="First graph once the window holds this many samples.")
         tau_min: int = Field(0, ge=0, description="Smallest lag tested.")
         tau_max: int = Field(2, ge=0, description="Largest lag tested.")
-        method: Literal["pcmci", "pcmciplus"] = Field("pcmci", description="tigramite's PCMCI or PCMCI+.")
+        method: Literal["pcmci", "pcmciplus", "lpcmci"] = Field(
+            "pcmci", description="tigramite's PCMCI, PCMCI+ or LPCMCI (latent confounders).")
+        missing: Literal["complete", "testwise"] = Field(
+            "complete", description="NaN handling: drop incomplete rows (complete) or per test (testwise).")
+        link_rules: list[dict[str, Any]] = Field(
+            default_factory=list, description="Readable link rules (forbid/require/allow/order), as `discover --assume`.")
+        lpcmci_params: dict[str, Any] = Field(default_factory=dict, description="LPCMCI's own settings (method lpcmci).")
+        time_budget_ms: float | None = Field(None, gt=0, description="Budget of one refresh (over: graph stale, counted).")
         ci_test: Literal["parcorr", "robustparcorr", "rcot", "cmiknn", "gpdc"] = Field(
             "parcorr", description=("CI test: parcorr and robustparcorr (exact, tigramite's), rcot (streaming "
                                     "kernel test, nonlinear) run on the stream; cmiknn and gpdc run tigramite on the window."))
@@ -121,7 +128,9 @@ class DiscoveryNode(CheckedNode):
                 state_max_gap_s=p.state_max_gap_s,
                 model={"tau_min": p.tau_min, "method": p.method, "pc_alpha": p.pc_alpha, "alpha_level": p.alpha,
                        "max_conds_dim": p.max_conds_dim, "fdr_method": p.fdr_method, "ci_test": p.ci_test,
-                       "forgetting": p.forgetting, "ci_params": p.ci_params})
+                       "forgetting": p.forgetting, "ci_params": p.ci_params, "missing": p.missing,
+                       "link_rules": p.link_rules, "lpcmci_params": p.lpcmci_params,
+                       "time_budget_ms": p.time_budget_ms})
         except ParameterError as exc:
             raise NodeError(self.qualified_name, f"bad params: {exc}") from None
         for name in ("samples", "drifts", "variables_changed", "restored"):
@@ -136,6 +145,7 @@ class DiscoveryNode(CheckedNode):
         if self.state_file is not None:
             self._restore(self.state_file)
         self._sync_counts()
+        self._rules_refused: list[str] | None = None
         self.subscribe("features", self.on_features, Features)
 
     def on_features(self, event: Input) -> None:
@@ -148,7 +158,16 @@ class DiscoveryNode(CheckedNode):
             self.flag_bad("nonfinite")
             x = np.where(np.isinf(x), np.nan, x)
         keep = self.state_file is not None and self.state_file.due()  # the worker saves that window
-        step = self.discovery.update(msg.stamp_ns, msg.names, x, keep_state=keep)
+        try:
+            step = self.discovery.update(msg.stamp_ns, msg.names, x, keep_state=keep)
+        except ParameterError as exc:  # link rules naming no variable of this stream: refuse, once, no crash
+            self.flag_bad("link_rules")
+            if self._rules_refused != list(msg.names):
+                self._rules_refused = list(msg.names)
+                self.log.error("discovery: samples refused: %s", exc)
+                self._publish(self.events_out, CausalEvent(stamp_ns=msg.stamp_ns, kind="insufficient_data",
+                                                           variables=list(msg.names), detail=f"link rules: {exc}"))
+            return
         self.counters["samples"] += 1
         if step.restart == "variables_changed":
             self.counters["variables_changed"] += 1

@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from causalstream.models.causal.assumptions import check_rules
+from causalstream.models.causal.assumptions import compile as compile_rules
 from causalstream.models.causal.drift import DriftEvent, DriftMonitor
 from causalstream.models.causal.graph import GraphDiff, LaggedGraph, diff_graphs
 from causalstream.models.causal.stability import LinkStability
@@ -191,6 +193,9 @@ class DiscoveryLoop:
         if hop < 1 or min_samples < 1:
             raise ParameterError("DiscoveryLoop", f"need hop >= 1 and min_samples >= 1, got {hop}, {min_samples}")
         # bad settings fail here, not at the first sample (link_assumptions are per variable: checked then)
+        self.link_rules = list(self.model_params.pop("link_rules", None) or [])
+        if self.link_rules:  # readable rules: everything but the names now, the names at the first sample
+            check_rules(self.link_rules, int(self.model_params.get("tau_min", 0)), tau_max)
         probe = WindowedPCMCI(1, window, tau_max, var_names=["x"],
                               **{k: v for k, v in self.model_params.items() if k != "link_assumptions"})
         if drift:
@@ -208,7 +213,11 @@ class DiscoveryLoop:
         self._history = _History(stability_k)
 
     def _new_model(self, names: Sequence[str]) -> WindowedPCMCI:
-        return WindowedPCMCI(len(names), self.window, self.tau_max, var_names=list(names), **self.model_params)
+        params = dict(self.model_params)
+        if self.link_rules:  # RuleError (a ParameterError) when a pattern matches no variable
+            params["link_assumptions"] = compile_rules(self.link_rules, names, int(params.get("tau_min", 0)),
+                                                       self.tau_max)
+        return WindowedPCMCI(len(names), self.window, self.tau_max, var_names=list(names), **params)
 
     @property
     def n_samples(self) -> int:
@@ -231,8 +240,9 @@ class DiscoveryLoop:
 
     def _restart(self, names: Sequence[str], flag: str) -> None:
         """The one place a window starts afresh; the next graph carries ``flag``."""
+        model = self._new_model(names)  # may raise (link rules): nothing changed then
         self.names = list(names)
-        self.model = self._new_model(self.names)
+        self.model = model
         self.monitor = DriftMonitor(self.model, detector=self.drift, restart=self.drift_restart) if self.drift else None
         self._refit_parents, self._since_refit = None, 0
         self._stamps.clear()
