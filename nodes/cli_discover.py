@@ -144,7 +144,9 @@ def discover_command(
     hop: int = typer.Option(10, help="Samples between two windows."),
     tau_min: int = typer.Option(0, help="Smallest lag tested."),
     tau_max: int = typer.Option(2, help="Largest lag tested."),
-    method: str = typer.Option("pcmci", help="pcmci or pcmciplus."),
+    method: str = typer.Option("pcmci", help="pcmci, pcmciplus or lpcmci (latent confounders)."),
+    lpcmci_param: list[str] = typer.Option([], help="LPCMCI's settings, KEY=VALUE (repeat): n_preliminary_iterations=1."),
+    time_budget_ms: float = typer.Option(None, help="Budget of one window's graph (over: counted, graph stale)."),
     ci_test: str = typer.Option("parcorr", help="parcorr, robustparcorr, rcot (or tigramite's cmiknn, gpdc: slow)."),
     ci_param: list[str] = typer.Option([], help="The CI test's settings, KEY=VALUE (repeat): n_features=8."),
     alpha: float = typer.Option(0.01, help="MCI significance level (the discovery node's default)."),
@@ -174,7 +176,7 @@ def discover_command(
         raise CommandError("discover", "no samples in the sources")
     model = {"tau_min": tau_min, "method": method, "ci_test": ci_test, "ci_params": _ci_params(ci_param),
              "pc_alpha": pc_alpha, "alpha_level": alpha, "max_conds_dim": max_conds_dim, "fdr_method": fdr_method,
-             "missing": missing}
+             "missing": missing, "lpcmci_params": _ci_params(lpcmci_param), "time_budget_ms": time_budget_ms}
     rules = _rules(assume)
     if rules:
         model["link_rules"] = rules

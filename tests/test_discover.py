@@ -273,3 +273,22 @@ def test_gappy_logs_testwise_keep_the_links_and_statuses_say_why(tmp_path: Path)
     assert set(tw.status) <= {"tested", "insufficient", "deterministic", "assumed", "no_links", "partial"}
     res = run_cli("discover", str(path), "--ci-test", "rcot", "--missing", "testwise")
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+
+
+def test_lpcmci_with_rules_through_the_node_equals_discover(tmp_path: Path) -> None:
+    X = series(360, 4)
+    path = write_log(tmp_path / "run.mcap", X)
+    rule = {"forbid": f"{NAMES[1]} -> {NAMES[0]}"}
+    params = {"window": 300, "hop": 30, "min_samples": 300, "tau_max": 1, "alpha": 0.01, "stability_k": 2,
+              "method": "lpcmci", "link_rules": [rule], "threaded": False}
+    samples = [msg for _topic, _t, msg in read_log(path, ["/features"])]
+    live = MockNode(DiscoveryNode, params=params).feed("features", *samples).run().outputs("causal/graph")
+    out = tmp_path / "graphs.mcap"
+    res = run_cli("discover", str(path), "--window", "300", "--hop", "30", "--tau-max", "1", "--alpha", "0.01",
+                  "--stability-k", "2", "--method", "lpcmci", "--assume", str(rule), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    offline = [m for _t, _s, m in read_log(out, ["/causal/graph"])]
+    assert len(live) == len(offline) == 3
+    for a, b in zip(live, offline):
+        assert isinstance(b, CausalGraph)
+        assert (graph_of(a).marks == graph_of(b).marks).all()
