@@ -66,6 +66,10 @@ class FeaturesNode(CheckedNode):
         self.out = self.publisher("features", Features)
         self.subscribe("agents/state", self.on_state, AgentStates)
         self.log.info("features: %d variables %s", len(self.extractor.names), self.extractor.names)
+        pairs = self.spec.deterministic_pairs()
+        if pairs:  # once, at start: such pairs make degenerate tests, not causal links
+            self.log.warning("features: deterministic by construction: %s",
+                             ", ".join(f"{a} = diff({b})" for a, b in pairs))
 
     def on_state(self, event: Input) -> None:
         """Check one frame, compute its features, publish them."""

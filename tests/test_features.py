@@ -116,3 +116,11 @@ def test_a_decoded_agent_states_message_gives_the_same_features() -> None:
     spec = FeatureSpec(human_variables=("v", "d_robot", "risk", "d_goal"), n_nearest=3)
     np.testing.assert_array_equal(FeatureExtractor(spec).update(decoded).get(),
                                   FeatureExtractor(spec).update(frame).get())
+
+
+def test_deterministic_pairs_flag_a_with_v_of_the_same_agent_only():
+    from_spec = FeatureSpec(robot_variables=("v", "a"), human_variables=("a", "d_robot"), humans=("h1",))
+    assert from_spec.deterministic_pairs() == [("robot.a", "robot.v")]  # h1.a has no h1.v
+    assert FeatureSpec(human_variables=("v", "a"), humans=("h1", "h2")).deterministic_pairs() == [
+        ("h1.a", "h1.v"), ("h2.a", "h2.v")]
+    assert FeatureSpec(robot_variables=("v",), human_variables=("v", "d_goal"), n_nearest=2).deterministic_pairs() == []

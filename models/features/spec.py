@@ -22,6 +22,10 @@ from causalstream.models.features.variables import variable
 
 __all__ = ["FeatureSpec"]
 
+DIFFERENCE_OF = {"a": "v"}
+"""Variables that are another variable's difference over one step (``a`` is ``v``'s): the pair
+is deterministic, and CI tests between them (and PCMCI's lag-1 self links) are degenerate."""
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -77,4 +81,19 @@ class FeatureSpec:
         out = [f"robot.{v}" for v in self.robot_variables]
         for slot in self.slots:
             out += [f"{slot}.{v}" for v in self.human_variables]
+        return out
+
+    def deterministic_pairs(self) -> list[tuple[str, str]]:
+        """(derived, source) name pairs of one agent where one is the other's difference.
+
+        >>> FeatureSpec(robot_variables=("v", "a"), human_variables=("v",), humans=("h1",)).deterministic_pairs()
+        [('robot.a', 'robot.v')]
+        """
+        names = set(self.names)
+        out = []
+        for name in self.names:
+            agent, _, var = name.partition(".")
+            source = DIFFERENCE_OF.get(var)
+            if source is not None and f"{agent}.{source}" in names:
+                out.append((name, f"{agent}.{source}"))
         return out
