@@ -75,3 +75,15 @@ def test_lpcmci_through_the_loop_equals_windowed_pcmci():
 def test_node_params_take_the_new_fields():
     p = DiscoveryNode.Params(method="lpcmci", missing="testwise", link_rules=RULES, time_budget_ms=50.0)
     assert p.method == "lpcmci" and p.link_rules == RULES
+
+
+def test_overruns_are_kept_across_snapshots():
+    X = _data(120, seed=6)
+    loop = DiscoveryLoop(window=60, tau_max=2, hop=20, min_samples=60,
+                         model={"method": "lpcmci", "time_budget_ms": 1e-6})
+    counts = []
+    for t, x in enumerate(X):
+        step = loop.update(t, NAMES, x)
+        if step.refresh is not None:
+            counts.append(loop.refresh(step.refresh).results["overruns"])
+    assert counts == list(range(1, len(counts) + 1)) and len(counts) == 4

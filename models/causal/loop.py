@@ -147,6 +147,7 @@ class _History:
         self.seq = 0
         self.epoch: int | None = None
         self.parents: dict | None = None
+        self.overruns = 0  # refreshes stopped at time_budget_ms, over every snapshot
 
     def restart(self, epoch: int, history: np.ndarray | None = None, seq: int | None = None) -> None:
         self.stability.reset()
@@ -321,10 +322,13 @@ class DiscoveryLoop:
         """Compute the snapshot's graph; add it to the history (thread-safe against :meth:`update`)."""
         model = snap.model
         assert model is not None
+        before = model.overruns
         res = model.results()
         marks = np.asarray(res["graph"], dtype="<U3")
         hist = self._history
         with hist.lock:
+            hist.overruns += model.overruns - before  # a snapshot's own counter dies with it
+            res["overruns"] = hist.overruns
             if snap.epoch != hist.epoch:
                 hist.restart(snap.epoch)
             previous = hist.recent[-1] if hist.recent else None
