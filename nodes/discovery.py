@@ -67,7 +67,7 @@ from causalstream.stream.messages import CausalEvent, CausalGraph, Features, Mes
 
 __all__ = ["DiscoveryNode"]
 
-_WORKER_COUNTERS = ("refreshes", "failed", "graphs", "events", "skipped", "state_errors")
+_WORKER_COUNTERS = ("refreshes", "failed", "graphs", "events", "skipped", "state_errors", "overruns")
 """Counters the refresh thread changes: kept in a SharedCounts, copied into ``counters`` for the heartbeat."""
 
 
@@ -193,6 +193,7 @@ class DiscoveryNode(CheckedNode):
         graph, events = self.reporter.messages(result)
         self._publish(self.graph_out, graph)
         self.shared.add("graphs")
+        self.shared.add("overruns", int(result.results.get("overruns", 0)) - self.shared.get("overruns"))
         for event in events:
             self._publish(self.events_out, event)
             self.shared.add("events")

@@ -10,6 +10,8 @@ from causalstream.models.causal.assumptions import compile as compile_rules
 from causalstream.models.causal.loop import DiscoveryLoop
 from causalstream.models.errors import ParameterError
 from causalstream.nodes.discovery import DiscoveryNode
+from causalstream.nodes.testing import MockNode
+from causalstream.stream.messages import Features
 
 NAMES = ["robot.v", "h1.v", "h1.d"]
 RULES = [{"forbid": "h*.* -> robot.*"}, {"require": "robot.v -> h1.v", "lag": 1}]
@@ -87,3 +89,17 @@ def test_overruns_are_kept_across_snapshots():
         if step.refresh is not None:
             counts.append(loop.refresh(step.refresh).results["overruns"])
     assert counts == list(range(1, len(counts) + 1)) and len(counts) == 4
+
+
+def test_the_node_counts_overruns_and_refuses_unknown_rule_names_without_crashing():
+    X = _data(100, seed=7)
+    feed = [Features(stamp_ns=t, names=NAMES, values=x) for t, x in enumerate(X)]
+    node = MockNode(DiscoveryNode, params={"window": 60, "hop": 20, "min_samples": 60, "tau_max": 1,
+                                           "method": "lpcmci", "time_budget_ms": 1e-6, "threaded": False})
+    node.feed("features", *feed).run()
+    assert len(node.outputs("causal/graph")) == 3 and node.node.counters["overruns"] == 3
+    bad = MockNode(DiscoveryNode, params={"window": 60, "min_samples": 60, "tau_max": 1, "threaded": False,
+                                          "link_rules": [{"forbid": "h9.* -> robot.v"}]})
+    bad.feed("features", *feed).run()
+    assert bad.exit_code == 0 and bad.outputs("causal/graph") == []
+    assert bad.node.counters["bad:link_rules"] == 100 and len(bad.outputs("causal/events")) == 1
