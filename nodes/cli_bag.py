@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -41,7 +42,7 @@ BusOpt = typer.Option(None, "--bus", envvar=ENV_VAR, help="Bus endpoint (default
 TopicsOpt = typer.Option(None, "--topics", help="Only these topics (repeat the option or separate with commas).")
 
 
-def _lazy(module: str) -> object:
+def _lazy(module: str) -> Any:
     """Export and import need pandas and rosbags (~0.5 s to import); every `causalstream`
     command loads this module, so they are imported only by the commands that use them."""
     return importlib.import_module(f"causalstream.stream.{module}")

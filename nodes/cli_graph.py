@@ -87,7 +87,7 @@ def _next(sub: Subscriber, topic: str, timeout: float) -> CausalGraph | None:
     noted = False
     while True:
         got = sub.recv(timeout=1.0)
-        if got is not None:
+        if got is not None and isinstance(got.message, CausalGraph):
             return got.message
         if not noted:
             _ERR.print(f"waiting for a graph on {topic} ...")
@@ -100,7 +100,7 @@ def _graphs_until(sub: Subscriber, end: float, png: str) -> Iterator[CausalGraph
     """Each graph that arrives before ``end`` (monotonic), drawn to ``png`` first if asked."""
     while time.monotonic() < end:
         got = sub.recv(timeout=min(0.5, max(0.01, end - time.monotonic())))
-        if got is not None:
+        if got is not None and isinstance(got.message, CausalGraph):
             _emit(got.message, png)
             yield got.message
 

@@ -151,6 +151,8 @@ def echo(
                 if timeout and time.monotonic() - start > timeout:
                     raise typer.Exit(1)
                 continue
+            if got.message is None:  # a raw subscriber's; this one decodes
+                continue
             data = to_builtins(got.message)
             graph = got.message if isinstance(got.message, CausalGraph) else None
             if graph is not None:

@@ -6,7 +6,8 @@ Rather than re-write them, we run tigramite's ``PCMCI.run_pcmciplus`` with two p
 
 - :class:`CovarianceCITest`, a tigramite ``CondIndTest`` whose ``run_test`` answers from the
   covariance snapshot (a small solve) instead of building a lagged array from the window;
-- :class:`CovariancePCMCI`, a ``PCMCI`` whose ``run_pc_stable`` is our batched PC1.
+- :class:`CovariancePCMCI`, a ``PCMCI`` whose ``run_pc_stable`` is our batched PC1 and whose
+  rule-orientation phase is ours (pcmciplus_rules.py).
 
 The graph logic is then tigramite's, line for line; only the arithmetic moves.
 """
@@ -23,6 +24,7 @@ from tigramite.pcmci import PCMCI
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.causal.pc1 import Node, run_pc1_select
+from causalstream.models.causal.pcmciplus_rules import orient_rules
 from causalstream.models.errors import ModelError
 
 __all__ = ["CovarianceCITest", "CovariancePCMCI", "run_pcmciplus"]
@@ -137,6 +139,17 @@ class CovariancePCMCI(PCMCI):
         self.all_parents = res.parents
         self.p_matrix, self.val_matrix = res.p_matrix, res.val_matrix
         return res.parents
+
+
+    def _pcmciplus_rule_orientation_phase(self, collider_graph: np.ndarray, ambiguous_triples: list,
+                                          conflict_resolution: bool) -> np.ndarray:
+        """The rule-orientation phase in our code (pcmciplus_rules.py), equal to tigramite's.
+
+        >>> g = np.full((2, 2, 1), "", dtype="<U3"); g[0, 1, 0] = g[1, 0, 0] = "o-o"
+        >>> str(CovariancePCMCI(2, 0)._pcmciplus_rule_orientation_phase(g, [], True)[0, 1, 0])
+        'o-o'
+        """
+        return orient_rules(collider_graph, ambiguous_triples, conflict_resolution)
 
 
 def run_pcmciplus(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float | None,
