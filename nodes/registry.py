@@ -30,6 +30,7 @@ __all__ = ["BUILTIN_KINDS", "available_kinds", "register", "resolve"]
 BUILTIN_KINDS: dict[str, str] = {
     "discovery": "causalstream.nodes.discovery:DiscoveryNode",
     "features": "causalstream.nodes.features:FeaturesNode",
+    "foxglove": "causalstream.nodes.foxglove_view:FoxgloveView",
     "listener": "causalstream.nodes.generic:Listener",
     "predictor": "causalstream.nodes.predictor:PredictorNode",
     "recorder": "causalstream.nodes.log_nodes:RecorderNode",

@@ -64,7 +64,13 @@ _ROLE_COLOR = {"robot": (0.1, 0.4, 1.0), "human": (1.0, 0.5, 0.1)}
 
 
 class ViewerRecord(NamedTuple):
-    """One encoded message of one channel (what the view serves and a viewer file holds)."""
+    """One encoded message of one channel (what the view serves and a viewer file holds).
+
+    >>> from causalstream.stream.messages import Clock
+    >>> rec = ViewerChannels().update("/clock", Clock(stamp_ns=2_000_000_001))[0]
+    >>> rec.topic, rec.schema_name, rec.message_encoding, rec.data
+    ('/clock', 'causalstream.Clock', 'json', b'{"stamp":{"sec":2,"nsec":1}}')
+    """
 
     topic: str
     schema_name: str

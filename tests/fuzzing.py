@@ -19,7 +19,16 @@ from causalstream.stream.bus.broker import SENTINEL_TOPIC
 from causalstream.stream.bus.endpoints import configure_socket
 from causalstream.stream.bus.topics import HELLO_PREFIX, TOPICS
 from causalstream.stream.codec import SEP, encode_frame
-from causalstream.stream.messages import AgentStates, CausalGraph, Clock, Features, Message, Predictions
+from causalstream.stream.messages import (
+    AgentStates,
+    CausalEvent,
+    CausalGraph,
+    Clock,
+    Features,
+    Message,
+    NodeStatus,
+    Predictions,
+)
 
 HUGE_BYTES = 50 * 2**20  # a 50 MB frame
 HUMANS = ["h1", "h2", "h3", "h4", "h5"]
@@ -47,6 +56,10 @@ def sample(type_name: str, i: int, stamp_ns: int | None = None) -> Message:
         traj = np.stack([np.full((2, 3, 2), k + t, np.float32) for k in range(2)], axis=1)
         return Predictions(stamp_ns=stamp, agent_ids=["robot", "h1"], trajectories=traj,
                            probabilities=np.full((2, 2), 0.5, np.float32))
+    if type_name == "CausalEvent":
+        return CausalEvent(stamp_ns=stamp, kind="graph_changed", shd=i % 3, graph_seq=i)
+    if type_name == "NodeStatus":  # another node's heartbeat (never the subject's name, /fz)
+        return NodeStatus(stamp_ns=stamp, name="/fuzz/other", kind="talker", counters={"in": i, "out": i})
     names = ["robot.v"] + [f"{h}.{v}" for h in HUMANS for v in ("v", "a")]
     rng = np.random.default_rng(i)
     return Features(stamp_ns=stamp, names=names, values=rng.normal(size=len(names)))

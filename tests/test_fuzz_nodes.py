@@ -39,6 +39,7 @@ SUBJECTS = [*available_kinds(), ECHO]
 # Params a kind needs to run quickly in a test (everything else: its defaults).
 KIND_PARAMS: dict[str, dict[str, object]] = {
     "talker": {"rate_hz": 5},
+    "foxglove": {"port": 0},  # any free port (the contract tests use the default)
     "recorder": {"path": "$TMP/fuzz.mcap"},
     "discovery": {"window": 30, "min_samples": 4, "tau_max": 1},  # a graph from the 4th sample on
     "predictor": {"step_s": 0.05},  # history steps as fast as the samples: predictions during warm-up

@@ -53,7 +53,13 @@ _JSON = msgspec.json.Encoder()
 
 
 class Conversion(Protocol):
-    """What turns a bus message into viewer records: ``ViewerChannels``, or :class:`JsonChannels`."""
+    """What turns a bus message into viewer records: ``ViewerChannels``, or :class:`JsonChannels`.
+
+    >>> from causalstream.stream.messages import Clock
+    >>> conv: Conversion = JsonChannels()
+    >>> [r.topic for r in conv.update("/clock", Clock(stamp_ns=1))]
+    ['/clock']
+    """
 
     def update(self, topic: str, msg: Message) -> Sequence[Record]: ...
 

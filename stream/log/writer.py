@@ -56,7 +56,13 @@ _U32 = 0xFFFFFFFF
 
 
 class Record(Protocol):
-    """One message of any channel, encoded already (what ``ViewerChannels.update`` returns)."""
+    """One message of any channel, encoded already (what ``ViewerChannels.update`` returns).
+
+    >>> from causalstream.stream.viewer_channels import ViewerRecord
+    >>> rec: Record = ViewerRecord("/t", "T", "jsonschema", b"{}", "json", b'{"x":1}', 5)
+    >>> rec.topic, rec.log_time_ns
+    ('/t', 5)
+    """
 
     @property
     def topic(self) -> str: ...

@@ -1,0 +1,76 @@
+// The live view as a viewer sees it: @foxglove/ws-protocol's FoxgloveClient over `ws`, advertising
+// foxglove.sdk.v1 (foxglove-sdk's server answers foxglove.websocket.v1 with HTTP 400).
+//   node view_client.mjs ws://127.0.0.1:PORT SECONDS [slow]
+// Subscribes to every advertised channel (and to those advertised later), decodes each message:
+// JSON.parse, then the channel's JSON Schema checked (every property's type, arrays' items).
+// With `slow`, it reads nothing for SECONDS (a stalled viewer) before it counts.
+// Prints one JSON line: {channels: {topic: {schemaName, encoding, messages, bad, sample}}, errors}.
+import wsProtocol from "@foxglove/ws-protocol";
+import WebSocket from "ws";
+
+const { FoxgloveClient } = wsProtocol;
+
+const [url, seconds, mode] = process.argv.slice(2);
+const ws = new WebSocket(url, ["foxglove.sdk.v1"]);
+const client = new FoxgloveClient({ ws });
+const byId = new Map();
+const bySub = new Map();
+const out = { channels: {}, errors: [] };
+
+function typeOk(schema, value, path, errors) {
+  if (schema === undefined || value === null) return; // null: a NaN number, or a field left out
+  const t = schema.type;
+  const ok = {
+    object: () => typeof value === "object" && !Array.isArray(value),
+    array: () => Array.isArray(value),
+    number: () => typeof value === "number",
+    integer: () => Number.isInteger(value),
+    string: () => typeof value === "string",
+    boolean: () => typeof value === "boolean",
+  }[t];
+  if (ok === undefined) { errors.push(`${path}: schema type ${t} unknown`); return; }
+  if (!ok()) { errors.push(`${path}: want ${t}, got ${JSON.stringify(value).slice(0, 40)}`); return; }
+  if (t === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const sub = schema.properties?.[k];
+      if (sub === undefined) errors.push(`${path}.${k}: not in the schema`);
+      else typeOk(sub, v, `${path}.${k}`, errors);
+    }
+  } else if (t === "array") {
+    value.slice(0, 50).forEach((v, i) => typeOk(schema.items, v, `${path}[${i}]`, errors));
+  }
+}
+
+client.on("advertise", (channels) => {
+  for (const ch of channels) {
+    const schema = ch.schemaEncoding === "jsonschema" ? JSON.parse(ch.schema) : undefined;
+    byId.set(ch.id, { ...ch, parsed: schema });
+    out.channels[ch.topic] = { schemaName: ch.schemaName, encoding: ch.encoding, messages: 0, bad: 0, sample: null };
+    bySub.set(client.subscribe(ch.id), ch.id);
+  }
+});
+client.on("message", ({ subscriptionId, data }) => {
+  const ch = byId.get(bySub.get(subscriptionId));
+  if (ch === undefined) return;
+  const rec = out.channels[ch.topic];
+  rec.messages += 1;
+  try {
+    const msg = JSON.parse(new TextDecoder().decode(data));
+    const errors = [];
+    typeOk(ch.parsed, msg, ch.topic, errors);
+    if (errors.length) { rec.bad += 1; out.errors.push(...errors.slice(0, 3)); }
+    if (rec.sample === null) rec.sample = msg;
+  } catch (e) {
+    rec.bad += 1;
+    out.errors.push(`${ch.topic}: ${e}`);
+  }
+});
+client.on("error", (e) => out.errors.push(`client: ${e.message ?? e}`));
+
+const done = () => { ws.close(); process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0)); };
+if (mode === "slow") {
+  ws.on("open", () => ws._socket.pause()); // read nothing: the server's buffer for us fills
+  setTimeout(() => { ws._socket.resume(); setTimeout(done, 1500); }, Number(seconds) * 1000);
+} else {
+  setTimeout(done, Number(seconds) * 1000);
+}
