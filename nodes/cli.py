@@ -23,7 +23,17 @@ from rich.console import Console
 from rich.text import Text
 
 
-from causalstream.nodes import cli_bag, cli_bus, cli_discover, cli_graph, cli_launch, cli_model, cli_node, cli_topic
+from causalstream.nodes import (
+    cli_bag,
+    cli_bus,
+    cli_discover,
+    cli_graph,
+    cli_launch,
+    cli_model,
+    cli_node,
+    cli_topic,
+    cli_view,
+)
 from causalstream.nodes.errors import CausalstreamError
 
 __all__ = ["app", "main"]
@@ -45,7 +55,7 @@ _ERR = Console(stderr=True, highlight=False)
 
 
 # One line per command group; each module builds its own Typer app and knows its name.
-for _group in (cli_bus, cli_graph, cli_topic, cli_launch, cli_node, cli_bag, cli_model, cli_discover):
+for _group in (cli_bus, cli_graph, cli_topic, cli_launch, cli_node, cli_bag, cli_model, cli_discover, cli_view):
     _group.register(app)
 
 

@@ -6,12 +6,17 @@ name as on the bus) plus the view's channels (``/view/scene``, ``/view/predictio
 ``/view/features``, ``/view/links``), each advertised with its JSON Schema when its first
 message comes. The server listens on ``host`` (127.0.0.1 by default) and ``port``; it speaks
 ``foxglove.sdk.v1`` (Foxglove; Lichtblick since its PR #819). A client too slow to keep up loses
-its oldest messages past ``backlog`` (the sdk's per-client buffer), never the bus; each client's
-subscribe and unsubscribe is counted (``subscriptions``, ``unsubscriptions``). The last message
+its oldest messages past ``backlog`` (the sdk's per-client buffer), never the bus; the sdk
+(0.30.3) tells Python nothing of those drops, so what is counted is what the view sees: each
+subscribe and unsubscribe (``subscriptions``, ``unsubscriptions``), the clients subscribed now
+(``view:clients``), those that went away or were dropped (``view:clients_gone``), and the
+messages handed to the sdk, one per subscribed client (``view:offered``). The last message
 of a latched topic's channels (``/causal/graph``, ``/sim/ground_truth``, ...) is kept and logged
 again when a viewer subscribes later (``view:latched_resent``). A port already taken is
-one error line and exit 2. A message the view cannot convert is named once in the log and
-counted (``view:unconverted``); the rest goes on.
+one error line and exit 2. A message the view cannot map (a user's own type) is served on its
+topic as plain JSON (``viewer_plain.py``), the topic named once in the log (``view:plain``
+counts them); one that is not even plain data is skipped, named once, and counted
+(``view:unconverted``).
 
 >>> FoxgloveView.Params().port, FoxgloveView.Params().host
 (8765, '127.0.0.1')
@@ -19,7 +24,9 @@ counted (``view:unconverted``); the rest goes on.
 
 from __future__ import annotations
 
+import collections
 import logging
+import threading
 from typing import Any
 
 import foxglove
@@ -29,6 +36,7 @@ from pydantic import Field
 from causalstream.nodes.node import Input, Node, NodeParams
 from causalstream.stream.bus.topics import TOPICS, default_latched
 from causalstream.stream.viewer_channels import ViewerChannels, ViewerRecord
+from causalstream.stream.viewer_plain import PlainJson
 
 __all__ = ["FoxgloveView"]
 
@@ -40,18 +48,46 @@ DEFAULT_TOPICS = sorted(t for t in TOPICS if t not in ("/log", "/bus/stats"))
 
 class _Clients(ServerListener):
     """Counts the viewers' subscriptions and sends a latched channel's last message to a new
-    subscriber (the sdk calls these on its own threads)."""
+    subscriber (the sdk calls these on its own threads).
+
+    It keeps which client is subscribed to which topic: ``subscribers(topic)`` is how many
+    clients a message of that channel is handed to (``view:offered``), ``view:clients`` the
+    clients subscribed now, and a client whose last subscription ends (it disconnected, the sdk
+    dropped it, or it unsubscribed from everything: the sdk calls ``on_unsubscribe`` for each
+    channel then) counts once in ``view:clients_gone``.
+    """
 
     def __init__(self, view: FoxgloveView) -> None:
         self.view = view
         self.counters = view.counters
+        self.lock = threading.Lock()
+        self.topics: dict[int, set[str]] = {}  # client id -> the topics it is subscribed to
+        self.count: collections.Counter[str] = collections.Counter()  # topic -> subscribed clients
+
+    def subscribers(self, topic: str) -> int:
+        """How many clients are subscribed to ``topic``'s channel now."""
+        return self.count[topic]
 
     def on_subscribe(self, client: Any, channel: Any) -> None:
-        self.counters["subscriptions"] += 1
+        with self.lock:
+            self.counters["subscriptions"] += 1
+            mine = self.topics.setdefault(client.id, set())
+            if channel.topic not in mine:
+                mine.add(channel.topic)
+                self.count[channel.topic] += 1
+            self.counters["view:clients"] = len(self.topics)
         self.view.resend_latched(channel.topic)
 
     def on_unsubscribe(self, client: Any, channel: Any) -> None:
-        self.counters["unsubscriptions"] += 1
+        with self.lock:
+            self.counters["unsubscriptions"] += 1
+            mine = self.topics.get(client.id, set())
+            if channel.topic in mine:
+                mine.discard(channel.topic)
+                self.count[channel.topic] -= 1
+            if not mine and self.topics.pop(client.id, None) is not None:
+                self.counters["view:clients_gone"] += 1
+            self.counters["view:clients"] = len(self.topics)
 
 
 class FoxgloveView(Node):
@@ -79,12 +115,16 @@ class FoxgloveView(Node):
         self.context = foxglove.Context()
         self.open: dict[str, foxglove.Channel] = {}
         self.failed: set[str] = set()
+        self.plain = PlainJson()  # topics whose messages the view cannot map: plain JSON
+        self.plain_topics: set[str] = set()
         self.latched: dict[str, ViewerRecord] = {}  # channel -> last record, for channels of latched topics
-        for key in ("subscriptions", "unsubscriptions", "channels", "view:unconverted", "view:latched_resent"):
+        for key in ("subscriptions", "unsubscriptions", "channels", "view:unconverted", "view:latched_resent",
+                    "view:plain", "view:offered", "view:clients", "view:clients_gone"):
             self.counters[key] += 0  # every key exists before the sdk's threads touch the counter
+        self.clients = _Clients(self)
         try:
             self.server = foxglove.start_server(name="causalstream", host=p.host, port=p.port, context=self.context,
-                                                server_listener=_Clients(self),
+                                                server_listener=self.clients,
                                                 message_backlog_size=p.backlog)
         except Exception as exc:  # noqa: BLE001 - the sdk raises a plain RuntimeError for a bind failure
             self.server = None
@@ -100,13 +140,8 @@ class FoxgloveView(Node):
         """One bus message -> its records on their channels."""
         try:
             records = self.channels.update(event.topic, event.message)
-        except Exception as exc:  # noqa: BLE001 - one unconvertible message must not stop the view
-            self.counters["view:unconverted"] += 1
-            if event.topic not in self.failed:
-                self.failed.add(event.topic)
-                self.log.warning("foxglove: cannot convert %s (%s): %r; its messages are skipped",
-                                 event.topic, type(event.message).__name__, exc)
-            return
+        except Exception as exc:  # noqa: BLE001 - one unmappable message must not stop the view
+            records = self._plain(event, exc)
         latched = default_latched(event.topic)
         for rec in records:
             ch = self._channel(rec)
@@ -114,6 +149,25 @@ class FoxgloveView(Node):
                 self.latched[rec.topic] = rec
             ch.log(rec.data, log_time=rec.log_time_ns)
             self.counters["out"] += 1
+            self.counters["view:offered"] += self.clients.subscribers(rec.topic)
+
+    def _plain(self, event: Input, exc: Exception) -> list[ViewerRecord]:
+        """A message the view cannot map: its topic's channel as plain JSON, the topic named once in the log."""
+        try:
+            rec = self.plain.record(event.topic, event.message)
+        except Exception as again:  # noqa: BLE001 - not even plain data: skipped, named once, counted
+            self.counters["view:unconverted"] += 1
+            if event.topic not in self.failed:
+                self.failed.add(event.topic)
+                self.log.warning("foxglove: cannot convert %s (%s): %r; its messages are skipped",
+                                 event.topic, type(event.message).__name__, again)
+            return []
+        self.counters["view:plain"] += 1
+        if event.topic not in self.plain_topics:
+            self.plain_topics.add(event.topic)
+            self.log.warning("foxglove: cannot map %s (%s): %s; it is served as plain JSON (%s)",
+                             event.topic, type(event.message).__name__, exc, rec.schema_name)
+        return [rec]
 
     def resend_latched(self, topic: str) -> None:
         """A viewer subscribed to ``topic``: if it is a latched topic's channel, log its last message.

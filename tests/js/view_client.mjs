@@ -1,9 +1,10 @@
 // The live view as a viewer sees it: @foxglove/ws-protocol's FoxgloveClient over `ws`, advertising
 // foxglove.sdk.v1 (foxglove-sdk's server answers foxglove.websocket.v1 with HTTP 400).
-//   node view_client.mjs ws://127.0.0.1:PORT SECONDS [slow]
+//   node view_client.mjs ws://127.0.0.1:PORT SECONDS [slow|stall]
 // Subscribes to every advertised channel (and to those advertised later), decodes each message:
 // JSON.parse, then the channel's JSON Schema checked (every property's type, arrays' items).
-// With `slow`, it reads nothing for SECONDS (a stalled viewer) before it counts.
+// With `slow`, it reads nothing for SECONDS (a stalled viewer) before it counts. With `stall`, it
+// subscribes, then stops reading at its first message for SECONDS (a stalled subscriber), then reads on.
 // Prints one JSON line: {channels: {topic: {schemaName, encoding, messages, bad, sample}}, errors}.
 import wsProtocol from "@foxglove/ws-protocol";
 import WebSocket from "ws";
@@ -68,7 +69,15 @@ client.on("message", ({ subscriptionId, data }) => {
 client.on("error", (e) => out.errors.push(`client: ${e.message ?? e}`));
 
 const done = () => { ws.close(); process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0)); };
-if (mode === "slow") {
+if (mode === "stall") {
+  let stalled = false;
+  client.on("message", () => {
+    if (stalled) return;
+    stalled = true;
+    ws._socket.pause(); // subscribed, and reading nothing: the server's buffer for us fills
+    setTimeout(() => { ws._socket.resume(); setTimeout(done, 2000); }, Number(seconds) * 1000);
+  });
+} else if (mode === "slow") {
   ws.on("open", () => ws._socket.pause()); // read nothing: the server's buffer for us fills
   setTimeout(() => { ws._socket.resume(); setTimeout(done, 1500); }, Number(seconds) * 1000);
 } else {
