@@ -28,6 +28,7 @@ from rich.table import Table
 
 from causalstream.models.trajectory import OnnxPredictor
 from causalstream.models.trajectory.data import SCENES
+from causalstream.nodes.cli_adapt import adapt
 from causalstream.nodes.errors import CommandError
 
 __all__ = ["register"]
@@ -38,6 +39,7 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 _OUT = Console(highlight=False)
+model_app.command()(adapt)  # `model adapt`: nodes/cli_adapt.py
 
 
 def register(app: typer.Typer) -> None:
@@ -209,7 +211,8 @@ def info(path: Path = typer.Argument(None, help="An .onnx model; default: the sh
     rows = [("model id", predictor.model_id), ("observed / horizon / modes", f"{predictor.observed} / {predictor.horizon} / {predictor.modes}")]
     rows += [(f"input {i.name}", str(i.shape)) for i in predictor.session.get_inputs()]
     rows += [(f"output {o.name}", str(o.shape)) for o in predictor.session.get_outputs()]
-    rows += [(k, json.dumps(meta[k], default=float)) for k in ("command", "git_commit", "split", "metrics") if k in meta]
+    keys = ("command", "git_commit", "split", "metrics", "adapted_from", "adapt_data", "shots", "sha256")  # the last 4: `model adapt`
+    rows += [(k, json.dumps(meta[k], default=float)) for k in keys if k in meta]
     for k, v in rows:
         table.add_row(k, v)
     _OUT.print(table)

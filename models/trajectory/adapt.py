@@ -1,0 +1,242 @@
+"""Style adaptation: fine-tune only a small style part of a trained predictor on a new domain.
+
+After Liu et al., "Towards Robust and Adaptive Motion Forecasting: A Causal Representation
+Perspective" (CVPR 2022) and GCRL (ICML 2023): the invariant mechanisms (the encoders, the
+causal discovery, the gated attention) stay frozen and only a domain's style is learnt from a
+few scenes. The style part here is FiLM, a per-channel scale and shift, on three feature sites
+of :class:`CausalGatedPredictor` (:data:`STYLE_SITES`): the agent encoder's output (``encoder``),
+the decoder's hidden layer before the per-mode bias (``decoder``) and the trajectory read-out
+(``output``, offsets to constant velocity in the agent's frame); 304 numbers at d_model 64.
+Initialised to identity (scale 1, shift 0), so the model is the base one, exactly, before
+adaptation. Each site follows a linear layer, so the style folds into that layer's weight and
+bias (:meth:`StyleFiLM.fold`): the adapted model is a plain network again, the ONNX graph is
+the base one with other weights, and its checkpoint loads with ``load_checkpoint``.
+
+Training runs the network in eval mode (the gate thresholded, as it runs on the robot) with
+gradients; loss: ADE of the most probable mode + ADE of mode 0 + min-of-K ADE + the mode
+classification, plus an L2 pull towards identity. A share of the shots is held out to pick
+the epoch (epoch 0, the base model, included), so adaptation never does worse than the base
+on those held-out shots.
+
+>>> net = CausalGatedPredictor(NetworkConfig(d_model=8, heads=2, layers=1, modes=2)).eval()
+>>> style = StyleFiLM(net)
+>>> h, prior = torch.randn(3, 8, 2), torch.ones(3, 3)
+>>> with torch.no_grad():
+...     base = net(h, prior).trajectories
+...     with style.attached(net):
+...         styled = net(h, prior).trajectories
+...     folded = style.fold(net)(h, prior).trajectories
+>>> torch.equal(base, styled), torch.equal(base, folded), style.size()
+(True, True, 80)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from causalstream.models.errors import ModelError, ParameterError
+from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig  # noqa: F401 (doctests)
+from causalstream.models.trajectory.training import collate, evaluate
+
+__all__ = ["STYLE_SITES", "AdaptConfig", "AdaptResult", "StyleFiLM", "adapt", "split_shots"]
+
+log = logging.getLogger(__name__)
+
+# site name -> the linear layer whose output it scales and shifts
+STYLE_SITES = {"encoder": "self_encoder.2", "decoder": "head_in", "output": "trajectory_out"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptConfig:
+    """The adaptation schedule.
+
+    >>> AdaptConfig().sites, AdaptConfig(epochs=5).epochs
+    (('encoder', 'decoder', 'output'), 5)
+    """
+
+    epochs: int = 40
+    lr: float = 1e-2
+    batch_windows: int = 16
+    identity_weight: float = 1e-3  # L2 of (scale - 1, shift) per number
+    val_share: float = 0.2  # share of the shots held out to pick the epoch (none below 5 shots)
+    min_steps: int = 150  # few shots: more epochs, so that every run takes at least this many steps
+    sites: tuple[str, ...] = ("encoder", "decoder", "output")
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.sites if s not in STYLE_SITES]
+        if unknown or not self.sites:
+            raise ParameterError(what="AdaptConfig", reason=f"sites must be some of {sorted(STYLE_SITES)}, got {list(self.sites)}")
+        if self.epochs < 1 or not 0 <= self.val_share < 1:
+            raise ParameterError(what="AdaptConfig", reason="need epochs >= 1 and 0 <= val_share < 1")
+
+
+class AdaptResult(NamedTuple):
+    """The adapted network (style folded in), its style, and the held-out shots' numbers before/after.
+
+    >>> AdaptResult._fields
+    ('network', 'style', 'before', 'after', 'best_epoch', 'seconds', 'history')
+    """
+
+    network: CausalGatedPredictor
+    style: StyleFiLM
+    before: dict[str, float]  # held-out shots, the base model ({} when none held out)
+    after: dict[str, float]
+    best_epoch: int  # 0: the base model was kept
+    seconds: float
+    history: list[dict[str, float]]
+
+
+def _site(net: nn.Module, name: str) -> nn.Linear:
+    layer = net.get_submodule(STYLE_SITES[name])
+    if not isinstance(layer, nn.Linear):
+        raise ModelError(what="model adapt", reason=f"the network has no style part: {STYLE_SITES[name]} is not a linear layer")
+    return layer
+
+
+class StyleFiLM(nn.Module):
+    """Per-channel scale and shift on the outputs of the style sites of ``net`` (identity at start).
+
+    >>> net = CausalGatedPredictor(NetworkConfig(d_model=8, heads=2, layers=1, modes=2))
+    >>> sorted(StyleFiLM(net, ("output",)).scale), StyleFiLM(net, ("output",)).size()
+    (['output'], 48)
+    """
+
+    def __init__(self, net: CausalGatedPredictor, sites: Sequence[str] = tuple(STYLE_SITES)) -> None:
+        super().__init__()
+        widths = {s: _site(net, s).out_features for s in sites}
+        self.scale = nn.ParameterDict({s: nn.Parameter(torch.ones(n)) for s, n in widths.items()})
+        self.shift = nn.ParameterDict({s: nn.Parameter(torch.zeros(n)) for s, n in widths.items()})
+
+    def size(self) -> int:
+        """How many numbers the style part has."""
+        return sum(p.numel() for p in self.parameters())
+
+    def distance(self) -> torch.Tensor:
+        """Squared distance from identity, summed over every number."""
+        return sum((((self.scale[s] - 1) ** 2).sum() + (self.shift[s] ** 2).sum() for s in self.scale),
+                   torch.zeros(()))
+
+    @contextlib.contextmanager
+    def attached(self, net: CausalGatedPredictor) -> Iterator[CausalGatedPredictor]:
+        """``net`` with the style applied to its sites (forward hooks), removed on exit."""
+        hooks = []
+        for s in self.scale:
+            def film(_m: nn.Module, _i: object, out: torch.Tensor, s: str = s) -> torch.Tensor:
+                return out * self.scale[s] + self.shift[s]
+            hooks.append(_site(net, s).register_forward_hook(film))
+        try:
+            yield net
+        finally:
+            for h in hooks:
+                h.remove()
+
+    def fold(self, net: CausalGatedPredictor) -> CausalGatedPredictor:
+        """A copy of ``net`` (eval mode) with the style folded into its sites' weights and biases."""
+        out = copy.deepcopy(net).eval()
+        with torch.no_grad():
+            for s in self.scale:
+                layer, scale, shift = _site(out, s), self.scale[s].detach(), self.shift[s].detach()
+                layer.weight.mul_(scale[:, None])
+                layer.bias.mul_(scale).add_(shift)
+        return out
+
+
+def split_shots(windows: Sequence[np.ndarray], val_share: float, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(train, held out): a seeded random ``val_share`` of the shots held out (none below 5 shots).
+
+    >>> tr, va = split_shots([np.zeros((2, 20, 2))] * 10, 0.2)
+    >>> len(tr), len(va), len(split_shots([np.zeros((2, 20, 2))] * 4, 0.2)[1])
+    (8, 2, 0)
+    """
+    n_val = int(round(len(windows) * val_share)) if len(windows) >= 5 else 0
+    order = np.random.default_rng(seed).permutation(len(windows))
+    held = set(order[:n_val].tolist())
+    return [w for i, w in enumerate(windows) if i not in held], [windows[i] for i in sorted(held)]
+
+
+def _loss(net: CausalGatedPredictor, scene: torch.Tensor, valid: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    obs, horizon = net.config.observed, net.config.horizon
+    out = net(scene[:, :, :obs], prior)
+    err = torch.linalg.vector_norm(out.trajectories - scene[:, :, None, obs: obs + horizon], dim=-1)
+    ade = err.mean(-1)  # [B, A, K]
+    top = ade.gather(-1, out.mode_logits.argmax(dim=-1, keepdim=True))[..., 0]
+    target = torch.softmax(-ade.detach() / 2.0, dim=-1)
+    cls = nn.functional.cross_entropy(out.mode_logits[valid], target[valid])
+    return top[valid].mean() + ade[..., 0][valid].mean() + 0.5 * ade.amin(-1)[valid].mean() + 0.5 * cls
+
+
+def _score(metrics: dict[str, float]) -> float:
+    return metrics["ade_top1"]
+
+
+def adapt(base: CausalGatedPredictor, shots: Sequence[np.ndarray], config: AdaptConfig = AdaptConfig(),
+          progress: Callable[[int, int, float], None] | None = None) -> AdaptResult:
+    """Learn a style for ``base`` (left unchanged) from ``shots``, windows [A, 20, 2] of the new domain.
+
+    ``progress(epoch, epochs, loss)`` is called after each epoch. The epoch with the lowest
+    most-probable-mode ADE on the held-out shots is kept (with too few shots to hold any out,
+    the last).
+
+    >>> rng = np.random.default_rng(0)
+    >>> walks = [np.cumsum(rng.normal(0.3, 0.05, (3, 20, 2)), axis=1).astype(np.float32) for _ in range(6)]
+    >>> base = CausalGatedPredictor(NetworkConfig(d_model=8, heads=2, layers=1, modes=2)).eval()
+    >>> result = adapt(base, walks, AdaptConfig(epochs=2, min_steps=0))
+    >>> result.style.size(), len(result.history), result.after["ade_top1"] <= result.before["ade_top1"]
+    (80, 2, True)
+    """
+    if not shots:
+        raise ParameterError(what="adapt", reason="no scenes to adapt on")
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    net = copy.deepcopy(base).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    style = StyleFiLM(net, config.sites)
+    train_w, val_w = split_shots(shots, config.val_share, config.seed)
+    batches = math.ceil(len(train_w) / config.batch_windows)
+    epochs = max(config.epochs, math.ceil(config.min_steps / batches))
+    opt = torch.optim.Adam(style.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * batches)
+    before = evaluate(net, val_w) if val_w else {}
+    best = (_score(before) if val_w else math.inf, 0, copy.deepcopy(style.state_dict()), before)
+    history: list[dict[str, float]] = []
+    with style.attached(net):
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(len(train_w))
+            losses = []
+            for b in range(batches):
+                scene, valid, prior = collate([train_w[i] for i in order[b * config.batch_windows:(b + 1) * config.batch_windows]])
+                loss = _loss(net, scene, valid, prior) + config.identity_weight * style.distance()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+            row = {"epoch": epoch, "loss": float(np.mean(losses))}
+            if val_w:
+                metrics = evaluate(net, val_w)
+                row.update(metrics)
+                if _score(metrics) < best[0]:
+                    best = (_score(metrics), epoch, copy.deepcopy(style.state_dict()), metrics)
+            elif epoch == epochs:
+                best = (math.nan, epoch, copy.deepcopy(style.state_dict()), {})
+            history.append(row)
+            if progress:
+                progress(epoch, epochs, row["loss"])
+    style.load_state_dict(best[2])
+    log.info("style adapted on %d shots (%d held out): best epoch %d of %d", len(train_w), len(val_w), best[1], epochs)
+    return AdaptResult(network=style.fold(base), style=style, before=before, after=best[3], best_epoch=best[1],
+                       seconds=round(time.perf_counter() - started, 2), history=history)
