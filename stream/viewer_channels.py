@@ -4,12 +4,16 @@
 viewer-JSON channel (``viewer_json.py``) plus the view's extra channels: agents as a
 ``foxglove.SceneUpdate`` on ``/view/scene``, predictions as line strips (opacity = the mode's
 probability) on ``/view/predictions``, features as named numeric fields the Plot panel
-follows on ``/view/features``, a causal graph's links as a table on ``/view/links``. Time is
+follows on ``/view/features``, a causal graph's links as a table on ``/view/links`` (the
+simulator's ground truth on ``/view/truth_links``), and both graphs side by side as a picture
+(``foxglove.RawImage``, rgb8, ``data`` base64 as Foxglove's JSON schema has it) on
+``/view/graph``, sent only when a link set changes (``viewer_graph_image.py``). Time is
 ``{sec, nsec}`` everywhere; every channel is JSON with a JSON Schema.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from typing import Any, NamedTuple
 
@@ -17,6 +21,7 @@ import msgspec
 import numpy as np
 
 from causalstream.stream.messages import AgentStates, CausalGraph, Features, Message, Predictions
+from causalstream.stream.viewer_graph_image import GraphPicture
 from causalstream.stream.viewer_json import (
     MESSAGE_ENCODING,
     SCHEMA_ENCODING,
@@ -60,6 +65,12 @@ _LINKS_SCHEMA = {
         "source": _STR, "target": _STR, "lag": {"type": "integer"}, "mark": _STR,
         "val": _NUM, "p": _NUM}}}},
 }
+_IMAGE_SCHEMA = {  # Foxglove's own foxglove.RawImage JSON schema: bytes as a base64 string
+    "title": "foxglove.RawImage", "type": "object",
+    "properties": {"timestamp": _TIME, "frame_id": _STR, "width": {"type": "integer"}, "height": {"type": "integer"},
+                   "encoding": _STR, "step": {"type": "integer"}, "data": {"type": "string", "contentEncoding": "base64"}},
+}
+_TRUTH_TOPIC, _TRUTH_METHOD = "/sim/ground_truth", "ground_truth"
 _ROLE_COLOR = {"robot": (0.1, 0.4, 1.0), "human": (1.0, 0.5, 0.1)}
 
 
@@ -103,6 +114,7 @@ class ViewerChannels:
 
     def __init__(self) -> None:
         self._schemas: dict[Any, bytes] = {}
+        self.picture = GraphPicture()
 
     def _schema(self, key: Any, schema: dict[str, Any]) -> bytes:
         data = self._schemas.get(key)
@@ -123,7 +135,11 @@ class ViewerChannels:
         elif isinstance(msg, AgentStates):
             out.append(self._scene(msg))
         elif isinstance(msg, CausalGraph):
-            out.append(self._links(msg))
+            truth = topic == _TRUTH_TOPIC or msg.method == _TRUTH_METHOD
+            out.append(self._links(msg, "/view/truth_links" if truth else "/view/links"))
+            image = self.picture.update(msg, truth)
+            if image is not None:
+                out.append(self._image(image, msg.stamp_ns))
         elif isinstance(msg, Predictions):
             out.append(self._predictions(msg))
         return out
@@ -161,7 +177,7 @@ class ViewerChannels:
         return self._rec("/view/scene", "foxglove.SceneUpdate", self._schema("scene", _SCENE_SCHEMA),
                          {"entities": ents}, msg.stamp_ns)
 
-    def _links(self, msg: CausalGraph) -> ViewerRecord:
+    def _links(self, msg: CausalGraph, topic: str) -> ViewerRecord:
         val, p = np.asarray(msg.val), np.asarray(msg.p)
         rows = []
         for i, row in enumerate(msg.graph):
@@ -170,8 +186,14 @@ class ViewerChannels:
                     if mark and (lag > 0 or i != j):
                         rows.append({"source": msg.names[i], "target": msg.names[j], "lag": -lag, "mark": mark,
                                      "val": _finite(float(val[i, j, lag])), "p": _finite(float(p[i, j, lag]))})
-        return self._rec("/view/links", "causalstream.view.Links", self._schema("links", _LINKS_SCHEMA),
+        return self._rec(topic, "causalstream.view.Links", self._schema("links", _LINKS_SCHEMA),
                          {"timestamp": _time(msg.stamp_ns), "links": rows}, msg.stamp_ns)
+
+    def _image(self, image: np.ndarray, ns: int) -> ViewerRecord:
+        h, w = image.shape[:2]
+        obj = {"timestamp": _time(ns), "frame_id": "graph", "width": w, "height": h, "encoding": "rgb8", "step": w * 3,
+               "data": base64.b64encode(image.tobytes()).decode("ascii")}
+        return self._rec("/view/graph", "foxglove.RawImage", self._schema("image", _IMAGE_SCHEMA), obj, ns)
 
     def _predictions(self, msg: Predictions) -> ViewerRecord:
         t = _time(msg.stamp_ns)

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 from jsclients import needs_node, run_node
+from test_view_layout import layout_topics, load_layout
+
+from causalstream.stream.viewer_graph_image import PANEL
 
 from launching import Launch
 from support import ROOT, free_port_pair, run_cli, start_bus, stop
@@ -45,13 +48,19 @@ def test_the_viewer_client_decodes_every_channel_of_the_demo(tmp_path: Path) -> 
     assert got["errors"] == [], got["errors"][:10]
     ch = got["channels"]
     for topic in ("/agents/state", "/features", "/causal/graph", "/predictions", "/sim/ground_truth",
-                  "/view/scene", "/view/features", "/view/links", "/view/predictions"):
+                  "/view/scene", "/view/features", "/view/links", "/view/predictions", "/view/truth_links",
+                  "/view/graph"):
         assert topic in ch and ch[topic]["messages"] > 0 and ch[topic]["bad"] == 0, (topic, ch.get(topic))
         assert ch[topic]["encoding"] == "json"
     assert ch["/view/scene"]["schemaName"] == "foxglove.SceneUpdate"
     scene = ch["/view/scene"]["sample"]["entities"]
     assert {e["id"] for e in scene} >= {"robot", "h1"}
     assert all(set(e["timestamp"]) == {"sec", "nsec"} for e in scene)  # time as sec/nsec
+    image = ch["/view/graph"]["sample"]  # the graph picture, its data decoded from base64 as the viewers do
+    assert ch["/view/graph"]["schemaName"] == "foxglove.RawImage" and image["encoding"] == "rgb8"
+    assert image["data"] == image["width"] * image["height"] * 3 and image["step"] == image["width"] * 3
+    assert (image["width"], image["height"]) == (2 * PANEL[0], PANEL[1])  # the discovered graph | the truth
+    assert layout_topics(load_layout(), set(ch)) <= set(ch)  # launch/foxglove_layout.json: advertised channels
     graph = ch["/causal/graph"]["sample"]
     assert graph["names"] and "stamp" in graph and "stamp_ns" not in graph
     assert ch["/agents/state"]["messages"] > 50  # 20 Hz for 6 s, nothing lost

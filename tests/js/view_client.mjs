@@ -2,7 +2,9 @@
 // foxglove.sdk.v1 (foxglove-sdk's server answers foxglove.websocket.v1 with HTTP 400).
 //   node view_client.mjs ws://127.0.0.1:PORT SECONDS [slow|stall]
 // Subscribes to every advertised channel (and to those advertised later), decodes each message:
-// JSON.parse, then the channel's JSON Schema checked (every property's type, arrays' items).
+// JSON.parse, then the channel's JSON Schema checked (every property's type, arrays' items);
+// a top-level string with contentEncoding base64 (foxglove.RawImage's data) is decoded as the
+// viewers do, and the sample holds its length in bytes instead.
 // With `slow`, it reads nothing for SECONDS (a stalled viewer) before it counts. With `stall`, it
 // subscribes, then stops reading at its first message for SECONDS (a stalled subscriber), then reads on.
 // Prints one JSON line: {channels: {topic: {schemaName, encoding, messages, bad, sample}}, errors}.
@@ -42,6 +44,15 @@ function typeOk(schema, value, path, errors) {
   }
 }
 
+function decodeBytes(schema, msg, path, errors) {
+  for (const [k, sub] of Object.entries(schema?.properties ?? {})) {
+    if (sub.contentEncoding !== "base64" || typeof msg[k] !== "string") continue;
+    const bytes = Buffer.from(msg[k], "base64");
+    if (bytes.toString("base64") !== msg[k]) errors.push(`${path}.${k}: not base64`);
+    msg[k] = bytes.length;
+  }
+}
+
 client.on("advertise", (channels) => {
   for (const ch of channels) {
     const schema = ch.schemaEncoding === "jsonschema" ? JSON.parse(ch.schema) : undefined;
@@ -59,6 +70,7 @@ client.on("message", ({ subscriptionId, data }) => {
     const msg = JSON.parse(new TextDecoder().decode(data));
     const errors = [];
     typeOk(ch.parsed, msg, ch.topic, errors);
+    decodeBytes(ch.parsed, msg, ch.topic, errors);
     if (errors.length) { rec.bad += 1; out.errors.push(...errors.slice(0, 3)); }
     if (rec.sample === null) rec.sample = msg;
   } catch (e) {
