@@ -152,6 +152,39 @@ class Ledger:
         self._record_nodes(x, y, int(n[0]), int(code[0]))
         return val, pval
 
+    def answer(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The engine's batch, settled as ``run_masks`` settles it, but recorded nowhere.
+
+        PCMCI+'s phases ask ahead in batches and then replay tigramite's order: a test
+        counts (on its link) only when :meth:`replay` says it was asked. Returns
+        (val, pval, n, code).
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> from causalstream.models.causal.parcorr import CovParCorr
+        >>> X = np.random.default_rng(0).normal(size=(60, 2))
+        >>> led = Ledger(CovParCorr(LaggedCovariance(2, 60, 2).update_many(X).stats(), 2), 2, 1)
+        >>> val, p, n, code = led.answer(np.array([2]), np.array([1]), np.zeros((1, 6), bool))
+        >>> n.tolist(), code.tolist(), int(led.n_eff[0, 1, 1])
+        ([58], [1], 0)
+        """
+        val, pval = self.engine.run_masks(cx, cy, zmask)
+        code, n = self._codes(val, len(cx))
+        if self.testwise:
+            bad = code == INSUFFICIENT
+            val, pval = np.where(bad, 0.0, val), np.where(bad, 1.0, pval)
+        return val, pval, n, code
+
+    def replay(self, x: Node, y: Node, z: Sequence[Node], n: int, code: int) -> None:
+        """A test that :meth:`answer` answered, asked now: recorded as :meth:`test_one` records it.
+
+        >>> led = Ledger(None, 2, 1); led.replay((0, -1), (1, 0), [], 40, 1)
+        >>> int(led.n_eff[0, 1, 1]), STATUSES[led.code[0, 1, 1]]
+        (40, 'tested')
+        """
+        self._memo[self.key(x, y, z)] = (int(n), int(code))
+        self._record_nodes(x, y, int(n), int(code))
+
     def key(self, x: Node, y: Node, z: Sequence[Node]) -> tuple:
         """The cache key of a test: X and Y unordered, Z a set (as PCMCI+'s cache keys it).
 

@@ -1,15 +1,17 @@
-"""PCMCI+ on the lagged covariance, through tigramite's own control flow.
+"""PCMCI+ on the lagged covariance: tigramite's phases in our code, tigramite's flow as fallback.
 
-PCMCI+'s contemporaneous phases (skeleton with sepsets, collider orientation with the
-'majority' rule, Meek-style rules with conflict resolution) are long and order-sensitive.
-Rather than re-write them, we run tigramite's ``PCMCI.run_pcmciplus`` with two plug-ins:
+At a float ``pc_alpha``, :func:`run_direct` runs PCMCI+'s four phases, each equal to
+tigramite 5.2.10.1's: our batched PC1 (pc1.py), the MCI skeleton (pcmciplus_skeleton.py), the
+collider phase (pcmciplus_colliders.py), both asked in batches and replayed in tigramite's
+order (pcmciplus_ask.py), and the rule orientation (pcmciplus_rules.py).
+
+Everything else (pc_alpha None or a list: tigramite's AIC search over alphas;
+``reset_lagged_links``) runs tigramite's ``PCMCI.run_pcmciplus`` with plug-ins:
 
 - :class:`CovarianceCITest`, a tigramite ``CondIndTest`` whose ``run_test`` answers from the
   covariance snapshot (a small solve) instead of building a lagged array from the window;
 - :class:`CovariancePCMCI`, a ``PCMCI`` whose ``run_pc_stable`` is our batched PC1 and whose
-  rule-orientation phase is ours (pcmciplus_rules.py).
-
-The graph logic is then tigramite's, line for line; only the arithmetic moves.
+  rule-orientation phase is ours.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from tigramite.pcmci import PCMCI
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.causal.pc1 import Node, run_pc1_select
+from causalstream.models.causal.pcmciplus_ask import Asker
+from causalstream.models.causal.pcmciplus_colliders import collider_phase
 from causalstream.models.causal.pcmciplus_rules import orient_rules
-from causalstream.models.errors import ModelError
+from causalstream.models.causal.pcmciplus_skeleton import skeleton_phase
+from causalstream.models.errors import ModelError, ParameterError
 
-__all__ = ["CovarianceCITest", "CovariancePCMCI", "run_pcmciplus"]
+__all__ = ["CovarianceCITest", "CovariancePCMCI", "run_direct", "run_pcmciplus"]
 
 
 class CovarianceCITest(CondIndTest):
@@ -152,22 +157,76 @@ class CovariancePCMCI(PCMCI):
         return orient_rules(collider_graph, ambiguous_triples, conflict_resolution)
 
 
-def run_pcmciplus(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float | None,
+def run_pcmciplus(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_max: int,
+                  pc_alpha: float | Sequence[float] | None,
                   max_conds_dim: int | None = None, fdr_method: str = "none",
-                  links: LinkAssumptions | None = None) -> dict[str, np.ndarray]:
-    """tigramite's ``run_pcmciplus`` (defaults: majority collider rule, conflict resolution) on ``engine``.
+                  links: LinkAssumptions | None = None, contemp_collider_rule: str | None = "majority",
+                  conflict_resolution: bool = True, reset_lagged_links: bool = False, max_conds_py: int | None = None,
+                  max_conds_px: int | None = None, max_conds_px_lagged: int | None = None) -> dict[str, np.ndarray]:
+    """tigramite's ``run_pcmciplus`` on ``engine``: tigramite's results dict, equal to its own.
 
-    ``links`` (checked link assumptions) go to tigramite as its ``link_assumptions``: its
-    skeleton, collider and orientation phases treat them as tigramite does; our PC1 takes
-    the lagged ones.
+    A float ``pc_alpha`` runs every phase in our code (:func:`run_direct`); pc_alpha None or a
+    list (tigramite's AIC search over alphas) and ``reset_lagged_links`` run tigramite's control
+    flow on :class:`CovariancePCMCI` (our PC1, CI test and rule phase plugged in). ``links``
+    (checked link assumptions) are treated as tigramite treats its ``link_assumptions``.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> rng = np.random.default_rng(0); X = rng.normal(size=(300, 2)); X[:, 1] += X[:, 0]
     >>> eng = CovParCorr(LaggedCovariance(2, 300, 2).update_many(X).stats(), 2)
     >>> str(run_pcmciplus(CovariancePCMCI(2, 1), eng, 0, 1, 0.01)["graph"][0, 1, 0])
     'o-o'
+    >>> str(run_pcmciplus(CovariancePCMCI(2, 1), eng, 0, 1, [0.01])["graph"][0, 1, 0])
+    'o-o'
     """
+    if isinstance(pc_alpha, (int, float, np.floating)) and not isinstance(pc_alpha, bool) and not reset_lagged_links:
+        return run_direct(pcmci, engine, tau_min, tau_max, float(pc_alpha), max_conds_dim, fdr_method, links,
+                          contemp_collider_rule, conflict_resolution, max_conds_py, max_conds_px, max_conds_px_lagged)
     pcmci.cond_ind_test.use(engine)
     pcmci.links = links
-    return pcmci.run_pcmciplus(tau_min=tau_min, tau_max=tau_max, pc_alpha=pc_alpha, max_conds_dim=max_conds_dim,
-                               fdr_method=fdr_method, link_assumptions=None if links is None else links.links)
+    return pcmci.run_pcmciplus(tau_min=tau_min, tau_max=tau_max, pc_alpha=pc_alpha,  # pyright: ignore[reportArgumentType]  # None / a list: tigramite's alpha search
+                               max_conds_dim=max_conds_dim, fdr_method=fdr_method,
+                               link_assumptions=None if links is None else links.links,
+                               contemp_collider_rule=contemp_collider_rule or "none", conflict_resolution=conflict_resolution,
+                               reset_lagged_links=reset_lagged_links, max_conds_py=max_conds_py,
+                               max_conds_px=max_conds_px, max_conds_px_lagged=max_conds_px_lagged)
+
+
+def run_direct(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float,
+               max_conds_dim: int | None = None, fdr_method: str = "none", links: LinkAssumptions | None = None,
+               contemp_collider_rule: str | None = "majority", conflict_resolution: bool = True,
+               max_conds_py: int | None = None, max_conds_px: int | None = None,
+               max_conds_px_lagged: int | None = None) -> dict[str, np.ndarray]:
+    """PCMCI+ at one pc_alpha in our code: PC1, skeleton, colliders, rules (tigramite's phases, in order).
+
+    Sets ``pcmci.all_lagged_parents`` (and PC1's ``p_matrix`` / ``val_matrix``) as tigramite's
+    run_pcmciplus does; returns its dict (graph, p_matrix, val_matrix, sepsets,
+    ambiguous_triples, conf_matrix None).
+
+    >>> from causalstream.models.causal.lagcov import LaggedCovariance
+    >>> rng = np.random.default_rng(0); X = rng.normal(size=(300, 3)); X[:, 1] += X[:, 0] + X[:, 2]
+    >>> eng = CovParCorr(LaggedCovariance(3, 300, 2).update_many(X).stats(), 3)
+    >>> res = run_direct(CovariancePCMCI(3, 1), eng, 0, 1, 0.01)
+    >>> res["graph"][:, :, 0].tolist(), res["ambiguous_triples"]
+    ([['', '-->', ''], ['<--', '', '<--'], ['', '-->', '']], [])
+    """
+    n = pcmci.N
+    if not 0.0 <= pc_alpha <= 1.0:
+        raise ParameterError("PCMCI+", f"pc_alpha must be in [0, 1], got {pc_alpha}")
+    if not 0 <= tau_min <= tau_max:
+        raise ParameterError("PCMCI+", f"need 0 <= tau_min <= tau_max, got {tau_min}, {tau_max}")
+    pc = run_pc1_select(engine, n, tau_min, tau_max, pc_alpha, max_conds_dim, links)
+    pcmci.all_parents, pcmci.p_matrix, pcmci.val_matrix = pc.parents, pc.p_matrix, pc.val_matrix
+    full = links if links is not None else LinkAssumptions.default(n, tau_min, tau_max)
+    cap = n * (tau_max - tau_min + 1)      # tigramite's default max_conds_py / px
+    py = cap if max_conds_py is None else max_conds_py
+    px = cap if max_conds_px is None else max_conds_px
+    if py < 0 or px < 0:
+        raise ParameterError("PCMCI+", "max_conds_py / max_conds_px must be >= 0")
+    asker = Asker(engine, n, tau_max, pc_alpha, pc.parents, py, px, max_conds_px_lagged)
+    sk = skeleton_phase(asker, full, pc.parents, tau_min, tau_max, max_conds_dim, fdr_method,
+                        pc.p_matrix.copy(), pc.val_matrix.copy())
+    col = collider_phase(asker, sk.graph, sk.sepsets, contemp_collider_rule, conflict_resolution)
+    graph = orient_rules(col.graph, col.ambiguous, conflict_resolution)
+    pcmci.all_lagged_parents = pc.parents
+    return {"graph": graph, "p_matrix": sk.p_matrix, "val_matrix": sk.val_matrix, "sepsets": col.sepsets,
+            "ambiguous_triples": col.ambiguous, "conf_matrix": None}

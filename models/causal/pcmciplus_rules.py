@@ -11,8 +11,6 @@ Motifs are found on the graph as it is when each rule starts (conflicting 'x-x' 
 out), in tigramite's order; a link already oriented in this phase is not oriented again, and
 with ``conflict_resolution`` a motif that would reverse it marks it 'x-x'. Triples listed in
 ``ambiguous`` (from the majority / conservative collider rule) are not used.
-
-A step of the PCMCI+ port (issue 18 item 5); pcmciplus.py does not call it yet.
 """
 
 from __future__ import annotations
