@@ -114,9 +114,10 @@ def adapt(
     shots: int = typer.Option(..., "--shots", min=1, help="How many scenes (20-step windows of >= 2 agents) to adapt on."),
     out: Path = typer.Option(None, "-o", "--out", help="ONNX file to write (NAME.pt and NAME.json beside it); "
                              "default: BASE_adapted.onnx in the working directory."),
-    epochs: int = typer.Option(40, min=1, help="Passes over the shots (more with few shots: at least 150 steps)."),
-    lr: float = typer.Option(1e-2, help="Learning rate of the style's scale and shift (Adam, cosine decay)."),
-    sites: str = typer.Option("encoder,decoder,output", help="Where the FiLM style acts: encoder, decoder, output."),
+    epochs: int = typer.Option(60, min=1, help="Passes over the shots (more with few shots: at least 150 steps)."),
+    lr: float = typer.Option(2e-2, help="Learning rate of the style's scale and shift (Adam, cosine decay)."),
+    sites: str = typer.Option("encoder,pairs,attention,decoder,output", help="Where the FiLM style acts (comma-separated): "
+                              "encoder, pairs, attention, decoder, output (models/trajectory/adapt.py)."),
     topic: str = typer.Option("/agents/state", help="The agents' topic in a log."),
     seed: int = typer.Option(0, help="Seed of the held-out split and of torch."),
     threads: int = typer.Option(2, help="torch intra-op threads."),

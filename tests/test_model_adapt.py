@@ -24,6 +24,7 @@ from causalstream.models.trajectory.adapt_data import text_windows, windows_at_r
 from causalstream.models.trajectory.adapt_release import resolve_base, sha256_of, write_adapted
 from causalstream.models.trajectory.export import SceneModule
 from causalstream.models.trajectory.training import evaluate, load_checkpoint
+from causalstream.nodes.cli import main
 from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import AgentStates
 
@@ -83,7 +84,7 @@ def test_identity_style_leaves_the_base_model_unchanged(base: torch.nn.Module) -
         plain = base(history, prior)  # hooks removed on exit
     for got in (styled, folded, plain):
         assert torch.equal(got.trajectories, want.trajectories) and torch.equal(got.probabilities, want.probabilities)
-    assert style.size() == 2 * (64 + 64 + 24)
+    assert style.size() == 2 * (64 + 32 + 2 * 64 + 64 + 24)  # encoder, pairs, 2 attention layers, decoder, output
 
 
 def test_adaptation_lowers_k1_ade_on_held_out_scenes_of_the_shifted_domain(base: torch.nn.Module) -> None:
@@ -96,7 +97,8 @@ def test_adaptation_lowers_k1_ade_on_held_out_scenes_of_the_shifted_domain(base:
     assert result.best_epoch > 0 and result.after["ade_top1"] < result.before["ade_top1"]
     assert all(torch.equal(v, frozen[k]) for k, v in base.state_dict().items())  # the base is untouched
     changed = {k for k, v in result.network.state_dict().items() if not torch.equal(v, frozen[k])}
-    assert changed == {f"{s}.{p}" for s in ("self_encoder.2", "head_in", "trajectory_out") for p in ("weight", "bias")}
+    sites = ("self_encoder.2", "pair_encoder.0", "layers.0.ffn.2", "layers.1.ffn.2", "head_in", "trajectory_out")
+    assert changed == {f"{s}.{p}" for s in sites for p in ("weight", "bias")}
 
 
 def test_exported_onnx_equals_torch_and_carries_the_metadata(base: torch.nn.Module, tmp_path: Path) -> None:
@@ -144,10 +146,10 @@ def test_a_model_without_a_style_part_is_refused(tmp_path: Path) -> None:
         resolve_base(tmp_path / "x.pt")
 
 
-def _one_line_error(res, *words: str) -> None:
-    assert res.returncode == 2, res.stderr
-    lines = [line for line in res.stderr.splitlines() if not line.startswith("INFO ")]
-    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+def _one_line_error(rc: int, stderr: str, *words: str) -> None:
+    assert rc == 2, stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("INFO ")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
     assert all(w in lines[0] for w in words), lines[0]
 
 
@@ -174,15 +176,18 @@ def test_cli_adapts_on_a_folder_of_text_and_a_10_hz_log(tmp_path: Path) -> None:
     assert info.returncode == 0 and "adapted_from" in info.stdout
 
 
-def test_cli_bad_inputs_are_one_line_and_exit_2(tmp_path: Path) -> None:
+def test_cli_bad_inputs_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenes = arcs(np.random.default_rng(7), 3)
     slow = write_text(tmp_path / "slow.txt", scenes, frame_step=25)
-    _one_line_error(run_cli("model", "adapt", "trajectory", "--data", str(slow), "--shots", "3"), "1 Hz", "slow.txt")
     data = write_text(tmp_path / "ok.txt", scenes)
     onnx_only = WEIGHTS / "eth_ucy_loo" / "trajectory_eth.onnx"
-    _one_line_error(run_cli("model", "adapt", str(onnx_only), "--data", str(data), "--shots", "3"), "no style part")
-    _one_line_error(run_cli("model", "adapt", "trajectory", "--data", str(tmp_path / "none"), "--shots", "3"), "no data")
+    for args, words in ((["trajectory", "--data", str(slow)], ("1 Hz", "slow.txt")),
+                        ([str(onnx_only), "--data", str(data)], ("no style part",)),
+                        (["trajectory", "--data", str(tmp_path / "none")], ("no data",))):
+        rc = main(["model", "adapt", *args, "--shots", "3", "-o", str(tmp_path / "x.onnx")])  # in process: torch is loaded
+        _one_line_error(rc, capsys.readouterr().err, *words)
+    assert not (tmp_path / "x.onnx").exists()
     code = ("import sys; sys.modules['torch'] = None; from causalstream.nodes.cli import main; "
             f"sys.exit(main(['model', 'adapt', 'trajectory', '--data', {str(data)!r}, '--shots', '3']))")
     no_torch = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    _one_line_error(no_torch, "needs torch")  # the CLI loads without torch (tests/test_layers.py); this command needs it
+    _one_line_error(no_torch.returncode, no_torch.stderr, "needs torch")  # the CLI loads without torch; this command needs it

@@ -3,10 +3,12 @@
 After Liu et al., "Towards Robust and Adaptive Motion Forecasting: A Causal Representation
 Perspective" (CVPR 2022) and GCRL (ICML 2023): the invariant mechanisms (the encoders, the
 causal discovery, the gated attention) stay frozen and only a domain's style is learnt from a
-few scenes. The style part here is FiLM, a per-channel scale and shift, on three feature sites
-of :class:`CausalGatedPredictor` (:data:`STYLE_SITES`): the agent encoder's output (``encoder``),
-the decoder's hidden layer before the per-mode bias (``decoder``) and the trajectory read-out
-(``output``, offsets to constant velocity in the agent's frame); 304 numbers at d_model 64.
+few scenes. The style part here is FiLM, a per-channel scale and shift of features (no weight
+matrix is learnt), on five kinds of sites of :class:`CausalGatedPredictor` (:data:`STYLE_SITES`):
+the agent encoder's output (``encoder``), the pair encoder's before its ReLU (``pairs``), each
+attention layer's feed-forward output (``attention``), the decoder's hidden layer before the
+per-mode bias (``decoder``) and the trajectory read-out (``output``: offsets to constant
+velocity in the agent's frame); 624 numbers for the shipped models (d_model 64, 2 layers).
 Initialised to identity (scale 1, shift 0), so the model is the base one, exactly, before
 adaptation. Each site follows a linear layer, so the style folds into that layer's weight and
 bias (:meth:`StyleFiLM.fold`): the adapted model is a plain network again, the ONNX graph is
@@ -27,7 +29,7 @@ on those held-out shots.
 ...         styled = net(h, prior).trajectories
 ...     folded = style.fold(net)(h, prior).trajectories
 >>> torch.equal(base, styled), torch.equal(base, folded), style.size()
-(True, True, 80)
+(True, True, 160)
 """
 
 from __future__ import annotations
@@ -49,12 +51,13 @@ from causalstream.models.errors import ModelError, ParameterError
 from causalstream.models.trajectory.network import CausalGatedPredictor, NetworkConfig  # noqa: F401 (doctests)
 from causalstream.models.trajectory.training import collate, evaluate
 
-__all__ = ["STYLE_SITES", "AdaptConfig", "AdaptResult", "StyleFiLM", "adapt", "split_shots"]
+__all__ = ["STYLE_SITES", "AdaptConfig", "AdaptResult", "StyleFiLM", "adapt", "site_layers", "split_shots"]
 
 log = logging.getLogger(__name__)
 
-# site name -> the linear layer whose output it scales and shifts
-STYLE_SITES = {"encoder": "self_encoder.2", "decoder": "head_in", "output": "trajectory_out"}
+# site name -> the linear layers whose outputs it scales and shifts (``*``: every attention layer)
+STYLE_SITES = {"encoder": "self_encoder.2", "pairs": "pair_encoder.0", "attention": "layers.*.ffn.2",
+               "decoder": "head_in", "output": "trajectory_out"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,24 +65,25 @@ class AdaptConfig:
     """The adaptation schedule.
 
     >>> AdaptConfig().sites, AdaptConfig(epochs=5).epochs
-    (('encoder', 'decoder', 'output'), 5)
+    (('encoder', 'pairs', 'attention', 'decoder', 'output'), 5)
     """
 
-    epochs: int = 40
-    lr: float = 1e-2
+    epochs: int = 60
+    lr: float = 2e-2
     batch_windows: int = 16
     identity_weight: float = 1e-3  # L2 of (scale - 1, shift) per number
     val_share: float = 0.2  # share of the shots held out to pick the epoch (none below 5 shots)
     min_steps: int = 150  # few shots: more epochs, so that every run takes at least this many steps
-    sites: tuple[str, ...] = ("encoder", "decoder", "output")
+    max_steps: int = 1000  # many shots: fewer epochs, so that no run takes more (seconds to a few minutes)
+    sites: tuple[str, ...] = tuple(STYLE_SITES)
     seed: int = 0
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sites if s not in STYLE_SITES]
         if unknown or not self.sites:
             raise ParameterError(what="AdaptConfig", reason=f"sites must be some of {sorted(STYLE_SITES)}, got {list(self.sites)}")
-        if self.epochs < 1 or not 0 <= self.val_share < 1:
-            raise ParameterError(what="AdaptConfig", reason="need epochs >= 1 and 0 <= val_share < 1")
+        if self.epochs < 1 or not 0 <= self.val_share < 1 or self.max_steps < self.min_steps:
+            raise ParameterError(what="AdaptConfig", reason="need epochs >= 1, 0 <= val_share < 1, max_steps >= min_steps")
 
 
 class AdaptResult(NamedTuple):
@@ -98,24 +102,45 @@ class AdaptResult(NamedTuple):
     history: list[dict[str, float]]
 
 
-def _site(net: nn.Module, name: str) -> nn.Linear:
-    layer = net.get_submodule(STYLE_SITES[name])
-    if not isinstance(layer, nn.Linear):
-        raise ModelError(what="model adapt", reason=f"the network has no style part: {STYLE_SITES[name]} is not a linear layer")
-    return layer
+def site_layers(net: nn.Module, sites: Sequence[str]) -> dict[str, nn.Linear]:
+    """The linear layers of ``sites`` in ``net``, by module path.
+
+    >>> net = CausalGatedPredictor(NetworkConfig(d_model=8, heads=2, layers=2, modes=2))
+    >>> list(site_layers(net, ["attention", "output"]))
+    ['layers.0.ffn.2', 'layers.1.ffn.2', 'trajectory_out']
+    """
+    paths = []
+    for site in sites:
+        head, star, tail = STYLE_SITES[site].partition(".*.")
+        paths += [f"{head}.{i}.{tail}" for i in range(len(net.get_submodule(head)))] if star else [STYLE_SITES[site]]
+    layers = {}
+    for path in paths:
+        try:
+            layer = net.get_submodule(path)
+        except AttributeError as exc:
+            raise ModelError(what="model adapt", reason=f"the network has no style part: no layer {path}") from exc
+        if not isinstance(layer, nn.Linear):
+            raise ModelError(what="model adapt", reason=f"the network has no style part: {path} is not a linear layer")
+        layers[path] = layer
+    return layers
+
+
+def _key(path: str) -> str:
+    return path.replace(".", "_")  # ParameterDict keys hold no dots
 
 
 class StyleFiLM(nn.Module):
     """Per-channel scale and shift on the outputs of the style sites of ``net`` (identity at start).
 
     >>> net = CausalGatedPredictor(NetworkConfig(d_model=8, heads=2, layers=1, modes=2))
-    >>> sorted(StyleFiLM(net, ("output",)).scale), StyleFiLM(net, ("output",)).size()
-    (['output'], 48)
+    >>> StyleFiLM(net, ("output",)).paths, StyleFiLM(net, ("output",)).size()
+    (['trajectory_out'], 48)
     """
 
     def __init__(self, net: CausalGatedPredictor, sites: Sequence[str] = tuple(STYLE_SITES)) -> None:
         super().__init__()
-        widths = {s: _site(net, s).out_features for s in sites}
+        self.paths = list(site_layers(net, sites))
+        widths = {_key(p): layer.out_features for p, layer in site_layers(net, sites).items()}
         self.scale = nn.ParameterDict({s: nn.Parameter(torch.ones(n)) for s, n in widths.items()})
         self.shift = nn.ParameterDict({s: nn.Parameter(torch.zeros(n)) for s, n in widths.items()})
 
@@ -132,10 +157,10 @@ class StyleFiLM(nn.Module):
     def attached(self, net: CausalGatedPredictor) -> Iterator[CausalGatedPredictor]:
         """``net`` with the style applied to its sites (forward hooks), removed on exit."""
         hooks = []
-        for s in self.scale:
-            def film(_m: nn.Module, _i: object, out: torch.Tensor, s: str = s) -> torch.Tensor:
+        for path in self.paths:
+            def film(_m: nn.Module, _i: object, out: torch.Tensor, s: str = _key(path)) -> torch.Tensor:
                 return out * self.scale[s] + self.shift[s]
-            hooks.append(_site(net, s).register_forward_hook(film))
+            hooks.append(net.get_submodule(path).register_forward_hook(film))
         try:
             yield net
         finally:
@@ -146,8 +171,9 @@ class StyleFiLM(nn.Module):
         """A copy of ``net`` (eval mode) with the style folded into its sites' weights and biases."""
         out = copy.deepcopy(net).eval()
         with torch.no_grad():
-            for s in self.scale:
-                layer, scale, shift = _site(out, s), self.scale[s].detach(), self.shift[s].detach()
+            for path in self.paths:
+                layer, scale, shift = out.get_submodule(path), self.scale[_key(path)].detach(), self.shift[_key(path)].detach()
+                assert isinstance(layer, nn.Linear)
                 layer.weight.mul_(scale[:, None])
                 layer.bias.mul_(scale).add_(shift)
         return out
@@ -194,7 +220,7 @@ def adapt(base: CausalGatedPredictor, shots: Sequence[np.ndarray], config: Adapt
     >>> base = CausalGatedPredictor(NetworkConfig(d_model=8, heads=2, layers=1, modes=2)).eval()
     >>> result = adapt(base, walks, AdaptConfig(epochs=2, min_steps=0))
     >>> result.style.size(), len(result.history), result.after["ade_top1"] <= result.before["ade_top1"]
-    (80, 2, True)
+    (160, 2, True)
     """
     if not shots:
         raise ParameterError(what="adapt", reason="no scenes to adapt on")
@@ -207,7 +233,7 @@ def adapt(base: CausalGatedPredictor, shots: Sequence[np.ndarray], config: Adapt
     style = StyleFiLM(net, config.sites)
     train_w, val_w = split_shots(shots, config.val_share, config.seed)
     batches = math.ceil(len(train_w) / config.batch_windows)
-    epochs = max(config.epochs, math.ceil(config.min_steps / batches))
+    epochs = min(max(config.epochs, math.ceil(config.min_steps / batches)), max(1, config.max_steps // batches))
     opt = torch.optim.Adam(style.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * batches)
     before = evaluate(net, val_w) if val_w else {}

@@ -32,7 +32,7 @@ import onnx
 
 from causalstream.models.errors import ModelError
 from causalstream.models.trajectory import export
-from causalstream.models.trajectory.adapt import STYLE_SITES, AdaptConfig, AdaptResult
+from causalstream.models.trajectory.adapt import AdaptConfig, AdaptResult
 from causalstream.models.trajectory.metrics import constant_velocity, evaluate_windows
 from causalstream.models.trajectory.network import CausalGatedPredictor
 from causalstream.models.trajectory.predictor import DEFAULT_MODEL
@@ -104,7 +104,7 @@ def adapt_metadata(result: AdaptResult, config: AdaptConfig, base_meta: dict[str
     >>> res = AdaptResult(net, StyleFiLM(net), {}, {}, 0, 0.1, [])
     >>> m = adapt_metadata(res, AdaptConfig(), meta, path, {"path": "d"}, {"asked": 5, "used": 5}, [], "a", "")
     >>> m["adapted_from"]["model_id"], m["style"]["numbers"], m["shots"]["used"]
-    ('trajectory', 304, 5)
+    ('trajectory', 624, 5)
     """
     return {
         "model_id": name,
@@ -114,7 +114,7 @@ def adapt_metadata(result: AdaptResult, config: AdaptConfig, base_meta: dict[str
         "adapt_data": data,
         "shots": shots,
         "style": {"kind": "FiLM (per-channel scale and shift, identity at start), folded into the weights",
-                  "sites": {s: STYLE_SITES[s] for s in config.sites}, "numbers": result.style.size()},
+                  "sites": list(config.sites), "layers": result.style.paths, "numbers": result.style.size()},
         "adaptation": {**dataclasses.asdict(config), "best_epoch": result.best_epoch, "seconds": result.seconds,
                        "history": result.history},
         "metrics": {"held_out_shots": {"windows": len(held_out), "base": result.before, "adapted": result.after,
