@@ -16,7 +16,9 @@ of the container publishes is read from inside only (a second publisher of it in
 process is not heard inside): the container subscribes on the bus to its other input
 topics, read by one thread per node and handed over the same way. As in ROS 2's
 intra-process hand-over, the receivers share the object: a node must not change a message
-after publishing it, nor one it received.
+after publishing it, nor one it received. A raw subscriber (the recorder's) and a raw
+publisher (the player's) go through the bus as from another process: the recorder wants
+the bytes, and what the player sends reaches the container's nodes by their bus subscribers.
 
 >>> from causalstream.stream import Broker
 >>> from causalstream.stream.messages import Clock
@@ -39,12 +41,15 @@ import threading
 import time
 
 import msgspec
+import zmq
 
 from causalstream.nodes.errors import NodeError
+from causalstream.nodes.transport import ALL_TOPICS
 from causalstream.stream import Endpoints, Publisher, Received, Subscriber
 from causalstream.stream.bus.counters import TopicCounters
 from causalstream.stream.codec import Envelope
 from causalstream.stream.errors import BusTimeoutError, CodecError
+from causalstream.stream.log.recorder import EXCLUDED_WHEN_ALL
 from causalstream.stream.messages import Message
 
 __all__ = ["ContainerIO", "LocalHub", "LocalSink"]
@@ -207,6 +212,9 @@ class ContainerIO:
         self._topics: list[str] = []
         self._types: dict[str, type[Message]] = {}
         self._node = ""
+        self._raw = False
+        self._contexts: list[zmq.Context] = []
+        self._raw_publishers: list[Publisher] = []
         self._bus_sub: Subscriber | None = None
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
@@ -226,18 +234,38 @@ class ContainerIO:
         self._sinks.append(sink)
         return sink
 
-    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str) -> None:
-        """Take the container's messages on ``topics`` now; the bus's once :meth:`LocalHub.connect` runs."""
-        self._topics, self._types, self._node = list(topics), dict(types), node
-        for topic in self._topics:
+    def open_raw_publisher(self, node: str) -> Publisher:
+        """An ordered raw publisher on the bus (see the module docstring), on its own context."""
+        own = not self.hub.endpoints.pub.startswith("inproc://")
+        context = zmq.Context() if own else zmq.Context.instance()
+        if own:
+            self._contexts.append(context)
+        pub = Publisher(None, endpoints=self.hub.endpoints, node=node, context=context, ordered=True, hwm=100_000,
+                        linger_ms=10_000)
+        self._raw_publishers.append(pub)
+        return pub
+
+    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str,
+                        raw: bool = False) -> None:
+        """Take the container's messages on ``topics`` now; the bus's once :meth:`LocalHub.connect` runs
+        (``raw``: everything from the bus, see the module docstring)."""
+        self._topics, self._types, self._node, self._raw = list(topics), dict(types), node, raw
+        for topic in self._topics if not raw else ():
             self.hub.attach(topic, self._inbox)
 
+    def latched(self, topic: str) -> bool:
+        """Whether ``topic``'s publishers registered it latched (as the bus subscriber heard)."""
+        sub = self._bus_sub
+        return sub is not None and sub.latched(topic)
+
     def connect_bus(self) -> None:
-        """Subscribe on the bus to the input topics that no node of the container publishes."""
-        remote = [t for t in self._topics if t not in self.hub.published]
+        """Subscribe on the bus to the input topics that no node of the container publishes (raw: all)."""
+        remote = [t for t in self._topics if self._raw or t not in self.hub.published]
         if not remote or self._bus_sub is not None:
             return
-        sub = Subscriber(remote, endpoints=self.hub.endpoints, types=self._types, node=self._node)
+        exclude = EXCLUDED_WHEN_ALL if self._raw and ALL_TOPICS in remote else frozenset()
+        sub = Subscriber(remote, endpoints=self.hub.endpoints, types=self._types, node=self._node, raw=self._raw,
+                         exclude=exclude)
         try:
             sub.wait_ready(self.hub.ready_timeout)
         except BusTimeoutError as exc:
@@ -297,3 +325,7 @@ class ContainerIO:
             sink.close()
         if self._bus_sub is not None:
             self._bus_sub.close()
+        for pub in self._raw_publishers:
+            pub.close()
+        for context in self._contexts:
+            context.term()

@@ -1,11 +1,13 @@
 """Node kinds ``replay`` and ``recorder``: MCAP logs inside a launch file.
 
 Thin wrappers: the work is done by :class:`~causalstream.stream.Player` and
-:class:`~causalstream.stream.Recorder` (what ``bag play`` and ``bag record`` run), in a
-thread of the node, so the node keeps its heartbeat and stops cleanly on SIGINT/SIGTERM.
-Both talk to the bus directly (raw payloads, never decoded), at the endpoints of the
-node's transport. ``replay`` with ``exit_when_done`` stops when the log ends; mark it
-``required`` in the launch file to end the whole launch then (launch/replay.yaml).
+:class:`~causalstream.stream.Recorder` (what ``bag play`` and ``bag record`` run). Both go
+through the node's transport like every node kind, with raw payloads (never decoded): the
+player publishes through ``io.open_raw_publisher`` in a thread of the node (so the node
+keeps its heartbeat and stops cleanly on SIGINT/SIGTERM); the recorder is a node with
+``raw_inputs`` whose handler writes each envelope. So MockNode runs both in memory.
+``replay`` with ``exit_when_done`` stops when the log ends; mark it ``required`` in the
+launch file to end the whole launch then (launch/replay.yaml).
 
 >>> from causalstream.nodes.testing import MockNode
 >>> MockNode(Replay).run(duration=1.0).statuses()[-1].state  # no path given: idles
@@ -21,17 +23,11 @@ import time
 
 from pydantic import Field
 
-from causalstream.nodes.node import Node, NodeParams
-from causalstream.stream import Endpoints, Player, Recorder
-from causalstream.stream.messages import NodeStatus
+from causalstream.nodes.node import Input, Node, NodeParams
+from causalstream.nodes.transport import ALL_TOPICS
+from causalstream.stream import Player, Recorder
 
 __all__ = ["RecorderNode", "Replay", "fresh_path"]
-
-
-def _endpoints(node: Node) -> Endpoints:
-    """The bus of the node's transport (BusIO has one); else $CAUSALSTREAM_BUS."""
-    ep = getattr(node.io, "endpoints", None)
-    return ep if isinstance(ep, Endpoints) else Endpoints.from_env()
 
 
 class _Worker(Node):
@@ -54,9 +50,13 @@ class _Worker(Node):
         self._thread.start()
 
     def wait_worker(self, refresh: object, exit_when_done: bool) -> None:
-        """Sleep (heartbeat going) until the worker ends or the node stops; re-raise its error."""
+        """Wait (heartbeat going) until the worker ends or the node stops; re-raise its error.
+
+        It waits on the worker in real time (0.2 s at a time), then lets the node's timers run:
+        under MockNode's virtual clock too, the worker gets the time it needs."""
         while self.ok and not (exit_when_done and self._done.is_set()):
-            self.sleep(0.2)
+            self._done.wait(0.2)
+            self.sleep(0.001)
             refresh()  # type: ignore[operator]
         self._halt.set()
         self._thread.join(timeout=15.0)
@@ -85,6 +85,8 @@ class Replay(_Worker):
         delay: float = Field(0.0, ge=0, description="Then wait this many seconds more (for slow-starting nodes).")
         exit_when_done: bool = Field(True, description="Stop the node when the log ends.")
 
+    params: Params  # validate_params() makes the launch file's params this (for the type checker)
+
     def setup(self) -> None:
         """Open the log now, so a missing or damaged file fails the start, not later."""
         p = self.params
@@ -92,9 +94,9 @@ class Replay(_Worker):
         if not p.path:
             self.log.warning("no path given: nothing to replay")
             return
-        self.player = Player(p.path, endpoints=_endpoints(self), rate=p.rate, loop=p.loop,
-                             start_offset=p.start_offset, topics=p.topics, clock=p.clock,
-                             wait_subscribers=p.wait_subscribers, delay=p.delay, node=self.qualified_name)
+        self.player = Player(p.path, rate=p.rate, loop=p.loop, start_offset=p.start_offset, topics=p.topics,
+                             clock=p.clock, wait_subscribers=p.wait_subscribers, delay=p.delay,
+                             node=self.qualified_name, publisher=self.io.open_raw_publisher(self.qualified_name))
 
     def loop(self) -> None:
         """Play in the worker thread; keep the heartbeat and counters going meanwhile."""
@@ -112,7 +114,7 @@ class Replay(_Worker):
             self.counters["out"] = self.player.stats.messages
 
     def on_shutdown(self) -> None:
-        """Close the player's socket."""
+        """Let go of the player (its publisher is the transport's, closed with it)."""
         if self.player is not None:
             self.player.close()
 
@@ -136,12 +138,14 @@ def fresh_path(path: str) -> str:
     return candidate
 
 
-class RecorderNode(_Worker):
-    """Records topics of the bus into an MCAP log (``bag record`` as a node); ``in`` counts messages.
+class RecorderNode(Node):
+    """Records topics of the bus into an MCAP log (``bag record`` as a node); ``recorded`` counts messages.
 
     >>> RecorderNode.Params(topics=["/causal/graph"]).flush_interval
     0.5
     """
+
+    raw_inputs = True
 
     class Params(NodeParams):
         """Parameters of ``recorder`` (the options of ``causalstream bag record``)."""
@@ -153,37 +157,32 @@ class RecorderNode(_Worker):
         flush_interval: float = Field(0.5, gt=0, description="Seconds between flushes (chunk closed, fsync).")
         compression: str = Field("zstd", pattern="^(zstd|none)$", description="Chunk compression.")
 
+    params: Params  # validate_params() makes the launch file's params this (for the type checker)
+
     def setup(self) -> None:
-        """Open the file and subscribe (the broker has seen the subscription when this returns)."""
+        """Open the file and subscribe raw (the transport waits until the broker has seen it)."""
         p = self.params
         path = p.path or os.path.join(tempfile.gettempdir(), time.strftime("causalstream_%Y%m%d-%H%M%S.mcap"))
-        path = fresh_path(path)
-        self.recorder = Recorder(path, p.topics or None, endpoints=_endpoints(self),
-                                 flush_interval=p.flush_interval, compression=p.compression)
-        if hasattr(self.io, "endpoints"):  # on the bus; an in-memory test transport has no broker
-            self.recorder.wait_ready(10.0)
-        self.log.info("recording %s into %s", ", ".join(p.topics) or "all topics", path)
+        topics = [self.topic(t) for t in p.topics]  # as resolved (namespace, remaps)
+        self.recorder = Recorder(fresh_path(path), topics, flush_interval=p.flush_interval,
+                                 compression=p.compression, listen=False)
+        for topic in topics or [ALL_TOPICS]:
+            self.subscribe(topic, self.on_frame)
+        self.counters["recorded"] += 0
+        self.timer(min(0.1, p.flush_interval / 2), self.recorder.tick, name="flush")
+        self.log.info("recording %s into %s", ", ".join(p.topics) or "all topics", self.recorder.path)
 
-    def loop(self) -> None:
-        """Record in the worker thread until the node stops."""
-        rec = self.recorder
-        self.start_worker(lambda: rec.run(stop=self._halt))
-        self.wait_worker(self._refresh, False)
-
-    def _refresh(self) -> None:
-        self.counters["in"] = self.recorder.count
-
-    def status(self) -> NodeStatus:
-        """The heartbeat, with the recorder's own bad frames and gaps (it has its own socket)."""
-        status = super().status()
-        recorder = getattr(self, "recorder", None)  # None if setup failed before opening it
-        if recorder is not None:
-            status.counters["bad"] += recorder.bad_frames
-            status.counters["gaps"] += recorder.gaps
-        return status
+    def on_frame(self, event: Input) -> None:
+        """Write one envelope as it came."""
+        if event.envelope is not None and self.recorder.write(event.topic, event.envelope,
+                                                             self.io.latched(event.topic)):
+            self.counters["recorded"] += 1
 
     def on_shutdown(self) -> None:
         """Finish the file (summary, footer); an auto-named file that got no message is removed."""
-        self.recorder.close()
-        if not self.params.path and self.recorder.count == 0:
-            os.unlink(self.recorder.path)
+        recorder = getattr(self, "recorder", None)  # None if setup failed before opening it
+        if recorder is None:
+            return
+        recorder.close()
+        if not self.params.path and recorder.count == 0:
+            os.unlink(recorder.path)

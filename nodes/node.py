@@ -41,7 +41,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from causalstream.nodes.errors import NodeError
 from causalstream.nodes.names import join_namespace, qualified_name, resolve_topic
-from causalstream.nodes.transport import BusIO, NodeIO, Sink
+from causalstream.nodes.transport import ALL_TOPICS, BusIO, NodeIO, Sink
+from causalstream.stream.codec import Envelope
 from causalstream.stream.messages import LogLine, Message, NodeStatus
 
 __all__ = ["Input", "Node", "NodeParams", "Output", "Tick", "format_validation_error"]
@@ -67,6 +68,9 @@ class NodeParams(BaseModel):
 class Input:
     """A message arrived on an input: ``name`` as the node subscribed it, ``topic`` as resolved.
 
+    A node with ``raw_inputs`` gets ``message`` None and the ``envelope`` with the payload
+    still encoded.
+
     >>> from causalstream.stream.messages import Clock
     >>> Input("in", "/chatter", Clock(stamp_ns=1)).message.stamp_ns
     1
@@ -75,6 +79,7 @@ class Input:
     name: str
     topic: str
     message: Message
+    envelope: Envelope | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class Node:
 
     Params: ClassVar[type[NodeParams]] = NodeParams
     kind: ClassVar[str] = ""
+    raw_inputs: ClassVar[bool] = False  # True: inputs arrive encoded (Input.envelope), as the recorder wants
 
     def __init__(
         self,
@@ -259,10 +265,11 @@ class Node:
 
     def subscribe(self, name: str, handler: Callable[[Input], object] | None = None,
                   msg_type: type[Message] | None = None) -> str:
-        """Receive ``name`` (resolved): ``handler(event)`` per message, or as events of the loop."""
+        """Receive ``name`` (resolved; :data:`ALL_TOPICS`: every topic): ``handler(event)`` per message,
+        or as events of the loop."""
         if self.state != "created" and self.state != "starting":
             raise NodeError(self.qualified_name, f"subscribe({name!r}) after start: declare inputs in setup()")
-        topic = self.topic(name)
+        topic = ALL_TOPICS if name == ALL_TOPICS else self.topic(name)
         self._inputs[topic] = _Input(name, handler, msg_type)
         return topic
 
@@ -319,8 +326,9 @@ class Node:
         if got is None:
             return None
         self.counters["in"] += 1
-        spec = self._inputs.get(got.topic)
-        event = Input(spec.name if spec else got.topic, got.topic, got.message)
+        spec = self._inputs.get(got.topic) or self._inputs.get(ALL_TOPICS)
+        event = Input(spec.name if spec else got.topic, got.topic, got.message,  # type: ignore[arg-type]
+                      got.envelope if self.raw_inputs else None)
         if spec is not None and spec.handler is not None:
             spec.handler(event)
             return None
@@ -355,7 +363,7 @@ class Node:
         self.setup()
         if self._inputs:
             types = {t: s.msg_type for t, s in self._inputs.items() if s.msg_type is not None}
-            self.io.open_subscriber(list(self._inputs), types, self.qualified_name)
+            self.io.open_subscriber(list(self._inputs), types, self.qualified_name, raw=self.raw_inputs)
         self.timer(self.heartbeat_s, self._heartbeat, name="heartbeat")
         self.state = "running"
         self._heartbeat()

@@ -17,8 +17,13 @@ import collections
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
+
 from causalstream.nodes.node import LOG_TOPIC, STATUS_TOPIC, Node, NodeParams
+from causalstream.nodes.transport import ALL_TOPICS
 from causalstream.stream import Received
+from causalstream.stream.bus.topics import default_latched
+from causalstream.stream.codec import Envelope, decode_payload, encode_payload
 from causalstream.stream.messages import LogLine, Message, NodeStatus
 
 __all__ = ["MockIO", "MockNode"]
@@ -36,11 +41,41 @@ class _MemorySink:
         pass
 
 
+class _MemoryRawSink:
+    """The in-memory raw publisher: payloads decoded into ``published[topic]`` (what a bus
+    subscriber would have got), declarations kept in ``declared``."""
+
+    def __init__(self, io: MockIO) -> None:
+        self.io = io
+
+    def declare(self, topic: str, type_name: str, latched: bool) -> None:
+        self.io.declared[topic] = latched
+
+    def wait_ready(self, timeout: float = 5.0) -> _MemoryRawSink:
+        return self
+
+    def wait_for_subscribers(self, topics: list[str], timeout: float, settle: float = 0.3) -> list[str]:
+        return []  # the test reads every topic
+
+    def drain(self, timeout_ms: int = 0) -> None:
+        pass
+
+    def publish_raw(self, type_name: str, payload: bytes, stamp_ns: int, topic: str | None = None) -> int:
+        store = self.io.published[topic or ""]
+        store.append(decode_payload(type_name, payload))
+        return len(store) - 1
+
+    def close(self) -> None:
+        pass
+
+
 class MockIO:
     """In-memory :class:`~causalstream.nodes.transport.NodeIO` with a virtual clock.
 
     ``on_idle`` is called when a receive finds nothing queued (MockNode stops the node
-    there when no duration was given).
+    there when no duration was given). A raw subscriber gets each input encoded as on the
+    bus (an envelope numbered per topic); a raw publisher's payloads are decoded into
+    ``published``.
 
     >>> io = MockIO()
     >>> io.recv(2.5), io.now()
@@ -52,25 +87,44 @@ class MockIO:
         self.inputs: collections.deque[tuple[str, Message]] = collections.deque()
         self.published: dict[str, list[Message]] = collections.defaultdict(list)
         self.subscribed: list[str] = []
-        self.latched: dict[str, bool | None] = {}  # topic -> what its publisher declared
+        self.raw = False
+        self._seqs: dict[str, int] = collections.defaultdict(int)
+        self.declared: dict[str, bool | None] = {}  # topic -> what its publisher declared
         self.on_idle: Callable[[], object] | None = None
         self.closed = False
 
     def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str,
                        latched: bool | None = None) -> _MemorySink:
-        """A sink appending to ``published[topic]``; ``latched[topic]`` keeps the declaration."""
-        self.latched[topic] = latched
+        """A sink appending to ``published[topic]``; ``declared[topic]`` keeps the latched declaration."""
+        self.declared[topic] = latched
         return _MemorySink(self.published[topic])
 
-    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str) -> None:
-        """Remember the topics (only queued messages on them are delivered)."""
+    def open_raw_publisher(self, node: str) -> _MemoryRawSink:
+        """A raw sink decoding into ``published`` (the player's, in memory)."""
+        return _MemoryRawSink(self)
+
+    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str,
+                        raw: bool = False) -> None:
+        """Remember the topics (only queued messages on them are delivered; ``""``: every topic)."""
         self.subscribed = list(topics)
+        self.raw = raw
+
+    def latched(self, topic: str) -> bool:
+        """What a publisher in this mock declared for ``topic``, else the well-known default."""
+        declared = self.declared.get(topic)
+        return default_latched(topic) if declared is None else declared
 
     def recv(self, timeout: float) -> Received | None:
         """The next queued input on a subscribed topic; else advance the clock by ``timeout``."""
         while self.inputs:
             topic, msg = self.inputs.popleft()
-            if topic in self.subscribed:
+            if topic in self.subscribed or ALL_TOPICS in self.subscribed:
+                if self.raw:
+                    seq = self._seqs[topic]
+                    self._seqs[topic] += 1
+                    env = Envelope(getattr(msg, "stamp_ns", 0), seq, "mock", type(msg).__name__,
+                                   msgspec.Raw(encode_payload(msg)), topic)
+                    return Received(topic, env, None)
                 return Received(topic, None, msg)  # type: ignore[arg-type]  # no envelope in memory
         self.clock += timeout
         if self.on_idle is not None:

@@ -21,12 +21,19 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+import zmq
+
 from causalstream.nodes.errors import NodeError
 from causalstream.stream import Endpoints, Publisher, Received, Subscriber
 from causalstream.stream.errors import BusTimeoutError
+from causalstream.stream.log.player import RawSink
+from causalstream.stream.log.recorder import EXCLUDED_WHEN_ALL
 from causalstream.stream.messages import Message
 
-__all__ = ["BusIO", "NodeIO", "Sink"]
+__all__ = ["ALL_TOPICS", "BusIO", "NodeIO", "Sink"]
+
+ALL_TOPICS = ""
+"""The input name that subscribes to every topic (a raw subscriber's, the recorder's)."""
 
 
 class Sink(Protocol):
@@ -47,14 +54,24 @@ class Sink(Protocol):
 class NodeIO(Protocol):
     """Everything a node needs from the outside world.
 
-    >>> sorted(m for m in vars(NodeIO) if not m.startswith("_"))
-    ['close', 'drops', 'now', 'open_publisher', 'open_subscriber', 'recv']
+    A ``raw`` subscriber delivers envelopes with the payload still encoded (``message`` None);
+    ``latched(topic)`` is what the topic's publishers declared. A raw publisher
+    (``open_raw_publisher``, the player's) sends encoded payloads on any topic.
+
+    >>> sorted(m for m in vars(NodeIO) if not m.startswith("_"))  # doctest: +NORMALIZE_WHITESPACE
+    ['close', 'drops', 'latched', 'now', 'open_publisher', 'open_raw_publisher', 'open_subscriber',
+     'recv']
     """
 
     def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str,
                        latched: bool | None = None) -> Sink: ...
 
-    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str) -> None: ...
+    def open_raw_publisher(self, node: str) -> RawSink: ...
+
+    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str,
+                        raw: bool = False) -> None: ...
+
+    def latched(self, topic: str) -> bool: ...
 
     def recv(self, timeout: float) -> Received | None: ...
 
@@ -80,6 +97,7 @@ class BusIO:
         self.ready_timeout = ready_timeout
         self._publishers: list[Publisher] = []
         self._subscriber: Subscriber | None = None
+        self._contexts: list[zmq.Context] = []
 
     def open_publisher(self, topic: str, msg_type: type[Message] | None, node: str,
                        latched: bool | None = None) -> Publisher:
@@ -91,9 +109,31 @@ class BusIO:
         except BusTimeoutError as exc:
             raise NodeError(node, f"cannot publish on {topic}: {exc}") from None
 
-    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str) -> None:
-        """One subscriber over every input topic, ready when this returns."""
-        self._subscriber = Subscriber(topics, endpoints=self.endpoints, types=types, node=node)
+    def open_raw_publisher(self, node: str) -> Publisher:
+        """An ordered raw publisher (any topic, encoded payloads), on a context of its own so that
+        :meth:`close` waits until its queued frames have left (10 s at most); not yet waited on.
+
+        >>> io = BusIO(Endpoints.parse("inproc://doc-busio-raw"))
+        >>> io.open_raw_publisher("doc").publish_raw("Clock", b"\\x81\\xa8stamp_ns\\x01", 1, topic="/x")
+        0
+        >>> io.close()
+        """
+        own = not self.endpoints.pub.startswith("inproc://")  # inproc works only within the shared context
+        context = zmq.Context() if own else zmq.Context.instance()
+        if own:
+            self._contexts.append(context)
+        pub = Publisher(None, endpoints=self.endpoints, node=node, context=context, ordered=True, hwm=100_000,
+                        linger_ms=10_000)
+        self._publishers.append(pub)
+        return pub
+
+    def open_subscriber(self, topics: list[str], types: dict[str, type[Message]], node: str,
+                        raw: bool = False) -> None:
+        """One subscriber over every input topic, ready when this returns (``raw``: payloads not decoded;
+        every topic but the bus's own counters when ``topics`` holds :data:`ALL_TOPICS`)."""
+        exclude = EXCLUDED_WHEN_ALL if raw and ALL_TOPICS in topics else frozenset()
+        self._subscriber = Subscriber(topics, endpoints=self.endpoints, types=types, node=node, raw=raw,
+                                      exclude=exclude)
         try:
             self._subscriber.wait_ready(self.ready_timeout)
         except BusTimeoutError as exc:
@@ -105,6 +145,10 @@ class BusIO:
             time.sleep(max(0.0, timeout))
             return None
         return self._subscriber.recv(timeout=timeout)
+
+    def latched(self, topic: str) -> bool:
+        """Whether the publishers of an input topic registered it latched (False before any did)."""
+        return self._subscriber is not None and self._subscriber.latched(topic)
 
     def drops(self) -> tuple[int, int]:
         """(sequence gaps, bad frames) seen on the inputs so far."""
@@ -123,3 +167,5 @@ class BusIO:
             pub.close()
         if self._subscriber is not None:
             self._subscriber.close()
+        for context in self._contexts:
+            context.term()

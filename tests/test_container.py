@@ -20,7 +20,7 @@ import pytest
 from causalstream.nodes.container import Container
 from causalstream.nodes.errors import LaunchError
 from causalstream.nodes.launch_file import ContainerSpec, load_launch
-from causalstream.stream import Broker, Endpoints, Publisher, Subscriber
+from causalstream.stream import Broker, Endpoints, Publisher, Subscriber, read_log
 from causalstream.stream.messages import BusStats, Clock, Features
 
 from launching import Launch, alive, heartbeats
@@ -107,6 +107,28 @@ def test_a_message_from_another_process_reaches_the_container_and_is_relayed_ins
             box.stop()
             runner.join(timeout=10)
     assert not runner.is_alive()
+
+
+def test_a_recorder_in_the_container_records_its_neighbours_messages(tmp_path: Path) -> None:
+    path = tmp_path / "box.mcap"
+    nodes = [*_box(), {"kind": "recorder", "name": "rec", "params": {"path": str(path), "topics": ["/chatter"],
+                                                                     "flush_interval": 0.1}}]
+    with Broker(Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")) as broker:
+        box = Container(nodes, endpoints=broker.endpoints)
+        runner = threading.Thread(target=box.run, daemon=True)
+        runner.start()
+        try:
+            assert box.running.wait(20)
+            rec = box.nodes[2]
+            deadline = time.monotonic() + 20
+            while rec.counters["recorded"] < 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert rec.counters["recorded"] >= 30  # the raw subscriber gets the container's frames off the bus
+        finally:
+            box.stop()
+            runner.join(20)
+    got = [msg for topic, _, msg in read_log(path) if topic == "/chatter"]
+    assert len(got) >= 30 and all(isinstance(m, Features) for m in got)
 
 
 def test_a_node_ending_ends_the_container_with_its_exit_code() -> None:

@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 import zmq
 from mcap.records import Channel, Schema
@@ -57,7 +58,7 @@ from causalstream.stream.log.writer import JSON_ENCODING, MSGPACK_ENCODING
 from causalstream.stream.messages import MESSAGE_TYPES, Clock
 from causalstream.stream.bus.security import ClientKeys
 
-__all__ = ["CLOCK_TOPIC", "PlayStats", "Player"]
+__all__ = ["CLOCK_TOPIC", "PlayStats", "Player", "RawSink"]
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,36 @@ class PlayStats:
     seconds: float = 0.0
 
 
+class RawSink(Protocol):
+    """What the player publishes through: a bus :class:`Publisher` with ``topic=None`` is one,
+    and so is a node transport's raw publisher (``NodeIO.open_raw_publisher``, in memory too).
+
+    >>> import inspect
+    >>> wanted = {"declare", "wait_ready", "wait_for_subscribers", "drain", "publish_raw", "close"}
+    >>> {name for name, _ in inspect.getmembers(Publisher, inspect.isfunction)} >= wanted
+    True
+    """
+
+    def declare(self, topic: str, type_name: str, latched: bool) -> None: ...
+
+    def wait_ready(self, timeout: float = 5.0) -> object: ...
+
+    def wait_for_subscribers(self, topics: list[str], timeout: float, settle: float = 0.3) -> list[str]: ...
+
+    def drain(self, timeout_ms: int = 0) -> None: ...
+
+    def publish_raw(self, type_name: str, payload: bytes, stamp_ns: int, topic: str | None = None) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class Player:
     """Publish the messages of ``path`` on the bus; see the module docstring for the options.
 
     ``topics`` limits the replay to those topics; ``wait_subscribers`` is how long to wait
     for subscribers before the first message (default: 5 s at ``rate=0``, else 0.5 s);
+    ``publisher`` is a :class:`RawSink` to publish through (a node's; it is closed by its owner,
+    not by :meth:`close`), else the player opens its own on ``endpoints``;
     ``delay`` then waits that many seconds more (as ``ros2 bag play --delay``): pub/sub
     cannot tell how many subscribers are still starting, so a launch file that needs them
     all (a recorder, say) gives them time.
@@ -108,6 +134,7 @@ class Player:
         node: str = "bag_play",
         context: zmq.Context | None = None,
         keys: ClientKeys | None = None,
+        publisher: RawSink | None = None,
     ) -> None:
         if rate < 0:
             raise LogError(str(path), f"rate must be >= 0, got {rate}")
@@ -128,8 +155,9 @@ class Player:
         self.keys = keys
         # A context of its own is terminated on close, which waits until queued frames have left;
         # inproc endpoints only work within the shared one.
-        self._own_context = context is None and not self.endpoints.pub.startswith("inproc://")
+        self._own_context = publisher is None and context is None and not self.endpoints.pub.startswith("inproc://")
         self.context = context or (zmq.Context() if self._own_context else zmq.Context.instance())
+        self._given = publisher
         summary = self._summary = check_log(self.path)
         stats = summary.statistics
         self.start_ns = stats.message_start_time if stats else 0
@@ -138,7 +166,7 @@ class Player:
         self.replayed_topics = sorted({topic for topic, _ in self.channels.values()})
         self.latched_topics = sorted({summary.channels[cid].topic for cid in self.channels
                                       if summary.channels[cid].metadata.get("latched") == "true"})
-        self.publisher: Publisher | None = None
+        self.publisher: RawSink | None = None
         self.stats = PlayStats()  # of the current (or last) run, updated as it goes
 
     def _pick_channels(self, channels: dict[int, Channel], schemas: dict[int, Schema]) -> dict[int, tuple[str, str]]:
@@ -168,10 +196,11 @@ class Player:
 
     # -- setup --------------------------------------------------------------------------
 
-    def _connect(self) -> Publisher:
+    def _connect(self) -> RawSink:
         # kept before waiting: close() must close it, or terminating the context would hang
-        pub = self.publisher = Publisher(None, endpoints=self.endpoints, node=self.node, context=self.context,
-                                         keys=self.keys, ordered=True, hwm=100_000, linger_ms=10_000)
+        pub = self.publisher = self._given or Publisher(None, endpoints=self.endpoints, node=self.node,
+                                                        context=self.context, keys=self.keys, ordered=True,
+                                                        hwm=100_000, linger_ms=10_000)
         for topic, type_name in self.channels.values():
             pub.declare(topic, type_name, topic in self.latched_topics)
         pub.wait_ready(5.0)
@@ -185,7 +214,7 @@ class Player:
 
     # -- playing ------------------------------------------------------------------------
 
-    def _replay_latched(self, pub: Publisher, start_ns: int) -> int:
+    def _replay_latched(self, pub: RawSink, start_ns: int) -> int:
         """Re-emit the last message before ``start_ns`` of every latched topic."""
         latched = self.latched_topics
         if not latched or start_ns <= self.start_ns:
@@ -222,7 +251,7 @@ class Player:
             progress(total, total)
         return stats
 
-    def _play_once(self, pub: Publisher, start_ns: int, stats: PlayStats,
+    def _play_once(self, pub: RawSink, start_ns: int, stats: PlayStats,
                    progress: Callable[[int, int], None] | None, total: int, stop: threading.Event | None) -> None:
         channels, rate, publish, json_channels = self.channels, self.rate, pub.publish_raw, self._json
         clock_period = int(1e9 / self.clock_hz) if self.clock_hz > 0 else 0
@@ -276,7 +305,8 @@ class Player:
     def close(self) -> None:
         """Close the socket; with the player's own context, wait until queued frames have left."""
         if self.publisher is not None:
-            self.publisher.close()
+            if self.publisher is not self._given:
+                self.publisher.close()
             self.publisher = None
         if self._own_context and not self.context.closed:
             self.context.term()

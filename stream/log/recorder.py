@@ -51,10 +51,10 @@ import zmq
 from causalstream.stream.bus.counters import Counters, registry
 from causalstream.stream.bus.endpoints import Endpoints
 from causalstream.stream.bus.security import ClientKeys
-from causalstream.stream.bus.subscriber import Received, Subscriber
+from causalstream.stream.bus.subscriber import Subscriber
 from causalstream.stream.bus.topics import STATS_TOPIC
-from causalstream.stream.codec import decode_payload
-from causalstream.stream.errors import CodecError, UnknownTypeError
+from causalstream.stream.codec import Envelope, decode_payload
+from causalstream.stream.errors import CodecError, LogError, UnknownTypeError
 from causalstream.stream.log.foxglove import FoxgloveWriter
 from causalstream.stream.log.writer import LogWriter
 from causalstream.stream.messages import TopicStats
@@ -75,6 +75,9 @@ class Recorder:
     the messages written; ``counters()`` the subscriber's :class:`Counters` summed (gaps:
     sequence numbers never seen; duplicates: latched re-sends dropped; bad frames), per topic
     in :meth:`topic_stats`, which ``/bus/stats`` and ``causalstream topic info`` show.
+    With ``listen=False`` the recorder opens no socket: its owner (the ``recorder`` node,
+    whose transport subscribes) hands it each envelope with :meth:`write`, and :meth:`tick`
+    flushes when due.
 
     >>> import tempfile
     >>> rec = Recorder(os.path.join(tempfile.mkdtemp(), "r.mcap"), endpoints="inproc://doc-rec-none")
@@ -100,6 +103,7 @@ class Recorder:
         max_bag_size: int = 0,
         max_bag_duration: float = 0.0,
         foxglove: bool = False,
+        listen: bool = True,
     ) -> None:
         self.path = str(path)
         self.foxglove = foxglove
@@ -120,13 +124,18 @@ class Recorder:
         self.paths = [self._name(0)]
         self._open(self.paths[0])
         self.count = 0
-        listen = [""] if regex or not self.topics else self.topics
-        self.sub = Subscriber(listen, endpoints=endpoints, hwm=hwm, context=context, keys=keys, raw=True,
-                              exclude=frozenset() if self.topics and not regex else EXCLUDED_WHEN_ALL)
-        registry.remove(self.sub)  # the recorder reports its counters itself, as role "sub"
-        self.endpoints = self.sub.endpoints
-        self.inbox = self.sub.inbox
         self._closed = False
+        self.sub: Subscriber | None = None
+        self.endpoints: Endpoints | None = None
+        self.inbox = None
+        if not listen:
+            return
+        topics_in = [""] if regex or not self.topics else self.topics
+        sub = self.sub = Subscriber(topics_in, endpoints=endpoints, hwm=hwm, context=context, keys=keys, raw=True,
+                                    exclude=frozenset() if self.topics and not regex else EXCLUDED_WHEN_ALL)
+        registry.remove(sub)  # the recorder reports its counters itself, as role "sub"
+        self.endpoints = sub.endpoints
+        self.inbox = sub.inbox
         registry.add(self)
 
     def _open(self, path: str) -> None:
@@ -169,8 +178,8 @@ class Recorder:
 
     @property
     def bad_frames(self) -> int:
-        """Bad frames dropped."""
-        return self.sub.bad_frames
+        """Bad frames dropped (0 without a socket of its own)."""
+        return 0 if self.sub is None else self.sub.bad_frames
 
     @property
     def gaps(self) -> int:
@@ -183,65 +192,89 @@ class Recorder:
         return self.counters().duplicates
 
     def counters(self) -> Counters:
-        """The subscriber's counters, every topic summed."""
-        return self.sub.totals()
+        """The subscriber's counters, every topic summed (zeros without a socket of its own)."""
+        return Counters() if self.sub is None else self.sub.totals()
+
+    def _socket(self) -> Subscriber:
+        if self.sub is None:
+            raise LogError(self.path, "this recorder has no socket (listen=False): hand it envelopes with write()")
+        return self.sub
 
     def wait_ready(self, timeout: float = 5.0) -> Recorder:
         """Block until the broker has seen the subscriptions (frames before that are kept)."""
-        self.sub.wait_ready(timeout)
+        self._socket().wait_ready(timeout)
         return self
 
     def record_frame(self, frame: bytes, log_time_ns: int | None = None) -> bool:
         """Write one frame off the bus; False if it was dropped (bad, duplicate, excluded, hello)."""
-        got = self.sub.accept_frame(frame)
-        return got is not None and self._write(got, log_time_ns)
+        sub = self._socket()
+        got = sub.accept_frame(frame)
+        return got is not None and self.write(got.topic, got.envelope, sub.latched(got.topic), log_time_ns)
 
-    def _write(self, got: Received, log_time_ns: int | None = None) -> bool:
-        env = got.envelope
-        if not self.wants(got.topic):
+    def write(self, topic: str, env: Envelope, latched: bool = False, log_time_ns: int | None = None) -> bool:
+        """Write one envelope (payload still encoded) received on ``topic``; False if not written
+        (a topic not recorded, a type without a schema, or undecodable for the viewers).
+
+        >>> import tempfile, msgspec
+        >>> from causalstream.stream.codec import encode_payload
+        >>> from causalstream.stream.messages import Clock
+        >>> rec = Recorder(os.path.join(tempfile.mkdtemp(), "w.mcap"), listen=False)
+        >>> env = Envelope(5, 0, "doc", "Clock", msgspec.Raw(encode_payload(Clock(stamp_ns=5))))
+        >>> rec.write("/clock", env), rec.write("/bus/stats", env), rec.count
+        (True, False, 1)
+        >>> rec.close()
+        """
+        if not self.wants(topic):
             return False
         self._split_if_due()
         if self.viewer is not None:
-            return self._write_viewer(self.viewer, got, log_time_ns)
-        cid = self._channels.get((got.topic, env.type))
+            return self._write_viewer(self.viewer, topic, env, latched, log_time_ns)
+        cid = self._channels.get((topic, env.type))
         if cid is None:
             try:
-                cid = self.writer.channel(got.topic, env.type, latched=self.sub.latched(got.topic))
-                self._channels[(got.topic, env.type)] = cid
+                cid = self.writer.channel(topic, env.type, latched=latched)
+                self._channels[(topic, env.type)] = cid
             except UnknownTypeError as exc:  # the subscriber checked the type: a type without a schema
-                log.warning("recorder cannot log %s: %s", got.topic, exc)
+                log.warning("recorder cannot log %s: %s", topic, exc)
                 return False
         stamp = time.time_ns() if log_time_ns is None else log_time_ns
         self._add(cid, stamp, env.payload, env.stamp_ns, env.seq & 0xFFFFFFFF)
-        self._bytes += len(env.payload) + 31 + len(got.topic)  # the payload and its record's header, about
+        self._bytes += len(env.payload) + 31 + len(topic)  # the payload and its record's header, about
         self.count += 1
         return True
 
-    def _write_viewer(self, viewer: FoxgloveWriter, got: Received, log_time_ns: int | None) -> bool:
-        env = got.envelope
+    def _write_viewer(self, viewer: FoxgloveWriter, topic: str, env: Envelope, latched: bool,
+                      log_time_ns: int | None) -> bool:
         try:
             msg = decode_payload(env.type, env.payload)
         except CodecError as exc:
             self.undecodable += 1
             if self.undecodable == 1:
-                log.warning("recorder cannot convert %s for the viewers: %s", got.topic, exc)
+                log.warning("recorder cannot convert %s for the viewers: %s", topic, exc)
             return False
-        viewer.update(got.topic, msg, time.time_ns() if log_time_ns is None else log_time_ns,
-                           env.seq, latched=self.sub.latched(got.topic))
-        self._bytes += len(env.payload) + 31 + len(got.topic)
+        viewer.update(topic, msg, time.time_ns() if log_time_ns is None else log_time_ns, env.seq, latched=latched)
+        self._bytes += len(env.payload) + 31 + len(topic)
         self.count += 1
         return True
 
     def topic_stats(self) -> list[TopicStats]:
         """Counters per topic recorded (what ``/bus/stats`` carries), role ``sub``."""
+        sub = self.sub
+        if sub is None:
+            return []
         return [TopicStats(topic=t, role="sub", type_name=c.type_name, messages=c.messages, gaps=c.gaps, bad=c.bad,
-                           duplicates=c.duplicates, latched=self.sub.latched(t)) for t, c in list(self.sub.counters.items())]
+                           duplicates=c.duplicates, latched=sub.latched(t)) for t, c in list(sub.counters.items())]
+
+    def tick(self) -> None:
+        """Flush if due (a chunk closed, fsync every ``flush_interval``)."""
+        self.writer.tick()
 
     def spin_once(self, timeout: float = 0.1) -> int:
         """Record every frame waiting (after up to ``timeout`` s for the first); flush if due."""
+        sub = self._socket()
         n = 0
-        for got in self.sub.take(timeout):
-            n += self._write(got)
+        for got in sub.take(timeout):
+            n += self.write(got.topic, got.envelope, sub.latched(got.topic))
         self.writer.tick()
         return n
 
@@ -262,8 +295,9 @@ class Recorder:
         if self._closed:
             return
         self._closed = True
-        registry.remove(self)
-        self.sub.close()
+        if self.sub is not None:
+            registry.remove(self)
+            self.sub.close()
         self.writer.close()
         log.info("recorded %d messages into %s (%d bad, %d duplicates dropped)",
                  self.count, ", ".join(self.paths), self.bad_frames, self.duplicates)
