@@ -16,7 +16,8 @@ again when a viewer subscribes later (``view:latched_resent``). A port already t
 one error line and exit 2. A message the view cannot map (a user's own type) is served on its
 topic as plain JSON (``viewer_plain.py``), the topic named once in the log (``view:plain``
 counts them); one that is not even plain data is skipped, named once, and counted
-(``view:unconverted``).
+(``view:unconverted``). In a process of its own the view adds ``nice`` (10) to its niceness, so
+that on a busy machine a viewer yields the CPU to the pipeline.
 
 >>> FoxgloveView.Params().port, FoxgloveView.Params().host
 (8765, '127.0.0.1')
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 from typing import Any
 
@@ -34,6 +36,7 @@ from foxglove.websocket import ServerListener
 from pydantic import Field
 
 from causalstream.nodes.node import Input, Node, NodeParams
+from causalstream.nodes.transport import BusIO
 from causalstream.stream.bus.topics import TOPICS, default_latched
 from causalstream.stream.viewer_channels import ViewerChannels, ViewerRecord
 from causalstream.stream.viewer_plain import PlainJson
@@ -105,12 +108,16 @@ class FoxgloveView(Node):
         topics: list[str] = Field(default_factory=lambda: list(DEFAULT_TOPICS),
                                   description="Bus topics to serve (default: every well-known topic).")
         backlog: int = Field(1024, ge=1, description="Messages buffered per client; older ones are dropped.")
+        nice: int = Field(10, ge=0, le=19, description="Niceness the view adds to its own process (0: none), so "
+                          "that a viewer yields the CPU to the pipeline; not applied in a container.")
 
     params: Params  # validate_params() makes the launch file's params this (for the type checker)
 
     def setup(self) -> None:
         """Start the server (a taken port: one line, exit 2) and subscribe to the topics."""
         p = self.params
+        if p.nice and isinstance(self.io, BusIO):  # a process of its own (a container's nodes share one)
+            os.nice(p.nice)
         self.channels = ViewerChannels()
         self.context = foxglove.Context()
         self.open: dict[str, foxglove.Channel] = {}
@@ -182,6 +189,7 @@ class FoxgloveView(Node):
         if rec is not None and ch is not None:
             ch.log(rec.data, log_time=rec.log_time_ns)
             self.counters["view:latched_resent"] += 1
+            self.counters["view:offered"] += self.clients.subscribers(topic)
 
     def _channel(self, rec: ViewerRecord) -> foxglove.Channel:
         ch = self.open.get(rec.topic)

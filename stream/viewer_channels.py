@@ -129,7 +129,8 @@ class ViewerChannels:
         """The records of one message: its topic's JSON channel first, then the view's channels."""
         cls = type(msg)
         ns = msg.stamp_ns
-        out = [self._rec(topic, schema_name(cls), self._schema(cls, viewer_schema(cls)), to_viewer(msg), ns)]
+        schema = self._schemas.get(cls) or self._schema(cls, viewer_schema(cls))  # viewer_schema copies: once
+        out = [self._rec(topic, schema_name(cls), schema, to_viewer(msg), ns)]
         if isinstance(msg, Features):
             out.append(self._features(msg))
         elif isinstance(msg, AgentStates):
@@ -197,14 +198,16 @@ class ViewerChannels:
 
     def _predictions(self, msg: Predictions) -> ViewerRecord:
         t = _time(msg.stamp_ns)
-        traj, prob = np.asarray(msg.trajectories, float), np.asarray(msg.probabilities, float)
+        traj = np.asarray(msg.trajectories, float)
+        # plain lists, not numpy scalars: a 20-mode prediction is ~1,400 points at 20 Hz
+        points, finite = traj.tolist(), (np.isfinite(traj[..., 0]) & np.isfinite(traj[..., 1])).tolist()
+        alpha = np.clip(np.asarray(msg.probabilities, float), 0.0, 1.0).tolist()
         ident = {"position": {"x": 0.0, "y": 0.0, "z": 0.0}, "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}
         ents = []
         for a, aid in enumerate(msg.agent_ids):
             lines = [{"type": 0, "pose": ident, "thickness": 0.05, "scale_invariant": False,
-                      "points": [{"x": float(px), "y": float(py), "z": 0.0} for px, py in traj[a, k]
-                                 if math.isfinite(px) and math.isfinite(py)],
-                      "color": {"r": 0.2, "g": 0.8, "b": 0.2, "a": float(np.clip(prob[a, k], 0.0, 1.0))}}
+                      "points": [{"x": px, "y": py, "z": 0.0} for (px, py), ok in zip(points[a][k], finite[a][k]) if ok],
+                      "color": {"r": 0.2, "g": 0.8, "b": 0.2, "a": alpha[a][k]}}
                      for k in range(traj.shape[1])]
             ents.append({"timestamp": t, "frame_id": "world", "id": f"pred/{aid}", "lifetime": _time(0),
                          "frame_locked": False, "lines": lines})

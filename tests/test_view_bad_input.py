@@ -103,7 +103,7 @@ def test_a_stalled_or_vanished_client_never_blocks_the_bus_and_is_counted() -> N
     port = free_port_pair()
     url = f"ws://127.0.0.1:{port}"
     with Broker(endpoints) as _broker:
-        node = FoxgloveView(name="view", params={"port": port, "topics": ["/agents/state"], "backlog": 32},
+        node = FoxgloveView(name="view", params={"port": port, "topics": ["/agents/state"], "backlog": 32, "nice": 0},
                             io=BusIO(endpoints))
         spin = threading.Thread(target=node.spin, daemon=True)
         spin.start()
