@@ -175,15 +175,15 @@ class Ledger:
             val, pval = np.where(bad, 0.0, val), np.where(bad, 1.0, pval)
         return val, pval, n, code
 
-    def replay(self, x: Node, y: Node, z: Sequence[Node], n: int, code: int) -> None:
-        """A test that :meth:`answer` answered, asked now: recorded as :meth:`test_one` records it.
+    def replay(self, x: Node, y: Node, n: int, code: int) -> None:
+        """A test that :meth:`answer` answered, asked now: it is link (x, y)'s last test, as
+        :meth:`test_one` (first ask) or :meth:`note` (a repeated key) would record it.
 
-        >>> led = Ledger(None, 2, 1); led.replay((0, -1), (1, 0), [], 40, 1)
+        >>> led = Ledger(None, 2, 1); led.replay((0, -1), (1, 0), 40, 1)
         >>> int(led.n_eff[0, 1, 1]), STATUSES[led.code[0, 1, 1]]
         (40, 'tested')
         """
-        self._memo[self.key(x, y, z)] = (int(n), int(code))
-        self._record_nodes(x, y, int(n), int(code))
+        self._record_nodes(x, y, n, code)
 
     def key(self, x: Node, y: Node, z: Sequence[Node]) -> tuple:
         """The cache key of a test: X and Y unordered, Z a set (as PCMCI+'s cache keys it).

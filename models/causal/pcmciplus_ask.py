@@ -63,33 +63,47 @@ class Asker:
         self.answers: dict[tuple, tuple[float, float, int, int, bool]] = {}
         self.asked: set[tuple] = set()
         self._tails: dict[tuple[int, int, int], tuple[Node, ...]] = {}
+        self._tests: dict[tuple, Test] = {}
         self._width = n_vars * (2 * tau_max + 1)
 
-    def _tail(self, i: int, abstau: int, j: int) -> tuple[Node, ...]:
-        """The lagged part of Z for X = (i, -abstau), Y = (j, 0), as _run_pcalg_test builds it."""
+    def _tail(self, i: int, abstau: int, j: int) -> tuple[tuple[Node, ...], frozenset, frozenset]:
+        """The lagged part of Z for X = (i, -abstau), Y = (j, 0), as _run_pcalg_test builds it (j's
+        parents without X, then i's parents shifted by -abstau not among them), as a set, and {X, Y}."""
         got = self._tails.get((i, abstau, j))
         if got is None:
-            conds_y = self.parents[j][:self.max_py]
+            ys = self.parents[j][:self.max_py]
             cap = self.max_px if abstau == 0 or self.max_px_lagged is None else self.max_px_lagged
-            conds_x = [(k, tk - abstau) for k, tk in self.parents[i][:cap]]
-            x, y = (i, -abstau), (j, 0)
-            got = tuple(n for n in dict.fromkeys(conds_y + conds_x) if n != x and n != y)
-            self._tails[(i, abstau, j)] = got
+            xs = [(k, tk - abstau) for k, tk in self.parents[i][:cap]]
+            # the parents are lagged and distinct: X is not among i's shifted parents, Y among neither
+            yset = set(ys)
+            tail = tuple([n for n in ys if n != (i, -abstau)] + [n for n in xs if n not in yset])
+            got = self._tails[(i, abstau, j)] = (tail, frozenset(tail), frozenset(((i, -abstau), (j, 0))))
         return got
 
     def test(self, i: int, abstau: int, j: int, S: Sequence[Node]) -> Test:
         """The test of X = (i, -abstau), Y = (j, 0) given the contemporaneous S (and the lagged parents).
 
+        Its key is ({X, Y}, the lag-0 nodes of Z, the lagged ones): equal for two tests exactly
+        when {X, Y} and the set Z are.
+
         >>> Asker(None, 2, 1, 0.05, {0: [(0, -1)], 1: [(0, -1)]}).test(0, 1, 1, [(0, 0)])[2]
         ((0, 0), (0, -2))
         """
-        x, y = (i, -abstau), (j, 0)
-        tail = self._tail(i, abstau, j)
-        if S:
-            z = tuple(dict.fromkeys([n for n in ((int(a), int(b)) for a, b in S) if n != x and n != y] + list(tail)))
-        else:
-            z = tail
-        return x, y, z, (frozenset((x, y)), frozenset(z))
+        S = tuple(S)
+        memo = (i, abstau, j, S)
+        got = self._tests.get(memo)
+        if got is None:
+            x, y = (i, -abstau), (j, 0)
+            tail, tailset, pair = self._tail(i, abstau, j)
+            if not S:
+                z, key = tail, (pair, frozenset(), tailset)
+            elif x in S or y in S or len(set(S)) < len(S) or any(lag for _, lag in S):
+                z = tuple(dict.fromkeys([n for n in ((int(a), int(b)) for a, b in S) if n != x and n != y] + list(tail)))
+                key = (pair, frozenset(n for n in z if n[1] == 0), frozenset(n for n in z if n[1] != 0))
+            else:
+                z, key = S + tail, (pair, frozenset(S), tailset)   # S lag 0, the tail lagged: nothing to clean
+            got = self._tests[memo] = (x, y, z, key)
+        return got
 
     def prefetch(self, tests: Iterable[Test]) -> None:
         """Answer, in one engine batch, the tests whose keys have no answer yet (no trace left).
@@ -149,12 +163,9 @@ class Asker:
         if key not in self.answers:
             self.prefetch([t])
         val, pval, rows, code, deg = self.answers[key]
-        if key in self.asked:
-            if self.ledger is not None:
-                self.ledger.note(x, y, z)
-        else:
+        if key not in self.asked:
             self.asked.add(key)
             self.inner.n_degenerate += deg
-            if self.ledger is not None:
-                self.ledger.replay(x, y, z, rows, code)
+        if self.ledger is not None:      # a key asked again is the link's last test again (Ledger.note)
+            self.ledger.replay(x, y, rows, code)
         return val, pval, pval <= self.pc_alpha

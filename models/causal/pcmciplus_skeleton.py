@@ -30,6 +30,8 @@ __all__ = ["Skeleton", "mci_skeleton", "skeleton_phase"]
 
 Node = tuple[int, int]
 Pair = tuple[int, int, int]
+FIRST = 1000
+"""Subsets per pair asked in a level's first round; the rest of the still-dependent pairs' go in a second."""
 
 
 @dataclass
@@ -46,34 +48,33 @@ class Skeleton:
     val_matrix: np.ndarray
 
 
-def _contemp_adj(graph: np.ndarray, val_min: dict[int, dict[Node, float]] | None = None) -> list[list[Node]]:
-    """Per j, the (i, 0) with graph[i, j, 0] != '': i ascending, or (val_min given) by |val_min|, largest first."""
-    out = []
-    for j in range(graph.shape[0]):
-        adj = [(int(i), 0) for i in np.flatnonzero(graph[:, j, 0] != "")]
-        if val_min is not None:
-            present = set(adj)
+def _contemp_adj(marks: dict[Pair, str], n: int, val_min: dict[int, dict[Node, float]] | None = None
+                 ) -> list[list[Node]]:
+    """Per j, the (i, 0) linked to j at lag 0: i ascending, or (val_min given) by |val_min|, largest first
+    (stable), as tigramite's _get_adj_time_series_contemp."""
+    out: list[list[Node]] = [[] for _ in range(n)]
+    for i, j, tau in sorted(marks):
+        if tau == 0:
+            out[j].append((i, 0))
+    if val_min is not None:
+        for j in range(n):
+            present = set(out[j])
             vals = {k: abs(v) for k, v in val_min[j].items() if k in present}
-            adj = sorted(vals, key=vals.__getitem__, reverse=True)
-        out.append(adj)
+            out[j] = sorted(vals, key=vals.__getitem__, reverse=True)
     return out
 
 
-def _remaining(graph: np.ndarray, adjt: list[list[Node]], tau_min: int, tau_max: int, p: int) -> list[Pair]:
+def _remaining(marks: dict[Pair, str], adjt: list[list[Node]], p: int) -> list[Pair]:
     """tigramite's _remaining_pairs: (i, j, tau) with a link and >= p other adjacencies of j, in that order."""
-    count = np.array([len(a) for a in adjt])
-    lags = np.arange(tau_min, tau_max + 1)
     # (i, 0) is among adjt[j] exactly when the lag-0 link i - j is there
-    need = count[None, :, None] - (lags == 0)[None, None, :] >= p
-    where = np.argwhere((graph[:, :, tau_min:tau_max + 1] != "") & need)
-    return [(int(i), int(j), int(t) + tau_min) for i, j, t in where]
+    return [(i, j, tau) for i, j, tau in sorted(marks) if len(adjt[j]) - (tau == 0) >= p]
 
 
 def _ask_ahead(asker: Asker, chains: dict[Pair, list[tuple[Node, ...]]], pairs: list[Pair]) -> None:
-    """Answer the level's tests in rounds: the next 1, 4, 16, ... subsets of every pair not yet
-    independent. A lag-0 pair (i, j), i > j, whose (j, i) was found independent is dropped:
-    tigramite will not test it."""
-    pos, size = 0, 1
+    """Answer the level's tests in rounds: the first FIRST subsets of every pair, then all the
+    rest of the pairs not yet independent. A lag-0 pair (i, j), i > j, whose (j, i) was found
+    independent is dropped: tigramite will not test it."""
+    pos, size = 0, FIRST
     alive = [pair for pair in pairs if pair in chains]
     gone: set[tuple[int, int]] = set()
     while alive:
@@ -81,7 +82,7 @@ def _ask_ahead(asker: Asker, chains: dict[Pair, list[tuple[Node, ...]]], pairs: 
         for i, j, tau in alive:
             batch[(i, j, tau)] = [asker.test(i, tau, j, S) for S in chains[(i, j, tau)][pos:pos + size]]
         asker.prefetch(t for ts in batch.values() for t in ts)
-        pos, size, nxt = pos + size, size * 4, []
+        pos, size, nxt = pos + size, 1 << 30, []
         for (i, j, tau), ts in batch.items():
             if not all(asker.dependent(t) for t in ts):
                 if tau == 0:
@@ -104,44 +105,56 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
     """
     N = graph.shape[0]
     graph[range(N), range(N), 0] = ""
-    adjt = _contemp_adj(graph)
-    val_min: dict[int, dict[Node, float]] = {
-        j: {(int(i), -int(t)): np.inf for i, t in zip(*np.nonzero(graph[:, j, :] != ""))} for j in range(N)}
-    p_matrix = np.zeros((N, N, tau_max + 1))
-    p_matrix[graph == ""] = 1.0
-    val_matrix = np.zeros((N, N, tau_max + 1))
+    # the links as a dict (i, j, tau) -> mark: tigramite's loops read single entries, which numpy is slow at
+    marks = {(int(i), int(j), int(t)): str(graph[i, j, t]) for i, j, t in zip(*np.nonzero(graph != ""))}
+    in_range = {pair: m for pair, m in marks.items() if tau_min <= pair[2] <= tau_max}
+    adjt = _contemp_adj(marks, N)
+    val_min: dict[int, dict[Node, float]] = {j: {} for j in range(N)}
+    for i, j, t in sorted(marks, key=lambda pair: (pair[1], pair[0], pair[2])):
+        val_min[j][(i, -t)] = np.inf
+    pmax: dict[Pair, float] = {pair: 0.0 for pair in marks}
+    vals: dict[Pair, float] = {pair: 0.0 for pair in marks}
     sepsets: dict[tuple[Node, int], list[Node]] = {((i, -tau), j): [] for tau in range(tau_min, tau_max + 1)
                                                    for i in range(N) for j in range(N)}
     p = 0
     while p <= max_conds_dim:
-        pairs = _remaining(graph, adjt, tau_min, tau_max, p)
+        pairs = _remaining(in_range, adjt, p)
         if not pairs:
             break
         conds = {(i, j, tau): list(itertools.combinations([a for a in adjt[j] if a != (i, -tau)], p))
                  for i, j, tau in pairs}
-        _ask_ahead(asker, {pair: c for pair, c in conds.items() if graph[pair][1] != "-"}, pairs)
-        for i, j, tau in pairs:
-            if graph[i, j, tau] == "":
+        _ask_ahead(asker, {pair: c for pair, c in conds.items() if marks[pair][1] != "-"}, pairs)
+        for pair in pairs:
+            if pair not in in_range:
                 continue     # removed earlier in this level, as (j, i)
-            fixed = graph[i, j, tau][1] == "-"
+            i, j, tau = pair
+            fixed = marks[pair][1] == "-"
             key = (i, -tau)
-            for S in conds[(i, j, tau)]:
+            for S in conds[pair]:
                 val, pval, dependent = (1.0, 0.0, True) if fixed else asker.ask(asker.test(i, tau, j, S))
                 val_min[j][key] = min(abs(val), val_min[j].get(key))  # pyright: ignore[reportArgumentType]
-                if pval >= p_matrix[i, j, tau]:
-                    p_matrix[i, j, tau] = pval
-                    val_matrix[i, j, tau] = val
+                if pval >= pmax[pair]:
+                    pmax[pair], vals[pair] = pval, val
                 if not dependent:
                     if tau == 0:
-                        graph[i, j, 0] = graph[j, i, 0] = ""
+                        for gone in (pair, (j, i, 0)):
+                            del marks[gone], in_range[gone]
+                            graph[gone] = ""
                         sepsets[((i, 0), j)] = sepsets[((j, 0), i)] = list(S)
-                        p_matrix[j, i, 0] = p_matrix[i, j, 0]
+                        pmax[(j, i, 0)] = pmax[pair]
                     else:
-                        graph[i, j, tau] = ""
+                        del marks[pair], in_range[pair]
+                        graph[pair] = ""
                         sepsets[((i, -tau), j)] = list(S)
                     break
         p += 1
-        adjt = _contemp_adj(graph, val_min)
+        adjt = _contemp_adj(marks, N, val_min)
+    p_matrix = np.ones((N, N, tau_max + 1))
+    val_matrix = np.zeros((N, N, tau_max + 1))
+    if pmax:
+        idx = tuple(np.array(list(pmax)).T)
+        p_matrix[idx] = list(pmax.values())
+        val_matrix[idx] = [vals[pair] for pair in pmax]
     return Skeleton(graph, sepsets, p_matrix, val_matrix)
 
 
