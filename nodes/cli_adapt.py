@@ -114,7 +114,8 @@ def adapt(
     shots: int = typer.Option(..., "--shots", min=1, help="How many scenes (20-step windows of >= 2 agents) to adapt on."),
     out: Path = typer.Option(None, "-o", "--out", help="ONNX file to write (NAME.pt and NAME.json beside it); "
                              "default: BASE_adapted.onnx in the working directory."),
-    epochs: int = typer.Option(60, min=1, help="Passes over the shots (more with few shots: at least 150 steps)."),
+    epochs: int = typer.Option(60, min=1, help="Passes over the shots, within --min-steps..1500 steps (batches of 16 scenes)."),
+    min_steps: int = typer.Option(500, min=0, max=1500, help="At least this many steps: few shots get more epochs."),
     lr: float = typer.Option(2e-2, help="Learning rate of the style's scale and shift (Adam, cosine decay)."),
     sites: str = typer.Option("encoder,pairs,attention,decoder,output", help="Where the FiLM style acts (comma-separated): "
                               "encoder, pairs, attention, decoder, output (models/trajectory/adapt.py)."),
@@ -131,7 +132,7 @@ def adapt(
     (adapted_from), the data (adapt_data), the shots and the ONNX file's sha256.
     """
     adapt_mod, release = _modules()
-    config = adapt_mod.AdaptConfig(epochs=epochs, lr=lr, seed=seed, sites=tuple(s.strip() for s in sites.split(",") if s.strip()))
+    config = adapt_mod.AdaptConfig(epochs=epochs, min_steps=min_steps, lr=lr, seed=seed, sites=tuple(s.strip() for s in sites.split(",") if s.strip()))
     importlib.import_module("torch").set_num_threads(threads)
     net, base_meta, base_path = release.resolve_base(model)
     windows, info, files = read_scenes(data, topic)
@@ -148,7 +149,7 @@ def adapt(
                                  lambda e, n, loss: status.update(f"adapting: epoch {e}/{n} loss {loss:.3f}"))
     onnx_path = out or Path(f"{base_path.stem}_adapted.onnx")
     command = " ".join(shlex.quote(str(a)) for a in (
-        "causalstream", "model", "adapt", model, "--data", data, "--shots", shots, "-o", onnx_path, "--epochs", epochs,
+        "causalstream", "model", "adapt", model, "--data", data, "--shots", shots, "-o", onnx_path, "--epochs", epochs, "--min-steps", min_steps,
         "--lr", f"{lr:g}", "--sites", ",".join(config.sites), "--topic", topic, "--seed", seed))
     meta = release.adapt_metadata(result, config, base_meta, base_path, info,
                                   {"asked": shots, "used": len(picked), "held_out": len(held_out)},

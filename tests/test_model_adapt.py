@@ -160,7 +160,7 @@ def test_cli_adapts_on_a_folder_of_text_and_a_10_hz_log(tmp_path: Path) -> None:
     write_text(data / "arcs.txt", arcs(rng, 16))
     write_log(data / "arcs.mcap", arcs(rng, 4, hz=10.0), hz=10.0)
     res = run_cli("model", "adapt", "trajectory", "--data", str(data), "--shots", "30", "-o", str(tmp_path / "a.onnx"),
-                  "--epochs", "5", "--threads", "1", timeout=120)
+                  "--epochs", "5", "--min-steps", "60", "--threads", "1", timeout=120)
     assert res.returncode == 0, res.stderr
     assert "warning:" in res.stderr and "has 20 scenes, fewer than --shots 30: adapting on all 20" in " ".join(res.stderr.split())
     meta = json.loads((tmp_path / "a.json").read_text())

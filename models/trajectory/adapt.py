@@ -73,8 +73,8 @@ class AdaptConfig:
     batch_windows: int = 16
     identity_weight: float = 1e-3  # L2 of (scale - 1, shift) per number
     val_share: float = 0.2  # share of the shots held out to pick the epoch (none below 5 shots)
-    min_steps: int = 150  # few shots: more epochs, so that every run takes at least this many steps
-    max_steps: int = 1000  # many shots: fewer epochs, so that no run takes more (seconds to a few minutes)
+    min_steps: int = 500  # few shots: more epochs, so that every run takes at least this many steps
+    max_steps: int = 1500  # many shots: fewer epochs, so that no run takes more (seconds to a few minutes)
     sites: tuple[str, ...] = tuple(STYLE_SITES)
     seed: int = 0
 
@@ -112,7 +112,8 @@ def site_layers(net: nn.Module, sites: Sequence[str]) -> dict[str, nn.Linear]:
     paths = []
     for site in sites:
         head, star, tail = STYLE_SITES[site].partition(".*.")
-        paths += [f"{head}.{i}.{tail}" for i in range(len(net.get_submodule(head)))] if star else [STYLE_SITES[site]]
+        count = sum(1 for _ in net.get_submodule(head).children()) if star else 0
+        paths += [f"{head}.{i}.{tail}" for i in range(count)] if star else [STYLE_SITES[site]]
     layers = {}
     for path in paths:
         try:
