@@ -9,10 +9,12 @@ gets the messages; kill -9 of the container respawns all of its nodes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,22 @@ def _sink(box: Container, topic: str):
     return next(s for n in box.nodes for s in n.io._sinks if s.topic == topic)
 
 
+@contextlib.contextmanager
+def _running(nodes: list[dict]) -> Iterator[tuple[Container, Endpoints]]:
+    """A container of ``nodes`` running in a thread of this process, on a broker of its own."""
+    with Broker(Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")) as broker:
+        box = Container(nodes, endpoints=broker.endpoints)
+        runner = threading.Thread(target=box.run, daemon=True)
+        runner.start()
+        try:
+            assert box.running.wait(20)
+            yield box, broker.endpoints
+        finally:
+            box.stop()
+            runner.join(timeout=10)
+    assert not runner.is_alive()
+
+
 def test_two_nodes_in_one_process_pass_objects_and_the_bus_sees_them_once_wanted() -> None:
     with Broker(Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")) as broker:
         box = Container(_box(), endpoints=broker.endpoints)
@@ -85,48 +103,31 @@ def test_two_nodes_in_one_process_pass_objects_and_the_bus_sees_them_once_wanted
 def test_a_message_from_another_process_reaches_the_container_and_is_relayed_inside_without_encoding() -> None:
     nodes = [{"kind": "relay", "name": "relay", "remap": {"in": "/in", "out": "/out"}},
              {"kind": "listener", "name": "listener", "params": {"topics": ["/out"]}}]
-    with Broker(Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")) as broker:
-        box = Container(nodes, endpoints=broker.endpoints)
-        runner = threading.Thread(target=box.run, daemon=True)
-        runner.start()
-        try:
-            assert box.running.wait(20)
-            relay, listener = box.nodes
-            with Publisher("/in", Clock, endpoints=broker.endpoints) as outside:
-                outside.wait_for_subscriber(10)
-                for i in range(40):
-                    outside.publish(Clock(stamp_ns=i + 1))
-                    time.sleep(0.002)
-                deadline = time.monotonic() + 20
-                while listener.counters["in:/out"] < 40 and time.monotonic() < deadline:
-                    time.sleep(0.02)
-            assert relay.counters["in"] == 40 and listener.counters["in:/out"] == 40
-            assert _sink(box, "/out").encoded == 0 and _sink(box, "/out").seq == 40
-            assert relay.status().counters["gaps"] == 0 and listener.status().counters["gaps"] == 0
-        finally:
-            box.stop()
-            runner.join(timeout=10)
-    assert not runner.is_alive()
+    with _running(nodes) as (box, bus):
+        relay, listener = box.nodes
+        with Publisher("/in", Clock, endpoints=bus) as outside:
+            outside.wait_for_subscriber(10)
+            for i in range(40):
+                outside.publish(Clock(stamp_ns=i + 1))
+                time.sleep(0.002)
+            deadline = time.monotonic() + 20
+            while listener.counters["in:/out"] < 40 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert relay.counters["in"] == 40 and listener.counters["in:/out"] == 40
+        assert _sink(box, "/out").encoded == 0 and _sink(box, "/out").seq == 40
+        assert relay.status().counters["gaps"] == 0 and listener.status().counters["gaps"] == 0
 
 
 def test_a_recorder_in_the_container_records_its_neighbours_messages(tmp_path: Path) -> None:
     path = tmp_path / "box.mcap"
     nodes = [*_box(), {"kind": "recorder", "name": "rec", "params": {"path": str(path), "topics": ["/chatter"],
                                                                      "flush_interval": 0.1}}]
-    with Broker(Endpoints.parse(f"tcp://127.0.0.1:{free_port_pair()}")) as broker:
-        box = Container(nodes, endpoints=broker.endpoints)
-        runner = threading.Thread(target=box.run, daemon=True)
-        runner.start()
-        try:
-            assert box.running.wait(20)
-            rec = box.nodes[2]
-            deadline = time.monotonic() + 20
-            while rec.counters["recorded"] < 30 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert rec.counters["recorded"] >= 30  # the raw subscriber gets the container's frames off the bus
-        finally:
-            box.stop()
-            runner.join(20)
+    with _running(nodes) as (box, _):
+        rec = box.nodes[2]
+        deadline = time.monotonic() + 20
+        while rec.counters["recorded"] < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rec.counters["recorded"] >= 30  # the raw subscriber gets the container's frames off the bus
     got = [msg for topic, _, msg in read_log(path) if topic == "/chatter"]
     assert len(got) >= 30 and all(isinstance(m, Features) for m in got)
 
