@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bus", "causal", "logs", "hri", "trajectory", "soak"]
+ORDER = ["bus", "causal", "logs", "hri", "view", "trajectory", "soak"]
 
 
 def main(argv: list[str]) -> int:
