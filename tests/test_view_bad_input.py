@@ -48,6 +48,24 @@ def _client(url: str, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
+_PARSE = """
+import { loadFoxgloveParser } from "./foxglove_parser.mjs";
+const { parseJsonSchema, reason } = loadFoxgloveParser();
+if (!parseJsonSchema) { console.log(JSON.stringify({ reason })); process.exit(0); }
+const schema = JSON.parse(process.argv[1]);
+const { datatypes, postprocessValue } = parseJsonSchema(schema, schema.title);
+console.log(JSON.stringify({ types: [...datatypes.keys()], value: postprocessValue(JSON.parse(process.argv[2])) }));
+"""
+
+
+def _foxglove_parse(schema: dict, value: dict) -> dict:
+    """Foxglove's parseJsonSchema (tests/js/foxglove_parser.mjs) on ``schema``, and ``value`` through it."""
+    res = subprocess.run(["node", "--input-type=module", "-e", _PARSE, json.dumps(schema), json.dumps(value)],
+                         cwd=JS_DIR, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
 def _wait(cond, timeout: float = 30.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -85,6 +103,9 @@ def test_an_unmappable_topic_is_advertised_as_plain_json_and_named_once() -> Non
     assert sample["stamp"] == f"t{k}" and sample["tags"] == {"k": k}
     schema = json.loads(node.plain.record("/mine", msg).schema_data)
     assert parser_problems(schema) == [], parser_problems(schema)
+    foxglove = _foxglove_parse(schema, sample)  # Foxglove's own parseJsonSchema, as its viewer runs it
+    if "reason" not in foxglove:
+        assert schema["title"] in foxglove["types"] and foxglove["value"] == sample, foxglove
     named = [m.msg for m in io.published["/log"] if isinstance(m, LogLine) and "/mine" in m.msg]
     assert len(named) == 1 and "plain JSON" in named[0] and "Reading" in named[0], named
     assert node.counters["view:plain"] == 60 and node.counters["view:unconverted"] == 0
