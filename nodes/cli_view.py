@@ -36,7 +36,7 @@ def view(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
     topics: list[str] = typer.Option(None, "--topics", help="Bus topics to serve (default: every well-known topic)."),
     backlog: int = typer.Option(1024, "--backlog", help="Messages buffered per viewer; a slow one loses the oldest."),
-    nice: int = typer.Option(10, "--nice", help="Niceness added to this process (0: none): the view yields the CPU."),
+    nice: int = typer.Option(0, "--nice", help="Niceness added to this process (0: none): the view yields the CPU."),
     name: str = typer.Option("view", "--name", "-n", help="Node name on the bus."),
     duration: float = typer.Option(None, "--duration", "-d", help="Stop after this many seconds."),
     bus: str = BusOpt,

@@ -16,8 +16,8 @@ again when a viewer subscribes later (``view:latched_resent``). A port already t
 one error line and exit 2. A message the view cannot map (a user's own type) is served on its
 topic as plain JSON (``viewer_plain.py``), the topic named once in the log (``view:plain``
 counts them); one that is not even plain data is skipped, named once, and counted
-(``view:unconverted``). In a process of its own the view adds ``nice`` (10) to its niceness, so
-that on a busy machine a viewer yields the CPU to the pipeline.
+(``view:unconverted``). In a process of its own the view can add ``nice`` to its niceness (0 by
+default: on a loaded machine a niced view falls seconds behind, see bench/NOTES.md).
 
 >>> FoxgloveView.Params().port, FoxgloveView.Params().host
 (8765, '127.0.0.1')
@@ -108,7 +108,7 @@ class FoxgloveView(Node):
         topics: list[str] = Field(default_factory=lambda: list(DEFAULT_TOPICS),
                                   description="Bus topics to serve (default: every well-known topic).")
         backlog: int = Field(1024, ge=1, description="Messages buffered per client; older ones are dropped.")
-        nice: int = Field(10, ge=0, le=19, description="Niceness the view adds to its own process (0: none), so "
+        nice: int = Field(0, ge=0, le=19, description="Niceness the view adds to its own process (0: none), so "
                           "that a viewer yields the CPU to the pipeline; not applied in a container.")
 
     params: Params  # validate_params() makes the launch file's params this (for the type checker)
