@@ -30,7 +30,7 @@ __all__ = ["Skeleton", "mci_skeleton", "skeleton_phase"]
 
 Node = tuple[int, int]
 Pair = tuple[int, int, int]
-FIRST = 1000
+FIRST = 8
 """Subsets per pair asked in a level's first round; the rest of the still-dependent pairs' go in a second."""
 
 
@@ -106,7 +106,8 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
     N = graph.shape[0]
     graph[range(N), range(N), 0] = ""
     # the links as a dict (i, j, tau) -> mark: tigramite's loops read single entries, which numpy is slow at
-    marks = {(int(i), int(j), int(t)): str(graph[i, j, t]) for i, j, t in zip(*np.nonzero(graph != ""))}
+    where = np.nonzero(graph != "")
+    marks = dict(zip(zip(*(w.tolist() for w in where)), graph[where].tolist()))
     in_range = {pair: m for pair, m in marks.items() if tau_min <= pair[2] <= tau_max}
     adjt = _contemp_adj(marks, N)
     val_min: dict[int, dict[Node, float]] = {j: {} for j in range(N)}
