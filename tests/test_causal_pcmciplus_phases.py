@@ -93,10 +93,11 @@ def skeletons(seed: int, testwise: bool, assume: bool, degenerate: bool = False,
 @pytest.mark.parametrize("testwise", [False, True], ids=["complete", "testwise"])
 @pytest.mark.parametrize("assume", [False, True], ids=["free", "assumptions"])
 def test_skeleton_phase_equals_tigramite(testwise: bool, assume: bool) -> None:
-    removed = 0
+    removed = degenerate = 0
     for seed in range(12):
         ours, ref, _, ours_eng, _, ref_eng, _, _, _ = skeletons(seed, testwise, assume, degenerate=seed % 4 == 3,
                                                                  max_py=1 if seed % 5 == 4 else None)
+        degenerate += ref_eng.n_degenerate
         assert (ours.graph == ref["graph"]).all(), seed
         assert ours.sepsets == ref["sepsets"], seed
         np.testing.assert_allclose(ours.p_matrix, ref["p_matrix"], rtol=0, atol=1e-12)
@@ -104,6 +105,7 @@ def test_skeleton_phase_equals_tigramite(testwise: bool, assume: bool) -> None:
         same_ledgers(ours_eng, ref_eng)
         removed += sum(1 for s in ours.sepsets.values() if s)
     assert removed > 20   # links were removed given non-empty sepsets
+    assert degenerate > 0   # and tests were answered val 0, p 1 (the constant variable)
 
 
 @pytest.mark.parametrize("rule", RULES)

@@ -28,7 +28,7 @@ __all__ = ["Asker", "Test"]
 
 Node = tuple[int, int]
 Test = tuple[Node, Node, tuple[Node, ...], tuple]
-"""One CI test: X, Y, the cleaned Z, and its cache key (frozenset {X, Y}, frozenset Z)."""
+"""One CI test: X, Y, the cleaned Z, and its cache key (see Asker.test)."""
 
 
 class Asker:

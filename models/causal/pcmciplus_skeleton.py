@@ -10,8 +10,8 @@ level (by the smallest |val| so far, stable); a lag-0 pair removed by (i, j) is 
 again as (j, i); p_matrix / val_matrix hold each pair's test with the largest p ('>=': ties go
 to the later test); a link with middle mark '-' is never tested (val 1, p 0).
 
-A level's tests are asked ahead in rounds (pcmciplus_ask.Asker): round r answers the next
-1, 4, 16, ... subsets of every pair still dependent, in one batch; then the level is replayed
+A level's tests are asked ahead (pcmciplus_ask.Asker) in two engine batches: the first FIRST
+subsets of every pair, then the rest of the pairs still dependent; then the level is replayed
 in tigramite's order from the answers, which alone leaves a trace (Ledger, n_degenerate).
 """
 
