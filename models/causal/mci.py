@@ -8,6 +8,8 @@ symmetrised, exactly as tigramite orders it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from causalstream.models.causal.links import LinkAssumptions
@@ -64,15 +66,29 @@ def mci_masks(parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max
         for k, (v, lag) in enumerate(parents.get(j, [])):
             my[j, -lag * n_vars + v] = k < py
             mx[j, -lag * n_vars + v] = k < px
-    jj, ii, tt = np.meshgrid(np.arange(n_vars), np.arange(n_vars), np.arange(tau_min, tau_max + 1), indexing="ij")
-    keep = ~((ii == jj) & (tt == 0))
-    jj, ii, tt = jj[keep], ii[keep], tt[keep]
+    jj, ii, tt, cx = _grid(n_vars, tau_min, tau_max)
     shifted = np.zeros((n_vars, tau_max + 1, dim), dtype=bool)
     for tau in range(tau_min, tau_max + 1):
         shifted[:, tau, tau * n_vars:] = mx[:, :dim - tau * n_vars]
     zmask = my[jj] | shifted[ii, tt]
-    zmask[np.arange(len(jj)), tt * n_vars + ii] = False   # x is never its own condition
-    return tt, tt * n_vars + ii, jj, zmask
+    zmask[np.arange(len(jj)), cx] = False   # x is never its own condition
+    return tt, cx, jj, zmask
+
+
+@lru_cache(maxsize=64)
+def _grid(n_vars: int, tau_min: int, tau_max: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The MCI links in tigramite's order (y-major, then x, then lag; no lag-0 self link) as
+    y, x, lag and x's column (cached: the same arrays serve every window).
+
+    >>> [a.tolist() for a in _grid(2, 0, 1)]
+    [[0, 0, 0, 1, 1, 1], [0, 1, 1, 0, 0, 1], [1, 0, 1, 0, 1, 1], [2, 1, 3, 0, 2, 3]]
+    """
+    jj, ii, tt = np.meshgrid(np.arange(n_vars), np.arange(n_vars), np.arange(tau_min, tau_max + 1), indexing="ij")
+    keep = ~((ii == jj) & (tt == 0))
+    out = (jj[keep], ii[keep], tt[keep], tt[keep] * n_vars + ii[keep])
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 def run_mci(ci: CITest, parents: dict[int, list[Node]], n_vars: int, tau_min: int, tau_max: int,

@@ -25,6 +25,7 @@ from causalstream.models.causal.linkstatus import TestRows
 __all__ = ["Node", "CovParCorr"]
 
 RESIDUAL_FLOOR = 1e-12
+_TINY = np.finfo(float).tiny
 """Residual variance (in correlation units) below which a test is numerically degenerate."""
 
 Node = tuple[int, int]
@@ -130,10 +131,13 @@ class CovParCorr:
         (array([0.]), array([1.]))
         """
         const = self.stats.constant
-        b = len(cx)
-        zm = np.zeros((b, len(const)), dtype=bool)
-        zm[:, :zmask.shape[1]] = zmask
-        zm &= ~const
+        b, dim = len(cx), len(const)
+        if zmask.shape[1] == dim:
+            zm = zmask & ~const
+        else:
+            zm = np.zeros((b, dim), dtype=bool)
+            zm[:, :zmask.shape[1]] = zmask
+            zm &= ~const
         rows = np.arange(b)
         zm[rows, cx] = False
         zm[rows, cy] = False
@@ -142,24 +146,26 @@ class CovParCorr:
         val, n = np.zeros(b), np.full(b, float(self.stats.n))
         spanned = np.zeros(b, dtype=bool)
         # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
-        # everything, so the Schur complement is unchanged): few batches, few solves.
-        bucket = _bucket_sizes(len(const))[width]
-        for size in np.unique(bucket[live]):
-            sel = np.flatnonzero(live & (bucket == size))
-            r, c = np.nonzero(zm[sel])
-            w = width[sel]
-            pad = np.zeros((len(sel), size + 2), dtype=bool)
-            pad[:, 2:] = np.arange(size) >= w[:, None]
+        # everything, so the Schur complement is unchanged): few batches, few solves. One sort
+        # puts each test's Z columns first (ascending), then distinct padding columns (>= dim).
+        bucket = _bucket_sizes(dim)[width]
+        sizes = sorted(set(bucket[live].tolist()))
+        if sizes:
+            ar = _columns(dim, sizes[-1])
+            order = np.sort(np.where(zm, ar[:dim], ar[dim:2 * dim]), axis=1)
+            if sizes[-1] > dim:
+                order = np.hstack([order, np.broadcast_to(ar[2 * dim:], (b, sizes[-1] - dim))])
+        for size in sizes:
+            sel = rows if len(sizes) == 1 and live.all() else np.flatnonzero(live & (bucket == size))
             idx = np.empty((len(sel), size + 2), dtype=np.intp)
-            idx[:, 0], idx[:, 1] = cx[sel], cy[sel]
-            idx[:, 2:] = len(const) + np.arange(size)   # padding columns, then Z over them
-            idx[r, 2 + np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
-            val[sel], n[sel], spanned[sel] = self._batch(idx, pad)
+            idx[:, 0], idx[:, 1], idx[:, 2:] = cx[sel], cy[sel], order[sel, :size]
+            val[sel], n[sel], spanned[sel] = self._batch(idx, idx >= dim)
         if len(self.stats.dirty) and not live.all():
             n[~live] = self._row_counts(cx[~live], cy[~live], zm[~live])
-        pval = t_pvalue(val, n - 2.0 - width)
+        df = n - 2.0 - width
+        pval = t_pvalue(val, df)
         pval[~live] = 1.0
-        self.last = TestRows(n=np.rint(n).astype(np.int64), df=n - 2.0 - width, degenerate=spanned)
+        self.last = TestRows(n=np.rint(n).astype(np.int64), df=df, degenerate=spanned)
         self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
         return val, pval
 
@@ -245,10 +251,12 @@ class CovParCorr:
             m = corr[:, :2, :2] - np.swapaxes(b, 1, 2) @ sol
         # X or Y (numerically) inside the span of Z: no residual left to correlate; report
         # independence rather than a NaN (tigramite would correlate rounding noise).
-        degenerate = ~((m[:, 0, 0] > RESIDUAL_FLOOR) & (m[:, 1, 1] > RESIDUAL_FLOOR))
+        m00, m11 = m[:, 0, 0], m[:, 1, 1]
+        degenerate = ~((m00 > RESIDUAL_FLOOR) & (m11 > RESIDUAL_FLOOR))
         with np.errstate(divide="ignore", invalid="ignore"):
-            val = np.clip(m[:, 0, 1] / np.sqrt(m[:, 0, 0] * m[:, 1, 1]), -1.0, 1.0)
-        return np.where(degenerate, 0.0, val), n, degenerate
+            val = np.clip(m[:, 0, 1] / np.sqrt(m00 * m11), -1.0, 1.0)
+        val[degenerate] = 0.0
+        return val, n, degenerate
 
     def _row_counts(self, cx: np.ndarray, cy: np.ndarray, zm: np.ndarray) -> np.ndarray:
         """Rows in which every column of each test (x, y, Z) is observed."""
@@ -285,6 +293,18 @@ def _pow2(k: np.ndarray | int) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
+def _columns(dim: int, top: int) -> np.ndarray:
+    """Sort keys of a test's columns: 0..dim-1 (Z), then padding columns dim.., enough for ``top``.
+
+    >>> _columns(3, 4).tolist()
+    [0, 1, 2, 3, 4, 5, 6]
+    """
+    out = np.arange(dim + max(dim, top), dtype=np.intp)
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=64)
 def _bucket_sizes(dim: int) -> np.ndarray:
     """Padded width of a test by its number of conditions 0..dim: 0, then powers of two."""
     out = np.zeros(dim + 1, dtype=int)
@@ -308,9 +328,12 @@ def t_pvalue(val: np.ndarray, df: np.ndarray) -> np.ndarray:
     array([ 1.,  0., nan])
     """
     val = np.asarray(val, dtype=np.float64)
-    df = np.asarray(df, dtype=np.float64) * np.ones_like(val)
+    df = np.asarray(df, dtype=np.float64)
+    if df.shape != val.shape:
+        df = df * np.ones_like(val)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = val * np.sqrt(df / (1.0 - val * val))
         p = stdtr(df, -np.abs(t)) * 2.0
-    p = np.where(np.abs(np.abs(val) - 1.0) <= np.finfo(float).tiny, 0.0, p)
-    return np.where(df < 1, np.nan, p)
+    p[np.abs(np.abs(val) - 1.0) <= _TINY] = 0.0
+    p[df < 1] = np.nan
+    return p

@@ -74,47 +74,49 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
     """
     lo = max(1, tau_min)
     top = _max_dim(max_conds_dim, n_vars, lo, tau_max)
-    cand = [(i, lag) for i in range(n_vars) for lag in range(lo, tau_max + 1)]   # tigramite's order
-    cand_col = np.array([lag * n_vars + i for i, lag in cand], dtype=np.intp)
+    cand, cand_col, cand_var, cand_lag = _candidates(n_vars, lo, tau_max)
     n_cand = len(cand)
     order, count, rank, fixed = _initial(cand, n_vars, links)
-    vmin = np.full((n_vars, n_cand), np.inf)
-    pmax = np.full((n_vars, n_cand), 1.0)
-    vat = np.zeros((n_vars, n_cand))
-    tested = np.zeros((n_vars, n_cand), dtype=bool)
+    # per (target, candidate) state, flat: entry j * n_cand + c
+    vmin = np.full(n_vars * n_cand, np.inf)
+    pmax = np.full(n_vars * n_cand, 1.0)
+    vat = np.zeros(n_vars * n_cand)
+    tested = np.zeros(n_vars * n_cand, dtype=bool)
+    rank, fixed = rank.ravel(), fixed.ravel()
     dim_total = n_vars * (2 * tau_max + 1)
     for dim in range(top + 1):
-        todo = np.flatnonzero(count - 1 >= dim)
+        todo = np.flatnonzero(count > dim)
         if len(todo) == 0:
             break
-        jj = np.repeat(todo, count[todo])
-        pos = np.arange(len(jj)) - np.repeat(np.cumsum(count[todo]) - count[todo], count[todo])
+        ct = count[todo]
+        jj = np.repeat(todo, ct)
+        pos = np.arange(len(jj)) - np.repeat(np.cumsum(ct) - ct, ct)
         cc = order[jj, pos]
-        zidx = cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]
+        fl = jj * n_cand + cc
         zmask = np.zeros((len(cc), dim_total), dtype=bool)
-        zmask[np.repeat(np.arange(len(cc)), dim), zidx.ravel()] = True
-        val, pval = run_free(ci, cand_col[cc], jj, zmask, fixed[jj, cc])
-        vmin[jj, cc] = np.minimum(vmin[jj, cc], np.abs(val))
-        upd = ~tested[jj, cc] | (pval > pmax[jj, cc])
-        pmax[jj[upd], cc[upd]] = pval[upd]
-        vat[jj[upd], cc[upd]] = val[upd]
-        tested[jj, cc] = True
+        if dim:
+            zmask[np.arange(len(cc))[:, None], cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]] = True
+        val, pval = run_free(ci, cand_col[cc], jj, zmask, fixed[fl])
+        vmin[fl] = np.minimum(vmin[fl], np.abs(val))
+        upd = ~tested[fl] | (pval > pmax[fl])
+        pmax[fl[upd]] = pval[upd]
+        vat[fl[upd]] = val[upd]
+        tested[fl] = True
         keep = pval <= pc_alpha
         # Python's sorted(reverse=True) is stable: ties keep the candidates' first order
-        kj, kc = jj[keep], cc[keep]
-        ranked = np.lexsort((rank[kj, kc], -vmin[kj, kc], kj))
+        kj, kc, kf = jj[keep], cc[keep], fl[keep]
+        ranked = np.lexsort((rank[kf], -vmin[kf], kj))
         kept = np.bincount(kj, minlength=n_vars)
         count[todo] = kept[todo]
-        start = np.cumsum(kept) - kept
-        order[kj[ranked], np.arange(len(ranked)) - start[kj[ranked]]] = kc[ranked]
+        kr = kj[ranked]
+        order[kr, np.arange(len(ranked)) - (np.cumsum(kept) - kept)[kr]] = kc[ranked]
     val_matrix = np.zeros((n_vars, n_vars, tau_max + 1))
     p_matrix = np.ones((n_vars, n_vars, tau_max + 1))
-    ci_, lag_ = np.array([i for i, _ in cand], dtype=np.intp), np.array([lag for _, lag in cand], dtype=np.intp)
-    for j in range(n_vars):
-        t = tested[j]
-        val_matrix[ci_[t], j, lag_[t]] = vat[j, t]
-        p_matrix[ci_[t], j, lag_[t]] = pmax[j, t]
-    parents = {j: [(cand[c][0], -cand[c][1]) for c in order[j, :count[j]]] for j in range(n_vars)}
+    t = np.flatnonzero(tested)
+    tj, tc = np.divmod(t, n_cand)
+    val_matrix[cand_var[tc], tj, cand_lag[tc]] = vat[t]
+    p_matrix[cand_var[tc], tj, cand_lag[tc]] = pmax[t]
+    parents = {j: [(cand[c][0], -cand[c][1]) for c in order[j, :count[j]].tolist()] for j in range(n_vars)}
     return PC1Result(parents=parents, val_matrix=val_matrix, p_matrix=p_matrix)
 
 
@@ -158,6 +160,22 @@ def run_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, fixe
     if free.any():
         val[free], pval[free] = ci.run_masks(cx[free], cy[free], zmask[free])
     return val, pval
+
+
+@lru_cache(maxsize=64)
+def _candidates(n_vars: int, lo: int, tau_max: int) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]:
+    """PC1's candidate parents (i, lag) in tigramite's order (variable-major), their embedding
+    columns, variables and lags (cached: the same arrays serve every window).
+
+    >>> cand, col, var, lag = _candidates(2, 1, 2); cand, col.tolist()
+    ([(0, 1), (0, 2), (1, 1), (1, 2)], [2, 4, 3, 5])
+    """
+    cand = [(i, lag) for i in range(n_vars) for lag in range(lo, tau_max + 1)]
+    arrays = [np.array(a, dtype=np.intp) for a in ([lag * n_vars + i for i, lag in cand], [i for i, _ in cand],
+                                                   [lag for _, lag in cand])]
+    for a in arrays:
+        a.flags.writeable = False
+    return cand, arrays[0], arrays[1], arrays[2]
 
 
 @lru_cache(maxsize=256)

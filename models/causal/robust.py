@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtri
@@ -44,11 +45,15 @@ THRES = 1e-5
 """tigramite's ``trafo2normal`` clip: a uniform score of 1 (the maximum) becomes 1 - THRES."""
 
 
+@lru_cache(maxsize=32)
 def _score_table(n: int) -> np.ndarray:
-    """Score of a value with k of the n values <= it, at index k - 1, as trafo2normal computes it."""
+    """Score of a value with k of the n values <= it, at index k - 1, as trafo2normal computes it
+    (cached: a window of n rows asks for the same table at every refresh)."""
     u = np.linspace(1.0 / n, 1.0, n)
     u[u == 1.0] = 1.0 - THRES
-    return ndtri(u)
+    out = ndtri(u)
+    out.flags.writeable = False
+    return out
 
 
 def _counts_le(E: np.ndarray) -> np.ndarray:

@@ -276,7 +276,8 @@ class WindowedPCMCI:
                 return self._overrun(t0)
             code, n_eff = ledger.code, ledger.n_eff
         out.update(self._metadata())
-        observed = np.count_nonzero(np.isfinite(self.cov.samples()), axis=0)
+        observed = (np.count_nonzero(np.isfinite(self.cov.samples()), axis=0) if self.cov.n_missing
+                    else np.full(self.n_vars, self.cov.n_samples))
         out.update(link_report(code, n_eff, self.tau_min, out["assumed"], observed, self.var_names,
                                self.cov.n_samples, why))
         out["compute_ms"] = (time.perf_counter() - t0) * 1e3
