@@ -150,7 +150,7 @@ class CovParCorr:
         # puts each test's Z columns first (ascending), then distinct padding columns (>= dim).
         bucket = _bucket_sizes(dim)[width]
         sizes = sorted(set(bucket[live].tolist()))
-        if sizes:
+        if sizes and sizes[-1]:
             ar = _columns(dim, sizes[-1])
             order = np.sort(np.where(zm, ar[:dim], ar[dim:2 * dim]), axis=1)
             if sizes[-1] > dim:
@@ -158,7 +158,9 @@ class CovParCorr:
         for size in sizes:
             sel = rows if len(sizes) == 1 and live.all() else np.flatnonzero(live & (bucket == size))
             idx = np.empty((len(sel), size + 2), dtype=np.intp)
-            idx[:, 0], idx[:, 1], idx[:, 2:] = cx[sel], cy[sel], order[sel, :size]
+            idx[:, 0], idx[:, 1] = cx[sel], cy[sel]
+            if size:
+                idx[:, 2:] = order[sel, :size]  # pyright: ignore[reportPossiblyUnbound]
             val[sel], n[sel], spanned[sel] = self._batch(idx, idx >= dim)
         if len(self.stats.dirty) and not live.all():
             n[~live] = self._row_counts(cx[~live], cy[~live], zm[~live])
@@ -254,7 +256,7 @@ class CovParCorr:
         m00, m11 = m[:, 0, 0], m[:, 1, 1]
         degenerate = ~((m00 > RESIDUAL_FLOOR) & (m11 > RESIDUAL_FLOOR))
         with np.errstate(divide="ignore", invalid="ignore"):
-            val = np.clip(m[:, 0, 1] / np.sqrt(m00 * m11), -1.0, 1.0)
+            val = np.minimum(np.maximum(m[:, 0, 1] / np.sqrt(m00 * m11), -1.0), 1.0)   # np.clip, without its wrappers
         val[degenerate] = 0.0
         return val, n, degenerate
 

@@ -48,14 +48,17 @@ def string_graph(graph_bool: np.ndarray) -> np.ndarray:
     ([['', '-->'], ['<--', '']], '-->')
     """
     g = np.zeros(graph_bool.shape, dtype="<U3")
-    lagged = graph_bool[:, :, 1:] == 1
-    g[:, :, 1:][lagged] = "-->"
+    g[:, :, 1:][graph_bool[:, :, 1:] == 1] = "-->"
     b0 = graph_bool[:, :, 0]
-    g[:, :, 0][(b0 == 1) & (b0.T == 1)] = "o-o"
-    g[:, :, 0][(b0 == 2) & (b0.T == 2)] = "x-x"
-    for i, j in zip(*np.where((b0 == 1) & (b0.T == 0))):
-        g[i, j, 0] = "-->"
-        g[j, i, 0] = "<--"
+    if not b0.any():
+        return g
+    g0 = g[:, :, 0]
+    g0[(b0 == 1) & (b0.T == 1)] = "o-o"
+    g0[(b0 == 2) & (b0.T == 2)] = "x-x"
+    # tigramite's loop over the one-sided pairs i -> j: (i, j) '-->', (j, i) '<--' (no two visits meet)
+    one = (b0 == 1) & (b0.T == 0)
+    g0[one] = "-->"
+    g0[one.T] = "<--"
     return g
 
 

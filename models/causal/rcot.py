@@ -168,9 +168,12 @@ class RCoT:
         """
         st, f = self.stats, self.stats.n_features
         b, dim = len(cx), st.dim
-        zm = np.zeros((b, dim), dtype=bool)
-        zm[:, :zmask.shape[1]] = zmask[:, :dim]
-        zm &= ~st.constant
+        if zmask.shape[1] >= dim:
+            zm = zmask[:, :dim] & ~st.constant
+        else:
+            zm = np.zeros((b, dim), dtype=bool)
+            zm[:, :zmask.shape[1]] = zmask
+            zm &= ~st.constant
         rows = np.arange(b)
         zm[rows, cx] = False
         zm[rows, cy] = False
@@ -179,10 +182,16 @@ class RCoT:
         val, pval = np.zeros(b), np.ones(b)
         # Tests of equal width share a batch (no padding: a solve costs (width f)^3, and a
         # power-of-two bucket cost up to 5x more arithmetic than the few extra numpy calls).
-        bucket = width
-        for size in np.unique(bucket[live]):
-            sel = np.flatnonzero(live & (bucket == size))
-            val[sel], pval[sel], ok = self._batch(self._columns(cx[sel], cy[sel], zm[sel], size), width[sel])
+        # One sort puts each test's Z columns first, in column order.
+        sizes = sorted(set(width[live].tolist()))
+        order = np.sort(np.where(zm, np.arange(dim), dim), axis=1) if sizes and sizes[-1] else None
+        for size in sizes:
+            sel = np.flatnonzero(live & (width == size))
+            cols = np.empty((len(sel), size + 2), dtype=np.intp)
+            cols[:, 0], cols[:, 1] = cx[sel], cy[sel]
+            if size:
+                cols[:, 2:] = order[sel, :size]  # pyright: ignore[reportOptionalSubscript]
+            val[sel], pval[sel], ok = self._batch(cols, width[sel])
             live[sel[~ok]] = False
         val[~live], pval[~live] = 0.0, 1.0
         self.n_degenerate += int((~live).sum())
@@ -199,17 +208,6 @@ class RCoT:
             ext[:st.dim * f, :st.dim * f] = st.cov / np.outer(d, d)
             self._corr = ext
         return self._corr
-
-    def _columns(self, cx: np.ndarray, cy: np.ndarray, zm: np.ndarray, size: int) -> np.ndarray:
-        """Embedding columns [B, 2 + size] of each test: X, Y, Z's columns, identity padding."""
-        dim = self.stats.dim
-        cols = np.empty((len(cx), size + 2), dtype=np.intp)
-        cols[:, 0], cols[:, 1] = cx, cy
-        cols[:, 2:] = dim + np.arange(size)          # padding columns, then Z over them
-        r, c = np.nonzero(zm)
-        w = zm.sum(axis=1)
-        cols[r, 2 + np.arange(len(r)) - np.repeat(np.cumsum(w) - w, w)] = c
-        return cols
 
     def _batch(self, cols: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """val, p and a not-degenerate flag for a batch of equal-width tests."""

@@ -100,15 +100,26 @@ def window_scores(samples: np.ndarray, max_lag: int) -> tuple[np.ndarray, np.nda
     n = T - max_lag
     if n <= 0:
         return np.zeros((0, N * (max_lag + 1))), np.ones(N * (max_lag + 1), dtype=bool)
-    full = _counts_le(samples)
-    counts = np.empty((n, N * (max_lag + 1)), dtype=np.intp)
-    for lag in range(max_lag + 1):
-        rows = samples[max_lag - lag:T - lag]
-        c = full[max_lag - lag:T - lag].copy()
-        for left_out in (*samples[:max_lag - lag], *samples[T - lag:]):
-            c -= left_out <= rows
-        counts[:, lag * N:(lag + 1) * N] = c
+    rows, left_out = _lag_rows(T, max_lag)
+    kept = samples[rows]                                            # [L + 1, n, N]
+    c = _counts_le(samples)[rows] - (samples[left_out][:, :, None, :] <= kept[:, None, :, :]).sum(axis=1)
+    counts = c.transpose(1, 0, 2).reshape(n, N * (max_lag + 1))     # column lag * N + var
     return _score_table(n)[counts - 1], np.all(counts == n, axis=0)
+
+
+@lru_cache(maxsize=32)
+def _lag_rows(T: int, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per lag, the window rows its column holds [L + 1, T - L] and the L it leaves out [L + 1, L].
+
+    >>> [a.tolist() for a in _lag_rows(4, 1)]
+    [[[1, 2, 3], [0, 1, 2]], [[0], [3]]]
+    """
+    L = max_lag
+    rows = (L - np.arange(L + 1))[:, None] + np.arange(T - L)
+    left = np.array([[*range(L - lag), *range(T - lag, T)] for lag in range(L + 1)], dtype=np.intp).reshape(L + 1, L)
+    for a in (rows, left):
+        a.flags.writeable = False
+    return rows, left
 
 
 def score_stats(E: np.ndarray) -> LagStats:
