@@ -126,8 +126,8 @@ def adapt(
     """Fine-tune only the style part (FiLM: a scale and shift per channel) of MODEL on --shots scenes of --data.
 
     The rest of the network stays frozen; the style starts at identity and is folded into the
-    weights, so OUT is an ordinary model (ONNX, same inputs and outputs). A fifth of the shots
-    (from 5 shots on) is held out to pick the epoch, the base model included: the printed
+    weights, so OUT is an ordinary model (ONNX, same inputs and outputs). The last fifth of the
+    shots (from 5 shots on; in the data's order: a log's latest) is held out to pick the epoch, the base model included: the printed
     errors are on those. OUT.json (and the ONNX file's metadata) name the base model
     (adapted_from), the data (adapt_data), the shots and the ONNX file's sha256.
     """
@@ -143,7 +143,7 @@ def adapt(
         _ERR.print(f"warning: {data} has {len(windows)} scenes, fewer than --shots {shots}: adapting on all {len(windows)}")
     picked = _pick(windows, shots)
     info["sha256"] = release.sha256_of(files)
-    _, held_out = adapt_mod.split_shots(picked, config.val_share, config.seed)
+    _, held_out = adapt_mod.split_shots(picked, config.val_share)
     with _OUT.status(f"adapting {base_path.name} on {len(picked)} scenes") as status:
         result = adapt_mod.adapt(net, picked, config,
                                  lambda e, n, loss: status.update(f"adapting: epoch {e}/{n} loss {loss:.3f}"))

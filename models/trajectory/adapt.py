@@ -16,7 +16,7 @@ the base one with other weights, and its checkpoint loads with ``load_checkpoint
 
 Training runs the network in eval mode (the gate thresholded, as it runs on the robot) with
 gradients; loss: ADE of the most probable mode + ADE of mode 0 + min-of-K ADE + the mode
-classification, plus an L2 pull towards identity. A share of the shots is held out to pick
+classification, plus an L2 pull towards identity. The last share of the shots is held out to pick
 the epoch (epoch 0, the base model, included), so adaptation never does worse than the base
 on those held-out shots.
 
@@ -180,17 +180,19 @@ class StyleFiLM(nn.Module):
         return out
 
 
-def split_shots(windows: Sequence[np.ndarray], val_share: float, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(train, held out): a seeded random ``val_share`` of the shots held out (none below 5 shots).
+def split_shots(windows: Sequence[np.ndarray], val_share: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(train, held out): the last ``val_share`` of the shots, in their order, held out (none below 5 shots).
 
-    >>> tr, va = split_shots([np.zeros((2, 20, 2))] * 10, 0.2)
-    >>> len(tr), len(va), len(split_shots([np.zeros((2, 20, 2))] * 4, 0.2)[1])
-    (8, 2, 0)
+    The last, not a random share: a log's windows slide by one step, so neighbours share most
+    of their frames, and a held-out window between two training ones would not be held out.
+
+    >>> tr, va = split_shots([np.full((2, 20, 2), i) for i in range(10)], 0.2)
+    >>> len(tr), [int(w[0, 0, 0]) for w in va], len(split_shots([np.zeros((2, 20, 2))] * 4, 0.2)[1])
+    (8, [8, 9], 0)
     """
     n_val = int(round(len(windows) * val_share)) if len(windows) >= 5 else 0
-    order = np.random.default_rng(seed).permutation(len(windows))
-    held = set(order[:n_val].tolist())
-    return [w for i, w in enumerate(windows) if i not in held], [windows[i] for i in sorted(held)]
+    cut = len(windows) - n_val
+    return list(windows[:cut]), list(windows[cut:])
 
 
 def _loss(net: CausalGatedPredictor, scene: torch.Tensor, valid: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
@@ -232,7 +234,7 @@ def adapt(base: CausalGatedPredictor, shots: Sequence[np.ndarray], config: Adapt
     for p in net.parameters():
         p.requires_grad_(False)
     style = StyleFiLM(net, config.sites)
-    train_w, val_w = split_shots(shots, config.val_share, config.seed)
+    train_w, val_w = split_shots(shots, config.val_share)
     batches = math.ceil(len(train_w) / config.batch_windows)
     epochs = min(max(config.epochs, math.ceil(config.min_steps / batches)), max(1, config.max_steps // batches))
     opt = torch.optim.Adam(style.parameters(), lr=config.lr)
