@@ -17,6 +17,8 @@ from pathlib import Path
 
 from jsclients import needs_node, run_node
 
+from causalstream.stream import Subscriber
+
 from launching import Launch
 from support import free_port_pair, run_cli, spawn_cli, start_bus, stop
 
@@ -50,6 +52,8 @@ def test_view_serves_a_running_launch_to_the_viewer_client_and_stops_on_sigterm(
     port = free_port_pair()
     view = None
     try:
+        with Subscriber("/agents/state", endpoints=launch.endpoints) as sub:  # the sim is running
+            assert sub.recv(timeout=60) is not None, launch.output()[-3000:]
         view = spawn_cli("view", "--port", str(port), "--topics", "/agents/state", "/sim/ground_truth",
                          endpoints=launch.endpoints)
         url = _url(view)
