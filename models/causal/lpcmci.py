@@ -3,8 +3,8 @@
 LPCMCI (Gerhardus and Runge, 2020) finds lagged and contemporaneous links when hidden
 variables may drive the observed ones, and returns a PAG: ``-->``, ``<->`` (a hidden common
 cause), ``o->``, ``o-o``, ``x-x``. As for PCMCI+ (pcmciplus.py), tigramite's ``run_lpcmci`` runs
-line for line with its CI tests answered by :class:`CovarianceCITest` from the window's lagged
-covariance, so graph, val and p equal tigramite's. :class:`CovarianceLPCMCI` also replaces
+line for line with its CI tests answered by :class:`LPCMCITest` (lpcmci_citest.py) from the window's
+lagged covariance, so graph, val and p equal tigramite's. :class:`CovarianceLPCMCI` also replaces
 tigramite's ``_find_adj`` (where its orientation rules spend most of their time) with one
 that returns the same adjacencies, in the same order, without numpy per cell.
 
@@ -30,8 +30,8 @@ from tigramite.data_processing import DataFrame
 from tigramite.lpcmci import LPCMCI
 
 from causalstream.models.causal.links import LinkAssumptions
+from causalstream.models.causal.lpcmci_citest import BudgetExceeded, LPCMCITest
 from causalstream.models.causal.parcorr import CovParCorr
-from causalstream.models.causal.pcmciplus import CovarianceCITest
 from causalstream.models.errors import ParameterError
 
 __all__ = ["PARAMS", "BudgetExceeded", "CovarianceLPCMCI", "check_params", "run_lpcmci"]
@@ -40,6 +40,7 @@ PARAMS = {"n_preliminary_iterations": 1, "max_cond_px": 0, "max_p_global": math.
           "max_p_non_ancestral": math.inf, "max_q_global": math.inf, "max_pds_set": math.inf}
 """The parameters of tigramite's ``run_lpcmci`` that bound its work, with tigramite's defaults."""
 
+_MAX_FOUND = 20000  # graphs' triples/quadruples kept (CovarianceLPCMCI._found), then started afresh
 _MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
 
 
@@ -65,28 +66,6 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class BudgetExceeded(Exception):  # noqa: N818  (a signal between run_lpcmci and its caller, not an error)
-    """A run that passed its time budget: stopped between two steps, its half-done PAG dropped.
-
-    >>> str(BudgetExceeded(12.5))
-    '12.5'
-    """
-
-
-class _BudgetedCITest(CovarianceCITest):
-    """The covariance CI test, checking the run's deadline before each test."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.deadline = math.inf
-
-    def run_test(self, X: Any, Y: Any, Z: Any = None, tau_max: int = 0, cut_off: str = "2xtau_max",
-                 alpha_or_thres: float | None = None) -> tuple:
-        if time.perf_counter() > self.deadline:
-            raise BudgetExceeded(self.deadline)
-        return super().run_test(X, Y, Z, tau_max, cut_off, alpha_or_thres)
-
-
 class CovarianceLPCMCI(LPCMCI):
     """tigramite's LPCMCI whose CI tests read the covariance (a :class:`CovarianceCITest`).
 
@@ -96,7 +75,37 @@ class CovarianceLPCMCI(LPCMCI):
 
     def __init__(self, n_vars: int, tau_max: int, var_names: Sequence[str] | None = None) -> None:
         frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
-        super().__init__(dataframe=frame, cond_ind_test=_BudgetedCITest())
+        super().__init__(dataframe=frame, cond_ind_test=LPCMCITest())
+        self._layout: tuple = ()
+        self._found: dict[tuple, tuple] = {}
+        self._graphs: dict[tuple, _Adjacency] = {}
+
+    def _initialize_run_memory(self) -> bool:
+        """tigramite's ``_initialize_run_memory``; the found triples kept while graph_dict's layout stays.
+
+        The triples and quadruples of a graph are a function of its links alone: they are kept,
+        across refreshes too, keyed by graph_dict's link strings, while its keys (and N,
+        tau_max) are those they were found with.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.tau_min, lp.max_cond_px = 1, 0, 0
+        >>> lp.update_middle_marks, lp.link_assumptions = True, None
+        >>> lp._initialize_run_memory(), lp.graph_dict[1]
+        (True, {(0, 0): 'o?o', (0, -1): 'oL>', (1, -1): 'oL>'})
+        """
+        out = super()._initialize_run_memory()
+        layout = (self.N, self.tau_max, tuple(tuple(d) for d in self.graph_dict.values()))
+        if layout != self._layout:
+            self._layout, self._found, self._graphs = layout, {}, {}
+        return out
+
+    def _graph_key(self) -> tuple:
+        return tuple([link for links in self.graph_dict.values() for link in links.values()])
+
+    def _remember(self, key: tuple, found: list) -> tuple:
+        if len(self._found) > _MAX_FOUND:
+            self._found.clear()
+        self._found[key] = tuple(found)
+        return self._found[key]
 
     def _apply_rule(self, rule: Any, only_lagged: bool) -> Any:
         """tigramite's ``_apply_rule``, after a look at the deadline (orientation runs no tests).
@@ -105,7 +114,7 @@ class CovarianceLPCMCI(LPCMCI):
         >>> lp._apply_rule("APR", False)
         Traceback (most recent call last):
         ...
-        causalstream.models.causal.lpcmci.BudgetExceeded: 0.0
+        causalstream.models.causal.lpcmci_citest.BudgetExceeded: 0.0
         """
         if time.perf_counter() > self.cond_ind_test.deadline:
             raise BudgetExceeded(self.cond_ind_test.deadline)
@@ -163,6 +172,64 @@ class CovarianceLPCMCI(LPCMCI):
         return adj
 
     def _find_triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
+        """tigramite's ``_find_triples`` (:meth:`_triples`), found once per graph and patterns.
+
+        >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
+        >>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
+        >>> lp._find_triples("*-*", "*-*", "") == lp._find_triples("*-*", "*-*", "") == lp._triples("*-*", "*-*", "")
+        True
+        """
+        key = (self._graph_key(), pattern_ij, pattern_jk, pattern_ik)
+        found = self._found.get(key)
+        if found is None:
+            found = self._remember(key, self._triples(pattern_ij, pattern_jk, pattern_ik))
+        return list(found)
+
+    def _find_quadruples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str, pattern_il: str, pattern_jl: str,
+                         pattern_kl: str) -> list[tuple]:
+        """tigramite's ``_find_quadruples``, found once per graph and patterns.
+
+        >>> lp = CovarianceLPCMCI(2, 0); lp.tau_max = 0; lp.graph_dict = {0: {(1, 0): "o-o"}, 1: {(0, 0): "o-o"}}
+        >>> lp._find_quadruples("**>", "<**", "", "+*o", "o*+", "+*o")
+        []
+        """
+        patterns = (pattern_ij, pattern_jk, pattern_ik, pattern_il, pattern_jl, pattern_kl)
+        key = (self._graph_key(), "quadruples", *patterns)
+        found = self._found.get(key)
+        if found is None:
+            found = self._remember(key, super()._find_quadruples(*patterns))
+        return list(found)
+
+    def _adjacency(self) -> _Adjacency:
+        """graph_dict's links as lists (:class:`_Adjacency`), built once per graph.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {(1, -1): "o->"}, 1: {}}
+        >>> lp._adjacency().g[1][0], lp._adjacency().out[1]
+        (['', 'o->'], [(0, 1, 'o->')])
+        """
+        key = self._graph_key()
+        adj = self._graphs.get(key)
+        if adj is None:
+            if len(self._graphs) > _MAX_FOUND:
+                self._graphs.clear()
+            adj = self._graphs[key] = _Adjacency(self.graph_dict, self.N, self.tau_max + 1)
+        return adj
+
+    def _adjacent_at_zero(self, adj: _Adjacency, j: int, pattern: str) -> list[tuple[int, int]]:
+        """tigramite's ``_find_adj(graph, (j, 0), pattern)`` on ``adj``, found once per graph."""
+        found = adj.at_zero.get((j, pattern))
+        if found is None:
+            found, back = [], self._reverse_link(pattern)
+            for k, lag, link in adj.out[j]:
+                if self._matches(pattern, link) and (k, lag) not in found:
+                    found.append((k, lag))
+            for k, lag, link in adj.into[j]:
+                if self._matches(back, link) and (k, -lag) not in found:
+                    found.append((k, -lag))
+            adj.at_zero[(j, pattern)] = found
+        return found
+
+    def _triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
         """tigramite's ``_find_triples``, each node's adjacencies found once (at lag 0, then shifted).
 
         With time bounds ignored, the adjacencies of (j, lag) are those of (j, 0) shifted by
@@ -170,30 +237,48 @@ class CovarianceLPCMCI(LPCMCI):
 
         >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
         >>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
-        >>> lp._find_triples("*-*", "*-*", "")
+        >>> lp._triples("*-*", "*-*", "")
         [((0, 0), (1, 0), (2, 0)), ((2, 0), (1, 0), (0, 0))]
         """
-        graph = self._dict2graph()
-        at_zero: dict[tuple[int, str], list[tuple[int, int]]] = {}
-
-        def adjacent(j: int, lag: int, pattern: str, exclude: tuple[int, int] | None = None) -> list[tuple[int, int]]:
-            if (j, pattern) not in at_zero:
-                at_zero[(j, pattern)] = self._find_adj(graph, (j, 0), pattern)
-            return [(k, lk + lag) for k, lk in at_zero[(j, pattern)] if (k, lk + lag) != exclude]
-
+        adj = self._adjacency()
+        g, lags, tau_max = adj.g, self.tau_max + 1, self.tau_max
+        back_ik = self._reverse_link(pattern_ik)
         matched: list[tuple] = []
         seen: set[tuple] = set()
         for i in range(self.N):
-            for j, lag_j in adjacent(i, 0, pattern_ij):
-                for k, lag_k in adjacent(j, lag_j, pattern_jk, exclude=(i, 0)):
-                    if not self._is_match(graph, (i, 0), (k, lag_k), pattern_ik):
+            for j, lag_j in self._adjacent_at_zero(adj, i, pattern_ij):
+                for k, lk in self._adjacent_at_zero(adj, j, pattern_jk):
+                    lag_k = lk + lag_j
+                    if (k == i and lag_k == 0) or abs(lag_k) >= lags:   # excluded / tigramite's _is_match bound
+                        continue
+                    if not (self._matches(pattern_ik, g[i][k][lag_k]) if lag_k >= 0
+                            else self._matches(back_ik, g[k][i][-lag_k])):
                         continue
                     right = max(0, lag_j, lag_k)
                     match = ((i, -right), (j, lag_j - right), (k, lag_k - right))
-                    if match not in seen and -self.tau_max <= min(-right, lag_j - right, lag_k - right) <= 0:
+                    if match not in seen and -tau_max <= min(-right, lag_j - right, lag_k - right) <= 0:
                         seen.add(match)
                         matched.append(match)
         return matched
+
+
+class _Adjacency:
+    """One graph_dict as lists: ``g[i][j][tau]`` (tigramite's graph array), each node's non-empty
+    links out (``g[i][k][lag]``) and in (``g[k][i][lag]``) in numpy's nonzero order, and its
+    adjacencies at lag 0 by pattern (filled by ``CovarianceLPCMCI._adjacent_at_zero``)."""
+
+    __slots__ = ("at_zero", "g", "into", "out")
+
+    def __init__(self, graph_dict: Mapping[int, Mapping[tuple[int, int], str]], n: int, lags: int) -> None:
+        g = [[[""] * lags for _ in range(n)] for _ in range(n)]
+        for j, links in graph_dict.items():
+            for (i, lag), link in links.items():
+                g[i][j][-lag] = link
+        nodes = range(n)
+        self.g = g
+        self.out = [[(k, lag, g[i][k][lag]) for k in nodes for lag in range(lags) if g[i][k][lag]] for i in nodes]
+        self.into = [[(k, lag, g[k][i][lag]) for k in nodes for lag in range(lags) if g[k][i][lag]] for i in nodes]
+        self.at_zero: dict[tuple[int, str], list[tuple[int, int]]] = {}
 
 
 def run_lpcmci(lp: CovarianceLPCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float,

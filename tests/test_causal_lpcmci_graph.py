@@ -1,0 +1,120 @@
+"""CovarianceLPCMCI's graph searches and CI-test plug-in equal tigramite's own, on random graphs and windows."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from tigramite.data_processing import DataFrame
+from tigramite.independence_tests.parcorr import ParCorr
+from tigramite.lpcmci import LPCMCI
+
+from causalstream.models.causal.lagcov import LaggedCovariance
+from causalstream.models.causal.linkstatus import Ledger
+from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+from causalstream.models.causal.lpcmci_citest import LPCMCITest
+from causalstream.models.causal.parcorr import CovParCorr
+from causalstream.models.causal.pcmciplus import CovarianceCITest
+
+LEFT, MIDDLE, RIGHT = "oo<<-x", "?---!LRx", "oo>>-x"   # marks drawn, the common ones more often
+
+# The (pattern_ij, pattern_jk, pattern_ik) tigramite's rules search for (tigramite/lpcmci.py)
+TRIPLES = [("**>", "o*+", ""), ("-*>", "**>", "+*o"), ("**>", "-*>", "+*o"), ("<-*", "o-+", "-->"),
+           ("-*>", "-*>", "o*+"), ("o*o", "o*>", ""), ("<*o", "o*>", ""), ("<*-", "o*>", ""),
+           ("o*>", "<*-", ""), ("o*>", "<*-", "***"), ("**>", "o!+", ""), ("**>", "oR+", ""), ("**>", "oL+", ""),
+           ("*-*", "o!+", ""), ("*-*", "oR+", ""), ("*-*", "oL+", ""), ("*-o", "o-*", ""), ("*->", "o-*", "")]
+QUADRUPLES = [("**>", "<**", "", "+*o", "o*+", "+*o"), ("*-*", "***", "", "o*+", "", "***")]
+
+
+def reverse(link: str) -> str:
+    return "" if link == "" else {">": "<"}.get(link[2], link[2]) + link[1] + {"<": ">"}.get(link[0], link[0])
+
+
+def random_graph(n: int, tau_max: int, seed: int, density: float) -> dict:
+    """A graph_dict as tigramite keeps it: every key, lag-0 links written both ways, all marks."""
+    rng = np.random.default_rng(seed)
+
+    def mark() -> str:
+        if rng.random() > density:
+            return ""
+        return str(rng.choice(list(LEFT))) + str(rng.choice(list(MIDDLE))) + str(rng.choice(list(RIGHT)))
+
+    graph: dict = {j: {} for j in range(n)}
+    for j in range(n):
+        for i in range(n):
+            if i < j:
+                link = mark()
+                graph[j][(i, 0)], graph[i][(j, 0)] = link, reverse(link)
+        for i in range(n):
+            for tau in range(1, tau_max + 1):
+                graph[j][(i, -tau)] = mark()
+    return {j: dict(sorted(links.items(), key=lambda kv: (-kv[0][1], kv[0][0]))) for j, links in graph.items()}
+
+
+def pair(n: int, tau_max: int, graph: dict) -> tuple[CovarianceLPCMCI, LPCMCI]:
+    ours = CovarianceLPCMCI(n, tau_max)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = LPCMCI(DataFrame(np.zeros((10, n))), ParCorr())
+    for lp in (ours, ref):
+        lp.tau_max, lp.graph_dict = tau_max, {j: dict(links) for j, links in graph.items()}
+    return ours, ref
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_triples_quadruples_and_adjacencies_equal_tigramite(seed: int) -> None:
+    """Same lists in the same order (tigramite's rules iterate them), each graph asked twice (the second from memory)."""
+    n, tau_max = 3 + seed % 3, 1 + seed % 2
+    ours, ref = pair(n, tau_max, random_graph(n, tau_max, seed, density=0.75 + 0.05 * (seed % 4)))
+    found = 0
+    for _ in range(2):
+        for patterns in TRIPLES:
+            got = ours._find_triples(*patterns)
+            assert got == ref._find_triples(*patterns), patterns
+            found += len(got)
+        for patterns in QUADRUPLES:
+            assert ours._find_quadruples(*patterns) == ref._find_quadruples(*patterns), patterns
+    graph = ref._dict2graph()
+    for node in [(i, -lag) for i in range(n) for lag in range(tau_max + 1)]:
+        for patterns in ["*-*", ["o*o", "-*>"], "<*o"]:
+            assert ours._find_adj(graph, node, patterns, exclude=[(0, 0)], ignore_time_bounds=False) == \
+                ref._find_adj(graph, node, patterns, exclude=[(0, 0)], ignore_time_bounds=False)
+    assert found > 0, "no triple matched: a weak graph"
+
+
+def test_a_graph_changed_in_place_is_searched_again() -> None:
+    """graph_dict written between two searches (tigramite's _write_link / _fix_all_edges): no stale answer."""
+    ours, ref = pair(4, 1, random_graph(4, 1, 5, density=0.6))
+    before = ours._find_triples("*-*", "*-*", "")
+    for lp in (ours, ref):
+        lp._fix_all_edges()
+        lp._write_link((0, -1), (1, 0), "")
+    after = ours._find_triples("*-*", "*-*", "")
+    assert after == ref._find_triples("*-*", "*-*", "") and after != before
+
+
+@pytest.mark.parametrize(("missing", "testwise"), [(False, False), (True, True)])
+def test_ci_plugin_equals_the_covariance_test(missing: bool, testwise: bool) -> None:
+    """LPCMCITest (fast path, repeats from memory) = CovarianceCITest over Ledger.test_one: answers, n_eff, status codes."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 4))
+    X[:, 1] += 0.7 * X[:, 0]
+    X[:, 3] = X[:, 2] * 2.0 if not missing else X[:, 3]   # a deterministic pair: status 'deterministic'
+    if missing:
+        X[rng.random(X.shape) < 0.05] = np.nan
+    lc = LaggedCovariance(4, 400, 2).update_many(X)
+    tests = [((0, -1), (1, 0), []), ((1, 0), (0, -1), [(2, 0)]), ((2, 0), (3, 0), [(0, -1), (1, -2)]),
+             ((0, 0), (1, 0), [(2, -1), (2, -1), (0, 0)]), ((3, -2), (1, 0), [(0, -1), (2, 0), (3, -1)]),
+             ((0, -1), (1, 0), []), ((3, 0), (2, 0), [(1, -2), (0, -1)])]
+    ledgers, answers = [], []
+    for plugin in (LPCMCITest(), CovarianceCITest()):
+        led = Ledger(CovParCorr(lc.stats(), 4), 4, 2, testwise=testwise)
+        plugin.use(led)
+        answers.append([plugin.run_test([x], [y], z, alpha_or_thres=0.05) for x, y, z in tests])
+        ledgers.append(led)
+    for a, b in zip(*answers, strict=True):
+        assert a[2] == b[2] and np.allclose(a[:2], b[:2], rtol=0, atol=1e-12, equal_nan=True), (a, b)
+    assert (ledgers[0].n_eff == ledgers[1].n_eff).all() and (ledgers[0].code == ledgers[1].code).all()
+    assert ledgers[0].n_degenerate == ledgers[1].n_degenerate
+    assert missing or (ledgers[0].code == 2).any(), "no deterministic test: a weak check"
