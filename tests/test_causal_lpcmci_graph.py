@@ -118,3 +118,32 @@ def test_ci_plugin_equals_the_covariance_test(missing: bool, testwise: bool) -> 
     assert (ledgers[0].n_eff == ledgers[1].n_eff).all() and (ledgers[0].code == ledgers[1].code).all()
     assert ledgers[0].n_degenerate == ledgers[1].n_degenerate
     assert missing or (ledgers[0].code == 2).any(), "no deterministic test: a weak check"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_apr_and_search_order_equal_tigramite(seed: int) -> None:
+    """_apply_APR (both only_lagged) and _sort_search_set (ties, -inf, inf) = tigramite's own."""
+    rng = np.random.default_rng(seed)
+    n, tau_max = 3 + seed % 3, 1 + seed % 2
+    graph = random_graph(n, tau_max, 100 + seed, density=0.8)
+    graph[0][(n - 1, -1)], graph[2][(1, -1)] = "-!>", "-R>"
+    graph[0][(1, 0)], graph[1][(0, 0)] = "-L>", "<L-"   # from the larger node at lag 0: APR applies
+    ours, ref = pair(n, tau_max, graph)
+    applied = 0
+    for lp in (ours, ref):
+        lp.no_apr = 0
+    for only_lagged in (False, True):
+        got = ours._apply_APR(only_lagged)
+        assert got == ref._apply_APR(only_lagged)
+        applied += len(got)
+    assert applied > 0, "APR never applied: a weak graph"
+    values = [-np.inf, np.inf, 0.25, -0.25, 0.5]
+    pvv = {j: {(i, -tau): float(rng.choice(values)) if rng.random() < 0.5 else float(rng.normal())
+               for i in range(n) for tau in range(tau_max + 1) if tau > 0 or i < j} for j in range(n)}
+    for lp in (ours, ref):
+        lp.pval_max_val = pvv
+    nodes = [(i, -tau) for i in range(n) for tau in range(tau_max + 1)]
+    for ref_var in range(n):
+        Y = (ref_var, 0)
+        search = {node for node in nodes if node != Y and rng.random() < 0.7}
+        assert ours._sort_search_set(search, Y) == ref._sort_search_set(search, Y)

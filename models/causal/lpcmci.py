@@ -120,6 +120,42 @@ class CovarianceLPCMCI(LPCMCI):
             raise BudgetExceeded(self.cond_ind_test.deadline)
         return super()._apply_rule(rule, only_lagged)
 
+    def _apply_APR(self, only_lagged: bool) -> list:  # noqa: N802  (tigramite's name)
+        """tigramite's rule APR: each ``-!>`` (or ``-R>`` from the smaller node, ``-L>`` from the larger) becomes ``-->``.
+
+        A link from (i, lag) to (j, 0) is graph_dict[j][(i, lag)] itself, so it is read there.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.no_apr = 0
+        >>> lp.graph_dict = {0: {(1, 0): "<L-", (0, -1): "-R>", (1, -1): ""}, 1: {(0, 0): "-L>", (0, -1): "-!>", (1, -1): "o!>"}}
+        >>> lp._apply_APR(False), lp._apply_APR(True)
+        ([((0, 0, -1), '-->'), ((0, 1, -1), '-->')], [((0, 0, -1), '-->'), ((0, 1, -1), '-->')])
+        """
+        out: list = []
+        if self.no_apr > 0:
+            return out
+        for j in range(self.N):
+            for (i, lag_i), link in self.graph_dict[j].items():
+                if (only_lagged and lag_i == 0) or not link or link[0] != "-" or link[2] != ">":
+                    continue
+                mid = link[1]
+                if mid == "!" or (mid == "R" and (lag_i < 0 or i < j)) or (mid == "L" and lag_i == 0 and j < i):
+                    out.append(((i, j, lag_i), "-->"))
+        return out
+
+    def _sort_search_set(self, search_set: Any, reference_node: tuple[int, int]) -> list:
+        """tigramite's ``_sort_search_set``: by |val| of the pair's max-p test, largest first (then by node, descending).
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.pval_max_val = {0: {(0, -1): float("-inf")}, 1: {(0, 0): -0.5}}
+        >>> lp._sort_search_set([(0, -1), (1, 0)], (0, 0))
+        [(1, 0), (0, -1)]
+        """
+        vals = self.pval_max_val
+        keys = []
+        for node in search_set:
+            v = vals[reference_node[0]][node] if node[1] < 0 or node[0] < reference_node[0] else vals[node[0]][reference_node]
+            keys.append((abs(v) if v != -math.inf else 0, node))
+        return [x for _, x in sorted(keys, reverse=True)]
+
     def _dict2graph(self) -> np.ndarray:
         """tigramite's graph array of ``graph_dict``; its non-empty links per node kept beside it for ``_find_adj``.
 

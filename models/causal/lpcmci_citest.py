@@ -41,6 +41,8 @@ from causalstream.models.causal.pcmciplus import CovarianceCITest
 __all__ = ["BudgetExceeded", "LPCMCITest"]
 
 _TINY = np.finfo(float).tiny
+_CHOLESKY_MAX = 8   # conditions up to which the Schur complement is taken in scalars (a Cholesky of Z's block)
+_PIVOT_FLOOR = 1e-10  # a smaller Cholesky pivot (Z's block nearly singular): numpy's solve instead
 
 
 class BudgetExceeded(Exception):  # noqa: N818  (a signal between run_lpcmci and its caller, not an error)
@@ -99,7 +101,7 @@ class LPCMCITest(CovarianceCITest):
         if time.perf_counter() > self.deadline:
             raise BudgetExceeded(self.deadline)
         x, y = (int(X[0][0]), int(X[0][1])), (int(Y[0][0]), int(Y[0][1]))
-        z = list(dict.fromkeys((int(v), int(lag)) for v, lag in Z or ()))
+        z = list(dict.fromkeys(Z)) if Z else []   # tigramite's nodes: tuples of ints
         key = (frozenset((x, y)), frozenset(z).difference((x, y)))
         got = self._answers.get(key)
         if got is None:
@@ -154,11 +156,14 @@ class LPCMCITest(CovarianceCITest):
             m11 = rows[cy][cy] - by * (by / a)
             m01 = rows[cx][cy] - bx * (by / a)
         else:
-            idx = np.array([cx, cy] + cz)
-            r = self._corr[idx[:, None], idx]
-            b = r[2:, :2]
-            r = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
-            m00, m11, m01 = float(r[0, 0]), float(r[1, 1]), float(r[0, 1])
+            got = _schur_cholesky(rows, cx, cy, cz) if len(cz) <= _CHOLESKY_MAX else None
+            if got is None:   # larger, or Z (numerically) singular: numpy's solve, as CovParCorr.test_one
+                idx = np.array([cx, cy] + cz)
+                r = self._corr[idx[:, None], idx]
+                b = r[2:, :2]
+                r = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
+                got = float(r[0, 0]), float(r[1, 1]), float(r[0, 1])
+            m00, m11, m01 = got
         if not (m00 > RESIDUAL_FLOOR and m11 > RESIDUAL_FLOOR):
             return 0.0, 1.0, len(cz), True
         val = min(1.0, max(-1.0, m01 / math.sqrt(m00 * m11)))
@@ -170,3 +175,34 @@ class LPCMCITest(CovarianceCITest):
         else:
             pval = float(stdtr(df, -abs(val * math.sqrt(df / (1.0 - val * val)))) * 2.0)
         return val, pval, len(cz), False
+
+
+def _schur_cholesky(rows: list[list[float]], cx: int, cy: int, cz: list[int]) -> tuple[float, float, float] | None:
+    """The residual (co)variances of columns cx, cy given cz: R_ab - R_aZ R_ZZ^-1 R_Zb by a Cholesky
+    of R_ZZ in scalars; None when a pivot falls below _PIVOT_FLOOR.
+
+    >>> rows = [[1.0, 0.5, 0.5, 0.2], [0.5, 1.0, 0.5, 0.1], [0.5, 0.5, 1.0, 0.3], [0.2, 0.1, 0.3, 1.0]]
+    >>> m = _schur_cholesky(rows, 0, 1, [2, 3])
+    >>> r = np.array(rows); b = r[2:, :2]; ref = r[:2, :2] - b.T @ np.linalg.solve(r[2:, 2:], b)
+    >>> bool(np.allclose(m, (ref[0, 0], ref[1, 1], ref[0, 1]), rtol=0, atol=1e-15))
+    True
+    """
+    k = len(cz)
+    low: list[list[float]] = []
+    wx: list[float] = []
+    wy: list[float] = []
+    for a in range(k):
+        ra = rows[cz[a]]
+        row = [0.0] * (a + 1)
+        for b in range(a):
+            lb = low[b]
+            row[b] = (ra[cz[b]] - sum(row[c] * lb[c] for c in range(b))) / lb[b]
+        pivot = ra[cz[a]] - sum(v * v for v in row[:a])
+        if not pivot > _PIVOT_FLOOR:
+            return None
+        row[a] = math.sqrt(pivot)
+        low.append(row)
+        wx.append((ra[cx] - sum(row[c] * wx[c] for c in range(a))) / row[a])
+        wy.append((ra[cy] - sum(row[c] * wy[c] for c in range(a))) / row[a])
+    return (rows[cx][cx] - sum(v * v for v in wx), rows[cy][cy] - sum(v * v for v in wy),
+            rows[cx][cy] - sum(u * v for u, v in zip(wx, wy, strict=True)))
