@@ -12,7 +12,12 @@ subscribe and unsubscribe (``subscriptions``, ``unsubscriptions``), the clients 
 (``view:clients``), those that went away or were dropped (``view:clients_gone``), and the
 messages handed to the sdk, one per subscribed client (``view:offered``). The last message
 of a latched topic's channels (``/causal/graph``, ``/sim/ground_truth``, ...) is kept and logged
-again when a viewer subscribes later (``view:latched_resent``). A port already taken is
+again when a viewer subscribes later (``view:latched_resent``). Only what a viewer watches is
+converted: once a channel is advertised (its first message), its records are built only while
+a client subscribes to it (``Channel.has_sinks``); a bus message none of whose channels is
+watched counts in ``view:unwatched``. A latched topic's channels are still built for the late
+subscriber, but the graph picture: it is drawn when ``/view/graph`` is subscribed to (then on
+each link change while it is). A port already taken is
 one error line and exit 2. A message the view cannot map (a user's own type) is served on its
 topic as plain JSON (``viewer_plain.py``), the topic named once in the log (``view:plain``
 counts them); one that is not even plain data is skipped, named once, and counted
@@ -125,8 +130,9 @@ class FoxgloveView(Node):
         self.plain = PlainJson()  # topics whose messages the view cannot map: plain JSON
         self.plain_topics: set[str] = set()
         self.latched: dict[str, ViewerRecord] = {}  # channel -> last record, for channels of latched topics
+        self.convert_lock = threading.Lock()  # ViewerChannels: this thread's messages, the sdk's subscribe (picture)
         for key in ("subscriptions", "unsubscriptions", "channels", "view:unconverted", "view:latched_resent",
-                    "view:plain", "view:offered", "view:clients", "view:clients_gone"):
+                    "view:plain", "view:offered", "view:clients", "view:clients_gone", "view:unwatched"):
             self.counters[key] += 0  # every key exists before the sdk's threads touch the counter
         self.clients = _Clients(self)
         try:
@@ -143,13 +149,29 @@ class FoxgloveView(Node):
         for topic in p.topics:
             self.subscribe(topic, self.on_message)
 
+    def wanted(self, channel: str) -> bool:
+        """Whether to build ``channel``'s record: a viewer subscribes to it, or it is not advertised yet.
+
+        >>> FoxgloveView(name="v").wanted("/view/scene")  # no server yet: nothing open, so yes
+        True
+        """
+        ch = getattr(self, "open", {}).get(channel)
+        return ch is None or ch.has_sinks()
+
+    def _wanted_latched(self, channel: str) -> bool:
+        return channel != "/view/graph" or self.wanted(channel)  # the picture is drawn for a subscriber
+
     def on_message(self, event: Input) -> None:
-        """One bus message -> its records on their channels."""
-        try:
-            records = self.channels.update(event.topic, event.message)
-        except Exception as exc:  # noqa: BLE001 - one unmappable message must not stop the view
-            records = self._plain(event, exc)
+        """One bus message -> its records on the channels a viewer subscribes to (module doc)."""
         latched = default_latched(event.topic)
+        with self.convert_lock:
+            try:
+                records = self.channels.update(event.topic, event.message,
+                                               self._wanted_latched if latched else self.wanted)
+            except Exception as exc:  # noqa: BLE001 - one unmappable message must not stop the view
+                records = self._plain(event, exc)
+        if not records:
+            self.counters["view:unwatched"] += 1
         for rec in records:
             ch = self._channel(rec)
             if latched:
@@ -184,8 +206,13 @@ class FoxgloveView(Node):
 
         >>> FoxgloveView(name="v").resend_latched("/sim/ground_truth")  # nothing kept yet: no-op
         """
-        rec = getattr(self, "latched", {}).get(topic)
         ch = getattr(self, "open", {}).get(topic)
+        if topic == "/view/graph" and ch is not None:  # the picture of the graphs so far, drawn now if it is stale
+            with self.convert_lock:
+                pic = self.channels.graph_picture()
+            if pic is not None:
+                self.latched[topic] = pic
+        rec = getattr(self, "latched", {}).get(topic)
         if rec is not None and ch is not None:
             ch.log(rec.data, log_time=rec.log_time_ns)
             self.counters["view:latched_resent"] += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import msgspec
@@ -115,6 +116,8 @@ class ViewerChannels:
     def __init__(self) -> None:
         self._schemas: dict[Any, bytes] = {}
         self.picture = GraphPicture()
+        self._picture: ViewerRecord | None = None  # the last /view/graph record
+        self._picture_ns = 0  # the stamp of the last graph
 
     def _schema(self, key: Any, schema: dict[str, Any]) -> bytes:
         data = self._schemas.get(key)
@@ -125,25 +128,56 @@ class ViewerChannels:
     def _rec(self, topic: str, name: str, schema: bytes, obj: dict[str, Any], ns: int) -> ViewerRecord:
         return ViewerRecord(topic, name, SCHEMA_ENCODING, schema, MESSAGE_ENCODING, _JSON.encode(obj), ns)
 
-    def update(self, topic: str, msg: Message) -> list[ViewerRecord]:
-        """The records of one message: its topic's JSON channel first, then the view's channels."""
+    def update(self, topic: str, msg: Message, wanted: Callable[[str], bool] | None = None) -> list[ViewerRecord]:
+        """The records of one message: its topic's JSON channel first, then the view's channels.
+
+        ``wanted(channel)`` False: that channel's record is not built (the live view: no viewer
+        subscribed to it); None: every record is. The picture is not drawn while ``/view/graph``
+        is not wanted; :meth:`graph_picture` draws it for a viewer that subscribes.
+
+        >>> from causalstream.stream.messages import Clock
+        >>> ViewerChannels().update("/clock", Clock(stamp_ns=1), wanted=lambda channel: False)
+        []
+        """
         cls = type(msg)
         ns = msg.stamp_ns
-        schema = self._schemas.get(cls) or self._schema(cls, viewer_schema(cls))  # viewer_schema copies: once
-        out = [self._rec(topic, schema_name(cls), schema, to_viewer(msg), ns)]
+        out = []
+        if wanted is None or wanted(topic):
+            schema = self._schemas.get(cls) or self._schema(cls, viewer_schema(cls))  # viewer_schema copies: once
+            out.append(self._rec(topic, schema_name(cls), schema, to_viewer(msg), ns))
         if isinstance(msg, Features):
-            out.append(self._features(msg))
+            if wanted is None or wanted("/view/features"):
+                out.append(self._features(msg))
         elif isinstance(msg, AgentStates):
-            out.append(self._scene(msg))
+            if wanted is None or wanted("/view/scene"):
+                out.append(self._scene(msg))
         elif isinstance(msg, CausalGraph):
             truth = topic == _TRUTH_TOPIC or msg.method == _TRUTH_METHOD
-            out.append(self._links(msg, "/view/truth_links" if truth else "/view/links"))
-            image = self.picture.update(msg, truth)
-            if image is not None:
-                out.append(self._image(image, msg.stamp_ns))
+            links = "/view/truth_links" if truth else "/view/links"
+            if wanted is None or wanted(links):
+                out.append(self._links(msg, links))
+            self.picture.take(msg, truth)
+            self._picture_ns = msg.stamp_ns
+            if wanted is None or wanted("/view/graph"):
+                image = self.picture.draw()
+                if image is not None:
+                    out.append(self._image(image, msg.stamp_ns))
         elif isinstance(msg, Predictions):
-            out.append(self._predictions(msg))
+            if wanted is None or wanted("/view/predictions"):
+                out.append(self._predictions(msg))
         return out
+
+    def graph_picture(self) -> ViewerRecord | None:
+        """The ``/view/graph`` record of the graphs seen so far (drawn now if a link set changed
+        since the last picture), None before the first graph: what a late subscriber is sent.
+
+        >>> ViewerChannels().graph_picture() is None
+        True
+        """
+        image = self.picture.draw()
+        if image is not None:
+            self._image(image, self._picture_ns)
+        return self._picture
 
     def _features(self, msg: Features) -> ViewerRecord:
         names = tuple(msg.names)
@@ -194,7 +228,8 @@ class ViewerChannels:
         h, w = image.shape[:2]
         obj = {"timestamp": _time(ns), "frame_id": "graph", "width": w, "height": h, "encoding": "rgb8", "step": w * 3,
                "data": base64.b64encode(image.tobytes()).decode("ascii")}
-        return self._rec("/view/graph", "foxglove.RawImage", self._schema("image", _IMAGE_SCHEMA), obj, ns)
+        self._picture = self._rec("/view/graph", "foxglove.RawImage", self._schema("image", _IMAGE_SCHEMA), obj, ns)
+        return self._picture
 
     def _predictions(self, msg: Predictions) -> ViewerRecord:
         t = _time(msg.stamp_ns)

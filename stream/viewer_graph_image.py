@@ -245,12 +245,30 @@ class GraphPicture:
         self.redraws = 0
         self._drawn: tuple | None = None
 
-    def update(self, msg: CausalGraph, truth: bool = False) -> np.ndarray | None:
-        """Take a graph (``truth``: the simulator's); the new picture, or None when no link set changed."""
+    def take(self, msg: CausalGraph, truth: bool = False) -> None:
+        """Keep a graph (``truth``: the simulator's) without drawing: the next :meth:`update` or
+        :meth:`draw` draws it if its link set is not the one drawn last (no viewer watches now).
+
+        >>> pic = GraphPicture()
+        >>> pic.take(CausalGraph(names=["a"], tau_max=0, graph=[[[""]]], val=np.zeros((1, 1, 1)),
+        ...                      p=np.ones((1, 1, 1))), truth=True)
+        >>> pic.redraws, pic.truth.names, pic.draw() is not None, pic.draw()
+        (0, ['a'], True, None)
+        """
         if truth:
             self.truth = msg
         else:
             self.discovered = msg
+
+    def update(self, msg: CausalGraph, truth: bool = False) -> np.ndarray | None:
+        """Take a graph (``truth``: the simulator's); the new picture, or None when no link set changed."""
+        self.take(msg, truth)
+        return self.draw()
+
+    def draw(self) -> np.ndarray | None:
+        """The picture of the graphs kept, or None when no link set changed since the last draw (or no graph yet)."""
+        if self.discovered is None and self.truth is None:
+            return None
         key = (_key(self.discovered), _key(self.truth))
         if key == self._drawn:
             return None
