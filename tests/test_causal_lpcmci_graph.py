@@ -147,3 +147,17 @@ def test_apr_and_search_order_equal_tigramite(seed: int) -> None:
         Y = (ref_var, 0)
         search = {node for node in nodes if node != Y and rng.random() < 0.7}
         assert ours._sort_search_set(search, Y) == ref._sort_search_set(search, Y)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_get_link_equals_tigramite(seed: int) -> None:
+    """_get_link between every two nodes within 2 tau_max (beyond tau_max: ''), and _reverse_link of every mark."""
+    n, tau_max = 3 + seed % 2, 1 + seed % 2
+    ours, ref = pair(n, tau_max, random_graph(n, tau_max, 200 + seed, density=0.8))
+    nodes = [(i, -lag) for i in range(n) for lag in range(2 * tau_max + 1)]
+    for A in nodes:
+        for B in nodes:
+            if A != B:
+                assert ours._get_link(A, B) == ref._get_link(A, B), (A, B)
+    for link in {lk for links in ours.graph_dict.values() for lk in links.values()}:
+        assert ours._reverse_link(link) == ref._reverse_link(link)

@@ -41,6 +41,7 @@ PARAMS = {"n_preliminary_iterations": 1, "max_cond_px": 0, "max_p_global": math.
 """The parameters of tigramite's ``run_lpcmci`` that bound its work, with tigramite's defaults."""
 
 _MAX_FOUND = 20000  # graphs' triples/quadruples kept (CovarianceLPCMCI._found), then started afresh
+_REVERSED: dict[str, str] = {}  # link -> tigramite's _reverse_link of it
 _MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
 
 
@@ -119,6 +120,31 @@ class CovarianceLPCMCI(LPCMCI):
         if time.perf_counter() > self.cond_ind_test.deadline:
             raise BudgetExceeded(self.cond_ind_test.deadline)
         return super()._apply_rule(rule, only_lagged)
+
+    def _get_link(self, A: tuple[int, int], B: tuple[int, int]) -> str:
+        """tigramite's ``_get_link``: the link from node A to node B ('' beyond tau_max), reversals from memory.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {}, 1: {(0, -1): "o->"}}
+        >>> lp._get_link((0, -1), (1, 0)), lp._get_link((1, 0), (0, -1)), lp._get_link((1, 0), (0, -2))
+        ('o->', '<-o', '')
+        """
+        lag = A[1] - B[1]
+        if lag > self.tau_max or -lag > self.tau_max:
+            return ""
+        if lag <= 0:
+            return self.graph_dict[B[0]][(A[0], lag)]
+        return self._reverse_link(self.graph_dict[A[0]][(B[0], -lag)])
+
+    def _reverse_link(self, link: str) -> str:
+        """tigramite's ``_reverse_link`` (``<`` and ``>`` swapped, the ends exchanged), each link's once.
+
+        >>> CovarianceLPCMCI(1, 1)._reverse_link("<-x"), CovarianceLPCMCI(1, 1)._reverse_link("")
+        ('x->', '')
+        """
+        got = _REVERSED.get(link)
+        if got is None:
+            got = _REVERSED[link] = str(super()._reverse_link(link))
+        return got
 
     def _apply_APR(self, only_lagged: bool) -> list:  # noqa: N802  (tigramite's name)
         """tigramite's rule APR: each ``-!>`` (or ``-R>`` from the smaller node, ``-L>`` from the larger) becomes ``-->``.
