@@ -161,3 +161,28 @@ def test_get_link_equals_tigramite(seed: int) -> None:
                 assert ours._get_link(A, B) == ref._get_link(A, B), (A, B)
     for link in {lk for links in ours.graph_dict.values() for lk in links.values()}:
         assert ours._reverse_link(link) == ref._reverse_link(link)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_parents_equal_tigramite_through_writes(seed: int) -> None:
+    """_get_parents (kept between writes) = tigramite's after each of 60 random writes, middle marks alone among them."""
+    rng = np.random.default_rng(seed)
+    n, tau_max = 4, 1 + seed % 2
+    ours, ref = pair(n, tau_max, random_graph(n, tau_max, 300 + seed, density=0.8))
+    nodes = [(i, -lag) for i in range(n) for lag in range(tau_max + 1)]
+    for lp in (ours, ref):
+        lp.parents_of_lagged = bool(seed % 2)
+    for _ in range(60):
+        j, (i, lag) = int(rng.integers(n)), nodes[int(rng.integers(len(nodes)))]
+        if (i, lag) == (j, 0):
+            continue
+        old = ref._get_link((i, lag), (j, 0))
+        if old and rng.random() < 0.5:
+            new = old[0] + str(rng.choice(list(MIDDLE))) + old[2]       # a middle mark alone
+        else:
+            new = str(rng.choice(["", "-->", "<->", "o->", "-!>", "o-o"]))
+        for lp in (ours, ref):
+            lp._write_link((i, lag), (j, 0), new)
+        for A in nodes[::2]:
+            for B in nodes[1::2]:
+                assert ours._get_parents(A, B) == ref._get_parents(A, B)

@@ -80,6 +80,7 @@ class CovarianceLPCMCI(LPCMCI):
         self._layout: tuple = ()
         self._found: dict[tuple, tuple] = {}
         self._graphs: dict[tuple, _Adjacency] = {}
+        self._parents: dict[tuple, set] = {}   # _get_parents' answers while no link end changes
 
     def _initialize_run_memory(self) -> bool:
         """tigramite's ``_initialize_run_memory``; the found triples kept while graph_dict's layout stays.
@@ -94,6 +95,7 @@ class CovarianceLPCMCI(LPCMCI):
         (True, {(0, 0): 'o?o', (0, -1): 'oL>', (1, -1): 'oL>'})
         """
         out = super()._initialize_run_memory()
+        self._parents = {}
         layout = (self.N, self.tau_max, tuple(tuple(d) for d in self.graph_dict.values()))
         if layout != self._layout:
             self._layout, self._found, self._graphs = layout, {}, {}
@@ -144,6 +146,38 @@ class CovarianceLPCMCI(LPCMCI):
         got = _REVERSED.get(link)
         if got is None:
             got = _REVERSED[link] = str(super()._reverse_link(link))
+        return got
+
+    def _write_link(self, A: tuple[int, int], B: tuple[int, int], new_link: str, verbosity: int = 0) -> None:
+        """tigramite's ``_write_link``; a change of a link's ends or presence forgets the known parents.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp._parents = {"k": set()}
+        >>> lp.graph_dict = {0: {(1, 0): "o-o"}, 1: {(0, 0): "o-o"}}
+        >>> lp._write_link((0, 0), (1, 0), "o!o"); len(lp._parents), lp.graph_dict[1][(0, 0)]
+        (1, 'o!o')
+        >>> lp._write_link((0, 0), (1, 0), "-->"); len(lp._parents), lp.graph_dict[0][(1, 0)]
+        (0, '<--')
+        """
+        old = self._get_link(A, B)
+        super()._write_link(A, B, new_link, verbosity)
+        if not (old and new_link and old[0] == new_link[0] and old[2] == new_link[2]):
+            self._parents = {}
+
+    def _get_parents(self, A: tuple[int, int], B: tuple[int, int]) -> set:
+        """tigramite's ``_get_parents`` (the known parents of A and B), kept while no link end changes.
+
+        The answer reads only which links exist and their left marks; middle marks, the
+        frequent writes of the ancestral phase, leave it as it was. Callers only read it.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.parents_of_lagged = 1, True
+        >>> lp.graph_dict = {0: {(1, 0): "<--", (1, -1): "-->"}, 1: {(0, 0): "-->", (0, -1): "o->"}}
+        >>> sorted(lp._get_parents((0, 0), (1, 0))), lp._get_parents((0, 0), (1, 0)) is lp._get_parents((0, 0), (1, 0))
+        ([(0, 0), (1, -1)], True)
+        """
+        key = (A, B)
+        got = self._parents.get(key)
+        if got is None:
+            got = self._parents[key] = super()._get_parents(A, B)
         return got
 
     def _apply_APR(self, only_lagged: bool) -> list:  # noqa: N802  (tigramite's name)
@@ -307,9 +341,10 @@ class CovarianceLPCMCI(LPCMCI):
         back_ik = self._reverse_link(pattern_ik)
         matched: list[tuple] = []
         seen: set[tuple] = set()
+        from_j = [self._adjacent_at_zero(adj, j, pattern_jk) for j in range(self.N)]
         for i in range(self.N):
             for j, lag_j in self._adjacent_at_zero(adj, i, pattern_ij):
-                for k, lk in self._adjacent_at_zero(adj, j, pattern_jk):
+                for k, lk in from_j[j]:
                     lag_k = lk + lag_j
                     if (k == i and lag_k == 0) or abs(lag_k) >= lags:   # excluded / tigramite's _is_match bound
                         continue

@@ -187,22 +187,33 @@ def _schur_cholesky(rows: list[list[float]], cx: int, cy: int, cz: list[int]) ->
     >>> bool(np.allclose(m, (ref[0, 0], ref[1, 1], ref[0, 1]), rtol=0, atol=1e-15))
     True
     """
-    k = len(cz)
     low: list[list[float]] = []
     wx: list[float] = []
     wy: list[float] = []
-    for a in range(k):
-        ra = rows[cz[a]]
-        row = [0.0] * (a + 1)
+    for a, za in enumerate(cz):
+        ra = rows[za]
+        row: list[float] = []
+        pivot, ax, ay = ra[za], ra[cx], ra[cy]
         for b in range(a):
             lb = low[b]
-            row[b] = (ra[cz[b]] - sum(row[c] * lb[c] for c in range(b))) / lb[b]
-        pivot = ra[cz[a]] - sum(v * v for v in row[:a])
+            acc = ra[cz[b]]
+            for c in range(b):
+                acc -= row[c] * lb[c]
+            v = acc / lb[b]
+            row.append(v)
+            pivot -= v * v
+            ax -= v * wx[b]
+            ay -= v * wy[b]
         if not pivot > _PIVOT_FLOOR:
             return None
-        row[a] = math.sqrt(pivot)
+        d = math.sqrt(pivot)
+        row.append(d)
         low.append(row)
-        wx.append((ra[cx] - sum(row[c] * wx[c] for c in range(a))) / row[a])
-        wy.append((ra[cy] - sum(row[c] * wy[c] for c in range(a))) / row[a])
-    return (rows[cx][cx] - sum(v * v for v in wx), rows[cy][cy] - sum(v * v for v in wy),
-            rows[cx][cy] - sum(u * v for u, v in zip(wx, wy, strict=True)))
+        wx.append(ax / d)
+        wy.append(ay / d)
+    m00, m11, m01 = rows[cx][cx], rows[cy][cy], rows[cx][cy]
+    for u, v in zip(wx, wy, strict=True):
+        m00 -= u * u
+        m11 -= v * v
+        m01 -= u * v
+    return m00, m11, m01
