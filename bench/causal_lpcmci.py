@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -144,7 +145,7 @@ def main() -> None:
     configs = [(n, tau, W) for n in (3, 5, 8) for tau in (1, 2) for W in (500, 1000)]
     if args.quick:
         configs = [(5, 2, 500)]
-    rows, start = [], time.perf_counter()
+    rows, start, load_start = [], time.perf_counter(), os.getloadavg()[0]
     with threadpool_limits(limits=1):
         for n, tau, W in configs:
             rows.append(bench_one(n, tau, W, args.windows, seed=10 * n + tau))
@@ -152,7 +153,8 @@ def main() -> None:
                                        f"{rows[-1]['mismatches']} mismatches")
     Console().print(table(rows))
     out = {"bench": "causal_lpcmci", "python": platform.python_version(), "machine": platform.machine(),
-           "blas_threads": 1, "total_s": time.perf_counter() - start, "rows": rows}
+           "blas_threads": 1, "total_s": time.perf_counter() - start,
+           "load_1min": [load_start, os.getloadavg()[0]], "rows": rows}   # the machine is shared: its load then
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 

@@ -165,7 +165,7 @@ def test_get_link_equals_tigramite(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_parents_equal_tigramite_through_writes(seed: int) -> None:
-    """_get_parents (kept between writes) = tigramite's after each of 60 random writes, middle marks alone among them."""
+    """_get_parents, _get_a_pds_t (kept between writes) = tigramite's after each of 60 random writes, middle marks alone among them."""
     rng = np.random.default_rng(seed)
     n, tau_max = 4, 1 + seed % 2
     ours, ref = pair(n, tau_max, random_graph(n, tau_max, 300 + seed, density=0.8))
@@ -186,3 +186,4 @@ def test_parents_equal_tigramite_through_writes(seed: int) -> None:
         for A in nodes[::2]:
             for B in nodes[1::2]:
                 assert ours._get_parents(A, B) == ref._get_parents(A, B)
+                assert ours._get_a_pds_t(A, B) == ref._get_a_pds_t(A, B)

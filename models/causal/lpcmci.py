@@ -80,7 +80,7 @@ class CovarianceLPCMCI(LPCMCI):
         self._layout: tuple = ()
         self._found: dict[tuple, tuple] = {}
         self._graphs: dict[tuple, _Adjacency] = {}
-        self._parents: dict[tuple, set] = {}   # _get_parents' answers while no link end changes
+        self._parents: dict[tuple, set] = {}   # _get_parents' / _get_a_pds_t's answers while no link end changes
 
     def _initialize_run_memory(self) -> bool:
         """tigramite's ``_initialize_run_memory``; the found triples kept while graph_dict's layout stays.
@@ -178,6 +178,21 @@ class CovarianceLPCMCI(LPCMCI):
         got = self._parents.get(key)
         if got is None:
             got = self._parents[key] = super()._get_parents(A, B)
+        return got
+
+    def _get_a_pds_t(self, A: tuple[int, int], B: tuple[int, int]) -> set:
+        """tigramite's ``_get_a_pds_t`` (A's non-future adjacencies but B, not definite non-ancestors), kept as
+        :meth:`_get_parents` is: it reads which links exist and their left marks only.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1
+        >>> lp.graph_dict = {0: {(1, 0): "<--", (1, -1): "-->"}, 1: {(0, 0): "-->", (0, -1): "o->"}}
+        >>> sorted(lp._get_a_pds_t((1, 0), (0, -1))), lp._get_a_pds_t((0, 0), (1, 0)) is lp._get_a_pds_t((0, 0), (1, 0))
+        ([(0, 0)], True)
+        """
+        key = ("a-pds-t", A, B)
+        got = self._parents.get(key)
+        if got is None:
+            got = self._parents[key] = super()._get_a_pds_t(A, B)
         return got
 
     def _apply_APR(self, only_lagged: bool) -> list:  # noqa: N802  (tigramite's name)
