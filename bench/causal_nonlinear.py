@@ -39,6 +39,12 @@ prints rich tables. The PCMCI+ and missing-data comparison of RobustParCorr stay
 bench/causal_robust.py.
 
     nice -n 10 .venv/bin/python bench/causal_nonlinear.py [--quick] [--workers 2]
+
+A partial rerun (``--tests tig_parcorr,tig_robustparcorr,cmiknn:300 --merge OLD.json``) runs ours
+and the named tigramite tests (``name:W`` only at window W) on every configuration and copies the
+other tigramite rows from OLD.json unchanged (their speedups stay those of the old run, against
+the old run's own times of ours); the JSON's ``merged`` says what was rerun, when, and from
+which file the rest comes, and the goals name the source of each minimum.
 """
 
 from __future__ import annotations
@@ -230,8 +236,25 @@ SUBSETS = ("tig_parcorr, tig_robustparcorr and ours on every window (--windows).
            "tau_max 1, W 300, nonlinear and null, 2 windows.")
 
 
-def jobs(n_windows: int, quick: bool) -> list[dict]:
-    """One job per (N, tau_max, W, model), the slowest first."""
+def chosen(spec: str | None) -> dict[str, int | None]:
+    """``--tests``: tigramite test -> the one window size it runs at (None: every size).
+
+    >>> chosen("tig_parcorr,cmiknn:300")
+    {'tig_parcorr': None, 'cmiknn': 300}
+    """
+    if spec is None:
+        return dict.fromkeys(TIGRAMITE)
+    out: dict[str, int | None] = {}
+    for item in spec.split(","):
+        name, _, w = item.partition(":")
+        if name not in TIGRAMITE:
+            raise SystemExit(f"causal_nonlinear: --tests names {name!r}, not one of {TIGRAMITE}")
+        out[name] = int(w) if w else None
+    return out
+
+
+def jobs(n_windows: int, quick: bool, tests: dict[str, int | None] | None = None) -> list[dict]:
+    """One job per (N, tau_max, W, model), the slowest first (only the ``tests`` tigramite runs)."""
     out = []
     for W in (300, 1000):
         for n in (3, 5, 8):
@@ -240,25 +263,41 @@ def jobs(n_windows: int, quick: bool) -> list[dict]:
                     tig = {"tig_parcorr": n_windows, "tig_robustparcorr": n_windows} | subsets(n, tau, W, model)
                     if quick:
                         tig = {k: min(v, 1) for k, v in tig.items() if k != "cmiknn_shuffle"}
+                    if tests is not None:
+                        tig = {k: v for k, v in tig.items() if k in tests and tests[k] in (None, W)}
                     out.append({"n": n, "tau_max": tau, "window": W, "model": model, "n_windows": n_windows,
                                 "tig_windows": tig, "cost": W * W * n * tau * (4 if "gpdc" in tig else 1)})
     return sorted(out, key=lambda j: -j["cost"])
 
 
+def merge(rows: list[dict], old_rows: list[dict]) -> list[dict]:
+    """Rows with the tigramite tests this run did not rerun copied from an old run (marked ``from_old_run``)."""
+    old = {(r["n"], r["tau_max"], r["window"], r["model"]): r["tests"] for r in old_rows}
+    for r in rows:
+        for name, t in old[(r["n"], r["tau_max"], r["window"], r["model"])].items():
+            if name in TIGRAMITE and name not in r["tests"]:
+                r["tests"][name] = t | {"from_old_run": True}
+    return rows
+
+
 def goals(rows: list[dict], refresh: dict) -> dict:
-    """The issue's three goals, read off the rows."""
+    """The issue's three goals, read off the rows (a minimum over copied rows says so)."""
     robust = [r["tests"]["tig_robustparcorr"] for r in rows]
     power_miss, speed = [], {"cmiknn": [], "gpdc": []}
+    source: dict[str, list[tuple[float, bool]]] = {"cmiknn": [], "gpdc": []}
     for r in rows:
         for ref in ("cmiknn", "gpdc"):
             t = r["tests"].get(ref)
             if t is None:
                 continue
             speed[ref].append(t["speedup"])
+            source[ref].append((t["speedup"], bool(t.get("from_old_run"))))
             if r["model"] == "nonlinear" and t["ours_same_windows"] < t["f1"] - 0.03:
                 power_miss.append({"n": r["n"], "tau_max": r["tau_max"], "window": r["window"], "vs": ref,
                                    "rcot": t["ours_same_windows"], "ref": t["f1"], "windows": t["windows"]})
-    return {"robustparcorr_min_speedup": min(t["speedup"] for t in robust),
+    sources = {f"rcot_min_speedup_vs_{ref}_source": "old run" if min(source[ref])[1] else "this run"
+               for ref in source if source[ref]}
+    return sources | {"robustparcorr_min_speedup": min(t["speedup"] for t in robust),
             "robustparcorr_mismatches": sum(t["mismatches"] for t in robust),
             "robustparcorr_windows": sum(t["windows"] for t in robust),
             "parcorr_mismatches": sum(r["tests"]["tig_parcorr"]["mismatches"] for r in rows),
@@ -299,11 +338,14 @@ def main() -> None:
     ap.add_argument("--windows", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "causal_nonlinear.json"))
+    ap.add_argument("--tests", help="tigramite tests to run, comma-separated, name or name:W (default: all)")
+    ap.add_argument("--merge", help="an earlier JSON whose rows of the tests not run here are copied")
     args = ap.parse_args()
     n_windows = 2 if args.quick else args.windows
     start, load0 = time.perf_counter(), os.getloadavg()
+    old = json.loads(Path(args.merge).read_text()) if args.merge else None
     thres = {W: cmi_threshold(W, 2 if args.quick else 8) for W in (300, 1000)}
-    todo = jobs(n_windows, args.quick)
+    todo = jobs(n_windows, args.quick, chosen(args.tests) if args.tests else None)
     for job in todo:
         job["thres"] = thres[job["window"]]
     with ProcessPoolExecutor(args.workers) as pool:
@@ -311,6 +353,8 @@ def main() -> None:
     order = {(W, n, tau, m): k for k, (W, n, tau, m) in enumerate(
         (W, n, tau, m) for W in (300, 1000) for n in (3, 5, 8) for tau in (1, 2) for m in MODELS)}
     rows = sorted(done, key=lambda r: order[(r["window"], r["n"], r["tau_max"], r["model"])])
+    if old is not None:
+        rows = merge(rows, old["configs"])
     refresh = refresh_goal(5)
     for table in tables(rows):
         Console(width=220).print(table)
@@ -323,6 +367,11 @@ def main() -> None:
                         "cmiknn_fixed_thres": thres, "cmiknn_shuffle": {"sig_samples": 200, "sig_blocklength": 1}},
            "subsets": SUBSETS, "goals": goals(rows, refresh), "refresh_goal": refresh, "configs": rows,
            "wall_s": time.perf_counter() - start}
+    if old is not None:
+        out["merged"] = {"rerun": args.tests or "all", "rerun_at_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                         "copied_from": args.merge, "copied_run_wall_s": old.get("wall_s"),
+                         "copied_run_loadavg": [old.get("loadavg_start"), old.get("loadavg_end")],
+                         "note": "rows marked from_old_run are the old run's, speedups included (old ours)"}
     Console().print(out["goals"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
