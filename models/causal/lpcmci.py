@@ -5,8 +5,8 @@ variables may drive the observed ones, and returns a PAG: ``-->``, ``<->`` (a hi
 cause), ``o->``, ``o-o``, ``x-x``. As for PCMCI+ (pcmciplus.py), tigramite's ``run_lpcmci`` runs
 line for line with its CI tests answered by :class:`LPCMCITest` (lpcmci_citest.py) from the window's
 lagged covariance, so graph, val and p equal tigramite's. :class:`CovarianceLPCMCI` also replaces
-tigramite's ``_find_adj`` (where its orientation rules spend most of their time) with one
-that returns the same adjacencies, in the same order, without numpy per cell.
+tigramite's graph searches (lpcmci_graph.py), rule APR, ``_sort_search_set`` and, kept between
+writes that change a link's ends, ``_get_parents`` / ``_get_a_pds_t`` with equal, faster ones.
 
 >>> import numpy as np
 >>> from causalstream.models.causal.lagcov import LaggedCovariance
@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 from tigramite.data_processing import DataFrame
-from tigramite.lpcmci import LPCMCI
 
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.lpcmci_citest import BudgetExceeded, LPCMCITest
+from causalstream.models.causal.lpcmci_graph import GraphSearchLPCMCI
 from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.errors import ParameterError
 
@@ -40,9 +40,6 @@ PARAMS = {"n_preliminary_iterations": 1, "max_cond_px": 0, "max_p_global": math.
           "max_p_non_ancestral": math.inf, "max_q_global": math.inf, "max_pds_set": math.inf}
 """The parameters of tigramite's ``run_lpcmci`` that bound its work, with tigramite's defaults."""
 
-_MAX_FOUND = 20000  # graphs' triples/quadruples kept (CovarianceLPCMCI._found), then started afresh
-_REVERSED: dict[str, str] = {}  # link -> tigramite's _reverse_link of it
-_MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
 
 
 def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -67,7 +64,7 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class CovarianceLPCMCI(LPCMCI):
+class CovarianceLPCMCI(GraphSearchLPCMCI):
     """tigramite's LPCMCI whose CI tests read the covariance (a :class:`CovarianceCITest`).
 
     >>> CovarianceLPCMCI(n_vars=3, tau_max=1).N
@@ -77,38 +74,19 @@ class CovarianceLPCMCI(LPCMCI):
     def __init__(self, n_vars: int, tau_max: int, var_names: Sequence[str] | None = None) -> None:
         frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
         super().__init__(dataframe=frame, cond_ind_test=LPCMCITest())
-        self._layout: tuple = ()
-        self._found: dict[tuple, tuple] = {}
-        self._graphs: dict[tuple, _Adjacency] = {}
         self._parents: dict[tuple, set] = {}   # _get_parents' / _get_a_pds_t's answers while no link end changes
 
     def _initialize_run_memory(self) -> bool:
-        """tigramite's ``_initialize_run_memory``; the found triples kept while graph_dict's layout stays.
-
-        The triples and quadruples of a graph are a function of its links alone: they are kept,
-        across refreshes too, keyed by graph_dict's link strings, while its keys (and N,
-        tau_max) are those they were found with.
+        """tigramite's ``_initialize_run_memory`` (the found triples kept, lpcmci_graph.py); known parents forgotten.
 
         >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.tau_min, lp.max_cond_px = 1, 0, 0
-        >>> lp.update_middle_marks, lp.link_assumptions = True, None
-        >>> lp._initialize_run_memory(), lp.graph_dict[1]
-        (True, {(0, 0): 'o?o', (0, -1): 'oL>', (1, -1): 'oL>'})
+        >>> lp.update_middle_marks, lp.link_assumptions, lp._parents = True, None, {"k": set()}
+        >>> lp._initialize_run_memory(), lp._parents
+        (True, {})
         """
         out = super()._initialize_run_memory()
         self._parents = {}
-        layout = (self.N, self.tau_max, tuple(tuple(d) for d in self.graph_dict.values()))
-        if layout != self._layout:
-            self._layout, self._found, self._graphs = layout, {}, {}
         return out
-
-    def _graph_key(self) -> tuple:
-        return tuple([link for links in self.graph_dict.values() for link in links.values()])
-
-    def _remember(self, key: tuple, found: list) -> tuple:
-        if len(self._found) > _MAX_FOUND:
-            self._found.clear()
-        self._found[key] = tuple(found)
-        return self._found[key]
 
     def _apply_rule(self, rule: Any, only_lagged: bool) -> Any:
         """tigramite's ``_apply_rule``, after a look at the deadline (orientation runs no tests).
@@ -122,31 +100,6 @@ class CovarianceLPCMCI(LPCMCI):
         if time.perf_counter() > self.cond_ind_test.deadline:
             raise BudgetExceeded(self.cond_ind_test.deadline)
         return super()._apply_rule(rule, only_lagged)
-
-    def _get_link(self, A: tuple[int, int], B: tuple[int, int]) -> str:
-        """tigramite's ``_get_link``: the link from node A to node B ('' beyond tau_max), reversals from memory.
-
-        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {}, 1: {(0, -1): "o->"}}
-        >>> lp._get_link((0, -1), (1, 0)), lp._get_link((1, 0), (0, -1)), lp._get_link((1, 0), (0, -2))
-        ('o->', '<-o', '')
-        """
-        lag = A[1] - B[1]
-        if lag > self.tau_max or -lag > self.tau_max:
-            return ""
-        if lag <= 0:
-            return self.graph_dict[B[0]][(A[0], lag)]
-        return self._reverse_link(self.graph_dict[A[0]][(B[0], -lag)])
-
-    def _reverse_link(self, link: str) -> str:
-        """tigramite's ``_reverse_link`` (``<`` and ``>`` swapped, the ends exchanged), each link's once.
-
-        >>> CovarianceLPCMCI(1, 1)._reverse_link("<-x"), CovarianceLPCMCI(1, 1)._reverse_link("")
-        ('x->', '')
-        """
-        got = _REVERSED.get(link)
-        if got is None:
-            got = _REVERSED[link] = str(super()._reverse_link(link))
-        return got
 
     def _write_link(self, A: tuple[int, int], B: tuple[int, int], new_link: str, verbosity: int = 0) -> None:
         """tigramite's ``_write_link``; a change of a link's ends or presence forgets the known parents.
@@ -230,168 +183,6 @@ class CovarianceLPCMCI(LPCMCI):
             v = vals[reference_node[0]][node] if node[1] < 0 or node[0] < reference_node[0] else vals[node[0]][reference_node]
             keys.append((abs(v) if v != -math.inf else 0, node))
         return [x for _, x in sorted(keys, reverse=True)]
-
-    def _dict2graph(self) -> np.ndarray:
-        """tigramite's graph array of ``graph_dict``; its non-empty links per node kept beside it for ``_find_adj``.
-
-        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {(1, -1): "o->"}, 1: {}}
-        >>> lp._dict2graph()[1, 0, 1], lp._links[1][1]
-        (np.str_('o->'), [(0, 1, 'o->')])
-        """
-        graph = super()._dict2graph()
-        g = graph.tolist()
-        n, lags = range(graph.shape[0]), range(graph.shape[2])
-        self._links = (graph, [[(k, lag, g[i][k][lag]) for k in n for lag in lags if g[i][k][lag]] for i in n],
-                       [[(k, lag, g[k][i][lag]) for k in n for lag in lags if g[k][i][lag]] for i in n])
-        return graph
-
-    def _matches(self, pattern: str, link: str) -> bool:
-        key = (pattern, link)
-        if key not in _MATCHES:
-            _MATCHES[key] = bool(self._match_link(pattern, link))
-        return _MATCHES[key]
-
-    def _find_adj(self, graph: np.ndarray, node: tuple[int, int], patterns: Any, exclude: Any = None,
-                  ignore_time_bounds: bool = True) -> list[tuple[int, int]]:
-        """tigramite's ``_find_adj``: the adjacencies of ``node`` matching ``patterns``, in its order.
-
-        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1
-        >>> g = np.array([[["", "-->"], ["o->", ""]], [["<->", ""], ["", ""]]], dtype="U3")
-        >>> lp._find_adj(g, (0, 0), "*->")
-        [(0, 1), (1, 0)]
-        """
-        i, lag_i = node
-        exclude = [] if exclude is None else exclude
-        if type(patterns) is str:  # tigramite's test (a numpy string is iterated, as there)
-            patterns = [patterns]
-        if getattr(self, "_links", (None,))[0] is not graph:  # not from _dict2graph: list its links here
-            g = graph.tolist()
-            n, lags = range(graph.shape[0]), range(graph.shape[2])
-            out = [(k, lag, g[i][k][lag]) for k in n for lag in lags if g[i][k][lag]]
-            into = [(k, lag, g[k][i][lag]) for k in n for lag in lags if g[k][i][lag]]
-        else:
-            out, into = self._links[1][i], self._links[2][i]
-        adj: list[tuple[int, int]] = []
-        for forward, links, pats in ((1, out, patterns), (-1, into, [self._reverse_link(p) for p in patterns])):
-            for k, lag, link in links:
-                if not any(self._matches(p, link) for p in pats):
-                    continue
-                match = (k, lag_i + forward * lag)
-                if match not in adj and match not in exclude and (
-                        ignore_time_bounds or -self.tau_max <= match[1] <= 0):
-                    adj.append(match)
-        return adj
-
-    def _find_triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
-        """tigramite's ``_find_triples`` (:meth:`_triples`), found once per graph and patterns.
-
-        >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
-        >>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
-        >>> lp._find_triples("*-*", "*-*", "") == lp._find_triples("*-*", "*-*", "") == lp._triples("*-*", "*-*", "")
-        True
-        """
-        key = (self._graph_key(), pattern_ij, pattern_jk, pattern_ik)
-        found = self._found.get(key)
-        if found is None:
-            found = self._remember(key, self._triples(pattern_ij, pattern_jk, pattern_ik))
-        return list(found)
-
-    def _find_quadruples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str, pattern_il: str, pattern_jl: str,
-                         pattern_kl: str) -> list[tuple]:
-        """tigramite's ``_find_quadruples``, found once per graph and patterns.
-
-        >>> lp = CovarianceLPCMCI(2, 0); lp.tau_max = 0; lp.graph_dict = {0: {(1, 0): "o-o"}, 1: {(0, 0): "o-o"}}
-        >>> lp._find_quadruples("**>", "<**", "", "+*o", "o*+", "+*o")
-        []
-        """
-        patterns = (pattern_ij, pattern_jk, pattern_ik, pattern_il, pattern_jl, pattern_kl)
-        key = (self._graph_key(), "quadruples", *patterns)
-        found = self._found.get(key)
-        if found is None:
-            found = self._remember(key, super()._find_quadruples(*patterns))
-        return list(found)
-
-    def _adjacency(self) -> _Adjacency:
-        """graph_dict's links as lists (:class:`_Adjacency`), built once per graph.
-
-        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {(1, -1): "o->"}, 1: {}}
-        >>> lp._adjacency().g[1][0], lp._adjacency().out[1]
-        (['', 'o->'], [(0, 1, 'o->')])
-        """
-        key = self._graph_key()
-        adj = self._graphs.get(key)
-        if adj is None:
-            if len(self._graphs) > _MAX_FOUND:
-                self._graphs.clear()
-            adj = self._graphs[key] = _Adjacency(self.graph_dict, self.N, self.tau_max + 1)
-        return adj
-
-    def _adjacent_at_zero(self, adj: _Adjacency, j: int, pattern: str) -> list[tuple[int, int]]:
-        """tigramite's ``_find_adj(graph, (j, 0), pattern)`` on ``adj``, found once per graph."""
-        found = adj.at_zero.get((j, pattern))
-        if found is None:
-            found, back = [], self._reverse_link(pattern)
-            for k, lag, link in adj.out[j]:
-                if self._matches(pattern, link) and (k, lag) not in found:
-                    found.append((k, lag))
-            for k, lag, link in adj.into[j]:
-                if self._matches(back, link) and (k, -lag) not in found:
-                    found.append((k, -lag))
-            adj.at_zero[(j, pattern)] = found
-        return found
-
-    def _triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
-        """tigramite's ``_find_triples``, each node's adjacencies found once (at lag 0, then shifted).
-
-        With time bounds ignored, the adjacencies of (j, lag) are those of (j, 0) shifted by
-        lag, in the same order; an excluded node is skipped where tigramite skips it.
-
-        >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
-        >>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
-        >>> lp._triples("*-*", "*-*", "")
-        [((0, 0), (1, 0), (2, 0)), ((2, 0), (1, 0), (0, 0))]
-        """
-        adj = self._adjacency()
-        g, lags, tau_max = adj.g, self.tau_max + 1, self.tau_max
-        back_ik = self._reverse_link(pattern_ik)
-        matched: list[tuple] = []
-        seen: set[tuple] = set()
-        from_j = [self._adjacent_at_zero(adj, j, pattern_jk) for j in range(self.N)]
-        for i in range(self.N):
-            for j, lag_j in self._adjacent_at_zero(adj, i, pattern_ij):
-                for k, lk in from_j[j]:
-                    lag_k = lk + lag_j
-                    if (k == i and lag_k == 0) or abs(lag_k) >= lags:   # excluded / tigramite's _is_match bound
-                        continue
-                    if not (self._matches(pattern_ik, g[i][k][lag_k]) if lag_k >= 0
-                            else self._matches(back_ik, g[k][i][-lag_k])):
-                        continue
-                    right = max(0, lag_j, lag_k)
-                    match = ((i, -right), (j, lag_j - right), (k, lag_k - right))
-                    if match not in seen and -tau_max <= min(-right, lag_j - right, lag_k - right) <= 0:
-                        seen.add(match)
-                        matched.append(match)
-        return matched
-
-
-class _Adjacency:
-    """One graph_dict as lists: ``g[i][j][tau]`` (tigramite's graph array), each node's non-empty
-    links out (``g[i][k][lag]``) and in (``g[k][i][lag]``) in numpy's nonzero order, and its
-    adjacencies at lag 0 by pattern (filled by ``CovarianceLPCMCI._adjacent_at_zero``)."""
-
-    __slots__ = ("at_zero", "g", "into", "out")
-
-    def __init__(self, graph_dict: Mapping[int, Mapping[tuple[int, int], str]], n: int, lags: int) -> None:
-        g = [[[""] * lags for _ in range(n)] for _ in range(n)]
-        for j, links in graph_dict.items():
-            for (i, lag), link in links.items():
-                g[i][j][-lag] = link
-        nodes = range(n)
-        self.g = g
-        self.out = [[(k, lag, g[i][k][lag]) for k in nodes for lag in range(lags) if g[i][k][lag]] for i in nodes]
-        self.into = [[(k, lag, g[k][i][lag]) for k in nodes for lag in range(lags) if g[k][i][lag]] for i in nodes]
-        self.at_zero: dict[tuple[int, str], list[tuple[int, int]]] = {}
-
 
 def run_lpcmci(lp: CovarianceLPCMCI, engine: CovParCorr, tau_min: int, tau_max: int, pc_alpha: float,
                links: LinkAssumptions | None = None, params: Mapping[str, Any] | None = None,

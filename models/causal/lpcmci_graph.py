@@ -1,0 +1,282 @@
+"""tigramite's LPCMCI with its graph reads and searches replaced by equal, faster ones.
+
+tigramite's orientation rules find their triples and quadruples through a numpy string
+array of the graph, rebuilt for every search, and read links one ``_get_link`` at a time.
+:class:`GraphSearchLPCMCI` keeps each graph_dict's links as lists (:class:`_Adjacency`, once
+per graph), searches triples on them, keeps the triples and quadruples found per graph (keyed
+by graph_dict's link strings, across refreshes too), and reads and reverses links with a
+subtraction and a dict. Every answer is tigramite's, in its order
+(tests/test_causal_lpcmci_graph.py pins them against tigramite's own methods).
+
+>>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+>>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
+>>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
+>>> isinstance(lp, GraphSearchLPCMCI), lp._find_triples("*-*", "*-*", "")
+(True, [((0, 0), (1, 0), (2, 0)), ((2, 0), (1, 0), (0, 0))])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from tigramite.lpcmci import LPCMCI
+
+__all__ = ["GraphSearchLPCMCI"]
+
+_MAX_FOUND = 20000  # graphs' triples/quadruples kept (GraphSearchLPCMCI._found), then started afresh
+_REVERSED: dict[str, str] = {}  # link -> tigramite's _reverse_link of it
+_MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
+
+
+class GraphSearchLPCMCI(LPCMCI):
+    """tigramite's LPCMCI whose graph searches (triples, quadruples, adjacencies, links) are ours.
+
+    >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+    >>> CovarianceLPCMCI(2, 1)._found
+    {}
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._layout: tuple = ()
+        self._found: dict[tuple, tuple] = {}
+        self._graphs: dict[tuple, _Adjacency] = {}
+
+    def _initialize_run_memory(self) -> bool:
+        """tigramite's ``_initialize_run_memory``; the found triples kept while graph_dict's layout stays.
+
+        The triples and quadruples of a graph are a function of its links alone: they are kept,
+        across refreshes too, keyed by graph_dict's link strings, while its keys (and N,
+        tau_max) are those they were found with.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.tau_min, lp.max_cond_px = 1, 0, 0
+        >>> lp.update_middle_marks, lp.link_assumptions = True, None
+        >>> lp._initialize_run_memory(), lp.graph_dict[1]
+        (True, {(0, 0): 'o?o', (0, -1): 'oL>', (1, -1): 'oL>'})
+        """
+        out = super()._initialize_run_memory()
+        layout = (self.N, self.tau_max, tuple(tuple(d) for d in self.graph_dict.values()))
+        if layout != self._layout:
+            self._layout, self._found, self._graphs = layout, {}, {}
+        return out
+
+    def _graph_key(self) -> tuple:
+        return tuple([link for links in self.graph_dict.values() for link in links.values()])
+
+    def _remember(self, key: tuple, found: list) -> tuple:
+        if len(self._found) > _MAX_FOUND:
+            self._found.clear()
+        self._found[key] = tuple(found)
+        return self._found[key]
+
+    def _get_link(self, A: tuple[int, int], B: tuple[int, int]) -> str:
+        """tigramite's ``_get_link``: the link from node A to node B ('' beyond tau_max), reversals from memory.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {}, 1: {(0, -1): "o->"}}
+        >>> lp._get_link((0, -1), (1, 0)), lp._get_link((1, 0), (0, -1)), lp._get_link((1, 0), (0, -2))
+        ('o->', '<-o', '')
+        """
+        lag = A[1] - B[1]
+        if lag > self.tau_max or -lag > self.tau_max:
+            return ""
+        if lag <= 0:
+            return self.graph_dict[B[0]][(A[0], lag)]
+        return self._reverse_link(self.graph_dict[A[0]][(B[0], -lag)])
+
+    def _reverse_link(self, link: str) -> str:
+        """tigramite's ``_reverse_link`` (``<`` and ``>`` swapped, the ends exchanged), each link's once.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> CovarianceLPCMCI(1, 1)._reverse_link("<-x"), CovarianceLPCMCI(1, 1)._reverse_link("")
+        ('x->', '')
+        """
+        got = _REVERSED.get(link)
+        if got is None:
+            got = _REVERSED[link] = str(super()._reverse_link(link))
+        return got
+
+    def _dict2graph(self) -> np.ndarray:
+        """tigramite's graph array of ``graph_dict``; its non-empty links per node kept beside it for ``_find_adj``.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {(1, -1): "o->"}, 1: {}}
+        >>> lp._dict2graph()[1, 0, 1], lp._links[1][1]
+        (np.str_('o->'), [(0, 1, 'o->')])
+        """
+        graph = super()._dict2graph()
+        g = graph.tolist()
+        n, lags = range(graph.shape[0]), range(graph.shape[2])
+        self._links = (graph, [[(k, lag, g[i][k][lag]) for k in n for lag in lags if g[i][k][lag]] for i in n],
+                       [[(k, lag, g[k][i][lag]) for k in n for lag in lags if g[k][i][lag]] for i in n])
+        return graph
+
+    def _matches(self, pattern: str, link: str) -> bool:
+        key = (pattern, link)
+        if key not in _MATCHES:
+            _MATCHES[key] = bool(self._match_link(pattern, link))
+        return _MATCHES[key]
+
+    def _find_adj(self, graph: np.ndarray, node: tuple[int, int], patterns: Any, exclude: Any = None,
+                  ignore_time_bounds: bool = True) -> list[tuple[int, int]]:
+        """tigramite's ``_find_adj``: the adjacencies of ``node`` matching ``patterns``, in its order.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1
+        >>> g = np.array([[["", "-->"], ["o->", ""]], [["<->", ""], ["", ""]]], dtype="U3")
+        >>> lp._find_adj(g, (0, 0), "*->")
+        [(0, 1), (1, 0)]
+        """
+        i, lag_i = node
+        exclude = [] if exclude is None else exclude
+        if type(patterns) is str:  # tigramite's test (a numpy string is iterated, as there)
+            patterns = [patterns]
+        if getattr(self, "_links", (None,))[0] is not graph:  # not from _dict2graph: list its links here
+            g = graph.tolist()
+            n, lags = range(graph.shape[0]), range(graph.shape[2])
+            out = [(k, lag, g[i][k][lag]) for k in n for lag in lags if g[i][k][lag]]
+            into = [(k, lag, g[k][i][lag]) for k in n for lag in lags if g[k][i][lag]]
+        else:
+            out, into = self._links[1][i], self._links[2][i]
+        adj: list[tuple[int, int]] = []
+        for forward, links, pats in ((1, out, patterns), (-1, into, [self._reverse_link(p) for p in patterns])):
+            for k, lag, link in links:
+                if not any(self._matches(p, link) for p in pats):
+                    continue
+                match = (k, lag_i + forward * lag)
+                if match not in adj and match not in exclude and (
+                        ignore_time_bounds or -self.tau_max <= match[1] <= 0):
+                    adj.append(match)
+        return adj
+
+    def _find_triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
+        """tigramite's ``_find_triples`` (:meth:`_triples`), found once per graph and patterns.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
+        >>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
+        >>> lp._find_triples("*-*", "*-*", "") == lp._find_triples("*-*", "*-*", "") == lp._triples("*-*", "*-*", "")
+        True
+        """
+        key = (self._graph_key(), pattern_ij, pattern_jk, pattern_ik)
+        found = self._found.get(key)
+        if found is None:
+            found = self._remember(key, self._triples(pattern_ij, pattern_jk, pattern_ik))
+        return list(found)
+
+    def _find_quadruples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str, pattern_il: str, pattern_jl: str,
+                         pattern_kl: str) -> list[tuple]:
+        """tigramite's ``_find_quadruples``, found once per graph and patterns.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(2, 0); lp.tau_max = 0; lp.graph_dict = {0: {(1, 0): "o-o"}, 1: {(0, 0): "o-o"}}
+        >>> lp._find_quadruples("**>", "<**", "", "+*o", "o*+", "+*o")
+        []
+        """
+        patterns = (pattern_ij, pattern_jk, pattern_ik, pattern_il, pattern_jl, pattern_kl)
+        key = (self._graph_key(), "quadruples", *patterns)
+        found = self._found.get(key)
+        if found is None:
+            found = self._remember(key, super()._find_quadruples(*patterns))
+        return list(found)
+
+    def _adjacency(self) -> _Adjacency:
+        """graph_dict's links as lists (:class:`_Adjacency`), built once per graph.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp.graph_dict = {0: {(1, -1): "o->"}, 1: {}}
+        >>> lp._adjacency().g[1][0], lp._adjacency().out[1]
+        (['', 'o->'], [(0, 1, 'o->')])
+        """
+        key = self._graph_key()
+        adj = self._graphs.get(key)
+        if adj is None:
+            if len(self._graphs) > _MAX_FOUND:
+                self._graphs.clear()
+            adj = self._graphs[key] = _Adjacency(self.graph_dict, self.N, self.tau_max + 1)
+        return adj
+
+    def _adjacent_at_zero(self, adj: _Adjacency, j: int, pattern: str) -> list[tuple[int, int]]:
+        """tigramite's ``_find_adj(graph, (j, 0), pattern)`` on ``adj``, found once per graph."""
+        found = adj.at_zero.get((j, pattern))
+        if found is None:
+            found, back = [], self._reverse_link(pattern)
+            for k, lag, link in adj.out[j]:
+                if self._matches(pattern, link) and (k, lag) not in found:
+                    found.append((k, lag))
+            for k, lag, link in adj.into[j]:
+                if self._matches(back, link) and (k, -lag) not in found:
+                    found.append((k, -lag))
+            adj.at_zero[(j, pattern)] = found
+        return found
+
+    def _closing(self, adj: _Adjacency, pattern: str) -> list[list[list[bool]]]:
+        """tigramite's ``_is_match(graph, (i, 0), (k, lag), pattern)`` for every i, k and lag in
+        (-tau_max - 1, tau_max + 1), as ``[i][k][lag + tau_max]``, found once per graph and pattern."""
+        table = adj.closing.get(pattern)
+        if table is None:
+            g, n, lags, back = adj.g, self.N, self.tau_max + 1, self._reverse_link(pattern)
+            table = [[[self._matches(pattern, g[i][k][lag]) if lag >= 0 else self._matches(back, g[k][i][-lag])
+                       for lag in range(1 - lags, lags)] for k in range(n)] for i in range(n)]
+            adj.closing[pattern] = table
+        return table
+
+    def _triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
+        """tigramite's ``_find_triples``, each node's adjacencies found once (at lag 0, then shifted).
+
+        With time bounds ignored, the adjacencies of (j, lag) are those of (j, 0) shifted by
+        lag, in the same order; an excluded node is skipped where tigramite skips it.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
+        >>> lp.graph_dict = {0: {(1, 0): "-->"}, 1: {(0, 0): "<--", (2, 0): "<--"}, 2: {(1, 0): "-->"}}
+        >>> lp._triples("*-*", "*-*", "")
+        [((0, 0), (1, 0), (2, 0)), ((2, 0), (1, 0), (0, 0))]
+        """
+        adj, n, lags, tau_max = self._adjacency(), self.N, self.tau_max + 1, self.tau_max
+        first = [self._adjacent_at_zero(adj, i, pattern_ij) for i in range(n)]
+        then = [self._adjacent_at_zero(adj, j, pattern_jk) for j in range(n)]
+        closing = self._closing(adj, pattern_ik)
+        matched: list[tuple] = []
+        seen: set[tuple] = set()
+        for i in range(n):
+            close_i = closing[i]
+            for j, lag_j in first[i]:
+                for k, lk in then[j]:
+                    lag_k = lk + lag_j
+                    if (k == i and lag_k == 0) or not -lags < lag_k < lags or not close_i[k][lag_k + lags - 1]:
+                        continue   # excluded (i itself), beyond tigramite's _is_match bound, or no (i, k) link
+                    right = lag_j if lag_j > lag_k else lag_k   # the triple shifted so that its latest node is at lag 0
+                    right = right if right > 0 else 0
+                    left = lag_j if lag_j < lag_k else lag_k
+                    if (left if left < 0 else 0) - right < -tau_max:
+                        continue
+                    match = ((i, -right), (j, lag_j - right), (k, lag_k - right))
+                    if match not in seen:
+                        seen.add(match)
+                        matched.append(match)
+        return matched
+
+
+class _Adjacency:
+    """One graph_dict as lists: ``g[i][j][tau]`` (tigramite's graph array), each node's non-empty
+    links out (``g[i][k][lag]``) and in (``g[k][i][lag]``) in numpy's nonzero order, its
+    adjacencies at lag 0 by pattern and its link tables by pattern (filled by CovarianceLPCMCI's
+    ``_adjacent_at_zero`` and ``_closing``)."""
+
+    __slots__ = ("at_zero", "closing", "g", "into", "out")
+
+    def __init__(self, graph_dict: Mapping[int, Mapping[tuple[int, int], str]], n: int, lags: int) -> None:
+        g = [[[""] * lags for _ in range(n)] for _ in range(n)]
+        for j, links in graph_dict.items():
+            for (i, lag), link in links.items():
+                g[i][j][-lag] = link
+        nodes = range(n)
+        self.g = g
+        self.out = [[(k, lag, g[i][k][lag]) for k in nodes for lag in range(lags) if g[i][k][lag]] for i in nodes]
+        self.into = [[(k, lag, g[k][i][lag]) for k in nodes for lag in range(lags) if g[k][i][lag]] for i in nodes]
+        self.at_zero: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        self.closing: dict[str, list[list[list[bool]]]] = {}
