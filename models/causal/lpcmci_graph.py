@@ -199,30 +199,27 @@ class GraphSearchLPCMCI(LPCMCI):
             adj = self._graphs[key] = _Adjacency(self.graph_dict, self.N, self.tau_max + 1)
         return adj
 
+    def _matching(self, adj: _Adjacency, pattern: str) -> frozenset[str]:
+        """The links of ``adj``'s graph (and '') that tigramite's ``_match_link(pattern, link)`` accepts, found once per graph."""
+        found = adj.matching.get(pattern)
+        if found is None:
+            found = adj.matching[pattern] = frozenset(link for link in adj.links if self._matches(pattern, link))
+        return found
+
     def _adjacent_at_zero(self, adj: _Adjacency, j: int, pattern: str) -> list[tuple[int, int]]:
         """tigramite's ``_find_adj(graph, (j, 0), pattern)`` on ``adj``, found once per graph."""
         found = adj.at_zero.get((j, pattern))
         if found is None:
-            found, back = [], self._reverse_link(pattern)
+            found = []
+            ok, back = self._matching(adj, pattern), self._matching(adj, self._reverse_link(pattern))
             for k, lag, link in adj.out[j]:
-                if self._matches(pattern, link) and (k, lag) not in found:
+                if link in ok and (k, lag) not in found:
                     found.append((k, lag))
             for k, lag, link in adj.into[j]:
-                if self._matches(back, link) and (k, -lag) not in found:
+                if link in back and (k, -lag) not in found:
                     found.append((k, -lag))
             adj.at_zero[(j, pattern)] = found
         return found
-
-    def _closing(self, adj: _Adjacency, pattern: str) -> list[list[list[bool]]]:
-        """tigramite's ``_is_match(graph, (i, 0), (k, lag), pattern)`` for every i, k and lag in
-        (-tau_max - 1, tau_max + 1), as ``[i][k][lag + tau_max]``, found once per graph and pattern."""
-        table = adj.closing.get(pattern)
-        if table is None:
-            g, n, lags, back = adj.g, self.N, self.tau_max + 1, self._reverse_link(pattern)
-            table = [[[self._matches(pattern, g[i][k][lag]) if lag >= 0 else self._matches(back, g[k][i][-lag])
-                       for lag in range(1 - lags, lags)] for k in range(n)] for i in range(n)]
-            adj.closing[pattern] = table
-        return table
 
     def _triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
         """tigramite's ``_find_triples``, each node's adjacencies found once (at lag 0, then shifted).
@@ -239,16 +236,18 @@ class GraphSearchLPCMCI(LPCMCI):
         adj, n, lags, tau_max = self._adjacency(), self.N, self.tau_max + 1, self.tau_max
         first = [self._adjacent_at_zero(adj, i, pattern_ij) for i in range(n)]
         then = [self._adjacent_at_zero(adj, j, pattern_jk) for j in range(n)]
-        closing = self._closing(adj, pattern_ik)
+        g, ok, back = adj.g, self._matching(adj, pattern_ik), self._matching(adj, self._reverse_link(pattern_ik))
         matched: list[tuple] = []
         seen: set[tuple] = set()
         for i in range(n):
-            close_i = closing[i]
+            g_i = g[i]
             for j, lag_j in first[i]:
                 for k, lk in then[j]:
                     lag_k = lk + lag_j
-                    if (k == i and lag_k == 0) or not -lags < lag_k < lags or not close_i[k][lag_k + lags - 1]:
-                        continue   # excluded (i itself), beyond tigramite's _is_match bound, or no (i, k) link
+                    if (k == i and lag_k == 0) or not -lags < lag_k < lags:
+                        continue   # excluded (i itself), or beyond tigramite's _is_match bound
+                    if not (g_i[k][lag_k] in ok if lag_k >= 0 else g[k][i][-lag_k] in back):
+                        continue   # the (i, k) link does not match pattern_ik (tigramite's _is_match)
                     right = lag_j if lag_j > lag_k else lag_k   # the triple shifted so that its latest node is at lag 0
                     right = right if right > 0 else 0
                     left = lag_j if lag_j < lag_k else lag_k
@@ -263,11 +262,11 @@ class GraphSearchLPCMCI(LPCMCI):
 
 class _Adjacency:
     """One graph_dict as lists: ``g[i][j][tau]`` (tigramite's graph array), each node's non-empty
-    links out (``g[i][k][lag]``) and in (``g[k][i][lag]``) in numpy's nonzero order, its
-    adjacencies at lag 0 by pattern and its link tables by pattern (filled by CovarianceLPCMCI's
-    ``_adjacent_at_zero`` and ``_closing``)."""
+    links out (``g[i][k][lag]``) and in (``g[k][i][lag]``) in numpy's nonzero order, its distinct
+    links, and by pattern its adjacencies at lag 0 and the links matching (filled by
+    GraphSearchLPCMCI's ``_adjacent_at_zero`` and ``_matching``)."""
 
-    __slots__ = ("at_zero", "closing", "g", "into", "out")
+    __slots__ = ("at_zero", "g", "into", "links", "matching", "out")
 
     def __init__(self, graph_dict: Mapping[int, Mapping[tuple[int, int], str]], n: int, lags: int) -> None:
         g = [[[""] * lags for _ in range(n)] for _ in range(n)]
@@ -279,4 +278,5 @@ class _Adjacency:
         self.out = [[(k, lag, g[i][k][lag]) for k in nodes for lag in range(lags) if g[i][k][lag]] for i in nodes]
         self.into = [[(k, lag, g[k][i][lag]) for k in nodes for lag in range(lags) if g[k][i][lag]] for i in nodes]
         self.at_zero: dict[tuple[int, str], list[tuple[int, int]]] = {}
-        self.closing: dict[str, list[list[list[bool]]]] = {}
+        self.links = {link for links in graph_dict.values() for link in links.values()} | {""}
+        self.matching: dict[str, frozenset[str]] = {}
