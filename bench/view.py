@@ -12,7 +12,8 @@ and one @foxglove/ws-protocol FoxgloveClient (tests/js/view_client.mjs, under no
   decoded; the difference is what the sdk dropped or what was in flight when the view stopped.
 - **the view's CPU per message**: user + system CPU of the view's process (psutil; the sdk's
   threads included) between its first heartbeat with the client subscribed and its last
-  running one, over the bus messages it read (``in``) and over the records it sent (``out``).
+  running one, over the bus messages it read (``in``) and over the records it sent (``out``);
+  with no client too (first to last running heartbeat: it converts only what a viewer watches).
 - **sample -> graph latency**: as bench/hri.py measures it (receipt of /causal/graph in this
   process minus the stamp of the newest sample in its window), with and without the view, as
   p50 / p99 and their ratios (goal: with the client, at most 1.10); the client's CPU share too
@@ -112,6 +113,20 @@ def run_demo(duration: float, view: bool, tag: str, with_client: bool = True) ->
     return {"graphs": graphs, "truth": truth, "beats": beats, "client": report, "client_cpu_s": client_cpu}
 
 
+def alone_cpu(run: dict) -> dict:
+    """The view's CPU with no client (it converts only a channel's first message and the latched
+    topics' records), between its first and its last running heartbeat."""
+    live = [(s, cpu) for s, cpu in run["beats"] if s.state == "running"]
+    if len(live) < 2:
+        return {}
+    (a, cpu_a), (b, cpu_b) = live[0], live[-1]
+    n_in, window = b.counters["in"] - a.counters["in"], (b.stamp_ns - a.stamp_ns) / 1e9
+    return {"cpu_s": cpu_b - cpu_a, "window_s": window, "messages_in": n_in,
+            "cpu_us_per_message_in": 1e6 * (cpu_b - cpu_a) / n_in if n_in else None,
+            "cpu_share_of_a_core": (cpu_b - cpu_a) / window if window else None,
+            "view_counters": {k: v for k, v in b.counters.items() if k.startswith("view:") or k in ("in", "out")}}
+
+
 def view_figures(run: dict) -> dict:
     """Forwarded vs received and CPU per message, from the view's heartbeats and the client's report."""
     beats = run["beats"]
@@ -159,6 +174,11 @@ def draw_times(graphs: list[CausalGraph], truth: CausalGraph | None) -> dict | N
             "per_graph_ms_p99": pct(per_graph, 99)}
 
 
+def _mean(xs: list) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
 def main() -> None:
     """Run the rounds, print the table, write the JSON."""
     ap = argparse.ArgumentParser()
@@ -170,7 +190,7 @@ def main() -> None:
         raise SystemExit("bench/view.py needs node and tests/js's packages (`make js-deps`) for its viewer client")
     t_start, load_before = time.monotonic(), os.getloadavg()
     lat: dict[str, list[float]] = {"without": [], "view_alone": [], "with": []}
-    views, per_round, graphs, truth = [], [], [], None
+    views, alone, per_round, graphs, truth = [], [], [], [], None
     for k in range(args.rounds):
         for mode in lat:
             run = run_demo(args.duration, mode != "without", f"{mode}_{k}", with_client=mode == "with")
@@ -185,6 +205,9 @@ def main() -> None:
                 row["received_share"] = views[-1]["received_share"]
                 graphs += [g for _, g in run["graphs"]]
                 truth = run["truth"] or truth
+            elif mode == "view_alone":
+                alone.append(alone_cpu(run))
+                row["view_cpu_us_per_message_in"] = alone[-1].get("cpu_us_per_message_in")
             per_round.append(row)
             print(json.dumps(row), flush=True)
     offered = sum(v["offered"] for v in views)
@@ -199,6 +222,8 @@ def main() -> None:
         "latency_ms_p50_without": pct(lat["without"], 50), "latency_ms_p50_with": pct(lat["with"], 50),
         "latency_ms_p99_without": pct(lat["without"], 99), "latency_ms_p99_with": pct(lat["with"], 99),
         "latency_ms_p50_view_alone": pct(lat["view_alone"], 50), "latency_ms_p99_view_alone": pct(lat["view_alone"], 99),
+        "view_alone_cpu_us_per_message_in": _mean([a.get("cpu_us_per_message_in") for a in alone]),
+        "view_alone_cpu_share_of_a_core": _mean([a.get("cpu_share_of_a_core") for a in alone]),
         "client_cpu_share_of_a_core": (sum(v["client_cpu_s"] or 0.0 for v in views) / sum(v.get("window_s", 0.0)
                                        for v in views)) if views else None,
         "view_cpu_share_of_a_core": (sum(v.get("cpu_s", 0.0) for v in views) / sum(v.get("window_s", 0.0)
@@ -213,7 +238,7 @@ def main() -> None:
     out = {"bench": "view", "python": platform.python_version(), "machine": platform.machine(),
            "duration_s": args.duration, "rounds": args.rounds, "rate_hz": 20, "launch": "launch/demo.yaml",
            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "total_s": time.monotonic() - t_start,
-           **summary, "views": views, "per_round": per_round,
+           **summary, "views": views, "views_alone": alone, "per_round": per_round,
            "note": "one FoxgloveClient (tests/js/view_client.mjs) subscribed to every channel for each run with the "
                    "view; forwarded = the view's view:offered, received = what the client decoded; CPU = the view "
                    "process's user+system time over its bus messages; latency as bench/hri.py, this process "
@@ -227,7 +252,8 @@ def main() -> None:
                   f"{summary[f'latency_{q}_ratio']:.3f}")
     Console().print(t)
     Console().print(f"forwarded {offered}, received {received} ({summary['received_share']}), view CPU "
-                    f"{summary['view_cpu_us_per_message_in']} us per bus message; picture {summary['graph_picture']}")
+                    f"{summary['view_cpu_us_per_message_in']} us per bus message (no client: "
+                    f"{summary['view_alone_cpu_us_per_message_in']}); picture {summary['graph_picture']}")
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
 
