@@ -144,7 +144,8 @@ class LPCMCITest(CovarianceCITest):
         n_vars, const = self._plain.n_vars, self._const  # pyright: ignore[reportOptionalMemberAccess]
         cx, cy = -x[1] * n_vars + x[0], -y[1] * n_vars + y[0]
         cz = [c for c in dict.fromkeys(-lag * n_vars + v for v, lag in z) if c != cx and c != cy and not const[c]]
-        if const[cx] or const[cy]:
+        if const[cx] or const[cy]:   # answered without a finding: counted, as CovParCorr.test_one counts it
+            self._plain.n_degenerate += 1  # pyright: ignore[reportOptionalMemberAccess]
             return 0.0, 1.0, len(cz), False
         rows = self._rows
         if not cz:
