@@ -25,7 +25,8 @@ from tigramite.lpcmci import LPCMCI
 
 __all__ = ["GraphSearchLPCMCI"]
 
-_MAX_FOUND = 20000  # graphs' triples/quadruples kept (GraphSearchLPCMCI._found), then started afresh
+_MAX_FOUND = 2000  # (graph, patterns) searches kept (GraphSearchLPCMCI._found; ~150 a refresh), then started afresh
+_MAX_GRAPHS = 200  # graphs' link lists kept (GraphSearchLPCMCI._graphs, a few kB each at N=8), then started afresh
 _REVERSED: dict[str, str] = {}  # link -> tigramite's _reverse_link of it
 _MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
 
@@ -194,7 +195,7 @@ class GraphSearchLPCMCI(LPCMCI):
         key = self._graph_key()
         adj = self._graphs.get(key)
         if adj is None:
-            if len(self._graphs) > _MAX_FOUND:
+            if len(self._graphs) > _MAX_GRAPHS:
                 self._graphs.clear()
             adj = self._graphs[key] = _Adjacency(self.graph_dict, self.N, self.tau_max + 1)
         return adj
