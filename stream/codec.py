@@ -47,9 +47,9 @@ from causalstream.stream.errors import BadFrameError, CodecError, UnknownTypeErr
 from causalstream.stream.messages import MESSAGE_TYPES, Message
 
 __all__ = [
-    "BLOCK_KEY", "EXT_BLOCK", "LARGE", "SEP", "Envelope", "Layout", "array_header", "decode_frame", "decode_payload",
-    "encode_frame", "encode_frame_into", "encode_large_frame", "encode_payload", "encode_raw_frame", "from_builtins",
-    "json_schema", "layout", "message_type", "split_frame", "to_builtins", "to_json",
+    "BLOCK_KEY", "EXT_BLOCK", "SEP", "Envelope", "Layout", "array_header", "decode_frame", "decode_payload",
+    "encode_frame", "encode_frame_into", "encode_payload", "encode_raw_frame", "from_builtins", "json_schema", "layout",
+    "message_type", "split_frame", "to_builtins", "to_json",
 ]
 
 SEP = b"\x00"
@@ -63,9 +63,6 @@ _DIMS = [struct.Struct(f"<{n}Q") for n in range(33)]  # shapes of up to 32 dimen
 _KINDS = frozenset("biufc?")  # numeric and bool; object and void dtypes never travel
 _ALIGN = 8
 _SMALL = 4096  # below this many data bytes, joining the arrays' bytes beats writing into a buffer
-LARGE = 32768  # from this many array bytes, encode_large_frame builds the whole frame in one buffer
-_TOPIC_LOOK = 256  # split_frame looks for the topic's end in a memoryview's first bytes
-_EXT16, _EXT32 = struct.Struct(">BHb"), struct.Struct(">BIb")  # msgpack ext 16 / 32: 0xc8 / 0xc9, length, code
 _MAX_CACHE = 4096  # a stream of ever-new shapes stops caching, never grows without bound
 
 
@@ -355,18 +352,14 @@ class Layout:
             raise CodecError(self.cls.__name__, f"block holds {len(block)} arrays, the type has {len(self.arrays)}")
         return self.cls(**dict(zip(self.plain + self.arrays, row[:-1] + block)))
 
-    def plan(self, arrays: tuple[np.ndarray | None, ...]) -> tuple[bytes, tuple[int, ...], int]:
-        """The block's header (cached per dtypes and shapes), the padding after each array, the data size."""
+    def _block(self, arrays: tuple[np.ndarray | None, ...]) -> bytes | bytearray:
         key = tuple([None if a is None else (a.dtype, a.shape) for a in arrays])
         known = self.heads.get(key)
         if known is None:
             known = self._plan(arrays)
             if len(self.heads) < _MAX_CACHE:
                 self.heads[key] = known
-        return known
-
-    def _block(self, arrays: tuple[np.ndarray | None, ...]) -> bytes | bytearray:
-        head, pads, total = self.plan(arrays)
+        head, pads, total = known
         if total < _SMALL:
             parts = [head]
             for a, pad in zip(arrays, pads):
@@ -417,8 +410,6 @@ def layout(cls: type[Message]) -> Layout:
 _ENCODER = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 _ENV_DECODER = msgspec.msgpack.Decoder(Envelope)
 _JSON_ENCODER = msgspec.json.Encoder(enc_hook=_json_hook)
-_NO_BLOCK = msgspec.msgpack.Ext(EXT_BLOCK, b"")  # the block's place in a large frame's envelope
-_NO_BLOCK_BYTES = _ENCODER.encode(_NO_BLOCK)  # b"\xc7\x00\x03": the last bytes of that envelope
 _FROM_WIRE: dict[str, Any] = {}  # type name -> its layout's decoder (two lookups fewer per message)
 
 
@@ -492,61 +483,6 @@ def encode_frame_into(buf: bytearray, msg: Message, seq: int, publisher: str, st
     return buf
 
 
-def encode_large_frame(prefix: bytes, msg: Message, seq: int, publisher: str, stamp_ns: int) -> memoryview | None:
-    """The frame of a message whose arrays hold at least ``LARGE`` bytes, else None (use
-    :func:`encode_frame_into`).
-
-    Byte for byte :func:`encode_frame`'s frame, built in one fresh buffer: the block is the
-    frame's last item, so the envelope is encoded with an empty block in its place, and the
-    block's header and each array are then written after it, each array copied once (not
-    into a block, then into the frame). Nothing else refers to the buffer, so it may go to
-    ZeroMQ without a copy (the publisher sends it so).
-
-    >>> import numpy as np
-    >>> from causalstream.stream.messages import AgentStates
-    >>> def states(n): return AgentStates(ids=[str(i) for i in range(n)], roles=["human"] * n, x=np.zeros(n),
-    ...                                   y=np.ones(n), vx=np.zeros(n), vy=np.zeros(n))
-    >>> bytes(encode_large_frame(b"/s\\x00", states(900), 0, "p", 1)) == encode_frame("/s", states(900), 0, "p", 1)
-    True
-    >>> encode_large_frame(b"/s\\x00", states(3), 0, "p", 1) is None
-    True
-    """
-    lay = layout(type(msg))
-    if not lay.arrays:
-        return None
-    arrays = lay.array_values(msg)
-    try:
-        head, pads, total = lay.plan(arrays)
-    except AttributeError:  # not an array: encode_frame_into says so
-        return None
-    if total < LARGE:
-        return None
-    fields = dict(zip(lay.plain, lay.plain_values(msg)))
-    fields[BLOCK_KEY] = _NO_BLOCK
-    try:
-        env = _ENCODER.encode((stamp_ns, seq, publisher, type(msg).__name__, fields))
-    except (TypeError, NotImplementedError) as exc:
-        raise CodecError(type(msg).__name__, str(exc)) from None
-    at = len(prefix) + len(env) - len(_NO_BLOCK_BYTES)
-    size = len(head) + total
-    ext, code = (_EXT16, 0xC8) if size < 65536 else (_EXT32, 0xC9)  # as msgspec picks them (size > 255 here)
-    out = np.empty(at + ext.size + size, np.uint8)  # every byte is written below
-    view = out.data  # a memoryview of it
-    view[: len(prefix)] = prefix
-    view[len(prefix) : at] = memoryview(env)[: -len(_NO_BLOCK_BYTES)]
-    ext.pack_into(view, at, code, size, EXT_BLOCK)
-    at += ext.size
-    view[at : at + len(head)] = head
-    at += len(head)
-    for a, pad in zip(arrays, pads):
-        if a is not None:
-            out[at : at + a.nbytes] = np.ascontiguousarray(a).reshape(-1).view(np.uint8)  # C order
-            at += a.nbytes
-            out[at : at + pad] = 0
-            at += pad
-    return view
-
-
 def encode_raw_frame(prefix: bytes, type_name: str, payload: bytes | msgspec.Raw, seq: int, publisher: str,
                      stamp_ns: int) -> bytes:
     """A frame for an already-encoded payload (replay: payloads go back on the bus as recorded).
@@ -561,26 +497,23 @@ def encode_raw_frame(prefix: bytes, type_name: str, payload: bytes | msgspec.Raw
 
 
 def split_frame(frame: bytes | memoryview) -> tuple[str, Envelope]:
-    """Topic and envelope of a frame, payload not yet decoded (it refers to ``frame``, not a copy).
+    """Topic and envelope of a frame, payload not yet decoded.
 
     >>> split_frame(b"no separator")
     Traceback (most recent call last):
     ...
     causalstream.stream.errors.BadFrameError: bad frame: no topic separator
     """
-    head = frame if type(frame) is bytes else bytes(frame[:_TOPIC_LOOK])  # a memoryview is read without a copy
-    cut = head.find(SEP)
-    if cut < 0 and len(head) < len(frame):  # a topic longer than _TOPIC_LOOK
-        head = bytes(frame)
-        cut = head.find(SEP)
+    raw = bytes(frame) if isinstance(frame, memoryview) else frame
+    cut = raw.find(SEP)
     if cut <= 0:
         raise BadFrameError("no topic separator")
     try:
-        topic = head[:cut].decode()
+        topic = raw[:cut].decode()
     except UnicodeDecodeError:
         raise BadFrameError("topic is not UTF-8") from None
     try:
-        env = _ENV_DECODER.decode(memoryview(frame)[cut + 1 :])
+        env = _ENV_DECODER.decode(memoryview(raw)[cut + 1 :])
     except (msgspec.DecodeError, ValueError, TypeError, OverflowError) as exc:  # UnicodeDecodeError too
         raise BadFrameError(f"bad envelope: {exc}", topic) from None
     env.topic = topic

@@ -132,7 +132,7 @@ class Inbox:
         self.sock.close(linger=0)
 
 
-def _send_after_grace(sock: zmq.Socket, frame: bytes | bytearray | memoryview) -> bool:
+def _send_after_grace(sock: zmq.Socket, frame: bytes | bytearray) -> bool:
     """Wait up to ``GRACE_MS`` for room on a full link and send; False if it stayed full."""
     if not sock.poll(GRACE_MS, zmq.POLLOUT):
         return False
@@ -202,7 +202,7 @@ class DirectLinks:
                 self.peers.pop(endpoint).close(linger=0)
         return None
 
-    def send(self, frame: bytes | bytearray | memoryview) -> int:
+    def send(self, frame: bytes | bytearray) -> int:
         """Send to every linked inbox; the number of links whose queue was full.
 
         A link found full waits up to ``GRACE_MS`` for room: a burst can outrun the I/O

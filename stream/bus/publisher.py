@@ -53,7 +53,7 @@ from causalstream.stream.bus.topics import (
     default_latched,
     registration_payload,
 )
-from causalstream.stream.codec import LARGE, SEP, encode_frame_into, encode_large_frame, encode_raw_frame
+from causalstream.stream.codec import SEP, encode_frame_into, encode_raw_frame
 from causalstream.stream.errors import BusTimeoutError, CodecError
 from causalstream.stream.messages import Message, TopicStats
 
@@ -153,7 +153,6 @@ class Publisher:
         self._own = self._topic(topic, msg_type.__name__ if msg_type else "", self.latched) if topic else None
         self._buf = bytearray(self._own.prefix if self._own else b"")
         self._cut = len(self._buf)
-        self._large = False  # the last message was large: the next is tried as one (encode_large_frame)
         self._subs_seen = 0
         self._sent = 0
         self._closed = False
@@ -233,13 +232,9 @@ class Publisher:
         if self.msg_type is not None and not isinstance(msg, self.msg_type):
             raise CodecError(type(msg).__name__, f"publisher of {self.topic} takes {self.msg_type.__name__}")
         stamp = stamp_ns if stamp_ns is not None else (msg.stamp_ns or time.time_ns())
+        self._buf[self._cut :] = b""
         seq = own.seq
-        frame = encode_large_frame(own.prefix, msg, seq, self.publisher_id, stamp) if self._large else None
-        if frame is None:  # the reused buffer; a large message is built in one buffer, arrays copied once
-            self._buf[self._cut :] = b""
-            frame = encode_frame_into(self._buf, msg, seq, self.publisher_id, stamp)
-            self._large = len(frame) >= LARGE
-        self._send(own, frame)
+        self._send(own, encode_frame_into(self._buf, msg, seq, self.publisher_id, stamp))
         own.seq = seq + 1
         own.rate.tick()
         return seq
@@ -258,7 +253,7 @@ class Publisher:
         t.rate.tick()
         return seq
 
-    def _send(self, t: _Topic, frame: bytes | bytearray | memoryview) -> None:
+    def _send(self, t: _Topic, frame: bytes | bytearray) -> None:
         if self._relay is not None:
             with self._lock:
                 self._relay.send(bytes(frame))

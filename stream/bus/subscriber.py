@@ -39,7 +39,7 @@ from types import TracebackType
 
 import zmq
 
-from causalstream.stream.codec import LARGE, SEP, Envelope, decode_payload, split_frame
+from causalstream.stream.codec import SEP, Envelope, decode_payload, split_frame
 from causalstream.stream.bus.direct import Inbox, direct_mode
 from causalstream.stream.bus.endpoints import Endpoints, configure_socket
 from causalstream.stream.bus.security import ClientKeys
@@ -131,7 +131,6 @@ class Subscriber:
         if self.inbox is not None:
             self._poller.register(self.inbox.sock, zmq.POLLIN)
         self._readable: list[zmq.Socket] = []  # the sockets the last poll found readable, not yet dry
-        self._large: set[zmq.Socket] = set()  # sockets whose last frame was large: read without a copy
         self._batch = 0
         registry.add(self)
 
@@ -156,13 +155,9 @@ class Subscriber:
         if self.bad_frames in (1, 10, 100, 1000) or self.bad_frames % 10_000 == 0:
             log.warning("dropped bad frame #%d on %s: %s", self.bad_frames, topic or "?", reason)
 
-    def accept_frame(self, frame: bytes | memoryview) -> Received | None:
-        """One frame off a socket: the message, or None if it was dropped (bad, duplicate, excluded, hello).
-        A memoryview is a ZeroMQ frame's own buffer: the envelope's payload refers to it, arrays are copies."""
-        if isinstance(frame, memoryview):
-            if frame[: len(_HELLO)] == _HELLO:
-                return None  # hellos are small: a large one is not ours
-        elif frame.startswith(_HELLO):
+    def accept_frame(self, frame: bytes) -> Received | None:
+        """One frame off a socket: the message, or None if it was dropped (bad, duplicate, excluded, hello)."""
+        if frame.startswith(_HELLO):
             if frame.startswith(self._hello):
                 self._ready = True
             return None
@@ -207,13 +202,9 @@ class Subscriber:
         self._batch = 0
         return bool(self._readable)
 
-    def _next_frame(self) -> bytes | memoryview | None:
+    def _next_frame(self) -> bytes | None:
         """A waiting frame from a socket the last poll found readable (they take turns), or None
-        when they are dry; a failed read drops a socket from the turn until the next poll.
-
-        After a large frame (``LARGE`` bytes or more) a socket is read without a copy (the
-        frame's own buffer, a memoryview) until a small one comes: a copy costs more than the
-        zmq.Frame from 10-20 KiB on, less below."""
+        when they are dry; a failed read drops a socket from the turn until the next poll."""
         if self._batch >= _BATCH:
             self._poll(0)
         while ready := self._readable:
@@ -221,17 +212,7 @@ class Subscriber:
             if len(ready) > 1:
                 ready.append(ready.pop(0))
             try:
-                if sock in self._large:
-                    got = sock.recv(zmq.NOBLOCK, copy=False)
-                    if len(got) >= LARGE:
-                        self._batch += 1
-                        return got.buffer
-                    self._large.discard(sock)
-                    frame = got.bytes
-                else:
-                    frame = sock.recv(zmq.NOBLOCK)
-                    if len(frame) >= LARGE:
-                        self._large.add(sock)
+                frame = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 ready.remove(sock)
                 continue
