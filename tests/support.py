@@ -67,6 +67,25 @@ def run_cli(*args: str, endpoints: Endpoints | None = None, timeout: float = 60,
                           timeout=timeout, **kw)
 
 
+def run_on_taken_port(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, int]:
+    """Run the CLI on a bus of its own with ``{port}`` in ``args`` a loopback port already taken;
+    assert it failed as a taken port must: exit 2 and one "cannot listen" line naming the port."""
+    endpoints, broker = start_bus()
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            res = run_cli(*(a.format(port=port) for a in args), endpoints=endpoints, timeout=timeout)
+    finally:
+        stop(broker)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    errors = [line for line in (res.stdout + res.stderr).splitlines() if "cannot listen" in line]
+    assert len(errors) == 1 and str(port) in errors[0], res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    return res, port
+
+
 def spawn_cli(*args: str, endpoints: Endpoints | None = None, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [*CLI, *args], env=cli_env(endpoints), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

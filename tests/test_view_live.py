@@ -9,7 +9,6 @@ client, a port that is taken.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from test_view_layout import layout_topics, load_layout
 from causalstream.stream.viewer_graph_image import PANEL
 
 from launching import Launch
-from support import ROOT, free_port_pair, run_cli, start_bus, stop
+from support import ROOT, free_port_pair, run_on_taken_port
 
 DEMO = ROOT / "launch" / "demo.yaml"
 
@@ -71,16 +70,4 @@ def test_the_viewer_client_decodes_every_channel_of_the_demo(tmp_path: Path) -> 
 
 
 def test_a_taken_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    endpoints, broker = start_bus()
-    try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            s.listen()
-            port = s.getsockname()[1]
-            res = run_cli("run", "foxglove", "--name", "view", "-p", f"port={port}", endpoints=endpoints, timeout=60)
-    finally:
-        stop(broker)
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    errors = [line for line in (res.stdout + res.stderr).splitlines() if "cannot listen" in line]
-    assert len(errors) == 1 and str(port) in errors[0], res.stderr
-    assert "Traceback" not in res.stdout + res.stderr
+    run_on_taken_port("run", "foxglove", "--name", "view", "-p", "port={port}")
