@@ -13,7 +13,7 @@ import psutil
 from causalstream.stream import Endpoints, Subscriber
 from causalstream.stream.messages import NodeStatus
 
-from support import CLI, ROOT, cli_env, free_port_pair
+from support import CLI, ROOT, cli_env, die_with_test, free_port_pair
 
 
 class Launch:
@@ -26,7 +26,7 @@ class Launch:
         extra = {"PYTHONPATH": str(ROOT / "tests"), **(env or {})}
         cmd = [*CLI, "launch", str(file), *(["--bus", self.endpoints.pub] if bus_flag else []), *args]
         with open(self.out_path, "w") as out:
-            self.proc = subprocess.Popen(cmd, env=cli_env(extra=extra), stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(die_with_test(cmd), env=cli_env(extra=extra), stdout=out, stderr=subprocess.STDOUT,
                                          text=True, start_new_session=True)
 
     def output(self) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -17,6 +19,17 @@ from causalstream.stream.errors import BusTimeoutError
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "causalstream.nodes.cli"]
+_SETPRIV = shutil.which("setpriv")
+
+
+def die_with_test(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that Linux kills it (SIGKILL) when this test process dies, even by SIGKILL:
+    util-linux's ``setpriv --pdeathsig`` sets it and execs ``cmd`` (same pid). Only from the main
+    thread: the signal follows the thread that started the child, and a test's own thread ends early.
+    (A launcher's nodes follow their launcher by themselves: nodes/runner.py.)"""
+    if _SETPRIV is None or threading.current_thread() is not threading.main_thread():
+        return cmd
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *cmd]
 
 
 def free_port_pair() -> int:
@@ -63,8 +76,8 @@ def cli_env(endpoints: Endpoints | None = None, extra: dict[str, str] | None = N
 
 def run_cli(*args: str, endpoints: Endpoints | None = None, timeout: float = 60, env_extra: dict[str, str] | None = None,
             **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=cli_env(endpoints, env_extra), capture_output=True, text=True,
-                          timeout=timeout, **kw)
+    return subprocess.run(die_with_test([*CLI, *args]), env=cli_env(endpoints, env_extra), capture_output=True,
+                          text=True, timeout=timeout, **kw)
 
 
 def run_on_taken_port(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess, int]:
@@ -88,7 +101,7 @@ def run_on_taken_port(*args: str, timeout: float = 60) -> tuple[subprocess.Compl
 
 def spawn_cli(*args: str, endpoints: Endpoints | None = None, **kw) -> subprocess.Popen:
     return subprocess.Popen(
-        [*CLI, *args], env=cli_env(endpoints), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        die_with_test([*CLI, *args]), env=cli_env(endpoints), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, **kw,
     )
 
