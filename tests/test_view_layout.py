@@ -89,7 +89,8 @@ def demo_channels() -> dict[str, tuple[str, dict]]:
     sim = mock("sim", n_steps=160, realtime=False, duration_s=0).run(duration=30)
     states = sim.outputs("/agents/state")
     feats = mock("features").feed("/agents/state", *states).run().outputs("/features")
-    graphs = mock("discovery").feed("/features", *feats).run().outputs("/causal/graph")
+    # the refresh in line, not on the worker thread: MockNode stops the node once its inputs are used up
+    graphs = mock("discovery", threaded=False).feed("/features", *feats).run().outputs("/causal/graph")
     preds = mock("predictor").feed("/agents/state", *states).feed("/causal/graph", *graphs).run().outputs(
         "/predictions")
     assert graphs and preds
