@@ -44,12 +44,11 @@ import msgspec
 import zmq
 
 from causalstream.nodes.errors import NodeError
-from causalstream.nodes.transport import ALL_TOPICS
+from causalstream.nodes.transport import excluded_inputs, raw_publisher
 from causalstream.stream import Endpoints, Publisher, Received, Subscriber
 from causalstream.stream.bus.counters import TopicCounters
 from causalstream.stream.codec import Envelope
 from causalstream.stream.errors import BusTimeoutError, CodecError
-from causalstream.stream.log.recorder import EXCLUDED_WHEN_ALL
 from causalstream.stream.messages import Message
 
 __all__ = ["ContainerIO", "LocalHub", "LocalSink"]
@@ -236,12 +235,9 @@ class ContainerIO:
 
     def open_raw_publisher(self, node: str) -> Publisher:
         """An ordered raw publisher on the bus (see the module docstring), on its own context."""
-        own = not self.hub.endpoints.pub.startswith("inproc://")
-        context = zmq.Context() if own else zmq.Context.instance()
-        if own:
-            self._contexts.append(context)
-        pub = Publisher(None, endpoints=self.hub.endpoints, node=node, context=context, ordered=True, hwm=100_000,
-                        linger_ms=10_000)
+        pub, own = raw_publisher(self.hub.endpoints, node)
+        if own is not None:
+            self._contexts.append(own)
         self._raw_publishers.append(pub)
         return pub
 
@@ -263,9 +259,8 @@ class ContainerIO:
         remote = [t for t in self._topics if self._raw or t not in self.hub.published]
         if not remote or self._bus_sub is not None:
             return
-        exclude = EXCLUDED_WHEN_ALL if self._raw and ALL_TOPICS in remote else frozenset()
         sub = Subscriber(remote, endpoints=self.hub.endpoints, types=self._types, node=self._node, raw=self._raw,
-                         exclude=exclude)
+                         exclude=excluded_inputs(remote, self._raw))
         try:
             sub.wait_ready(self.hub.ready_timeout)
         except BusTimeoutError as exc:

@@ -30,10 +30,35 @@ from causalstream.stream.log.player import RawSink
 from causalstream.stream.log.recorder import EXCLUDED_WHEN_ALL
 from causalstream.stream.messages import Message
 
-__all__ = ["ALL_TOPICS", "BusIO", "NodeIO", "Sink"]
+__all__ = ["ALL_TOPICS", "BusIO", "NodeIO", "Sink", "excluded_inputs", "raw_publisher"]
 
 ALL_TOPICS = ""
 """The input name that subscribes to every topic (a raw subscriber's, the recorder's)."""
+
+
+def raw_publisher(endpoints: Endpoints, node: str) -> tuple[Publisher, zmq.Context | None]:
+    """An ordered raw publisher (the player's: any topic, encoded payloads), not yet waited on, and
+    the context of its own that closing must terminate, so its queued frames leave first (None on
+    inproc, which works only within the shared context).
+
+    >>> pub, own = raw_publisher(Endpoints.parse("inproc://doc-rawpub"), "doc")
+    >>> pub.publish_raw("Clock", b"\\x81\\xa8stamp_ns\\x01", 1, topic="/x"), own
+    (0, None)
+    >>> pub.close()
+    """
+    own = None if endpoints.pub.startswith("inproc://") else zmq.Context()
+    pub = Publisher(None, endpoints=endpoints, node=node, context=own or zmq.Context.instance(), ordered=True,
+                    hwm=100_000, linger_ms=10_000)
+    return pub, own
+
+
+def excluded_inputs(topics: list[str], raw: bool) -> frozenset[str]:
+    """The topics a subscriber drops uncounted: the bus's own counters, for a raw subscriber of every topic.
+
+    >>> sorted(excluded_inputs([ALL_TOPICS], raw=True)), excluded_inputs(["/a"], raw=True)
+    (['/bus/stats'], frozenset())
+    """
+    return EXCLUDED_WHEN_ALL if raw and ALL_TOPICS in topics else frozenset()
 
 
 class Sink(Protocol):
@@ -118,12 +143,9 @@ class BusIO:
         0
         >>> io.close()
         """
-        own = not self.endpoints.pub.startswith("inproc://")  # inproc works only within the shared context
-        context = zmq.Context() if own else zmq.Context.instance()
-        if own:
-            self._contexts.append(context)
-        pub = Publisher(None, endpoints=self.endpoints, node=node, context=context, ordered=True, hwm=100_000,
-                        linger_ms=10_000)
+        pub, own = raw_publisher(self.endpoints, node)
+        if own is not None:
+            self._contexts.append(own)
         self._publishers.append(pub)
         return pub
 
@@ -131,9 +153,8 @@ class BusIO:
                         raw: bool = False) -> None:
         """One subscriber over every input topic, ready when this returns (``raw``: payloads not decoded;
         every topic but the bus's own counters when ``topics`` holds :data:`ALL_TOPICS`)."""
-        exclude = EXCLUDED_WHEN_ALL if raw and ALL_TOPICS in topics else frozenset()
         self._subscriber = Subscriber(topics, endpoints=self.endpoints, types=types, node=node, raw=raw,
-                                      exclude=exclude)
+                                      exclude=excluded_inputs(topics, raw))
         try:
             self._subscriber.wait_ready(self.ready_timeout)
         except BusTimeoutError as exc:

@@ -7,7 +7,10 @@ has node, so there they always run.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -34,3 +37,18 @@ def run_node(script: str, *args: str, timeout: float = 60.0, **kw) -> subprocess
     """Run ``tests/js/<script>`` under node with ``args``; stdout and stderr captured as text."""
     return subprocess.run(["node", str(JS_DIR / script), *args], cwd=JS_DIR, capture_output=True, text=True,
                           timeout=timeout, start_new_session=True, **kw)
+
+
+def stop_client(client: subprocess.Popen | None) -> None:
+    """Kill a view client (its own session) that is still running."""
+    if client is not None and client.poll() is None:
+        os.killpg(client.pid, signal.SIGKILL)
+        client.wait()
+
+
+def client_report(client: subprocess.Popen, out: str, err: str) -> dict:
+    """The JSON report of tests/js/view_client.mjs, once it exited 0 and decoded every message."""
+    assert client.returncode == 0, err
+    got = json.loads(out)
+    assert got["errors"] == [], got["errors"][:10]
+    return got

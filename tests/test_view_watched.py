@@ -9,14 +9,11 @@ handler directly (MockIO).
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import time
 
 import numpy as np
-from jsclients import JS_DIR, needs_node
+from jsclients import JS_DIR, client_report, needs_node, stop_client
 
 from causalstream.nodes.foxglove_view import FoxgloveView
 from causalstream.nodes.node import Input
@@ -61,13 +58,9 @@ def test_unwatched_channels_are_not_converted_and_a_late_subscriber_gets_the_cur
             time.sleep(0.05)
         out, err = client.communicate(timeout=30)
     finally:
-        if client is not None and client.poll() is None:
-            os.killpg(client.pid, signal.SIGKILL)
-            client.wait()
+        stop_client(client)
         node.close()
-    assert client.returncode == 0, err
-    got = json.loads(out)
-    assert got["errors"] == [], got["errors"][:10]
+    got = client_report(client, out, err)
     ch = got["channels"]
     assert node.channels.picture.redraws == 2  # drawn for the subscriber: the second graph's links
     assert ch["/view/graph"]["messages"] >= 1 and ch["/view/graph"]["sample"]["timestamp"] == {"sec": 0, "nsec": 6_000}
