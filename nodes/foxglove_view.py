@@ -113,6 +113,8 @@ class FoxgloveView(Node):
         topics: list[str] = Field(default_factory=lambda: list(DEFAULT_TOPICS),
                                   description="Bus topics to serve (default: every well-known topic).")
         backlog: int = Field(1024, ge=1, description="Messages buffered per client; older ones are dropped.")
+        picture_hz: float = Field(2.0, ge=0, description="Most graph picture redraws a second (/view/graph; 0: "
+                                  "on every link change); the latest links are drawn at the latest 1/picture_hz s later.")
         nice: int = Field(0, ge=0, le=19, description="Niceness the view adds to its own process (0: none), so "
                           "that a viewer yields the CPU to the pipeline; not applied in a container.")
 
@@ -123,7 +125,7 @@ class FoxgloveView(Node):
         p = self.params
         if p.nice and isinstance(self.io, BusIO):  # a process of its own (a container's nodes share one)
             os.nice(p.nice)
-        self.channels = ViewerChannels()
+        self.channels = ViewerChannels(picture_hz=p.picture_hz or None, clock=self.io.now)
         self.context = foxglove.Context()
         self.open: dict[str, foxglove.Channel] = {}
         self.failed: set[str] = set()
@@ -148,6 +150,8 @@ class FoxgloveView(Node):
                       self.server.port)
         for topic in p.topics:
             self.subscribe(topic, self.on_message)
+        if p.picture_hz:
+            self.timer(1.0 / p.picture_hz, self.trailing_picture, name="picture")
 
     def wanted(self, channel: str) -> bool:
         """Whether to build ``channel``'s record: a viewer subscribes to it, or it is not advertised yet.
@@ -173,12 +177,28 @@ class FoxgloveView(Node):
         if not records:
             self.counters["view:unwatched"] += 1
         for rec in records:
-            ch = self._channel(rec)
-            if latched:
-                self.latched[rec.topic] = rec
-            ch.log(rec.data, log_time=rec.log_time_ns)
-            self.counters["out"] += 1
-            self.counters["view:offered"] += self.clients.subscribers(rec.topic)
+            self._send(rec, latched)
+
+    def _send(self, rec: ViewerRecord, latched: bool) -> None:
+        ch = self._channel(rec)
+        if latched:
+            self.latched[rec.topic] = rec
+        ch.log(rec.data, log_time=rec.log_time_ns)
+        self.counters["out"] += 1
+        self.counters["view:offered"] += self.clients.subscribers(rec.topic)
+
+    def trailing_picture(self) -> None:
+        """The timer's redraw: the picture of the latest graphs, if their links changed inside the
+        last ``picture_hz`` gap and a viewer watches ``/view/graph``.
+
+        >>> FoxgloveView(name="v").trailing_picture()  # no server yet: no-op
+        """
+        if "/view/graph" not in getattr(self, "open", {}) or not self.wanted("/view/graph"):
+            return
+        with self.convert_lock:
+            rec = self.channels.stale_picture()
+        if rec is not None:
+            self._send(rec, latched=True)
 
     def _plain(self, event: Input, exc: Exception) -> list[ViewerRecord]:
         """A message the view cannot map: its topic's channel as plain JSON, the topic named once in the log."""

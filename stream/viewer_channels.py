@@ -7,14 +7,17 @@ probability) on ``/view/predictions``, features as named numeric fields the Plot
 follows on ``/view/features``, a causal graph's links as a table on ``/view/links`` (the
 simulator's ground truth on ``/view/truth_links``), and both graphs side by side as a picture
 (``foxglove.RawImage``, rgb8, ``data`` base64 as Foxglove's JSON schema has it) on
-``/view/graph``, sent only when a link set changes (``viewer_graph_image.py``). Time is
-``{sec, nsec}`` everywhere; every channel is JSON with a JSON Schema.
+``/view/graph``, sent only when a link set changes (``viewer_graph_image.py``) and, with
+``picture_hz``, at most that often: a change inside the gap waits for the next graph or for
+:meth:`~ViewerChannels.stale_picture` (the live view's timer), so the latest links are always
+drawn. Time is ``{sec, nsec}`` everywhere; every channel is JSON with a JSON Schema.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -113,11 +116,14 @@ class ViewerChannels:
     b'{"timestamp":{"sec":0,"nsec":1},"a.v":0.5}'
     """
 
-    def __init__(self) -> None:
+    def __init__(self, picture_hz: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._schemas: dict[Any, bytes] = {}
         self.picture = GraphPicture()
         self._picture: ViewerRecord | None = None  # the last /view/graph record
         self._picture_ns = 0  # the stamp of the last graph
+        self._picture_gap = 1.0 / picture_hz if picture_hz else 0.0  # seconds between redraws (0: no cap)
+        self._picture_next = -math.inf  # clock() from which the next redraw may be
+        self._clock = clock
 
     def _schema(self, key: Any, schema: dict[str, Any]) -> bytes:
         data = self._schemas.get(key)
@@ -159,9 +165,9 @@ class ViewerChannels:
             self.picture.take(msg, truth)
             self._picture_ns = msg.stamp_ns
             if wanted is None or wanted("/view/graph"):
-                image = self.picture.draw()
-                if image is not None:
-                    out.append(self._image(image, msg.stamp_ns))
+                pic = self._redraw(capped=True)
+                if pic is not None:
+                    out.append(pic)
         elif isinstance(msg, Predictions):
             if wanted is None or wanted("/view/predictions"):
                 out.append(self._predictions(msg))
@@ -174,10 +180,40 @@ class ViewerChannels:
         >>> ViewerChannels().graph_picture() is None
         True
         """
-        image = self.picture.draw()
-        if image is not None:
-            self._image(image, self._picture_ns)
+        self._redraw(capped=False)
         return self._picture
+
+    def stale_picture(self) -> ViewerRecord | None:
+        """The trailing redraw: the ``/view/graph`` record of the latest graphs if a link set
+        changed since the last picture and ``picture_hz`` allows one now, else None.
+
+        >>> import numpy as np
+        >>> now = [0.0]
+        >>> view = ViewerChannels(picture_hz=2, clock=lambda: now[0])
+        >>> def graph(mark, ns):
+        ...     return CausalGraph(stamp_ns=ns, names=["a", "b"], tau_max=1, val=np.zeros((2, 2, 2)),
+        ...                        p=np.zeros((2, 2, 2)), graph=[[["", ""], ["", mark]], [["", ""], ["", ""]]])
+        >>> [r.topic for r in view.update("/causal/graph", graph("-->", 1))][-1]
+        '/view/graph'
+        >>> now[0] = 0.1; [r.topic for r in view.update("/causal/graph", graph("", 2))][-1]  # inside the gap
+        '/view/links'
+        >>> view.stale_picture() is None, view.picture.redraws  # still inside the 0.5 s gap
+        (True, 1)
+        >>> now[0] = 0.5; view.stale_picture().log_time_ns, view.stale_picture()  # drawn once, then current
+        (2, None)
+        """
+        return self._redraw(capped=True)
+
+    def _redraw(self, capped: bool) -> ViewerRecord | None:
+        """A new picture record if a link set changed (and, ``capped``, the gap since the last one passed)."""
+        now = self._clock()
+        if capped and now < self._picture_next:
+            return None
+        image = self.picture.draw()
+        if image is None:
+            return None
+        self._picture_next = now + self._picture_gap
+        return self._image(image, self._picture_ns)
 
     def _features(self, msg: Features) -> ViewerRecord:
         names = tuple(msg.names)

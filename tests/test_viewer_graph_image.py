@@ -131,3 +131,27 @@ def test_the_simulators_truth_is_beside_the_discovered_graph_and_in_its_own_tabl
     alone = render(found)
     assert np.array_equal(img[:, : PANEL[0]], alone)  # the same places for the same names
     assert (img[:, PANEL[0] + 1:] != 255).any(axis=2).sum() > (alone != 255).any(axis=2).sum()  # truth: more links
+
+
+def test_picture_hz_caps_the_redraws_and_the_trailing_redraw_draws_the_latest_links() -> None:
+    now = [0.0]
+    view = ViewerChannels(picture_hz=2, clock=lambda: now[0])
+    marks = ["-->", "", "o-o", "x-x"]
+    drawn, stamps = [], []
+    for k in range(40):  # the links change on every graph, 20 a second for 2 s
+        now[0] = k * 0.05
+        g = _graph({(0, 1, 1): marks[k % 4]})
+        g.stamp_ns = k
+        recs = [r for r in view.update("/causal/graph", g) if r.topic == "/view/graph"]
+        drawn += [k] * len(recs)
+        stamps += [r.log_time_ns for r in recs]
+    assert drawn == [0, 10, 20, 30] and stamps == drawn  # at most 2 a second, each of the graph just taken
+    assert view.stale_picture() is None  # 1.95 s: inside the gap after the draw at 1.5 s
+    now[0] = 2.01
+    last = view.stale_picture()
+    assert last is not None and last.log_time_ns == 39 and view.picture.redraws == 5  # the latest links, drawn
+    assert view.stale_picture() is None  # nothing changed since
+    uncapped = ViewerChannels()  # no picture_hz (viewer files): every link change is drawn
+    for k in range(6):
+        uncapped.update("/causal/graph", _graph({(0, 1, 1): marks[k % 4]}))
+    assert uncapped.picture.redraws == 6
