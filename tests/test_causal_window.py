@@ -77,6 +77,27 @@ def test_long_slide_keeps_statistics_exact() -> None:
     assert_same(model.results(), tigramite_run(data[-W:], "pcmci", tau, pc_alpha=0.1))
 
 
+@pytest.mark.parametrize("window", [6, 90])
+def test_lazily_folded_sums_equal_the_window_summed_afresh(window: int) -> None:
+    # update() only writes the ring buffer; a read folds in every row that entered or left since
+    # (more than the window when the window is short), NaN rows included, at whatever gap
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(700, 2)) + 3.0
+    data[rng.random(700) < 0.05, 1] = np.nan
+    lc = LaggedCovariance(2, window, 2)
+    gaps = iter(rng.integers(1, 150, size=700))
+    t = 0
+    while t < 700:
+        step = min(int(next(gaps)), 700 - t)
+        lc.update_many(data[t:t + step])
+        t += step
+        fresh = LaggedCovariance(2, window, 2).update_many(data[max(0, t - window):t])
+        a, b = lc.stats(), fresh.stats()
+        assert (lc.n_samples, lc.n_missing, lc.n_rows) == (fresh.n_samples, fresh.n_missing, fresh.n_rows)
+        assert np.allclose(a.cov, b.cov, rtol=0, atol=1e-10) and np.allclose(a.mean, b.mean, rtol=0, atol=1e-10)
+        assert a.dirty.shape == b.dirty.shape and np.array_equal(np.isnan(a.dirty), np.isnan(b.dirty))
+
+
 def test_before_the_window_fills_and_float32_input() -> None:
     data, _ = toy_data(3, 2, 100, seed=2)
     model = WindowedPCMCI(3, 400, 2, pc_alpha=0.1).update_many(data.astype(np.float32))

@@ -5,20 +5,27 @@ column ``lag * N + var`` holds variable ``var`` at lag ``lag``. tigramite's defa
 cut-off ('2xtau_max') uses exactly the rows whose oldest sample is inside the window:
 ``n = W - L`` rows. We keep, over the rows that hold no NaN, the count and the sums of
 ``r - ref`` and ``(r - ref)(r - ref)^T`` (float64, shifted by a per-variable reference
-value so that the centring does not cancel), adding the row that enters and removing
-the row that leaves: O(D^2) a sample, whatever the window. Every ``window`` updates the
-sums are rebuilt from the ring buffer, so rounding never accumulates.
+value so that the centring does not cancel), adding the rows that entered and removing
+the rows that left: O(D^2) a sample, whatever the window. A sliding window folds its
+samples in lazily: ``update`` only writes the ring buffer (``PENDING`` samples of slack
+keep the rows that left readable), and the next read of the sums folds every row that
+entered or left since in one rank-k update. Every ``window`` updates the sums are rebuilt
+from the ring buffer, so rounding never accumulates.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
 
 from causalstream.models.errors import ParameterError
 
-__all__ = ["LagStats", "LaggedCovariance"]
+__all__ = ["LagStats", "LaggedCovariance", "PENDING"]
+
+PENDING = 64
+"""Samples a sliding window takes before it folds them into its sums (its buffer's slack)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,9 @@ class LaggedCovariance:
         self.max_lag = max_lag
         self.forgetting = forgetting
         self.dim = n_vars * (max_lag + 1)
-        self._buf = np.zeros((window, n_vars))
+        self._cap = window + (PENDING if forgetting is None else 0)  # ring slots: the window and the slack
+        self._buf = np.zeros((self._cap, n_vars))
+        self._miss = np.zeros(self._cap, dtype=bool)  # slot holds a NaN
         self._lags = np.arange(max_lag + 1)
         self.reset()
 
@@ -74,6 +83,7 @@ class LaggedCovariance:
         0
         """
         self._buf[:] = 0.0
+        self._miss[:] = False
         self.n_seen = 0
         self.n_samples = 0
         self.n_missing = 0
@@ -82,6 +92,7 @@ class LaggedCovariance:
         self._n = 0.0
         self._s1 = np.zeros(self.dim)
         self._s2 = np.zeros((self.dim, self.dim))
+        self._synced = (0, 0)  # (first sample, samples seen) of the window the sums hold
         return self
 
     @property
@@ -91,23 +102,13 @@ class LaggedCovariance:
         >>> LaggedCovariance(1, 5, 1).n_rows
         0.0
         """
+        self._fold()
         return self._n
 
     def _row(self, t: int) -> np.ndarray | None:
         """Shifted row at time t, or None when it holds a NaN."""
-        r = self._buf[(t - self._lags) % self.window].ravel() - self._ref_row
+        r = self._buf[(t - self._lags) % self._cap].ravel() - self._ref_row
         return r if np.isfinite(r).all() else None
-
-    def _apply(self, add: np.ndarray | None, drop: np.ndarray | None) -> None:
-        """One rank-one or rank-two update of the sums: + add add^T - drop drop^T."""
-        rows = [r for r in (add, drop) if r is not None]
-        if not rows:
-            return
-        signs = [1.0 if add is not None else -1.0] + ([-1.0] if len(rows) == 2 else [])
-        a = np.array(rows)
-        self._n += sum(signs)
-        self._s1 += np.array(signs) @ a
-        self._s2 += a.T @ (a * np.array(signs)[:, None])
 
     def update(self, x: np.ndarray) -> LaggedCovariance:
         """Take one sample [N] (NaN = missing); returns self.
@@ -118,30 +119,80 @@ class LaggedCovariance:
         x = np.asarray(x, dtype=np.float64).reshape(self.n_vars)
         if self.n_samples == 0 and self.n_seen == 0:
             self._set_ref(np.where(np.isfinite(x), x, 0.0))
-        drop = self._drop_oldest() if self.n_samples == self.window else None
-        self._buf[self.n_seen % self.window] = x
+        if self.n_samples == self.window:  # the oldest sample leaves (a sliding window folds its row out later)
+            self.n_missing -= int(self._miss[(self.n_seen - self.window) % self._cap])
+            self.n_samples -= 1
+        slot = self.n_seen % self._cap
+        self._buf[slot] = x
+        missing = not np.isfinite(x).all()
+        self._miss[slot] = missing
+        self.n_missing += missing
         self.n_seen += 1
         self.n_samples += 1
-        self.n_missing += int(not np.isfinite(x).all())
-        add = None
-        if self.n_samples > self.max_lag:
-            add = self._row(self.n_seen - 1)
-            if self.forgetting is not None:
-                lam = self.forgetting
-                self._n, self._s1, self._s2 = lam * self._n, lam * self._s1, lam * self._s2
-        self._apply(add, drop)
-        self._since_rebuild += 1
-        if self.forgetting is None and self._since_rebuild >= self.window:
-            self.rebuild()
+        if self.forgetting is not None:
+            self._forget(self.forgetting)
+        else:
+            self._since_rebuild += 1
+            if self._since_rebuild >= self.window:
+                self.rebuild()
+            elif self.n_seen - self._synced[1] >= PENDING:
+                self._fold()
         return self
 
-    def _drop_oldest(self) -> np.ndarray | None:
-        """Let the oldest sample go; returns the (clean) row that leaves with it."""
-        oldest = self.n_seen - self.window
-        r = self._row(oldest + self.max_lag) if self.forgetting is None else None
-        self.n_missing -= int(not np.isfinite(self._buf[oldest % self.window]).all())
-        self.n_samples -= 1
-        return r
+    def _forget(self, lam: float) -> None:
+        """Exponential forgetting: scale the sums by ``lam`` and add the new row (no row leaves)."""
+        if self.n_samples <= self.max_lag:
+            return
+        self._n, self._s1, self._s2 = lam * self._n, lam * self._s1, lam * self._s2
+        r = self._row(self.n_seen - 1)
+        if r is not None:
+            self._n += 1.0
+            self._s1 += r
+            self._s2 += np.outer(r, r)
+
+    def fold(self) -> LaggedCovariance:
+        """Bring the sums up to the window now (reads do it themselves); returns self.
+
+        >>> lc = LaggedCovariance(1, 10, 1).update_many(np.arange(4.0)[:, None])
+        >>> lc._synced, lc.fold()._synced
+        ((0, 0), (0, 4))
+        """
+        self._fold()
+        return self
+
+    def copy(self) -> LaggedCovariance:
+        """An independent copy (its arrays copied, the sums folded first).
+
+        >>> lc = LaggedCovariance(1, 10, 1).update_many(np.arange(4.0)[:, None]); c = lc.copy()
+        >>> _ = lc.update(np.ones(1)); c.n_samples, lc.n_samples
+        (4, 5)
+        """
+        self._fold()
+        out = copy.copy(self)
+        out._buf, out._miss, out._s1, out._s2 = self._buf.copy(), self._miss.copy(), self._s1.copy(), self._s2.copy()
+        return out
+
+    def _fold(self) -> None:
+        """Bring the sums to the window now: add the rows that entered, remove those that left."""
+        start, seen = self.n_seen - self.n_samples, self.n_seen
+        old_start, old_seen = self._synced
+        if self.forgetting is not None or (start, seen) == (old_start, old_seen):
+            return
+        L = self.max_lag
+        # rows by their newest sample t (row t holds samples t - L..t); the sums hold t in
+        # [start + L, seen - 1]
+        gone = np.arange(old_start + L, min(old_seen, start + L))
+        new = np.arange(max(old_seen, start + L), seen)
+        t = np.concatenate([new, gone])
+        if len(t):
+            rows = self._buf[(t[:, None] - self._lags) % self._cap].reshape(len(t), self.dim) - self._ref_row
+            clean = np.isfinite(rows).all(axis=1)
+            sign = np.where(np.arange(len(t)) < len(new), 1.0, -1.0)[clean]
+            rows = rows[clean]
+            self._n += float(sign.sum())
+            self._s1 += sign @ rows
+            self._s2 += rows.T @ (rows * sign[:, None])
+        self._synced = (start, seen)
 
     def _set_ref(self, ref: np.ndarray) -> None:
         self._ref = ref
@@ -163,8 +214,8 @@ class LaggedCovariance:
         >>> LaggedCovariance(1, 3, 1).update_many(np.arange(5.0)[:, None]).samples().ravel()
         array([2., 3., 4.])
         """
-        start = (self.n_seen - self.n_samples) % self.window
-        idx = (start + np.arange(self.n_samples)) % self.window
+        start = self.n_seen - self.n_samples
+        idx = (start + np.arange(self.n_samples)) % self._cap
         return self._buf[idx].copy()
 
     def embedding(self) -> np.ndarray:
@@ -198,6 +249,7 @@ class LaggedCovariance:
         self._s1 = e.sum(axis=0)
         self._s2 = e.T @ e
         self._since_rebuild = 0
+        self._synced = (self.n_seen - self.n_samples, self.n_seen)
         return self
 
     def _constant_columns(self, cov: np.ndarray) -> np.ndarray:
@@ -231,6 +283,7 @@ class LaggedCovariance:
         >>> LaggedCovariance(1, 5, 1).update_many(np.ones((5, 1))).stats().constant
         array([ True,  True])
         """
+        self._fold()
         n = self._n
         if n > 0:
             cov = (self._s2 - np.outer(self._s1, self._s1) / n) / n

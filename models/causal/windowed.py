@@ -197,7 +197,7 @@ class WindowedPCMCI:
         (5, 6)
         """
         out = copy.copy(self)
-        out.cov = copy.deepcopy(self.cov)
+        out.cov = self.cov.copy()
         out.test = copy.deepcopy(self.test)
         return out
 
