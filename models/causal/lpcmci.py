@@ -30,11 +30,13 @@ from tigramite.data_processing import DataFrame
 
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.lpcmci_citest import BudgetExceeded, LPCMCITest
-from causalstream.models.causal.lpcmci_graph import GraphSearchLPCMCI
+from causalstream.models.causal.lpcmci_votes import VotingLPCMCI
 from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.errors import ParameterError
 
 __all__ = ["PARAMS", "BudgetExceeded", "CovarianceLPCMCI", "check_params", "run_lpcmci"]
+
+_MAX_KEPT = 20_000   # answers kept (CovarianceLPCMCI._parents) within a run before it starts afresh
 
 PARAMS = {"n_preliminary_iterations": 1, "max_cond_px": 0, "max_p_global": math.inf,
           "max_p_non_ancestral": math.inf, "max_q_global": math.inf, "max_pds_set": math.inf}
@@ -64,7 +66,7 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class CovarianceLPCMCI(GraphSearchLPCMCI):
+class CovarianceLPCMCI(VotingLPCMCI):
     """tigramite's LPCMCI whose CI tests read the covariance (a :class:`CovarianceCITest`).
 
     >>> CovarianceLPCMCI(n_vars=3, tau_max=1).N
@@ -74,18 +76,17 @@ class CovarianceLPCMCI(GraphSearchLPCMCI):
     def __init__(self, n_vars: int, tau_max: int, var_names: Sequence[str] | None = None) -> None:
         frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
         super().__init__(dataframe=frame, cond_ind_test=LPCMCITest())
-        self._parents: dict[tuple, set] = {}   # _get_parents' / _get_a_pds_t's answers while no link end changes
 
     def _initialize_run_memory(self) -> bool:
         """tigramite's ``_initialize_run_memory`` (the found triples kept, lpcmci_graph.py); known parents forgotten.
 
         >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.tau_min, lp.max_cond_px = 1, 0, 0
         >>> lp.update_middle_marks, lp.link_assumptions, lp._parents = True, None, {"k": set()}
-        >>> lp._initialize_run_memory(), lp._parents
-        (True, {})
+        >>> lp._initialize_run_memory(), lp._parents, lp._ends
+        (True, {}, [0, 0])
         """
         out = super()._initialize_run_memory()
-        self._parents = {}
+        self._parents, self._ends = {}, [0] * self.N
         return out
 
     def _apply_rule(self, rule: Any, only_lagged: bool) -> Any:
@@ -102,50 +103,80 @@ class CovarianceLPCMCI(GraphSearchLPCMCI):
         return super()._apply_rule(rule, only_lagged)
 
     def _write_link(self, A: tuple[int, int], B: tuple[int, int], new_link: str, verbosity: int = 0) -> None:
-        """tigramite's ``_write_link``; a change of a link's ends or presence forgets the known parents.
+        """tigramite's ``_write_link``; a change of a link's ends or presence counts a change of the
+        ends of the variables whose graph_dict it writes (``_ends``: the keys of the answers kept).
 
-        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp._parents = {"k": set()}
-        >>> lp.graph_dict = {0: {(1, 0): "o-o"}, 1: {(0, 0): "o-o"}}
-        >>> lp._write_link((0, 0), (1, 0), "o!o"); len(lp._parents), lp.graph_dict[1][(0, 0)]
-        (1, 'o!o')
-        >>> lp._write_link((0, 0), (1, 0), "-->"); len(lp._parents), lp.graph_dict[0][(1, 0)]
-        (0, '<--')
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1; lp._ends = [0, 0]
+        >>> lp.graph_dict = {0: {(1, 0): "o-o", (1, -1): ""}, 1: {(0, 0): "o-o", (0, -1): ""}}
+        >>> lp._write_link((0, 0), (1, 0), "o!o"); lp._ends, lp.graph_dict[1][(0, 0)]
+        ([0, 0], 'o!o')
+        >>> lp._write_link((0, 0), (1, 0), "-->"); lp._ends, lp.graph_dict[0][(1, 0)]
+        ([1, 1], '<--')
+        >>> lp._write_link((1, 0), (0, -1), "<->"); lp._ends, lp.graph_dict[1][(0, -1)]
+        ([1, 2], '<->')
         """
         old = self._get_link(A, B)
         super()._write_link(A, B, new_link, verbosity)
         if not (old and new_link and old[0] == new_link[0] and old[2] == new_link[2]):
-            self._parents = {}
+            if len(self._parents) > _MAX_KEPT:
+                self._parents = {}
+            if A[1] <= B[1]:
+                self._ends[B[0]] += 1
+            if B[1] <= A[1]:
+                self._ends[A[0]] += 1
 
     def _get_parents(self, A: tuple[int, int], B: tuple[int, int]) -> set:
-        """tigramite's ``_get_parents`` (the known parents of A and B), kept while no link end changes.
+        """tigramite's ``_get_parents`` (the known parents of A and B), kept while the ends of A's and B's links stay.
 
-        The answer reads only which links exist and their left marks; middle marks, the
-        frequent writes of the ancestral phase, leave it as it was. Callers only read it.
+        The answer reads only which links into A's and B's variables exist and their left
+        marks; middle marks, the frequent writes of the ancestral phase, leave it as it was.
+        Callers only read it.
 
-        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.parents_of_lagged = 1, True
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.parents_of_lagged, lp._ends = 1, True, [0, 0]
         >>> lp.graph_dict = {0: {(1, 0): "<--", (1, -1): "-->"}, 1: {(0, 0): "-->", (0, -1): "o->"}}
         >>> sorted(lp._get_parents((0, 0), (1, 0))), lp._get_parents((0, 0), (1, 0)) is lp._get_parents((0, 0), (1, 0))
         ([(0, 0), (1, -1)], True)
         """
-        key = (A, B)
+        ends = self._ends
+        key = (A, B, ends[A[0]], ends[B[0]])
         got = self._parents.get(key)
         if got is None:
             got = self._parents[key] = super()._get_parents(A, B)
         return got
 
     def _get_a_pds_t(self, A: tuple[int, int], B: tuple[int, int]) -> set:
-        """tigramite's ``_get_a_pds_t`` (A's non-future adjacencies but B, not definite non-ancestors), kept as
-        :meth:`_get_parents` is: it reads which links exist and their left marks only.
+        """tigramite's ``_get_a_pds_t`` (A's non-future adjacencies but B, not definite non-ancestors), kept while the
+        ends of A's variable's links stay: it reads those links' presence and left marks only.
 
-        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max = 1
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp._ends = 1, [0, 0]
         >>> lp.graph_dict = {0: {(1, 0): "<--", (1, -1): "-->"}, 1: {(0, 0): "-->", (0, -1): "o->"}}
         >>> sorted(lp._get_a_pds_t((1, 0), (0, -1))), lp._get_a_pds_t((0, 0), (1, 0)) is lp._get_a_pds_t((0, 0), (1, 0))
         ([(0, 0)], True)
         """
-        key = ("a-pds-t", A, B)
+        key = ("a-pds-t", A, B, self._ends[A[0]])
         got = self._parents.get(key)
         if got is None:
             got = self._parents[key] = super()._get_a_pds_t(A, B)
+        return got
+
+    def _get_default_and_search_sets(self, A: tuple[int, int], B: tuple[int, int], phase: str) -> tuple[set, set]:
+        """tigramite's ``_get_default_and_search_sets``; the ancestral phase's kept as :meth:`_get_parents` is (it
+        reads _get_a_pds_t(A, B) and _get_parents(A, B) only).
+
+        (Its callers only read the two sets.)
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp.tau_max, lp.parents_of_lagged, lp._ends = 1, True, [0, 0]
+        >>> lp.graph_dict = {0: {(1, 0): "<--", (1, -1): "-->"}, 1: {(0, 0): "-->", (0, -1): "o->"}}
+        >>> lp._get_default_and_search_sets((0, 0), (1, 0), "ancestral")
+        ({(1, -1)}, set())
+        """
+        if phase != "ancestral":
+            return super()._get_default_and_search_sets(A, B, phase)
+        ends = self._ends
+        key = ("sets", A, B, ends[A[0]], ends[B[0]])
+        got = self._parents.get(key)
+        if got is None:
+            got = self._parents[key] = super()._get_default_and_search_sets(A, B, phase)
         return got
 
     def _apply_APR(self, only_lagged: bool) -> list:  # noqa: N802  (tigramite's name)

@@ -41,6 +41,7 @@ from causalstream.models.causal.pcmciplus import CovarianceCITest
 __all__ = ["BudgetExceeded", "LPCMCITest"]
 
 _TINY = np.finfo(float).tiny
+_NO_Z: frozenset = frozenset()
 _CHOLESKY_MAX = 8   # conditions up to which the Schur complement is taken in scalars (a Cholesky of Z's block)
 _PIVOT_FLOOR = 1e-10  # a smaller Cholesky pivot (Z's block nearly singular): numpy's solve instead
 
@@ -66,15 +67,18 @@ class LPCMCITest(CovarianceCITest):
         self._answers: dict[tuple, tuple[float, float, int, int]] = {}
         self._plain: CovParCorr | None = None
         self._ledger: Ledger | None = None
+        self.epoch = 0   # windows used: answers (and what LPCMCI remembers of them) belong to one
+        self.asks: list[tuple] | None = None   # when a list: each ask's (x, y, key) appended (LPCMCI's remembered votes)
 
     def use(self, engine: Any) -> None:
         """Point the test at a new window's engine (a Ledger or an engine); forget all answers.
 
-        >>> t = LPCMCITest(); t.use(None); t.engine is None
-        True
+        >>> t = LPCMCITest(); t.use(None); t.engine is None, t.epoch
+        (True, 1)
         """
         super().use(engine)
         self._answers = {}
+        self.epoch += 1
         self._ledger = engine if isinstance(engine, Ledger) else None
         inner = engine.engine if self._ledger is not None else engine
         self._plain = None
@@ -101,10 +105,12 @@ class LPCMCITest(CovarianceCITest):
         if time.perf_counter() > self.deadline:
             raise BudgetExceeded(self.deadline)
         x, y = (int(X[0][0]), int(X[0][1])), (int(Y[0][0]), int(Y[0][1]))
-        z = list(dict.fromkeys(Z)) if Z else []   # tigramite's nodes: tuples of ints
-        key = (frozenset((x, y)), frozenset(z).difference((x, y)))
+        key = (frozenset((x, y)), frozenset(Z).difference((x, y)) if Z else _NO_Z)   # tigramite's nodes: tuples of ints
+        if self.asks is not None:
+            self.asks.append((x, y, key))
         got = self._answers.get(key)
         if got is None:
+            z = list(dict.fromkeys(Z)) if Z else []   # Z's order kept (the first ask's arithmetic follows it)
             got = self._first(x, y, [node for node in z if node != x and node != y])
             self._answers[key] = got
         elif self._ledger is not None:   # a repeat: the link's last test now, as Ledger.note records it
@@ -116,6 +122,29 @@ class LPCMCITest(CovarianceCITest):
         if alpha_or_thres is None:
             return val, pval
         return val, pval, bool(pval <= alpha_or_thres)
+
+    def again(self, asks: Sequence[tuple]) -> None:
+        """Tests asked before (``asks``' (x, y, key), as :attr:`asks` records them) asked again: recorded on the
+        Ledger as :meth:`run_test`'s repeats are, after a look at the deadline; their answers are not returned.
+
+        >>> t = LPCMCITest(); t.again([])
+        >>> t.deadline = 0.0; t.again([])
+        Traceback (most recent call last):
+        ...
+        causalstream.models.causal.lpcmci_citest.BudgetExceeded: 0.0
+        """
+        if time.perf_counter() > self.deadline:
+            raise BudgetExceeded(self.deadline)
+        led = self._ledger
+        if led is None:
+            return
+        answers = self._answers
+        for x, y, key in asks:
+            got = answers[key]
+            if got[2] < 0:
+                led.note(x, y, key[1])
+            else:
+                led.replay(x, y, got[2], got[3])
 
     def _first(self, x: Node, y: Node, z: list[Node]) -> tuple[float, float, int, int]:
         """A test asked for the first time: (val, pval, rows, Ledger status code), recorded on the Ledger."""

@@ -17,7 +17,8 @@ subtraction and a dict. Every answer is tigramite's, in its order
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,14 @@ __all__ = ["GraphSearchLPCMCI"]
 _MAX_FOUND = 2000  # (graph, patterns) searches kept (GraphSearchLPCMCI._found; ~150 a refresh), then started afresh
 _MAX_GRAPHS = 200  # graphs' link lists kept (GraphSearchLPCMCI._graphs, a few kB each at N=8), then started afresh
 _REVERSED: dict[str, str] = {}  # link -> tigramite's _reverse_link of it
-_MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
+_MATCHES: dict[tuple[str, str], bool] = {}
+_MATCHERS: dict[str, _Matcher] = {}  # pattern -> its links' _match_link (GraphSearchLPCMCI._matching)
+_MAX_ROWS = 50_000   # distinct rows of a node's links (and their adjacencies by pattern) kept, then started afresh
+_ROWS: dict[tuple, int] = {}   # a node's links (out, in) -> its number
+_ROW_IDS = itertools.count()   # numbers never reused: a row forgotten is a miss, not another row's answer
+_AT_ZERO: dict[tuple[int, str], list[tuple[int, int]]] = {}  # (row number, pattern) -> _adjacent_at_zero's answer
+_AFTER_CIRCLE = ["o*o", "o*>", "-*>"]  # the patterns a potentially directed path allows after an o*o step (tigramite's)
+_AFTER_ARROW = ["-*>"]                 # ... and after an o*> or -*> step  # (pattern, link) -> tigramite's _match_link: a pure function of both
 
 
 class GraphSearchLPCMCI(LPCMCI):
@@ -162,10 +170,11 @@ class GraphSearchLPCMCI(LPCMCI):
         >>> lp._find_triples("*-*", "*-*", "") == lp._find_triples("*-*", "*-*", "") == lp._triples("*-*", "*-*", "")
         True
         """
-        key = (self._graph_key(), pattern_ij, pattern_jk, pattern_ik)
+        graph = self._graph_key()
+        key = (graph, pattern_ij, pattern_jk, pattern_ik)
         found = self._found.get(key)
         if found is None:
-            found = self._remember(key, self._triples(pattern_ij, pattern_jk, pattern_ik))
+            found = self._remember(key, self._triples(pattern_ij, pattern_jk, pattern_ik, graph))
         return list(found)
 
     def _find_quadruples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str, pattern_il: str, pattern_jl: str,
@@ -184,7 +193,61 @@ class GraphSearchLPCMCI(LPCMCI):
             found = self._remember(key, super()._find_quadruples(*patterns))
         return list(found)
 
-    def _adjacency(self) -> _Adjacency:
+    def _get_potentially_directed_uncovered_paths(self, start_node: tuple[int, int], end_node: tuple[int, int],
+                                                  initial_allowed_patterns: Any) -> list[list[tuple[int, int]]]:
+        """tigramite's search of the potentially directed uncovered paths from start_node to end_node, in its order.
+
+        Its depth-first recursion, each path appended where tigramite's lists are concatenated;
+        the patterns a step allows are kept from the step before when a link matches none (as
+        tigramite's local variable is).
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(3, 0); lp.tau_max = 0
+        >>> lp.graph_dict = {0: {(1, 0): "o-o", (2, 0): ""}, 1: {(0, 0): "o-o", (2, 0): "<--"}, 2: {(0, 0): "", (1, 0): "-->"}}
+        >>> lp._initialize_full_graph(); lp._get_potentially_directed_uncovered_paths((0, 0), (2, 0), ["o*o"])
+        [[(0, 0), (1, 0), (2, 0)]]
+        """
+        assert start_node != end_node
+        full, gd, tau_max, reverse = self.graph_full_dict, self.graph_dict, self.tau_max, self._reverse_link
+        circle, to_head, tail_head = self._matching("o*o"), self._matching("o*>"), self._matching("-*>")
+        after_circle, after_arrow = [self._matching(p) for p in _AFTER_CIRCLE], [self._matching(p) for p in _AFTER_ARROW]
+        paths: list[list[tuple[int, int]]] = []
+
+        def search(path_taken: list[tuple[int, int]], allowed: list[_Matcher]) -> None:
+            start = path_taken[-1]
+            if start == end_node:
+                paths.append(path_taken)
+                return
+            s_var, s_lag = start
+            before = path_taken[-2] if len(path_taken) >= 2 else None
+            new_allowed: Any = None
+            for var, lag in full[s_var]:
+                t = lag + s_lag
+                if t < -tau_max or t > 0:
+                    continue
+                nxt = (var, t)
+                if nxt in path_taken:
+                    continue
+                if before is not None:   # _get_link(before, nxt) != '' (both within tau_max: a graph_dict entry)
+                    d = before[1] - t
+                    if (gd[var][(before[0], d)] if d <= 0 else gd[before[0]][(var, -d)]) != "":
+                        continue
+                d = s_lag - t   # _get_link(start, nxt)
+                link = gd[var][(s_var, d)] if d <= 0 else reverse(gd[s_var][(var, -d)])
+                if not any([m[link] for m in allowed]):  # noqa: C419  (every pattern asked, as there)
+                    continue
+                if circle[link]:
+                    new_allowed = after_circle
+                elif to_head[link] or tail_head[link]:
+                    new_allowed = after_arrow
+                elif new_allowed is None:   # tigramite's unbound local
+                    raise UnboundLocalError("new_allowed_patters")
+                search([*path_taken, nxt], new_allowed)
+
+        search([start_node], [self._matching(p) for p in initial_allowed_patterns])
+        return [path for path in paths if len(path) > 2]
+
+    def _adjacency(self, key: tuple | None = None) -> _Adjacency:
         """graph_dict's links as lists (:class:`_Adjacency`), built once per graph.
 
         >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
@@ -192,7 +255,7 @@ class GraphSearchLPCMCI(LPCMCI):
         >>> lp._adjacency().g[1][0], lp._adjacency().out[1]
         (['', 'o->'], [(0, 1, 'o->')])
         """
-        key = self._graph_key()
+        key = self._graph_key() if key is None else key
         adj = self._graphs.get(key)
         if adj is None:
             if len(self._graphs) > _MAX_GRAPHS:
@@ -200,33 +263,46 @@ class GraphSearchLPCMCI(LPCMCI):
             adj = self._graphs[key] = _Adjacency(self.graph_dict, self.N, self.tau_max + 1)
         return adj
 
-    def _matching(self, adj: _Adjacency, pattern: str) -> frozenset[str]:
-        """The links of ``adj``'s graph (and '') that tigramite's ``_match_link(pattern, link)`` accepts, found once per graph."""
-        found = adj.matching.get(pattern)
+    def _matching(self, pattern: str) -> _Matcher:
+        """tigramite's ``_match_link(pattern, link)`` for every link, as a dict of links (filled as they come).
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> m = CovarianceLPCMCI(1, 1)._matching("o*>"); m["o->"], m["<->"], m[""]
+        (True, False, False)
+        """
+        found = _MATCHERS.get(pattern)
         if found is None:
-            found = adj.matching[pattern] = frozenset(link for link in adj.links if self._matches(pattern, link))
+            found = _MATCHERS[pattern] = _Matcher(pattern, LPCMCI._match_link)
         return found
 
     def _adjacent_at_zero(self, adj: _Adjacency, j: int, pattern: str) -> list[tuple[int, int]]:
-        """tigramite's ``_find_adj(graph, (j, 0), pattern)`` on ``adj``, found once per graph."""
-        found = adj.at_zero.get((j, pattern))
+        """tigramite's ``_find_adj(graph, (j, 0), pattern)`` on ``adj``, found once per pattern and links of j.
+
+        The answer reads only j's links (out and in): it is kept for each distinct such row,
+        across graphs and refreshes (a rule's write changes one or two rows of a graph).
+        """
+        key = (adj.rows[j], pattern)
+        found = _AT_ZERO.get(key)
         if found is None:
             found = []
-            ok, back = self._matching(adj, pattern), self._matching(adj, self._reverse_link(pattern))
+            ok, back = self._matching(pattern), self._matching(self._reverse_link(pattern))
             for k, lag, link in adj.out[j]:
-                if link in ok and (k, lag) not in found:
+                if ok[link] and (k, lag) not in found:
                     found.append((k, lag))
             for k, lag, link in adj.into[j]:
-                if link in back and (k, -lag) not in found:
+                if back[link] and (k, -lag) not in found:
                     found.append((k, -lag))
-            adj.at_zero[(j, pattern)] = found
+            if len(_AT_ZERO) > _MAX_ROWS:
+                _AT_ZERO.clear()
+            _AT_ZERO[key] = found
         return found
 
-    def _triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str) -> list[tuple]:
+    def _triples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str, graph: tuple | None = None) -> list[tuple]:
         """tigramite's ``_find_triples``, each node's adjacencies found once (at lag 0, then shifted).
 
         With time bounds ignored, the adjacencies of (j, lag) are those of (j, 0) shifted by
-        lag, in the same order; an excluded node is skipped where tigramite skips it.
+        lag, in the same order; an excluded node is skipped where tigramite skips it. ``graph``:
+        graph_dict's key (its link strings) when the caller has it.
 
         >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
         >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
@@ -234,10 +310,10 @@ class GraphSearchLPCMCI(LPCMCI):
         >>> lp._triples("*-*", "*-*", "")
         [((0, 0), (1, 0), (2, 0)), ((2, 0), (1, 0), (0, 0))]
         """
-        adj, n, lags, tau_max = self._adjacency(), self.N, self.tau_max + 1, self.tau_max
+        adj, n, lags, tau_max = self._adjacency(graph), self.N, self.tau_max + 1, self.tau_max
         first = [self._adjacent_at_zero(adj, i, pattern_ij) for i in range(n)]
         then = [self._adjacent_at_zero(adj, j, pattern_jk) for j in range(n)]
-        g, ok, back = adj.g, self._matching(adj, pattern_ik), self._matching(adj, self._reverse_link(pattern_ik))
+        g, ok, back = adj.g, self._matching(pattern_ik), self._matching(self._reverse_link(pattern_ik))
         matched: list[tuple] = []
         seen: set[tuple] = set()
         for i in range(n):
@@ -247,7 +323,7 @@ class GraphSearchLPCMCI(LPCMCI):
                     lag_k = lk + lag_j
                     if (k == i and lag_k == 0) or not -lags < lag_k < lags:
                         continue   # excluded (i itself), or beyond tigramite's _is_match bound
-                    if not (g_i[k][lag_k] in ok if lag_k >= 0 else g[k][i][-lag_k] in back):
+                    if not (ok[g_i[k][lag_k]] if lag_k >= 0 else back[g[k][i][-lag_k]]):
                         continue   # the (i, k) link does not match pattern_ik (tigramite's _is_match)
                     right = lag_j if lag_j > lag_k else lag_k   # the triple shifted so that its latest node is at lag 0
                     right = right if right > 0 else 0
@@ -263,21 +339,47 @@ class GraphSearchLPCMCI(LPCMCI):
 
 class _Adjacency:
     """One graph_dict as lists: ``g[i][j][tau]`` (tigramite's graph array), each node's non-empty
-    links out (``g[i][k][lag]``) and in (``g[k][i][lag]``) in numpy's nonzero order, its distinct
-    links, and by pattern its adjacencies at lag 0 and the links matching (filled by
-    GraphSearchLPCMCI's ``_adjacent_at_zero`` and ``_matching``)."""
+    links out (``g[i][k][lag]``) and in (``g[k][i][lag]``) in numpy's nonzero order, and each
+    node's row of links (out and in) as a number, the same for equal rows of any graph (the key
+    of GraphSearchLPCMCI's ``_adjacent_at_zero``)."""
 
-    __slots__ = ("at_zero", "g", "into", "links", "matching", "out")
+    __slots__ = ("g", "into", "out", "rows")
 
     def __init__(self, graph_dict: Mapping[int, Mapping[tuple[int, int], str]], n: int, lags: int) -> None:
         g = [[[""] * lags for _ in range(n)] for _ in range(n)]
-        for j, links in graph_dict.items():
-            for (i, lag), link in links.items():
+        out: list[list[tuple[int, int, str]]] = [[] for _ in range(n)]
+        into: list[list[tuple[int, int, str]]] = []
+        for j in range(n):   # graph_dict's keys by lag, then node: each k's links out in lag order, as numpy's nonzero
+            links_in = []
+            for (i, lag), link in graph_dict[j].items():
                 g[i][j][-lag] = link
-        nodes = range(n)
-        self.g = g
-        self.out = [[(k, lag, g[i][k][lag]) for k in nodes for lag in range(lags) if g[i][k][lag]] for i in nodes]
-        self.into = [[(k, lag, g[k][i][lag]) for k in nodes for lag in range(lags) if g[k][i][lag]] for i in nodes]
-        self.at_zero: dict[tuple[int, str], list[tuple[int, int]]] = {}
-        self.links = {link for links in graph_dict.values() for link in links.values()} | {""}
-        self.matching: dict[str, frozenset[str]] = {}
+                if link:
+                    out[i].append((j, -lag, link))
+                    links_in.append((i, -lag, link))
+            links_in.sort()
+            into.append(links_in)
+        self.g, self.out, self.into = g, [sorted(links) for links in out], into
+        if len(_ROWS) > _MAX_ROWS:
+            _ROWS.clear()
+        rows = []
+        for j in range(n):
+            row = (tuple(self.out[j]), tuple(into[j]))
+            got = _ROWS.get(row)
+            if got is None:
+                got = _ROWS[row] = next(_ROW_IDS)
+            rows.append(got)
+        self.rows = rows
+
+
+class _Matcher(dict):
+    """link -> tigramite's ``_match_link(pattern, link)`` for one pattern, each link's computed once."""
+
+    __slots__ = ("match", "pattern")
+
+    def __init__(self, pattern: str, match: Callable[..., Any]) -> None:   # tigramite's _match_link (reads no self)
+        super().__init__()
+        self.pattern, self.match = pattern, match
+
+    def __missing__(self, link: str) -> bool:
+        got = self[link] = bool(self.match(None, self.pattern, link))
+        return got
