@@ -181,4 +181,5 @@ def test_asked_ahead_tests_leave_no_trace() -> None:
     assert len(asker.answers) == n - 1 and eng.n_degenerate == 0 and not eng.n_eff.any()
     asker.ask(tests[0])
     asker.ask(tests[0])
+    asker.flush()       # the end of a phase: each asked link's last test recorded
     assert eng.n_degenerate == 1 and eng.n_eff[0, 1, 0] > 0 and not eng.n_eff[0, 2, 0]

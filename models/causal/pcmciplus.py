@@ -224,7 +224,7 @@ def run_direct(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_max
         raise ParameterError("PCMCI+", "max_conds_py / max_conds_px must be >= 0")
     asker = Asker(engine, n, tau_max, pc_alpha, pc.parents, py, px, max_conds_px_lagged)
     sk = skeleton_phase(asker, full, pc.parents, tau_min, tau_max, max_conds_dim, fdr_method,
-                        pc.p_matrix.copy(), pc.val_matrix.copy())
+                        pc.p_matrix.copy(), pc.val_matrix.copy(), contemp_collider_rule)
     col = collider_phase(asker, sk.graph, sk.sepsets, contemp_collider_rule, conflict_resolution)
     graph = orient_rules(col.graph, col.ambiguous, conflict_resolution)
     pcmci.all_lagged_parents = pc.parents

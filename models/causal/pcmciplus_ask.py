@@ -7,11 +7,13 @@ lagged parents without X, then i's parents shifted by -tau), answers many at onc
 engine batch (:meth:`Asker.prefetch`: the phases ask ahead for the tests they may need),
 and hands the answers out in tigramite's order (:meth:`Asker.ask`).
 
-Only ``ask`` leaves a trace, the one the sequential path (pcmciplus.CovarianceCITest) leaves:
-a key (X, Y unordered, Z a set) asked twice is answered once; the Ledger (linkstatus.py)
-records each asked test on its link, a repeated key as ``Ledger.note`` does; and the engine's
-``n_degenerate`` counts the first-asked keys only. Answers asked ahead that tigramite's order
-never asks leave none.
+A test is held as integers: X's and Y's embedding columns (``-lag * N + var``) and Z as a
+bit set of columns, so its key (X, Y unordered, Z a set) is one int. Only ``ask`` leaves a
+trace, the one the sequential path (pcmciplus.CovarianceCITest) leaves: a key asked twice is
+answered once; the engine's ``n_degenerate`` counts the first-asked keys only; and each
+asked test is its link's last test, which :meth:`Asker.flush` writes to the Ledger
+(linkstatus.py) at the end of a phase. Answers asked ahead that tigramite's order never asks
+leave none.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from causalstream.models.causal.parcorr import CovParCorr
 __all__ = ["Asker", "Test"]
 
 Node = tuple[int, int]
-Test = tuple[Node, Node, tuple[Node, ...], tuple]
-"""One CI test: X, Y, the cleaned Z, and its cache key (see Asker.test)."""
+Test = tuple[int, int, int, int]
+"""One CI test: X's column, Y's column, Z's columns as a bit set, and its key (see Asker.test)."""
 
 
 class Asker:
@@ -42,8 +44,8 @@ class Asker:
     >>> rng = np.random.default_rng(0); X = rng.normal(size=(300, 2)); X[:, 1] += X[:, 0]
     >>> eng = CovParCorr(LaggedCovariance(2, 300, 2).update_many(X).stats(), 2)
     >>> ask = Asker(eng, 2, 1, 0.05, {0: [], 1: [(1, -1)]})
-    >>> t = ask.test(0, 0, 1, ()); t[2]
-    ((1, -1),)
+    >>> t = ask.test(0, 0, 1, ()); ask.nodes(t[2])
+    [(1, -1)]
     >>> ask.prefetch([t]); val, p, dependent = ask.ask(t); dependent, eng.n_degenerate
     (True, 0)
     """
@@ -60,68 +62,93 @@ class Asker:
         self.max_px_lagged = max_px_lagged
         self.ledger = engine if isinstance(engine, Ledger) else None
         self.inner = engine.engine if isinstance(engine, Ledger) else engine
-        self.answers: dict[tuple, tuple[float, float, int, int, bool]] = {}
-        self.asked: set[tuple] = set()
-        self._tails: dict[tuple[int, int, int], tuple[Node, ...]] = {}
-        self._tests: dict[tuple, Test] = {}
+        self.answers: dict[int, tuple[float, float, int, int, bool]] = {}
+        self.asked: set[int] = set()
+        self.pending: dict[tuple[int, int], tuple[int, int]] = {}
+        """Per link (X's and Y's columns, a lag-0 pair ascending) its last asked test's rows and code, until flush()."""
         self._width = n_vars * (2 * tau_max + 1)
+        self._nbytes = (self._width + 7) // 8
+        self.shift = self._width.bit_length()
+        """Bits of a column in a key (Asker.key)."""
+        cap = max_px if max_px_lagged is None else max_px_lagged
+        self._py = [self._bits(self.parents.get(j, [])[:max_py]) for j in range(n_vars)]
+        self._px = [self._bits(self.parents.get(i, [])[:max_px]) for i in range(n_vars)]
+        self._px_lagged = [self._bits(self.parents.get(i, [])[:cap]) for i in range(n_vars)]
 
-    def _tail(self, i: int, abstau: int, j: int) -> tuple[tuple[Node, ...], frozenset, frozenset]:
+    def _bits(self, nodes: Iterable[Node]) -> int:
+        z = 0
+        for v, lag in nodes:
+            z |= 1 << (-lag * self.n_vars + v)
+        return z
+
+    def tail(self, i: int, abstau: int, j: int) -> int:
         """The lagged part of Z for X = (i, -abstau), Y = (j, 0), as _run_pcalg_test builds it (j's
-        parents without X, then i's parents shifted by -abstau not among them), as a set, and {X, Y}."""
-        got = self._tails.get((i, abstau, j))
-        if got is None:
-            ys = self.parents[j][:self.max_py]
-            cap = self.max_px if abstau == 0 or self.max_px_lagged is None else self.max_px_lagged
-            xs = [(k, tk - abstau) for k, tk in self.parents[i][:cap]]
-            # the parents are lagged and distinct: X is not among i's shifted parents, Y among neither
-            yset = set(ys)
-            tail = tuple([n for n in ys if n != (i, -abstau)] + [n for n in xs if n not in yset])
-            got = self._tails[(i, abstau, j)] = (tail, frozenset(tail), frozenset(((i, -abstau), (j, 0))))
-        return got
+        parents without X, then i's parents shifted by -abstau), as a bit set of columns.
+
+        >>> Asker(None, 2, 1, 0.05, {0: [(0, -1)], 1: [(0, -1)]}).tail(0, 1, 1)   # (0, -2): column 4
+        16
+        """
+        shifted = self._px[i] if abstau == 0 else self._px_lagged[i]
+        # i's parents shifted by -abstau lie beyond lag abstau: never X; Y = (j, 0) is in neither
+        return (self._py[j] & ~(1 << (abstau * self.n_vars + i))) | (shifted << (abstau * self.n_vars))
+
+    def key(self, cx: int, cy: int, zbits: int) -> int:
+        """The cache key: equal for two tests exactly when {X, Y} and the set Z are.
+
+        >>> a = Asker(None, 2, 1, 0.05, {0: [], 1: []}); a.key(1, 2, 8) == a.key(2, 1, 8) != a.key(2, 1, 16)
+        True
+        """
+        lo, hi = (cx, cy) if cx < cy else (cy, cx)
+        return (((zbits << self.shift) | lo) << self.shift) | hi
 
     def test(self, i: int, abstau: int, j: int, S: Sequence[Node]) -> Test:
         """The test of X = (i, -abstau), Y = (j, 0) given the contemporaneous S (and the lagged parents).
 
-        Its key is ({X, Y}, the lag-0 nodes of Z, the lagged ones): equal for two tests exactly
-        when {X, Y} and the set Z are.
-
-        >>> Asker(None, 2, 1, 0.05, {0: [(0, -1)], 1: [(0, -1)]}).test(0, 1, 1, [(0, 0)])[2]
-        ((0, 0), (0, -2))
+        >>> a = Asker(None, 2, 1, 0.05, {0: [(0, -1)], 1: [(0, -1)]}); a.nodes(a.test(0, 1, 1, [(0, 0)])[2])
+        [(0, 0), (0, -2)]
         """
-        S = tuple(S)
-        memo = (i, abstau, j, S)
-        got = self._tests.get(memo)
-        if got is None:
-            x, y = (i, -abstau), (j, 0)
-            tail, tailset, pair = self._tail(i, abstau, j)
-            if not S:
-                z, key = tail, (pair, frozenset(), tailset)
-            elif x in S or y in S or len(set(S)) < len(S) or any(lag for _, lag in S):
-                z = tuple(dict.fromkeys([n for n in ((int(a), int(b)) for a, b in S) if n != x and n != y] + list(tail)))
-                key = (pair, frozenset(n for n in z if n[1] == 0), frozenset(n for n in z if n[1] != 0))
-            else:
-                z, key = S + tail, (pair, frozenset(S), tailset)   # S lag 0, the tail lagged: nothing to clean
-            got = self._tests[memo] = (x, y, z, key)
-        return got
+        n = self.n_vars
+        cx, cy = abstau * n + i, j
+        z = self.tail(i, abstau, j)
+        for v, lag in S:
+            z |= 1 << (-int(lag) * n + int(v))
+        z &= ~((1 << cx) | (1 << cy))
+        return cx, cy, z, self.key(cx, cy, z)
+
+    def nodes(self, zbits: int) -> list[Node]:
+        """The nodes of a bit set of columns, by column.
+
+        >>> Asker(None, 2, 1, 0.05, {0: [], 1: []}).nodes(0b1001)
+        [(0, 0), (1, -1)]
+        """
+        n = self.n_vars
+        return [(c % n, -(c // n)) for c in range(zbits.bit_length()) if zbits >> c & 1]
 
     def prefetch(self, tests: Iterable[Test]) -> None:
         """Answer, in one engine batch, the tests whose keys have no answer yet (no trace left).
 
         >>> Asker(None, 1, 0, 0.05, {0: []}).prefetch([])
         """
-        todo: dict[tuple, Test] = {}
+        todo: dict[int, Test] = {}
+        answers = self.answers
         for t in tests:
-            if t[3] not in self.answers and t[3] not in todo:
+            if t[3] not in answers:
                 todo[t[3]] = t
-        if not todo:
+        if todo:
+            self.answer(list(todo.values()))
+
+    def answer(self, items: list[Test]) -> None:
+        """One engine batch for ``items`` (distinct keys, none answered yet).
+
+        >>> Asker(None, 1, 0, 0.05, {0: []}).answer([])
+        """
+        if not items:
             return
-        items = list(todo.values())
-        n = self.n_vars
-        cx = np.array([-x[1] * n + x[0] for x, _, _, _ in items], dtype=np.intp)
-        cy = np.array([-y[1] * n + y[0] for _, y, _, _ in items], dtype=np.intp)
-        zmask = np.zeros((len(items), self._width), dtype=bool)
-        zmask[[k for k, t in enumerate(items) for _ in t[2]], [-lag * n + v for t in items for v, lag in t[2]]] = True
+        cx = np.array([t[0] for t in items], dtype=np.intp)
+        cy = np.array([t[1] for t in items], dtype=np.intp)
+        nb = self._nbytes
+        raw = np.frombuffer(b"".join([t[2].to_bytes(nb, "little") for t in items]), dtype=np.uint8)
+        zmask = np.unpackbits(raw.reshape(len(items), nb), axis=1, count=self._width, bitorder="little").astype(bool)
         before = self.inner.n_degenerate
         if self.ledger is not None:
             val, pval, rows, code = self.ledger.answer(cx, cy, zmask)
@@ -131,8 +158,8 @@ class Asker:
         self.inner.n_degenerate = before     # counted when asked (ask), first-asked keys only
         pval = self._as_test_one(val, pval)
         deg = ((val == 0.0) & (pval == 1.0)) | np.isnan(pval)
-        for key, v, p, r, c, d in zip(todo, val.tolist(), pval.tolist(), rows.tolist(), code.tolist(), deg.tolist()):
-            self.answers[key] = (v, p, r, c, d)
+        self.answers.update(zip([t[3] for t in items],
+                                zip(val.tolist(), pval.tolist(), rows.tolist(), code.tolist(), deg.tolist())))
 
     def _as_test_one(self, val: np.ndarray, pval: np.ndarray) -> np.ndarray:
         """ParCorr on a window without NaN answers a test_one with X or Y in the span of Z p 1
@@ -159,13 +186,37 @@ class Asker:
         >>> a.ask(t), a.ask(t), a.inner.n_degenerate
         ((0.0, 1.0, False), (0.0, 1.0, False), 1)
         """
-        x, y, z, key = t
-        if key not in self.answers:
-            self.prefetch([t])
-        val, pval, rows, code, deg = self.answers[key]
+        key = t[3]
+        got = self.answers.get(key)
+        if got is None:
+            self.answer([t])
+            got = self.answers[key]
         if key not in self.asked:
             self.asked.add(key)
-            self.inner.n_degenerate += deg
-        if self.ledger is not None:      # a key asked again is the link's last test again (Ledger.note)
-            self.ledger.replay(x, y, rows, code)
-        return val, pval, pval <= self.pc_alpha
+            self.inner.n_degenerate += got[4]
+        cx, cy = t[0], t[1]
+        self.pending[(cx, cy) if cx >= self.n_vars or cx < cy else (cy, cx)] = (got[2], got[3])   # lag 0: one link
+        return got[0], got[1], got[1] <= self.pc_alpha
+
+    def flush(self) -> None:
+        """Write each asked link's last test to the Ledger (as Ledger.replay would, in order).
+
+        >>> led = Ledger(None, 2, 1); a = Asker(led, 2, 1, 0.05, {0: [], 1: []}); a.pending[(2, 1)] = (40, 1)
+        >>> a.flush(); int(led.n_eff[0, 1, 1]), a.pending
+        (40, {})
+        """
+        if self.ledger is None or not self.pending:
+            self.pending = {}
+            return
+        n, tau_max = self.n_vars, self.tau_max
+        cols = np.array(list(self.pending), dtype=np.intp).reshape(-1, 2)
+        got = np.array(list(self.pending.values()), dtype=np.int64).reshape(-1, 2)
+        self.pending = {}
+        i, tau, j = cols[:, 0] % n, cols[:, 0] // n, cols[:, 1]
+        ok = tau <= tau_max      # Y is (j, 0): X's lag is the link's
+        i, tau, j, rows, code = i[ok], tau[ok], j[ok], got[ok, 0], got[ok, 1]
+        self.ledger.n_eff[i, j, tau] = rows
+        self.ledger.code[i, j, tau] = code
+        lag0 = tau == 0
+        self.ledger.n_eff[j[lag0], i[lag0], 0] = rows[lag0]
+        self.ledger.code[j[lag0], i[lag0], 0] = code[lag0]

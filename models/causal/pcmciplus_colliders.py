@@ -19,16 +19,18 @@ with ``conflict_resolution`` a link oriented both ways becomes 'x-x'.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from causalstream.models.causal.pcmciplus_ask import Asker
+from causalstream.models.causal.pcmciplus_ask import Asker, Test
 from causalstream.models.errors import ParameterError
 
-__all__ = ["Colliders", "RULES", "collider_phase", "unshielded_triples"]
+__all__ = ["Colliders", "RULES", "collider_phase", "possible_tests", "unshielded_triples"]
 
 Node = tuple[int, int]
+Pair = tuple[int, int, int]
 Triple = tuple[Node, int, int]
 RULES = ("majority", "conservative", "none")
 """tigramite's contemp_collider_rule values (None is taken as 'none')."""
@@ -70,6 +72,52 @@ def unshielded_triples(graph: np.ndarray) -> list[Triple]:
     return [((i, ti), k, j) for j in range(graph.shape[0]) for k, tk in adjt[j] if tk == 0 and graph[k, j, 0] == "o-o"
             for i, ti in adjt[k] if (i, ti) != (j, 0) and graph[i, j, -ti] == ""
             and graph[i, k, -ti] in ("o-o", "-->")]
+
+
+def possible_tests(asker: Asker, links: dict[Pair, str], removable: Callable[[Pair], bool], lag0: list[list[int]],
+                   budget: int) -> list[Test] | None:
+    """Every test the majority / conservative rule may ask on a skeleton left from ``links`` (i, j, tau)
+    -> mark when only ``removable`` links go (a superset); None when more than ``budget`` subsets.
+
+    ``lag0[j]``: the i linked to j at lag 0. A triple (i, -tau) - k - j of the final skeleton
+    has its links here, and its subsets are among those of the adjacencies here.
+
+    >>> a = Asker(None, 3, 0, 0.05, {0: [], 1: [], 2: []})
+    >>> links = {(0, 1, 0): "o?o", (1, 0, 0): "o?o", (1, 2, 0): "o?o", (2, 1, 0): "o?o"}
+    >>> [a.nodes(t[2]) for t in possible_tests(a, links, lambda pair: True, [[1], [0, 2], [1]], 64)]
+    [[(1, 0)], [], [(1, 0)], [], [(1, 0)], [], [(1, 0)], []]
+    """
+    into: list[list[tuple[int, int]]] = [[] for _ in lag0]
+    for i, k, tau in links:
+        into[k].append((i, tau))
+    found: dict[tuple[int, int, int], None] = {}
+    for j, ks in enumerate(lag0):
+        for k in ks:
+            if links[(k, j, 0)] in ("o?o", "o-o"):
+                for i, tau in into[k]:
+                    if not (tau == 0 and i == j) and ((i, j, tau) not in links or removable((i, j, tau))):
+                        found[(i, tau, j)] = None
+    sets, count = [], 0
+    for i, tau, j in found:
+        sets.append((i, tau, j, sum(1 << m for m in lag0[j] if not (tau == 0 and m == i))))
+        if tau == 0:
+            sets.append((i, tau, j, sum(1 << m for m in lag0[i] if m != j)))
+        count += sum(1 << s[3].bit_count() for s in sets[-1 - (tau == 0):])
+        if count > budget:
+            return None
+    n, shift = asker.n_vars, 2 * asker.shift
+    tests = []
+    for i, tau, j, every in sets:
+        cx = tau * n + i
+        tail, pk = asker.tail(i, tau, j), asker.key(cx, j, 0)
+        sub = every
+        while True:      # every subset of the bits, down to the empty one
+            z = tail | sub
+            tests.append((cx, j, z, (z << shift) | pk))
+            if not sub:
+                break
+            sub = (sub - 1) & every
+    return tests
 
 
 def _subsets(s: list[Node]) -> list[list[Node]]:
@@ -161,5 +209,6 @@ def collider_phase(asker: Asker, graph: np.ndarray, sepsets: dict[tuple[Node, in
                 if verdict == "collider":
                     v_structures.append(triple)
                 _edit_sepsets(sepsets, triple, verdict)
+        asker.flush()
     _orient(graph, v_structures, conflict_resolution)
     return Colliders(graph, sepsets, ambiguous)

@@ -17,13 +17,17 @@ in tigramite's order from the answers, which alone leaves a trace (Ledger, n_deg
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.causal.pcmciplus_ask import Asker, Test
+from causalstream.models.causal.pcmciplus_colliders import possible_tests
 from causalstream.models.causal.postprocess import fdr_bh, symmetrize_contemp
 
 __all__ = ["Skeleton", "mci_skeleton", "skeleton_phase"]
@@ -32,6 +36,8 @@ Node = tuple[int, int]
 Pair = tuple[int, int, int]
 FIRST = 8
 """Subsets per pair asked in a level's first round; the rest of the still-dependent pairs' go in a second."""
+SPECULATE = 64
+"""At most this many tests of the next level and the collider phase asked with a level's first batch."""
 
 
 @dataclass
@@ -48,52 +54,113 @@ class Skeleton:
     val_matrix: np.ndarray
 
 
-def _contemp_adj(marks: dict[Pair, str], n: int, val_min: dict[int, dict[Node, float]] | None = None
-                 ) -> list[list[Node]]:
-    """Per j, the (i, 0) linked to j at lag 0: i ascending, or (val_min given) by |val_min|, largest first
-    (stable), as tigramite's _get_adj_time_series_contemp."""
-    out: list[list[Node]] = [[] for _ in range(n)]
-    for i, j, tau in sorted(marks):
-        if tau == 0:
-            out[j].append((i, 0))
-    if val_min is not None:
-        for j in range(n):
-            present = set(out[j])
-            vals = {k: abs(v) for k, v in val_min[j].items() if k in present}
-            out[j] = sorted(vals, key=vals.__getitem__, reverse=True)
-    return out
+class _Level:
+    """One level's pairs and, per pair that is tested, its subsets S (var indices, in combinations
+    order) and their tests (Asker.test's form), built as far as asked."""
+
+    def __init__(self, asker: Asker, adjt: list[list[int]], pairs: list[Pair], fixed: set[Pair], p: int) -> None:
+        self.asker = asker
+        self.pairs = pairs
+        self.shift = 2 * asker.shift
+        self.subsets: dict[Pair, list[tuple[int, ...]]] = {}
+        self.tests: dict[Pair, list[Test]] = {}
+        self.base: dict[Pair, tuple[int, int, int, int]] = {}
+        n = asker.n_vars
+        for pair in pairs:
+            if pair in fixed:
+                continue
+            i, j, tau = pair
+            others = [a for a in adjt[j] if a != i] if tau == 0 else adjt[j]
+            self.subsets[pair] = list(itertools.combinations(others, p)) if p else [()]
+            self.tests[pair] = []
+            cx = tau * n + i
+            self.base[pair] = (cx, j, asker.tail(i, tau, j), asker.key(cx, j, 0))
+
+    def upto(self, pair: Pair, stop: int) -> list[Test]:
+        """The pair's tests, built up to subset ``stop`` at least."""
+        tests = self.tests[pair]
+        have = len(tests)
+        if have < stop:
+            cx, j, tail, pk = self.base[pair]
+            shift = self.shift
+            for S in self.subsets[pair][have:stop]:
+                z = tail
+                for v in S:
+                    z |= 1 << v      # (v, 0): column v; never X or Y (j's adjacencies without i)
+                tests.append((cx, j, z, (z << shift) | pk))
+        return tests
+
+    def ask_ahead(self, ahead: Callable[[], list[Test]]) -> None:
+        """Answer the level's tests in rounds: the first FIRST subsets of every pair, then all the
+        rest of the pairs not yet independent. A lag-0 pair (i, j), i > j, whose (j, i) was found
+        independent is dropped: tigramite will not test it. A first round that needs the engine
+        takes ``ahead()``'s tests too (what later phases may ask)."""
+        asker, answers, alpha = self.asker, self.asker.answers, self.asker.pc_alpha
+        pos, size = 0, FIRST
+        alive = [pair for pair in self.pairs if pair in self.subsets]
+        gone: set[tuple[int, int]] = set()
+        while alive:
+            batch = [(pair, self.upto(pair, pos + size)[pos:pos + size]) for pair in alive]
+            todo = {t[3]: t for _, ts in batch for t in ts if t[3] not in answers}
+            if todo and not pos:
+                todo.update((t[3], t) for t in ahead() if t[3] not in answers)
+            asker.answer(list(todo.values()))
+            pos, size, nxt = pos + size, 1 << 30, []
+            for (i, j, tau), ts in batch:
+                if any(answers[t[3]][1] > alpha for t in ts):
+                    if tau == 0:
+                        gone.add((i, j))
+                elif pos < len(self.subsets[(i, j, tau)]):
+                    nxt.append((i, j, tau))
+            alive = [(i, j, tau) for i, j, tau in nxt if not (tau == 0 and i > j and (j, i) in gone)]
 
 
-def _remaining(marks: dict[Pair, str], adjt: list[list[Node]], p: int) -> list[Pair]:
-    """tigramite's _remaining_pairs: (i, j, tau) with a link and >= p other adjacencies of j, in that order."""
-    # (i, 0) is among adjt[j] exactly when the lag-0 link i - j is there
-    return [(i, j, tau) for i, j, tau in sorted(marks) if len(adjt[j]) - (tau == 0) >= p]
+def _next_level(asker: Asker, in_range: dict[Pair, None], fixed: set[Pair], lag0: list[list[int]], p: int,
+                budget: int) -> list[Test] | None:
+    """Level p's tests on the adjacencies now (a superset of its own: links only go), None past ``budget``."""
+    todo = []
+    count = 0
+    for pair in in_range:
+        if pair not in fixed:
+            i, j, tau = pair
+            others = [a for a in lag0[j] if a != i] if tau == 0 else lag0[j]
+            if len(others) >= p:
+                count += math.comb(len(others), p)
+                if count > budget:
+                    return None
+                todo.append((pair, others))
+    n, shift = asker.n_vars, 2 * asker.shift
+    tests = []
+    for (i, j, tau), others in todo:
+        cx = tau * n + i
+        tail, pk = asker.tail(i, tau, j), asker.key(cx, j, 0)
+        for S in itertools.combinations(others, p):
+            z = tail
+            for v in S:
+                z |= 1 << v
+            tests.append((cx, j, z, (z << shift) | pk))
+    return tests
 
 
-def _ask_ahead(asker: Asker, chains: dict[Pair, list[tuple[Node, ...]]], pairs: list[Pair]) -> None:
-    """Answer the level's tests in rounds: the first FIRST subsets of every pair, then all the
-    rest of the pairs not yet independent. A lag-0 pair (i, j), i > j, whose (j, i) was found
-    independent is dropped: tigramite will not test it."""
-    pos, size = 0, FIRST
-    alive = [pair for pair in pairs if pair in chains]
-    gone: set[tuple[int, int]] = set()
-    while alive:
-        batch: dict[Pair, list[Test]] = {}
-        for i, j, tau in alive:
-            batch[(i, j, tau)] = [asker.test(i, tau, j, S) for S in chains[(i, j, tau)][pos:pos + size]]
-        asker.prefetch(t for ts in batch.values() for t in ts)
-        pos, size, nxt = pos + size, 1 << 30, []
-        for (i, j, tau), ts in batch.items():
-            if not all(asker.dependent(t) for t in ts):
-                if tau == 0:
-                    gone.add((i, j))
-            elif pos < len(chains[(i, j, tau)]):
-                nxt.append((i, j, tau))
-        alive = [(i, j, tau) for i, j, tau in nxt if not (tau == 0 and i > j and (j, i) in gone)]
+def _ahead(asker: Asker, present: dict[Pair, str], in_range: dict[Pair, None], fixed: set[Pair],
+           lag0: list[list[int]], p: int | None, rule: str | None) -> list[Test]:
+    """What the next level (p; None: no next level) and then the collider phase (rule) may ask, on
+    the skeleton as it is now, if it fits SPECULATE: asked with this level's batch, it saves theirs."""
+    tests = [] if p is None else _next_level(asker, in_range, fixed, lag0, p, SPECULATE)
+    if tests is None:
+        return []     # the next level has a batch of its own: the collider phase's tests may wait for it
+    if rule in ("majority", "conservative"):
+        more = possible_tests(asker, present, lambda pair: pair in in_range and pair not in fixed, lag0,
+                              SPECULATE - len(tests))
+        tests += more or []
+    return tests
 
 
-def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, max_conds_dim: int) -> Skeleton:
+def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, max_conds_dim: int,
+                 rule: str | None = None) -> Skeleton:
     """tigramite's ``_pcalg_skeleton`` in mode 'contemp_conds' on ``graph`` (changed in place).
+
+    ``rule``: the collider rule that follows, whose tests a level may ask ahead (see _ahead).
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> from causalstream.models.causal.parcorr import CovParCorr
@@ -105,51 +172,82 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
     """
     N = graph.shape[0]
     graph[range(N), range(N), 0] = ""
-    # the links as a dict (i, j, tau) -> mark: tigramite's loops read single entries, which numpy is slow at
+    # the links (i, j, tau) in that order (np.nonzero's): tigramite's loops read single entries, which numpy is slow at
     where = np.nonzero(graph != "")
-    marks = dict(zip(zip(*(w.tolist() for w in where)), graph[where].tolist()))
-    in_range = {pair: m for pair, m in marks.items() if tau_min <= pair[2] <= tau_max}
-    adjt = _contemp_adj(marks, N)
-    val_min: dict[int, dict[Node, float]] = {j: {} for j in range(N)}
-    for i, j, t in sorted(marks, key=lambda pair: (pair[1], pair[0], pair[2])):
-        val_min[j][(i, -t)] = np.inf
-    pmax: dict[Pair, float] = {pair: 0.0 for pair in marks}
-    vals: dict[Pair, float] = {pair: 0.0 for pair in marks}
+    links = list(zip(*(w.tolist() for w in where)))
+    present = dict(zip(links, graph[where].tolist()))    # the links now and their marks
+    fixed = {pair for pair, m in present.items() if m[1] == "-"}   # never tested: val 1, p 0
+    in_range = {pair: None for pair in links if tau_min <= pair[2] <= tau_max}   # an ordered set
+    lag0: list[list[int]] = [[] for _ in range(N)]     # per j, the i linked to j at lag 0, ascending
+    for i, j, tau in links:
+        if tau == 0:
+            lag0[j].append(i)
+    adjt = [list(a) for a in lag0]
+    val_min: list[dict[int, float]] = [{i: np.inf for i in a} for a in lag0]   # lag 0 only: what the sort reads
+    pmax: dict[Pair, float] = {pair: 0.0 for pair in links}
+    vals: dict[Pair, float] = {pair: 0.0 for pair in links}
     sepsets: dict[tuple[Node, int], list[Node]] = {((i, -tau), j): [] for tau in range(tau_min, tau_max + 1)
                                                    for i in range(N) for j in range(N)}
+    answers, asked, pending, alpha = asker.answers, asker.asked, asker.pending, asker.pc_alpha
+    inner = asker.inner
     p = 0
     while p <= max_conds_dim:
-        pairs = _remaining(in_range, adjt, p)
+        pairs = [pair for pair in in_range if len(adjt[pair[1]]) - (pair[2] == 0) >= p]
         if not pairs:
             break
-        conds = {(i, j, tau): list(itertools.combinations([a for a in adjt[j] if a != (i, -tau)], p))
-                 for i, j, tau in pairs}
-        _ask_ahead(asker, {pair: c for pair, c in conds.items() if marks[pair][1] != "-"}, pairs)
+        level = _Level(asker, adjt, pairs, fixed, p)
+        level.ask_ahead(functools.partial(_ahead, asker, present, in_range, fixed, lag0,
+                                          p + 1 if p < max_conds_dim else None, rule))
         for pair in pairs:
             if pair not in in_range:
                 continue     # removed earlier in this level, as (j, i)
             i, j, tau = pair
-            fixed = marks[pair][1] == "-"
-            key = (i, -tau)
-            for S in conds[pair]:
-                val, pval, dependent = (1.0, 0.0, True) if fixed else asker.ask(asker.test(i, tau, j, S))
-                val_min[j][key] = min(abs(val), val_min[j].get(key))  # pyright: ignore[reportArgumentType]
+            if pair in fixed:   # asked nothing: each subset val 1, p 0 (>= pmax, which stays 0)
+                if tau == 0:
+                    vm = val_min[j]
+                    vm[i] = vm[i] if vm[i] < 1.0 else 1.0
+                vals[pair] = 1.0
+                continue
+            subs = level.subsets[pair]
+            tests = level.tests[pair]
+            vm = val_min[j]
+            link = (tau * N + i, j) if tau or i < j else (j, i)   # Asker.pending's key
+            for k, S in enumerate(subs):
+                if k >= len(tests):
+                    level.upto(pair, k + 1)
+                key = tests[k][3]
+                got = answers.get(key)
+                if got is None:
+                    asker.answer([tests[k]])
+                    got = answers[key]
+                val, pval = got[0], got[1]
+                if key not in asked:
+                    asked.add(key)
+                    inner.n_degenerate += got[4]
+                pending[link] = (got[2], got[3])
+                if tau == 0:
+                    a = abs(val)
+                    vm[i] = vm[i] if vm[i] < a else a      # min(abs(val), val_min), NaN as Python's min
                 if pval >= pmax[pair]:
                     pmax[pair], vals[pair] = pval, val
-                if not dependent:
+                if pval > alpha:
                     if tau == 0:
                         for gone in (pair, (j, i, 0)):
-                            del marks[gone], in_range[gone]
+                            del in_range[gone], present[gone]
                             graph[gone] = ""
-                        sepsets[((i, 0), j)] = sepsets[((j, 0), i)] = list(S)
+                        lag0[j].remove(i)
+                        lag0[i].remove(j)
+                        sepsets[((i, 0), j)] = sepsets[((j, 0), i)] = [(v, 0) for v in S]
                         pmax[(j, i, 0)] = pmax[pair]
                     else:
-                        del marks[pair], in_range[pair]
+                        del in_range[pair], present[pair]
                         graph[pair] = ""
-                        sepsets[((i, -tau), j)] = list(S)
+                        sepsets[((i, -tau), j)] = [(v, 0) for v in S]
                     break
         p += 1
-        adjt = _contemp_adj(marks, N, val_min)
+        # tigramite's _get_adj_time_series_contemp, sorted: by |val_min|, largest first (stable over i ascending)
+        adjt = [sorted(a, key=lambda i, vm=val_min[j]: abs(vm[i]), reverse=True) for j, a in enumerate(lag0)]
+    asker.flush()
     p_matrix = np.ones((N, N, tau_max + 1))
     val_matrix = np.zeros((N, N, tau_max + 1))
     if pmax:
@@ -160,11 +258,13 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
 
 
 def skeleton_phase(asker: Asker, links: LinkAssumptions, parents: dict[int, list[Node]], tau_min: int, tau_max: int,
-                   max_conds_dim: int | None, fdr_method: str, p_matrix: np.ndarray, val_matrix: np.ndarray) -> Skeleton:
+                   max_conds_dim: int | None, fdr_method: str, p_matrix: np.ndarray, val_matrix: np.ndarray,
+                   rule: str | None = None) -> Skeleton:
     """The skeleton phase after PC1: its graph and sepsets, and PC1's matrices (changed in place)
     updated with the skeleton's values (lag 0 symmetrised, the tested lagged links), then FDR.
 
-    ``links``: the checked link assumptions (LinkAssumptions.default when none were given).
+    ``links``: the checked link assumptions (LinkAssumptions.default when none were given);
+    ``rule``: the collider rule that follows (its tests may be asked ahead).
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> from causalstream.models.causal.parcorr import CovParCorr
@@ -185,7 +285,7 @@ def skeleton_phase(asker: Asker, links: LinkAssumptions, parents: dict[int, list
             if marks[i, j, -lag] in ("-?>", "-->"):
                 initial[i, j, -lag] = marks[i, j, -lag]
     tested = initial != ""
-    sk = mci_skeleton(asker, initial.copy(), tau_min, tau_max, N if max_conds_dim is None else max_conds_dim)
+    sk = mci_skeleton(asker, initial.copy(), tau_min, tau_max, N if max_conds_dim is None else max_conds_dim, rule)
     sp, sv = sk.p_matrix, sk.val_matrix
     m0 = initial[:, :, 0]
     for i, j in zip(*np.nonzero((m0 == "-->") | (m0 == "-?>"))):
