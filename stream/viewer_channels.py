@@ -6,16 +6,16 @@ viewer-JSON channel (``viewer_json.py``) plus the view's extra channels: agents 
 probability) on ``/view/predictions``, features as named numeric fields the Plot panel
 follows on ``/view/features``, a causal graph's links as a table on ``/view/links`` (the
 simulator's ground truth on ``/view/truth_links``), and both graphs side by side as a picture
-(``foxglove.RawImage``, rgb8, ``data`` base64 as Foxglove's JSON schema has it) on
-``/view/graph``, sent only when a link set changes (``viewer_graph_image.py``) and, with
+(``foxglove.RawImage``, rgb8) on ``/view/graph``, sent only when a link set changes (``viewer_graph_image.py``) and, with
 ``picture_hz``, at most that often: a change inside the gap waits for the next graph or for
 :meth:`~ViewerChannels.stale_picture` (the live view's timer), so the latest links are always
-drawn. Time is ``{sec, nsec}`` everywhere; every channel is JSON with a JSON Schema.
+drawn. The scene, the predictions and the picture are protobuf with the schemas foxglove-sdk
+advertises (``viewer_protobuf.py``: a third of the bytes); every other channel is JSON with a
+JSON Schema, time as ``{sec, nsec}``.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import time
 from collections.abc import Callable
@@ -33,6 +33,7 @@ from causalstream.stream.viewer_json import (
     to_viewer,
     viewer_schema,
 )
+from causalstream.stream.viewer_protobuf import SCHEMAS, predictions_update, raw_image, scene_update
 
 __all__ = ["ViewerChannels", "ViewerRecord"]
 
@@ -41,41 +42,15 @@ _NS = 1_000_000_000
 _TIME = {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}}}
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
-_VEC3 = {"type": "object", "properties": {"x": _NUM, "y": _NUM, "z": _NUM}}
-_QUAT = {"type": "object", "properties": {"x": _NUM, "y": _NUM, "z": _NUM, "w": _NUM}}
-_POSE = {"type": "object", "properties": {"position": _VEC3, "orientation": _QUAT}}
-_COLOR = {"type": "object", "properties": {"r": _NUM, "g": _NUM, "b": _NUM, "a": _NUM}}
-_SCENE_SCHEMA = {
-    "title": "foxglove.SceneUpdate", "type": "object",
-    "properties": {"entities": {"type": "array", "items": {"type": "object", "properties": {
-        "timestamp": _TIME, "frame_id": _STR, "id": _STR, "lifetime": _TIME,
-        "frame_locked": {"type": "boolean"},
-        "spheres": {"type": "array", "items": {"type": "object", "properties": {
-            "pose": _POSE, "size": _VEC3, "color": _COLOR}}},
-        "arrows": {"type": "array", "items": {"type": "object", "properties": {
-            "pose": _POSE, "shaft_length": _NUM, "shaft_diameter": _NUM, "head_length": _NUM,
-            "head_diameter": _NUM, "color": _COLOR}}},
-        "lines": {"type": "array", "items": {"type": "object", "properties": {
-            "type": {"type": "integer"}, "pose": _POSE, "thickness": _NUM, "scale_invariant": {"type": "boolean"},
-            "points": {"type": "array", "items": _VEC3}, "color": _COLOR}}},
-        "texts": {"type": "array", "items": {"type": "object", "properties": {
-            "pose": _POSE, "billboard": {"type": "boolean"}, "font_size": _NUM,
-            "scale_invariant": {"type": "boolean"}, "color": _COLOR, "text": _STR}}},
-    }}}},
-}
 _LINKS_SCHEMA = {
     "title": "causalstream.view.Links", "type": "object",
     "properties": {"timestamp": _TIME, "links": {"type": "array", "items": {"type": "object", "properties": {
         "source": _STR, "target": _STR, "lag": {"type": "integer"}, "mark": _STR,
         "val": _NUM, "p": _NUM}}}},
 }
-_IMAGE_SCHEMA = {  # Foxglove's own foxglove.RawImage JSON schema: bytes as a base64 string
-    "title": "foxglove.RawImage", "type": "object",
-    "properties": {"timestamp": _TIME, "frame_id": _STR, "width": {"type": "integer"}, "height": {"type": "integer"},
-                   "encoding": _STR, "step": {"type": "integer"}, "data": {"type": "string", "contentEncoding": "base64"}},
-}
+_SCENE = (*SCHEMAS["foxglove.SceneUpdate"], "protobuf")  # name, schema encoding, schema, message encoding
+_IMAGE = (*SCHEMAS["foxglove.RawImage"], "protobuf")
 _TRUTH_TOPIC, _TRUTH_METHOD = "/sim/ground_truth", "ground_truth"
-_ROLE_COLOR = {"robot": (0.1, 0.4, 1.0), "human": (1.0, 0.5, 0.1)}
 
 
 class ViewerRecord(NamedTuple):
@@ -225,28 +200,9 @@ class ViewerChannels:
                          obj, msg.stamp_ns)
 
     def _scene(self, msg: AgentStates) -> ViewerRecord:
-        t = _time(msg.stamp_ns)
         heading = msg.heading if msg.heading is not None else np.arctan2(msg.vy, msg.vx)
-        ents = []
-        for i, aid in enumerate(msg.ids):
-            r, g, b = _ROLE_COLOR.get(msg.roles[i] if i < len(msg.roles) else "", (0.6, 0.6, 0.6))
-            color = {"r": r, "g": g, "b": b, "a": 1.0}
-            pos = {"x": float(msg.x[i]), "y": float(msg.y[i]), "z": 0.0}
-            h = float(heading[i]) if math.isfinite(float(heading[i])) else 0.0
-            quat = {"x": 0.0, "y": 0.0, "z": math.sin(h / 2), "w": math.cos(h / 2)}
-            ents.append({
-                "timestamp": t, "frame_id": msg.frame_id, "id": aid, "lifetime": _time(0), "frame_locked": False,
-                "spheres": [{"pose": {"position": pos, "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}},
-                             "size": {"x": 0.4, "y": 0.4, "z": 0.4}, "color": color}],
-                "arrows": [{"pose": {"position": pos, "orientation": quat}, "shaft_length": 0.5,
-                            "shaft_diameter": 0.05, "head_length": 0.2, "head_diameter": 0.12, "color": color}],
-                "texts": [{"pose": {"position": {**pos, "z": 0.5}, "orientation": {"x": 0.0, "y": 0.0, "z": 0.0,
-                                                                                   "w": 1.0}},
-                           "billboard": True, "font_size": 14.0, "scale_invariant": True, "color": color,
-                           "text": aid}],
-            })
-        return self._rec("/view/scene", "foxglove.SceneUpdate", self._schema("scene", _SCENE_SCHEMA),
-                         {"entities": ents}, msg.stamp_ns)
+        data = scene_update(msg.stamp_ns, msg.frame_id, msg.ids, msg.roles, msg.x, msg.y, heading)
+        return ViewerRecord("/view/scene", *_SCENE, data, msg.stamp_ns)
 
     def _links(self, msg: CausalGraph, topic: str) -> ViewerRecord:
         val, p = np.asarray(msg.val), np.asarray(msg.p)
@@ -261,26 +217,9 @@ class ViewerChannels:
                          {"timestamp": _time(msg.stamp_ns), "links": rows}, msg.stamp_ns)
 
     def _image(self, image: np.ndarray, ns: int) -> ViewerRecord:
-        h, w = image.shape[:2]
-        obj = {"timestamp": _time(ns), "frame_id": "graph", "width": w, "height": h, "encoding": "rgb8", "step": w * 3,
-               "data": base64.b64encode(image.tobytes()).decode("ascii")}
-        self._picture = self._rec("/view/graph", "foxglove.RawImage", self._schema("image", _IMAGE_SCHEMA), obj, ns)
+        self._picture = ViewerRecord("/view/graph", *_IMAGE, raw_image(image, ns, "graph"), ns)
         return self._picture
 
     def _predictions(self, msg: Predictions) -> ViewerRecord:
-        t = _time(msg.stamp_ns)
-        traj = np.asarray(msg.trajectories, float)
-        # plain lists, not numpy scalars: a 20-mode prediction is ~1,400 points at 20 Hz
-        points, finite = traj.tolist(), (np.isfinite(traj[..., 0]) & np.isfinite(traj[..., 1])).tolist()
-        alpha = np.clip(np.asarray(msg.probabilities, float), 0.0, 1.0).tolist()
-        ident = {"position": {"x": 0.0, "y": 0.0, "z": 0.0}, "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}
-        ents = []
-        for a, aid in enumerate(msg.agent_ids):
-            lines = [{"type": 0, "pose": ident, "thickness": 0.05, "scale_invariant": False,
-                      "points": [{"x": px, "y": py, "z": 0.0} for (px, py), ok in zip(points[a][k], finite[a][k]) if ok],
-                      "color": {"r": 0.2, "g": 0.8, "b": 0.2, "a": alpha[a][k]}}
-                     for k in range(traj.shape[1])]
-            ents.append({"timestamp": t, "frame_id": "world", "id": f"pred/{aid}", "lifetime": _time(0),
-                         "frame_locked": False, "lines": lines})
-        return self._rec("/view/predictions", "foxglove.SceneUpdate", self._schema("scene", _SCENE_SCHEMA),
-                         {"entities": ents}, msg.stamp_ns)
+        data = predictions_update(msg.stamp_ns, msg.agent_ids, msg.trajectories, msg.probabilities)
+        return ViewerRecord("/view/predictions", *_SCENE, data, msg.stamp_ns)

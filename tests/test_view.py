@@ -1,6 +1,7 @@
 """The live view's channels (stream/viewer_channels.py) on real simulator messages.
 
-The WebSocket node, the JS client test, the slow-client and port-taken tests are not built yet.
+The scene and the predictions are protobuf (foxglove.SceneUpdate), decoded here with the sdk's
+descriptor set; the other channels are JSON checked against their JSON Schema.
 """
 
 from __future__ import annotations
@@ -8,10 +9,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from test_viewer_json import decoded
 
 from causalstream.stream.messages import AgentStates, CausalGraph, Features, Predictions
 from causalstream.stream.viewer_channels import ViewerChannels
 from causalstream.stream.viewer_json import from_viewer
+
+_PROTOBUF = {"/view/scene": "foxglove.SceneUpdate", "/view/predictions": "foxglove.SceneUpdate",
+             "/view/graph": "foxglove.RawImage"}
 
 
 def _validate(schema: dict, obj: object) -> None:
@@ -53,12 +58,16 @@ def test_channels_of_each_type_decode_and_match_their_schema():
         assert recs[0].topic == topic and recs[0].schema_name == f"causalstream.{type(msg).__name__}"
         assert from_viewer(type(msg), json.loads(recs[0].data)).stamp_ns == msg.stamp_ns
         for r in recs:
-            assert (r.schema_encoding, r.message_encoding) == ("jsonschema", "json")
-            _validate(json.loads(r.schema_data), json.loads(r.data))
-            topics[r.topic] = json.loads(r.data)
+            if r.topic in _PROTOBUF:  # Foxglove's own schema, the sdk's descriptor set
+                assert (r.schema_name, r.schema_encoding, r.message_encoding) == (_PROTOBUF[r.topic], "protobuf",
+                                                                                  "protobuf")
+            else:
+                assert (r.schema_encoding, r.message_encoding) == ("jsonschema", "json")
+                _validate(json.loads(r.schema_data), json.loads(r.data))
+            topics[r.topic] = decoded(r)
     scene = topics["/view/scene"]["entities"]
     assert [e["id"] for e in scene] == ["robot", "h1"]
-    assert scene[0]["timestamp"] == {"sec": 1, "nsec": 500_000_000}
+    assert scene[0]["timestamp"] == {"seconds": 1, "nanos": 500_000_000}
     assert scene[1]["spheres"][0]["pose"]["position"] == {"x": 2.0, "y": -1.0, "z": 0.0}
     assert scene[0]["spheres"][0]["color"] != scene[1]["spheres"][0]["color"]
     assert topics["/view/features"] == {"timestamp": {"sec": 0, "nsec": 7}, "robot.v": 0.5, "h1.v": None}

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from jsclients import JS_DIR
+from test_viewer_json import decoded
 
 from causalstream.nodes.launch_file import load_launch
 from causalstream.nodes.registry import resolve
@@ -99,7 +100,7 @@ def demo_channels() -> dict[str, tuple[str, dict]]:
                         ("/features", feats), ("/causal/graph", graphs), ("/predictions", preds)]:
         for msg in msgs:
             for rec in view.update(topic, msg):
-                out[rec.topic] = (rec.schema_name, json.loads(rec.data))
+                out[rec.topic] = (rec.schema_name, decoded(rec))
     return out
 
 

@@ -50,12 +50,14 @@ def test_the_viewer_client_decodes_every_channel_of_the_demo(tmp_path: Path) -> 
                   "/view/scene", "/view/features", "/view/links", "/view/predictions", "/view/truth_links",
                   "/view/graph"):
         assert topic in ch and ch[topic]["messages"] > 0 and ch[topic]["bad"] == 0, (topic, ch.get(topic))
-        assert ch[topic]["encoding"] == "json"
-    assert ch["/view/scene"]["schemaName"] == "foxglove.SceneUpdate"
-    scene = ch["/view/scene"]["sample"]["entities"]
+        assert ch[topic]["encoding"] == ("protobuf" if topic in _PROTOBUF else "json"), topic
+    assert {t: ch[t]["schemaName"] for t in _PROTOBUF} == _PROTOBUF
+    scene = ch["/view/scene"]["sample"]["entities"]  # decoded with the descriptor set the server advertised
     assert {e["id"] for e in scene} >= {"robot", "h1"}
-    assert all(set(e["timestamp"]) == {"sec", "nsec"} for e in scene)  # time as sec/nsec
-    image = ch["/view/graph"]["sample"]  # the graph picture, its data decoded from base64 as the viewers do
+    assert all(set(e["timestamp"]) == {"seconds", "nanos"} for e in scene)  # google.protobuf.Timestamp
+    pred = ch["/view/predictions"]["sample"]["entities"]
+    assert pred and all(e["id"].startswith("pred/") and e["lines"] and e["lines"][0]["points"] for e in pred)
+    image = ch["/view/graph"]["sample"]  # the graph picture: its data's length in bytes
     assert ch["/view/graph"]["schemaName"] == "foxglove.RawImage" and image["encoding"] == "rgb8"
     assert image["data"] == image["width"] * image["height"] * 3 and image["step"] == image["width"] * 3
     assert (image["width"], image["height"]) == (2 * PANEL[0], PANEL[1])  # the discovered graph | the truth
@@ -67,6 +69,10 @@ def test_the_viewer_client_decodes_every_channel_of_the_demo(tmp_path: Path) -> 
     assert alive, launch.output()[-3000:]
     assert slow.returncode == 0, slow.stderr
     assert json.loads(slow.stdout)["channels"]["/agents/state"]["messages"] > 0
+
+
+_PROTOBUF = {"/view/scene": "foxglove.SceneUpdate", "/view/predictions": "foxglove.SceneUpdate",
+             "/view/graph": "foxglove.RawImage"}
 
 
 def test_a_taken_port_is_one_line_and_exit_2(tmp_path: Path) -> None:

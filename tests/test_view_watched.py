@@ -63,7 +63,7 @@ def test_unwatched_channels_are_not_converted_and_a_late_subscriber_gets_the_cur
     got = client_report(client, out, err)
     ch = got["channels"]
     assert node.channels.picture.redraws == 2  # drawn for the subscriber: the second graph's links
-    assert ch["/view/graph"]["messages"] >= 1 and ch["/view/graph"]["sample"]["timestamp"] == {"sec": 0, "nsec": 6_000}
+    assert ch["/view/graph"]["messages"] >= 1 and ch["/view/graph"]["sample"]["timestamp"] == {"seconds": 0, "nanos": 6_000}
     assert ch["/causal/graph"]["sample"]["stamp"] == {"sec": 0, "nsec": 6_000}  # the latched re-send
     assert ch["/agents/state"]["messages"] >= 15 and ch["/view/scene"]["messages"] >= 15, ch
     assert node.counters["view:unwatched"] == 19, node.counters  # every watched message was converted

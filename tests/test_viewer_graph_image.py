@@ -2,17 +2,15 @@
 
 The picture is drawn again only when a link set changes; an arrow puts its colour between the
 two variables it links, its head at the effect; the channel's message is Foxglove's
-foxglove.RawImage (rgb8, data base64) with a schema the viewers' parser takes; the simulator's
+foxglove.RawImage (rgb8) in protobuf with the schema foxglove-sdk advertises; the simulator's
 truth goes beside the discovered graph, and to its own links table.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-
+import foxglove.messages as fm
 import numpy as np
-from test_viewer_json import parser_problems
+from test_viewer_json import decoded
 
 from causalstream.models.features import FeatureSpec
 from causalstream.models.sim import HriSim
@@ -36,7 +34,7 @@ def _graph(links: dict[tuple[int, int, int], str], val: float = 0.5, names: list
 
 
 def _pictures(view: ViewerChannels, topic: str, msg: CausalGraph) -> list[dict]:
-    return [json.loads(r.data) for r in view.update(topic, msg) if r.topic == "/view/graph"]
+    return [decoded(r) for r in view.update(topic, msg) if r.topic == "/view/graph"]
 
 
 def _centre(img: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -100,16 +98,14 @@ def test_the_graph_channel_is_a_raw_image_the_viewers_decode() -> None:
     recs = view.update("/causal/graph", _graph({(0, 1, 1): "-->"}))
     assert [r.topic for r in recs] == ["/causal/graph", "/view/links", "/view/graph"]
     rec = recs[-1]
-    assert (rec.schema_name, rec.schema_encoding, rec.message_encoding) == ("foxglove.RawImage", "jsonschema", "json")
-    schema = json.loads(rec.schema_data)
-    assert parser_problems(schema) == []
-    assert schema["properties"]["data"] == {"type": "string", "contentEncoding": "base64"}
-    msg = json.loads(rec.data)
-    assert set(msg) == set(schema["properties"])
-    pixels = base64.b64decode(msg["data"], validate=True)
-    assert (msg["width"], msg["height"], msg["encoding"]) == (PANEL[0], PANEL[1], "rgb8")
+    sdk = fm.RawImage.get_schema()
+    assert (rec.schema_name, rec.schema_encoding, rec.message_encoding) == ("foxglove.RawImage", "protobuf", "protobuf")
+    assert rec.schema_data == sdk.data  # the descriptor set foxglove-sdk advertises for its typed RawImage channel
+    msg = decoded(rec)
+    pixels = msg["data"]
+    assert (msg["width"], msg["height"], msg["encoding"], msg["frame_id"]) == (PANEL[0], PANEL[1], "rgb8", "graph")
     assert msg["step"] == 3 * msg["width"] and len(pixels) == msg["height"] * msg["step"]
-    assert msg["timestamp"] == {"sec": 1, "nsec": 7}
+    assert msg["timestamp"] == {"seconds": 1, "nanos": 7}
     img = np.frombuffer(pixels, np.uint8).reshape(msg["height"], msg["width"], 3)
     assert np.array_equal(img, render(_graph({(0, 1, 1): "-->"})))
 
@@ -118,16 +114,16 @@ def test_the_simulators_truth_is_beside_the_discovered_graph_and_in_its_own_tabl
     spec = FeatureSpec(robot_variables=("v",), human_variables=("v", "a"), humans=("h1", "h2"))
     truth = truth_message(HriSim(n_reactive=1, n_followers=1, n_distractors=0), spec, tau_max=2, stamp_ns=5)
     view = ViewerChannels()
-    by_topic = {r.topic: json.loads(r.data) for r in view.update("/sim/ground_truth", truth)}
+    by_topic = {r.topic: decoded(r) for r in view.update("/sim/ground_truth", truth)}
     assert set(by_topic) == {"/sim/ground_truth", "/view/truth_links", "/view/graph"}
     rows = {(x["source"], x["target"], -x["lag"], x["mark"]) for x in by_topic["/view/truth_links"]["links"]}
     assert rows == {link for link in truth.links() if link[2] > 0 or link[0] != link[1]}
     found = _graph({(0, 1, 1): "-->"}, names=truth.names)
-    by_topic = {r.topic: json.loads(r.data) for r in view.update("/causal/graph", found)}
+    by_topic = {r.topic: decoded(r) for r in view.update("/causal/graph", found)}
     assert "/view/truth_links" not in by_topic and len(by_topic["/view/links"]["links"]) == 1
     pic = by_topic["/view/graph"]
     assert (pic["width"], pic["height"]) == (2 * PANEL[0], PANEL[1])  # two panels: found | truth
-    img = np.frombuffer(base64.b64decode(pic["data"]), np.uint8).reshape(pic["height"], pic["width"], 3)
+    img = np.frombuffer(pic["data"], np.uint8).reshape(pic["height"], pic["width"], 3)
     alone = render(found)
     assert np.array_equal(img[:, : PANEL[0]], alone)  # the same places for the same names
     assert (img[:, PANEL[0] + 1:] != 255).any(axis=2).sum() > (alone != 255).any(axis=2).sum()  # truth: more links

@@ -5,11 +5,14 @@ Foxglove's mcap-support (``parseJsonSchema``): an object has ``properties``; eve
 one ``type`` of boolean, string, number, integer, object or array (or is an enum: ``oneOf``
 numeric ``const`` alternatives); an array's ``items`` is typed and is not itself an array; no
 other ``anyOf``, ``oneOf``, ``allOf`` or ``$ref``. The log tests
-(tests/test_viewer_logs.py) run it on every channel of the files written.
+(tests/test_viewer_logs.py) run it on every channel of the files written. ``decoded(rec)`` is a
+record's message as plain data, whatever its encoding: JSON, or protobuf decoded with the
+FileDescriptorSet of its schema (the ``protobuf`` package; field names as in the .proto).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -19,6 +22,8 @@ import jsonschema.validators
 import msgspec
 import numpy as np
 import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import Message as ProtoMessage
 from test_logs_fixture import expected
 from test_messages import SAMPLES
 
@@ -27,6 +32,39 @@ from causalstream.stream.messages import MESSAGE_TYPES, AgentStates, CausalGraph
 from causalstream.stream.viewer_json import from_viewer, schema_name, to_viewer, viewer_schema
 
 _TYPES = {"boolean", "string", "number", "integer", "object", "array"}
+
+
+@functools.cache
+def protobuf_class(name: str, schema: bytes) -> type[ProtoMessage]:
+    """The message class of ``name`` in a FileDescriptorSet (a protobuf channel's schema)."""
+    pool = descriptor_pool.DescriptorPool()
+    for f in descriptor_pb2.FileDescriptorSet.FromString(schema).file:
+        pool.Add(f)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+
+
+def _plain(msg: ProtoMessage) -> dict[str, Any]:
+    """Every field of a protobuf message (defaults too, a message field only when set) as plain data."""
+    out: dict[str, Any] = {}
+    for fd in msg.DESCRIPTOR.fields:
+        v = getattr(msg, fd.name)
+        repeated = fd.is_repeated
+        if fd.message_type is None:
+            out[fd.name] = list(v) if repeated else v
+        elif repeated:
+            out[fd.name] = [_plain(x) for x in v]
+        elif msg.HasField(fd.name):
+            out[fd.name] = _plain(v)
+    return out
+
+
+def decoded(rec: Any) -> dict[str, Any]:
+    """A viewer record's (or an MCAP message's, given its schema) message as plain data."""
+    if rec.message_encoding == "json":
+        return json.loads(rec.data)
+    assert (rec.schema_encoding, rec.message_encoding) == ("protobuf", "protobuf"), rec.schema_encoding
+    cls = protobuf_class(rec.schema_name, bytes(rec.schema_data))
+    return _plain(cls.FromString(bytes(rec.data)))
 
 
 def parser_problems(schema: dict[str, Any], path: str = "") -> list[str]:

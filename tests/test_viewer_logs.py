@@ -173,6 +173,12 @@ def test_mcap_core_reads_every_log_with_crcs_checked(logs: SimpleNamespace) -> N
                 assert ch["jsonParsed"] == ch["streamed"]
             elif ch["messageEncoding"] == "msgpack":
                 assert ch["schemaEncoding"] == "causalstream-msgpack", (path.name, ch)
+            else:  # the view's scene, predictions and picture: protobuf with the sdk's descriptor set
+                assert ch["messageEncoding"] == ch["schemaEncoding"] == "protobuf", (path.name, ch)
+                assert ch["protobufRefused"] is None and ch["protobufDecoded"] == ch["streamed"] > 0, (path.name, ch)
+        protobuf = {ch["topic"] for ch in r["channels"] if ch["messageEncoding"] == "protobuf"}
+        if path in (logs.recorded, logs.foxglove):  # the view's channels: the pictures and the scene at least
+            assert {"/view/scene", "/view/graph"} <= protobuf, (path.name, sorted(protobuf))
     # the parser rules in JS refuse the old schemas exactly as the issue says Lichtblick did
     fresh = run_node("read_mcap.mjs", str(Path(__file__).parent / "data" / "log_v1.mcap"))
     legacy = {c["topic"]: c["refused"] for c in json.loads(fresh.stdout)["channels"]}

@@ -10,9 +10,12 @@
 // Lichtblick's mcap-support perform (parseJsonSchema), rule for rule; what it refuses is listed
 // in `refused`. And, when @foxglove/studio-base is installed, through Foxglove's own
 // parseJsonSchema (foxglove_parser.mjs): `foxgloveRefused`, and each message through the
-// parser's postprocessValue (`foxgloveDecoded`), as the viewer does after JSON.parse.
+// parser's postprocessValue (`foxgloveDecoded`), as the viewer does after JSON.parse. A protobuf
+// channel's schema (a FileDescriptorSet) goes through protobufjs (`protobufRefused`: what it
+// could not load) and each message is decoded with the schema's type (`protobufDecoded`).
 // Exit status 1 on a CRC error or any read error, with the error in the JSON line.
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 
 import { McapIndexedReader, McapStreamReader } from "@mcap/core";
 import { decompress as zstdDecompress } from "fzstd";
@@ -21,6 +24,9 @@ import lz4 from "lz4js";
 import { loadFoxgloveParser } from "./foxglove_parser.mjs";
 
 const foxglove = loadFoxgloveParser();
+const require = createRequire(import.meta.url);
+const protobuf = require("protobufjs");
+const descriptor = require("protobufjs/ext/descriptor");
 
 const decompressHandlers = {
   zstd: (data, size) => zstdDecompress(data, new Uint8Array(Number(size))),
@@ -101,8 +107,17 @@ async function describe(file) {
         messageEncoding: rec.messageEncoding, metadata: Object.fromEntries(rec.metadata),
         streamed: 0, indexed: 0, jsonParsed: 0, refused: null, fields: 0,
         foxgloveRefused: null, foxgloveFields: 0, foxgloveDecoded: 0, post: null,
+        protobufRefused: null, protobufDecoded: 0, pb: null,
       });
       const ch = channels.get(rec.id);
+      if (schema?.encoding === "protobuf") {
+        try {
+          const set = descriptor.FileDescriptorSet.decode(schema.data);
+          ch.pb = protobuf.Root.fromDescriptor(set).lookupType(schema.name);
+        } catch (err) {
+          ch.protobufRefused = String(err.message ?? err);
+        }
+      }
       if (schema?.encoding === "jsonschema") {
         const json = JSON.parse(new TextDecoder().decode(schema.data));
         try {
@@ -132,6 +147,10 @@ async function describe(file) {
           ch.foxgloveDecoded += 1;
         }
       }
+      if (ch.messageEncoding === "protobuf" && ch.pb) {
+        ch.pb.decode(rec.data); // throws on a message its schema does not describe
+        ch.protobufDecoded += 1;
+      }
     } else if (rec.type === "Footer") footer = true;
   }
   if (!stream.done()) throw new Error(`stream reader stopped with ${stream.bytesRemaining()} bytes left`);
@@ -147,7 +166,7 @@ async function describe(file) {
     statisticsMessageCount: stats ? Number(stats.messageCount) : null,
     profile: indexed.header.profile, library: indexed.header.library,
     foxgloveParser: foxglove.source ?? null, foxgloveParserMissing: foxglove.reason ?? null,
-    channels: [...channels.values()].map(({ post, ...rest }) => rest),
+    channels: [...channels.values()].map(({ post, pb, ...rest }) => rest),
   };
 }
 

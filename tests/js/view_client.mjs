@@ -2,15 +2,23 @@
 // foxglove.sdk.v1 (foxglove-sdk's server answers foxglove.websocket.v1 with HTTP 400).
 //   node view_client.mjs ws://127.0.0.1:PORT SECONDS [slow|stall]
 // Subscribes to every advertised channel (and to those advertised later), decodes each message:
-// JSON.parse, then the channel's JSON Schema checked (every property's type, arrays' items);
-// a top-level string with contentEncoding base64 (foxglove.RawImage's data) is decoded as the
-// viewers do, and the sample holds its length in bytes instead.
+// a json channel: JSON.parse, then the channel's JSON Schema checked (every property's type,
+// arrays' items), a top-level string with contentEncoding base64 decoded as the viewers do; a
+// protobuf channel: protobufjs with the FileDescriptorSet the server advertised (base64 in the
+// advertisement, as the protocol has it), the message type named by the schema, every field
+// in the sample (defaults too, int64 as numbers). A bytes field (foxglove.RawImage's data) is
+// held in the sample as its length in bytes.
 // With `slow`, it reads nothing for SECONDS (a stalled viewer) before it counts. With `stall`, it
 // subscribes, then stops reading at its first message for SECONDS (a stalled subscriber), then reads on.
 // Prints one JSON line: {channels: {topic: {schemaName, encoding, messages, bad, sample}}, errors}.
+import { createRequire } from "node:module";
+
 import wsProtocol from "@foxglove/ws-protocol";
 import WebSocket from "ws";
 
+const require = createRequire(import.meta.url);
+const protobuf = require("protobufjs");
+const descriptor = require("protobufjs/ext/descriptor");
 const { FoxgloveClient } = wsProtocol;
 
 const [url, seconds, mode] = process.argv.slice(2);
@@ -53,10 +61,28 @@ function decodeBytes(schema, msg, path, errors) {
   }
 }
 
+/** The protobuf message type of a channel: its advertised FileDescriptorSet (base64), the schema's name. */
+function protobufType(ch) {
+  const set = descriptor.FileDescriptorSet.decode(Buffer.from(ch.schema, "base64"));
+  return protobuf.Root.fromDescriptor(set).lookupType(ch.schemaName);
+}
+
+function decodeProtobuf(type, data) {
+  const msg = type.toObject(type.decode(data), { longs: Number, enums: String, defaults: true, arrays: true });
+  for (const [k, v] of Object.entries(msg)) if (v instanceof Uint8Array) msg[k] = v.length;
+  return msg;
+}
+
 client.on("advertise", (channels) => {
   for (const ch of channels) {
-    const schema = ch.schemaEncoding === "jsonschema" ? JSON.parse(ch.schema) : undefined;
-    byId.set(ch.id, { ...ch, parsed: schema });
+    let schema, pb;
+    try {
+      schema = ch.schemaEncoding === "jsonschema" ? JSON.parse(ch.schema) : undefined;
+      pb = ch.encoding === "protobuf" ? protobufType(ch) : undefined;
+    } catch (e) {
+      out.errors.push(`${ch.topic}: schema: ${e}`);
+    }
+    byId.set(ch.id, { ...ch, parsed: schema, pb });
     out.channels[ch.topic] = { schemaName: ch.schemaName, encoding: ch.encoding, messages: 0, bad: 0, sample: null };
     bySub.set(client.subscribe(ch.id), ch.id);
   }
@@ -67,10 +93,16 @@ client.on("message", ({ subscriptionId, data }) => {
   const rec = out.channels[ch.topic];
   rec.messages += 1;
   try {
-    const msg = JSON.parse(new TextDecoder().decode(data));
     const errors = [];
-    typeOk(ch.parsed, msg, ch.topic, errors);
-    decodeBytes(ch.parsed, msg, ch.topic, errors);
+    let msg;
+    if (ch.encoding === "protobuf") {
+      if (ch.pb === undefined) throw new Error("no protobuf type");
+      msg = decodeProtobuf(ch.pb, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    } else {
+      msg = JSON.parse(new TextDecoder().decode(data));
+      typeOk(ch.parsed, msg, ch.topic, errors);
+      decodeBytes(ch.parsed, msg, ch.topic, errors);
+    }
     if (errors.length) { rec.bad += 1; out.errors.push(...errors.slice(0, 3)); }
     if (rec.sample === null) rec.sample = msg;
   } catch (e) {
