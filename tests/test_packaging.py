@@ -59,7 +59,7 @@ def test_the_wheel_ships_every_module_and_launch_file(tmp_path: Path) -> None:
     wanted = {f"{FOLDERS[folder]}/{p.relative_to(ROOT / folder).as_posix()}"
               for folder in FOLDERS for pattern in ("*.py", "*.yaml") for p in (ROOT / folder).rglob(pattern)}
     assert wanted <= names, f"missing from the wheel (a package not in pyproject's list?): {sorted(wanted - names)}"
-    assert {f"causalstream/launch/{n}" for n in ("demo.yaml", "replay.yaml", "talker.yaml")} <= names
+    assert {f"causalstream/launch/{n}" for n in ("demo.yaml", "replay.yaml", "talker.yaml", "foxglove_layout.json")} <= names
     assert not any(n.startswith(("causalstream/launch/demo_record", "tests/", "bench/")) for n in names)
 
 
