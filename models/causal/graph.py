@@ -129,12 +129,17 @@ def diff_graphs(previous: np.ndarray | None, current: np.ndarray,
     >>> d = diff_graphs(a, b, ["x", "y"]); d.added, d.removed, d.shd
     ([('x', 'y', 1, '-->')], [], 1)
     """
-    new = links_of(current, var_names)
     if previous is None:
+        new = links_of(current, var_names)
         return GraphDiff(added=sorted(new), removed=[], shd=len(new))
     if np.shape(previous) != np.shape(current):
         raise ParameterError("diff_graphs", f"graph shapes differ: {np.shape(previous)} vs {np.shape(current)}")
-    old = links_of(previous, var_names)
+    changed = np.asarray(previous) != np.asarray(current)
+    if not changed.any():
+        return GraphDiff()
+    # the links where the marks are equal are in both graphs: only the changed places count
+    new = links_of(np.where(changed, current, ""), var_names)
+    old = links_of(np.where(changed, previous, ""), var_names)
     added, removed = sorted(new - old), sorted(old - new)
     places = {(s, t, lag) for s, t, lag, _ in added} | {(s, t, lag) for s, t, lag, _ in removed}
     return GraphDiff(added=added, removed=removed, shd=len(places))

@@ -27,6 +27,9 @@ UNTESTED, TESTED, DETERMINISTIC_CODE, INSUFFICIENT = 0, 1, 2, 3
 STATUSES = ("untested", "tested", "deterministic", "insufficient")
 """Status names by code; a larger code wins when two tests of one link disagree."""
 
+_STATUS_NAMES = np.array(STATUSES, dtype="<U13")
+_STATUS_NAMES.flags.writeable = False  # indexed into a fresh array each report
+
 DETERMINISTIC = 1.0 - 1e-9
 """|partial correlation| at or above which a test is deterministic, not a finding."""
 
@@ -209,21 +212,21 @@ class Ledger:
 
     def _codes(self, val: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
         rows: TestRows | None = getattr(self.engine, "last", None)
-        code = np.full(b, TESTED, dtype=np.int8)
         if rows is None or len(rows.n) != b:
             n = np.full(b, int(round(float(getattr(getattr(self.engine, "stats", None), "n", -1)))), dtype=np.int64)
-            return code, n
-        with np.errstate(invalid="ignore"):
-            det = rows.degenerate | (np.abs(np.nan_to_num(val)) >= DETERMINISTIC)
-        code[det] = DETERMINISTIC_CODE
+            return np.full(b, TESTED, dtype=np.int8), n
+        # TESTED 1, DETERMINISTIC 2, then INSUFFICIENT over both (a NaN val is not deterministic)
+        code = (rows.degenerate | (np.abs(val) >= DETERMINISTIC)).astype(np.int8)
+        code += TESTED
         code[~(rows.df >= 1)] = INSUFFICIENT
         return code, np.asarray(rows.n, dtype=np.int64)
 
     def _record(self, cx: np.ndarray, cy: np.ndarray, n: np.ndarray, code: np.ndarray) -> None:
-        N = self.n_vars
-        i, tau, j, ylag = cx % N, cx // N, cy % N, cy // N
+        tau, i = np.divmod(cx, self.n_vars)
+        ylag, j = np.divmod(cy, self.n_vars)
         ok = (ylag == 0) & (tau <= self.tau_max)
-        i, j, tau, n, code = i[ok], j[ok], tau[ok], n[ok], code[ok]
+        if not ok.all():
+            i, j, tau, n, code = i[ok], j[ok], tau[ok], n[ok], code[ok]
         self.n_eff[i, j, tau] = n          # numpy keeps the last of repeated indices
         self.code[i, j, tau] = code
 
@@ -263,13 +266,15 @@ def link_report(code: np.ndarray, n_eff: np.ndarray, tau_min: int, assumed: np.n
     code[:, :, :tau_min] = UNTESTED
     idx = np.arange(code.shape[0])
     code[idx, idx, 0] = UNTESTED
-    status = np.array(STATUSES, dtype="<U13")[code]
+    status = _STATUS_NAMES[code]
     status[assumed] = "assumed"
     n_eff[code == UNTESTED] = 0
     n_eff[assumed] = 0
-    testable = ~assumed & (status != "untested")
-    counts = {s: int(np.count_nonzero(testable & (status == s))) for s in ("tested", "deterministic", "insufficient")}
-    total = int(np.count_nonzero(testable))
+    testable = ~assumed & (code != UNTESTED)
+    by_code = np.bincount(code[testable], minlength=len(STATUSES)).tolist()
+    counts = {"tested": by_code[TESTED], "deterministic": by_code[DETERMINISTIC_CODE],
+              "insufficient": by_code[INSUFFICIENT]}
+    total = sum(by_code)
     if total and counts["tested"] + counts["deterministic"] == 0:
         graph_status = "insufficient"
     elif counts["insufficient"] or counts["deterministic"]:
@@ -285,7 +290,7 @@ def link_report(code: np.ndarray, n_eff: np.ndarray, tau_min: int, assumed: np.n
         if counts[s]:
             parts.append(f"{counts[s]} of {total} links {s}")
     if graph_status == "ok":
-        rows = n_eff[status == "tested"]
+        rows = n_eff[testable & (code == TESTED)]
         parts.append(f"{counts['tested']} links tested on {int(rows.min())}-{int(rows.max())} rows" if len(rows)
                      else "no link to test")
     return {"n_eff": n_eff, "link_status": status, "graph_status": graph_status, "status_reason": "; ".join(parts)}

@@ -122,10 +122,16 @@ def window_flags(model: WindowedPCMCI, results: Mapping[str, Any]) -> list[str]:
     flags = ["nan_in_window"] if results["n_missing"] else []
     if results["n_degenerate"]:
         flags.append(f"degenerate_tests:{results['n_degenerate']}")
-    for name, col in zip(model.var_names, model.samples().T):
-        finite = col[np.isfinite(col)]
-        if len(finite) == 0 or finite.min() == finite.max():
-            flags.append(f"constant_variable:{name}")
+    samples = model.samples()
+    if len(samples):
+        # over the finite values; a column with none is constant too (its min +inf, its max -inf)
+        finite = np.isfinite(samples)
+        low = samples.min(axis=0, initial=np.inf, where=finite)
+        high = samples.max(axis=0, initial=-np.inf, where=finite)
+        const = low >= high
+    else:
+        const = np.ones(len(model.var_names), dtype=bool)
+    flags += [f"constant_variable:{name}" for name, c in zip(model.var_names, const.tolist()) if c]
     if results["n_samples"] < model.window:
         flags.append("partial_window")
     return flags

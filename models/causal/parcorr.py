@@ -132,41 +132,41 @@ class CovParCorr:
         """
         const = self.stats.constant
         b, dim = len(cx), len(const)
-        if zmask.shape[1] == dim:
-            zm = zmask & ~const
-        else:
-            zm = np.zeros((b, dim), dtype=bool)
-            zm[:, :zmask.shape[1]] = zmask
-            zm &= ~const
+        zm = np.zeros((b, dim), dtype=bool)
+        zm[:, :zmask.shape[1]] = zmask
         rows = np.arange(b)
         zm[rows, cx] = False
         zm[rows, cy] = False
-        live = ~(const[cx] | const[cy])
+        live = None
+        if const.any():
+            zm &= ~const
+            live = ~(const[cx] | const[cy])
         width = zm.sum(axis=1)
         val, n = np.zeros(b), np.full(b, float(self.stats.n))
         spanned = np.zeros(b, dtype=bool)
         # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
-        # everything, so the Schur complement is unchanged): few batches, few solves. One sort
-        # puts each test's Z columns first (ascending), then distinct padding columns (>= dim).
+        # everything, so the Schur complement is unchanged): few batches, few solves. Each
+        # test's Z columns in ascending order, then distinct padding columns (>= dim).
         bucket = _bucket_sizes(dim)[width]
-        sizes = sorted(set(bucket[live].tolist()))
+        sizes = np.flatnonzero(np.bincount(bucket if live is None else bucket[live], minlength=1)).tolist()
+        ztab = np.zeros((b, 0), dtype=np.intp)
         if sizes and sizes[-1]:
-            ar = _columns(dim, sizes[-1])
-            order = np.sort(np.where(zm, ar[:dim], ar[dim:2 * dim]), axis=1)
-            if sizes[-1] > dim:
-                order = np.hstack([order, np.broadcast_to(ar[2 * dim:], (b, sizes[-1] - dim))])
+            flat = np.flatnonzero(zm)
+            r = flat // dim
+            ztab = np.tile(np.arange(dim, dim + sizes[-1], dtype=np.intp), (b, 1))
+            ztab[r, np.arange(len(flat)) - (np.cumsum(width) - width)[r]] = flat - r * dim
         for size in sizes:
-            sel = rows if len(sizes) == 1 and live.all() else np.flatnonzero(live & (bucket == size))
-            idx = np.empty((len(sel), size + 2), dtype=np.intp)
-            idx[:, 0], idx[:, 1] = cx[sel], cy[sel]
-            if size:
-                idx[:, 2:] = order[sel, :size]  # pyright: ignore[reportPossiblyUnbound]
-            val[sel], n[sel], spanned[sel] = self._batch(idx, idx >= dim)
-        if len(self.stats.dirty) and not live.all():
+            if len(sizes) == 1 and live is None:
+                sel = rows
+            else:
+                sel = np.flatnonzero(bucket == size) if live is None else np.flatnonzero(live & (bucket == size))
+            val[sel], n[sel], spanned[sel] = self._batch(cx[sel], cy[sel], ztab[sel, :size])
+        if len(self.stats.dirty) and live is not None and not live.all():
             n[~live] = self._row_counts(cx[~live], cy[~live], zm[~live])
         df = n - 2.0 - width
         pval = t_pvalue(val, df)
-        pval[~live] = 1.0
+        if live is not None:
+            pval[~live] = 1.0
         self.last = TestRows(n=np.rint(n).astype(np.int64), df=df, degenerate=spanned)
         self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
         return val, pval
@@ -228,11 +228,51 @@ class CovParCorr:
         with np.errstate(divide="ignore"):
             return float(n * np.log(rss) + 2.0 * (len(cz) + 1))
 
-    def _batch(self, idx: np.ndarray, pad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Partial correlations of a batch of equal-width (padded) tests, their row counts, and
-        which had X or Y inside the span of Z."""
+    def _batch(self, cx: np.ndarray, cy: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Partial correlations of a batch of tests of equal (padded) width, their row counts, and
+        which had X or Y inside the span of Z. ``z`` [B, k]: Z's columns, padding columns >= D."""
+        k = z.shape[1]
+        if len(self.stats.dirty) or k == 1:
+            return self._batch_solve(cx, cy, z)
+        ext = self._padded_corr()
+        n = np.full(len(cx), self.stats.n)
+        if k == 0:
+            m00, m11, m01 = ext[cx, cx], ext[cy, cy], ext[cx, cy]
+        else:
+            # the Cholesky factor of [[ZZ, Zxy], [xyZ, xy]] (Z first) ends in the factor of the
+            # Schur complement S = C_xy|Z: S00 = l00^2, S01 = l00 l10, S11 = l10^2 + l11^2
+            idx = np.empty((len(cx), k + 2), dtype=np.intp)
+            idx[:, :k], idx[:, k], idx[:, k + 1] = z, cx, cy
+            corr = ext.take(idx[:, :, None] * len(ext) + idx[:, None, :])
+            try:
+                low = np.linalg.cholesky(corr)
+            except np.linalg.LinAlgError:   # Z (or Z and X or Y) singular: the solve settles it
+                return self._batch_solve(cx, cy, z)
+            l00, l10, l11 = low[:, k, k], low[:, k + 1, k], low[:, k + 1, k + 1]
+            m00, m11, m01 = l00 * l00, l10 * l10 + l11 * l11, l00 * l10
+        return self._finish_batch(m00, m11, m01, n)
+
+    @staticmethod
+    def _finish_batch(m00: np.ndarray, m11: np.ndarray, m01: np.ndarray, n: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # X or Y (numerically) inside the span of Z: no residual left to correlate; report
+        # independence rather than a NaN (tigramite would correlate rounding noise).
+        degenerate = ~((m00 > RESIDUAL_FLOOR) & (m11 > RESIDUAL_FLOOR))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = np.minimum(np.maximum(m01 / np.sqrt(m00 * m11), -1.0), 1.0)   # np.clip, without its wrappers
+        val[degenerate] = 0.0
+        return val, n, degenerate
+
+    def _batch_solve(self, cx: np.ndarray, cy: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_batch` by a solve on Z's block: the rows of each test (NaN in the window), one
+        condition, or a Z that a Cholesky factor does not take."""
+        dim = len(self.stats.constant)
+        idx = np.empty((len(cx), z.shape[1] + 2), dtype=np.intp)
+        idx[:, 0], idx[:, 1], idx[:, 2:] = cx, cy, z
+        pad = idx >= dim
         if len(self.stats.dirty) == 0:
-            corr, n = self._padded_corr()[idx[:, :, None], idx[:, None, :]], np.full(len(idx), self.stats.n)
+            ext = self._padded_corr()
+            corr, n = ext.take(idx[:, :, None] * len(ext) + idx[:, None, :]), np.full(len(idx), self.stats.n)
         else:
             sub, n = self._sub_cov(np.where(pad, 0, idx), pad)
             sub = np.where(pad[:, :, None] | pad[:, None, :], np.eye(idx.shape[1]), sub)
@@ -251,14 +291,7 @@ class CovParCorr:
             except np.linalg.LinAlgError:
                 sol = np.linalg.pinv(a) @ b
             m = corr[:, :2, :2] - np.swapaxes(b, 1, 2) @ sol
-        # X or Y (numerically) inside the span of Z: no residual left to correlate; report
-        # independence rather than a NaN (tigramite would correlate rounding noise).
-        m00, m11 = m[:, 0, 0], m[:, 1, 1]
-        degenerate = ~((m00 > RESIDUAL_FLOOR) & (m11 > RESIDUAL_FLOOR))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            val = np.minimum(np.maximum(m[:, 0, 1] / np.sqrt(m00 * m11), -1.0), 1.0)   # np.clip, without its wrappers
-        val[degenerate] = 0.0
-        return val, n, degenerate
+        return self._finish_batch(m[:, 0, 0], m[:, 1, 1], m[:, 0, 1], n)
 
     def _row_counts(self, cx: np.ndarray, cy: np.ndarray, zm: np.ndarray) -> np.ndarray:
         """Rows in which every column of each test (x, y, Z) is observed."""

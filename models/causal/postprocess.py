@@ -9,6 +9,8 @@ readings of a finished graph: those are in graph.py.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from causalstream.models.errors import ParameterError
@@ -73,15 +75,25 @@ def symmetrize_contemp(p_matrix: np.ndarray, val_matrix: np.ndarray, present: np
     >>> symmetrize_contemp(p, v); float(p[0, 1, 0]), float(v[0, 1, 0])
     (0.3, 0.5)
     """
-    n = p_matrix.shape[0]
-    if present is None:
-        present = ~np.eye(n, dtype=bool)
     # tigramite's double loop visits (i, j) before (j, i) for i < j and no other visit touches
     # that pair: the two visits, one array operation each over the upper triangle.
-    i, j = np.triu_indices(n, 1)
-    p_ij, p_ji, v_ij, v_ji = p_matrix[i, j, 0], p_matrix[j, i, 0], val_matrix[i, j, 0], val_matrix[j, i, 0]
-    first = present[i, j] & (p_ij >= p_ji)
+    i, j = _upper(p_matrix.shape[0])
+    p0, v0 = p_matrix[:, :, 0], val_matrix[:, :, 0]
+    p_ij, p_ji, v_ij, v_ji = p0[i, j], p0[j, i], v0[i, j], v0[j, i]
+    first = p_ij >= p_ji if present is None else present[i, j] & (p_ij >= p_ji)
     p_ji, v_ji = np.where(first, p_ij, p_ji), np.where(first, v_ij, v_ji)
-    second = present[j, i] & (p_ji >= p_ij)
+    second = p_ji >= p_ij if present is None else present[j, i] & (p_ji >= p_ij)
     p_ij, v_ij = np.where(second, p_ji, p_ij), np.where(second, v_ji, v_ij)
-    p_matrix[i, j, 0], p_matrix[j, i, 0], val_matrix[i, j, 0], val_matrix[j, i, 0] = p_ij, p_ji, v_ij, v_ji
+    p0[i, j], p0[j, i], v0[i, j], v0[j, i] = p_ij, p_ji, v_ij, v_ji
+
+
+@lru_cache(maxsize=64)
+def _upper(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs i < j of n variables (cached: the same arrays serve every window).
+
+    >>> [a.tolist() for a in _upper(3)]
+    [[0, 0, 1], [1, 2, 2]]
+    """
+    i, j = np.triu_indices(n, 1)
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
