@@ -121,6 +121,18 @@ class CovariancePCMCI(PCMCI):
         frame = DataFrame(np.zeros((2 * tau_max + n_vars + 2, n_vars)), var_names=list(var_names) if var_names else None)
         super().__init__(dataframe=frame, cond_ind_test=CovarianceCITest())
         self.links: LinkAssumptions | None = None
+        self._default: dict[tuple[int, int], LinkAssumptions] = {}
+
+    def default_links(self, tau_min: int, tau_max: int) -> LinkAssumptions:
+        """Every link from tau_min to tau_max (LinkAssumptions.default), made once: its arrays are cached.
+
+        >>> pc = CovariancePCMCI(n_vars=2, tau_max=1); pc.default_links(0, 1) is pc.default_links(0, 1)
+        True
+        """
+        got = self._default.get((tau_min, tau_max))
+        if got is None:
+            got = self._default[(tau_min, tau_max)] = LinkAssumptions.default(self.N, tau_min, tau_max)
+        return got
 
     def run_pc_stable(self, selected_links: object = None, link_assumptions: object = None, tau_min: int = 1,
                       tau_max: int = 1, save_iterations: bool = False, pc_alpha: float | None = 0.2,
@@ -216,7 +228,7 @@ def run_direct(pcmci: CovariancePCMCI, engine: CovParCorr, tau_min: int, tau_max
         raise ParameterError("PCMCI+", f"need 0 <= tau_min <= tau_max, got {tau_min}, {tau_max}")
     pc = run_pc1_select(engine, n, tau_min, tau_max, pc_alpha, max_conds_dim, links)
     pcmci.all_parents, pcmci.p_matrix, pcmci.val_matrix = pc.parents, pc.p_matrix, pc.val_matrix
-    full = links if links is not None else LinkAssumptions.default(n, tau_min, tau_max)
+    full = links if links is not None else pcmci.default_links(tau_min, tau_max)
     cap = n * (tau_max - tau_min + 1)      # tigramite's default max_conds_py / px
     py = cap if max_conds_py is None else max_conds_py
     px = cap if max_conds_px is None else max_conds_px

@@ -165,7 +165,8 @@ class Asker:
         """ParCorr on a window without NaN answers a test_one with X or Y in the span of Z p 1
         even when df < 1 (its batch says NaN there): keep the sequential path's answer."""
         last = getattr(self.inner, "last", None)
-        if type(self.inner) is CovParCorr and not len(self.inner.stats.dirty) and last is not None:
+        if type(self.inner) is CovParCorr and last is not None and last.degenerate.any() \
+                and not len(self.inner.stats.dirty):
             return np.where(last.degenerate & (val == 0.0), 1.0, pval)
         return pval
 

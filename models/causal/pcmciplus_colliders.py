@@ -18,6 +18,7 @@ with ``conflict_resolution`` a link oriented both ways becomes 'x-x'.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,16 +50,12 @@ class Colliders:
     ambiguous: list[Triple]
 
 
-def _adjacent(graph: np.ndarray, include_conflicts: bool, contemp: bool) -> list[list[Node]]:
-    """tigramite's _get_adj_time_series(_contemp): per j the (i, -tau) linked to j, in np.where order."""
-    ok = graph != ""
-    if not include_conflicts:
-        ok &= (graph != "x-x") & (graph != "x?x")
-    out = []
-    for j in range(graph.shape[0]):
-        ii, tt = np.nonzero(ok[:, j, :1] if contemp else ok[:, j, :])
-        out.append([(int(i), -int(t)) for i, t in zip(ii, tt)])
-    return out
+def _adjacent(g: list, include_conflicts: bool, contemp: bool) -> list[list[Node]]:
+    """tigramite's _get_adj_time_series(_contemp) on the graph as lists: per j the (i, -tau) linked to j,
+    in np.where order (i, then tau)."""
+    n, lags = len(g), (1 if contemp else len(g[0][0]))
+    skip = ("",) if include_conflicts else ("", "x-x", "x?x")
+    return [[(i, -t) for i in range(n) for t in range(lags) if g[i][j][t] not in skip] for j in range(n)]
 
 
 def unshielded_triples(graph: np.ndarray) -> list[Triple]:
@@ -68,10 +65,13 @@ def unshielded_triples(graph: np.ndarray) -> list[Triple]:
     >>> unshielded_triples(g)
     [((2, 0), 1, 0), ((0, 0), 1, 2)]
     """
-    adjt = _adjacent(graph, include_conflicts=False, contemp=False)
-    return [((i, ti), k, j) for j in range(graph.shape[0]) for k, tk in adjt[j] if tk == 0 and graph[k, j, 0] == "o-o"
-            for i, ti in adjt[k] if (i, ti) != (j, 0) and graph[i, j, -ti] == ""
-            and graph[i, k, -ti] in ("o-o", "-->")]
+    return _triples(graph.tolist())
+
+
+def _triples(g: list) -> list[Triple]:
+    adjt = _adjacent(g, include_conflicts=False, contemp=False)
+    return [((i, ti), k, j) for j in range(len(g)) for k, tk in adjt[j] if tk == 0 and g[k][j][0] == "o-o"
+            for i, ti in adjt[k] if (i, ti) != (j, 0) and g[i][j][-ti] == "" and g[i][k][-ti] in ("o-o", "-->")]
 
 
 def possible_tests(asker: Asker, links: dict[Pair, str], removable: Callable[[Pair], bool], lag0: list[list[int]],
@@ -120,26 +120,24 @@ def possible_tests(asker: Asker, links: dict[Pair, str], removable: Callable[[Pa
     return tests
 
 
-def _subsets(s: list[Node]) -> list[list[Node]]:
+def _subsets(s: tuple[Node, ...]) -> list[tuple[Node, ...]]:
     """tigramite's subsets(): every subset of s, in the order of a Python set of the tuples ([] for no s)."""
     if len(s) == 0:
         return []
     every: list[tuple[Node, ...]] = []
     for size in range(len(s) + 1):
         every += list(itertools.combinations(s, size))
-    return [list(sub) for sub in list(set(every))]
+    return list(set(every))
 
 
-def _neighbour_subsets(adjt: list[list[Node]], triple: Triple) -> list[list[Node]]:
-    (i, tau), _, j = triple
-    found = _subsets([(m, tm) for m, tm in adjt[j] if not (m == i and tau == tm)])
-    if tau == 0:
-        found += _subsets([(m, tm) for m, tm in adjt[i] if not (m == j and tm == 0)])
-    unique: list[list[Node]] = []
-    for sub in found:
-        if sub not in unique:
-            unique.append(sub)
-    return unique
+@functools.lru_cache(maxsize=4096)
+def _neighbour_subsets(of_j: tuple[Node, ...], of_i: tuple[Node, ...] | None
+                       ) -> tuple[tuple[tuple[Node, ...], ...], tuple[int, ...]]:
+    """The distinct subsets of j's adjacencies and (lag 0) of i's, in tigramite's order, and each
+    one's lag-0 columns as bits. Cached: a set of int tuples iterates the same way every time."""
+    found = _subsets(of_j) + (_subsets(of_i) if of_i is not None else [])
+    unique = tuple(dict.fromkeys(found))
+    return unique, tuple(sum(1 << m for m, _ in sub) for sub in unique)
 
 
 def _decide(rule: str, fraction: float | None) -> str:
@@ -188,20 +186,28 @@ def collider_phase(asker: Asker, graph: np.ndarray, sepsets: dict[tuple[Node, in
         raise ParameterError("PCMCI+", f"contemp_collider_rule must be one of {RULES}, got {rule!r}")
     for mark, settled in (("o?o", "o-o"), ("-?>", "-->"), ("<?-", "<--")):
         graph[graph == mark] = settled
-    triples = unshielded_triples(graph)
+    g = graph.tolist()      # single entries read from lists: numpy is slow at that
+    triples = _triples(g)
     v_structures: list[Triple] = []
     ambiguous: list[Triple] = []
     if rule == "none":
         v_structures = [t for t in triples if (t[1], 0) not in sepsets[(t[0], t[2])]]
     else:
-        adjt = _adjacent(graph, include_conflicts=True, contemp=True)
-        subsets = [_neighbour_subsets(adjt, t) for t in triples]
-        tests = [[asker.test(i, -tau, j, S) for S in subs] for ((i, tau), _, j), subs in zip(triples, subsets)]
-        asker.prefetch(t for ts in tests for t in ts)
-        for triple, subs, ts in zip(triples, subsets, tests):
+        adjt = _adjacent(g, include_conflicts=True, contemp=True)
+        n, shift = asker.n_vars, 2 * asker.shift
+        plan = []
+        for triple in triples:
+            (i, tau), k, j = triple
+            subs, bits = _neighbour_subsets(tuple(nd for nd in adjt[j] if not (nd[0] == i and tau == nd[1])),
+                                            tuple(nd for nd in adjt[i] if nd[0] != j) if tau == 0 else None)
+            cx = -tau * n + i
+            tail, pk, xy = asker.tail(i, -tau, j), asker.key(cx, j, 0), (1 << cx) | (1 << j)
+            plan.append((triple, subs, [(cx, j, z, (z << shift) | pk) for z in ((tail | b) & ~xy for b in bits)]))
+        asker.prefetch(t for _, _, ts in plan for t in ts)
+        for triple, subs, ts in plan:
             k = triple[1]
             separating = [S for S, t in zip(subs, ts) if not asker.ask(t)[2]]
-            fraction = float(np.sum([(k, 0) in S for S in separating])) / len(separating) if separating else None
+            fraction = sum((k, 0) in S for S in separating) / len(separating) if separating else None
             verdict = _decide(rule, fraction)
             if verdict == "ambiguous":
                 ambiguous.append(triple)

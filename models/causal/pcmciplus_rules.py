@@ -25,44 +25,40 @@ Node = tuple[int, int]
 Triple = tuple[Node, int, int]
 
 
-def _adjacent(graph: np.ndarray, contemp: bool) -> list[list[Node]]:
-    """Per j, the (i, -tau) with a non-conflicting entry graph[i, j, tau], in np.where order."""
-    ok = (graph != "") & (graph != "x-x") & (graph != "x?x")
-    out = []
-    for j in range(graph.shape[0]):
-        ii, tt = np.nonzero(ok[:, j, :1] if contemp else ok[:, j, :])
-        out.append([(int(i), -int(t)) for i, t in zip(ii, tt)])
-    return out
+def _adjacent(g: list, contemp: bool) -> list[list[Node]]:
+    """Per j, the (i, -tau) with a non-conflicting entry g[i][j][tau], in np.where order (i, then tau)."""
+    n, lags = len(g), (1 if contemp else len(g[0][0]))
+    return [[(i, -t) for i in range(n) for t in range(lags) if g[i][j][t] not in ("", "x-x", "x?x")] for j in range(n)]
 
 
-def _rule1_triples(g: np.ndarray) -> list[Triple]:
+def _rule1_triples(g: list) -> list[Triple]:
     adj = _adjacent(g, False)
-    return [((i, ti), k, j) for j in range(g.shape[0]) for k, tk in adj[j] if tk == 0 and g[j, k, 0] == "o-o"
-            for i, ti in adj[k] if (i, ti) != (j, 0) and g[i, j, -ti] == "" and g[i, k, -ti] == "-->"]
+    return [((i, ti), k, j) for j in range(len(g)) for k, tk in adj[j] if tk == 0 and g[j][k][0] == "o-o"
+            for i, ti in adj[k] if (i, ti) != (j, 0) and g[i][j][-ti] == "" and g[i][k][-ti] == "-->"]
 
 
-def _rule2_triples(g: np.ndarray) -> list[Triple]:
+def _rule2_triples(g: list) -> list[Triple]:
     adj = _adjacent(g, True)
-    return [((i, 0), k, j) for j in range(g.shape[0]) for k, _ in adj[j] if g[k, j, 0] == "-->"
-            for i, ti in adj[k] if g[i, k, 0] == "-->" and (i, ti) != (j, 0)
-            and g[i, j, 0] == "o-o" and g[j, i, 0] == "o-o"]
+    return [((i, 0), k, j) for j in range(len(g)) for k, _ in adj[j] if g[k][j][0] == "-->"
+            for i, ti in adj[k] if g[i][k][0] == "-->" and (i, ti) != (j, 0)
+            and g[i][j][0] == "o-o" and g[j][i][0] == "o-o"]
 
 
-def _rule3_chains(g: np.ndarray) -> list[tuple[Triple, Triple]]:
+def _rule3_chains(g: list) -> list[tuple[Triple, Triple]]:
     adj = _adjacent(g, True)
-    return [(((i, 0), k, j), ((i, 0), m, j)) for j in range(g.shape[0]) for i, _ in adj[j] if g[j, i, 0] == "o-o"
+    return [(((i, 0), k, j), ((i, 0), m, j)) for j in range(len(g)) for i, _ in adj[j] if g[j][i][0] == "o-o"
             for k, _ in adj[j] for m, _ in adj[j]
-            if k != m and k != i and m != i and g[k, j, 0] == "-->" and g[m, j, 0] == "-->"
-            and g[k, i, 0] == "o-o" and g[m, i, 0] == "o-o" and g[k, m, 0] == ""]
+            if k != m and k != i and m != i and g[k][j][0] == "-->" and g[m][j][0] == "-->"
+            and g[k][i][0] == "o-o" and g[m][i][0] == "o-o" and g[k][m][0] == ""]
 
 
-def _orient(g: np.ndarray, a: int, b: int, oriented: set[tuple[int, int]], conflict_resolution: bool) -> None:
-    """Orient a --> b unless a-b was oriented in this phase; a reversal becomes 'x-x'."""
+def _orient(g: list, out: np.ndarray, a: int, b: int, oriented: set[tuple[int, int]], conflict_resolution: bool) -> None:
+    """Orient a --> b (in the lists g and the array out) unless a-b was oriented in this phase; a reversal becomes 'x-x'."""
     if (b, a) not in oriented and (a, b) not in oriented:
-        g[a, b, 0], g[b, a, 0] = "-->", "<--"
+        g[a][b][0], g[b][a][0] = out[a, b, 0], out[b, a, 0] = "-->", "<--"
         oriented.add((a, b))
     if conflict_resolution and (b, a) in oriented:
-        g[b, a, 0] = g[a, b, 0] = "x-x"
+        g[b][a][0] = g[a][b][0] = out[b, a, 0] = out[a, b, 0] = "x-x"
 
 
 def orient_rules(graph: np.ndarray, ambiguous: Iterable[Triple] = (), conflict_resolution: bool = True) -> np.ndarray:
@@ -73,7 +69,8 @@ def orient_rules(graph: np.ndarray, ambiguous: Iterable[Triple] = (), conflict_r
     >>> str(orient_rules(g)[1, 2, 0]), str(orient_rules(g, [((0, -1), 1, 2)])[1, 2, 0])
     ('-->', 'o-o')
     """
-    g = np.copy(graph)
+    out = np.copy(graph)
+    g = graph.tolist()      # single entries read from lists: numpy is slow at that
     amb = {((int(i), int(t)), int(k), int(j)) for (i, t), k, j in ambiguous}
     oriented: set[tuple[int, int]] = set()
     more = True
@@ -81,12 +78,12 @@ def orient_rules(graph: np.ndarray, ambiguous: Iterable[Triple] = (), conflict_r
         more = False
         for (_, _), k, j in (t for t in _rule1_triples(g) if t not in amb):
             more = True
-            _orient(g, k, j, oriented, conflict_resolution)
+            _orient(g, out, k, j, oriented, conflict_resolution)
         for (i, _), _, j in (t for t in _rule2_triples(g) if t not in amb):
             more = True
-            _orient(g, i, j, oriented, conflict_resolution)
+            _orient(g, out, i, j, oriented, conflict_resolution)
         for first, _ in (c for c in _rule3_chains(g) if c[0] not in amb and c[1] not in amb):
             more = True
             (i, _), _, j = first
-            _orient(g, i, j, oriented, conflict_resolution)
-    return g
+            _orient(g, out, i, j, oriented, conflict_resolution)
+    return out
