@@ -118,3 +118,28 @@ def test_sepset_votes_equal_tigramite(seed: int) -> None:
         assert getattr(ours, name) == getattr(ref, name), name
     assert (ledgers[0].n_eff == ledgers[1].n_eff).all() and (ledgers[0].code == ledgers[1].code).all()
     assert ours._remembered_votes() > 0, "no vote ran its tests: a weak state"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_triples_of_sparse_graphs_equal_tigramite(seed: int) -> None:
+    """Sparse graphs, where several nodes have the same (or no) links: what is kept per row of a node's links
+    must not be another node's answer (triples and quadruples of every pattern = tigramite's, in order)."""
+    from test_causal_lpcmci_graph import QUADRUPLES, TRIPLES
+    n, tau_max = 4 + seed % 3, 1 + seed % 2
+    ours, ref = pair(n, tau_max, random_graph(n, tau_max, 500 + seed, density=0.12 + 0.04 * (seed % 3)))
+    for patterns in TRIPLES + [("***", "***", ""), ("***", "***", "***")]:
+        assert ours._find_triples(*patterns) == ref._find_triples(*patterns), patterns
+    for patterns in QUADRUPLES:
+        assert ours._find_quadruples(*patterns) == ref._find_quadruples(*patterns), patterns
+
+
+def test_nodes_with_the_same_links_keep_their_own_triples() -> None:
+    """0 and 1 both linked to 2 and 3 alike: their rows of links are equal, their triples are not."""
+    graph = random_graph(4, 1, 0, density=0.0)
+    for a in (0, 1):
+        for b in (2, 3):
+            graph[b][(a, 0)], graph[a][(b, 0)] = "o->", "<-o"
+    ours, ref = pair(4, 1, graph)
+    for patterns in [("***", "***", ""), ("**>", "<**", ""), ("<**", "**>", "")]:
+        got = ours._find_triples(*patterns)
+        assert got == ref._find_triples(*patterns) and len(got) >= 4, patterns

@@ -140,8 +140,44 @@ class CovarianceLPCMCI(VotingLPCMCI):
         ends = self._ends
         key = (A, B, ends[A[0]], ends[B[0]])
         got = self._parents.get(key)
+        if got is None:   # tigramite's sets, made by the same insertions (from the tails kept per variable)
+            bound = -self.tau_max
+            if self.parents_of_lagged or A[1] == B[1]:
+                lag_a, lag_b = A[1], B[1]
+                got = {(var, lag + lag_a) for (var, lag) in self._tails(A[0]) if lag + lag_a >= bound}
+                got = got.union({(var, lag + lag_b) for (var, lag) in self._tails(B[0]) if lag + lag_b >= bound})
+            else:
+                late = B if A[1] < B[1] else A
+                got = {(var, lag + late[1]) for (var, lag) in self._tails(late[0]) if lag + late[1] >= bound}
+            self._parents[key] = got
+        return got
+
+    def _tails(self, var: int) -> list[tuple[int, int]]:
+        """The nodes whose link into (var, 0) has a tail there (``-``), in graph_dict's order; kept as :meth:`_get_parents` is.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp._ends = [0, 0]
+        >>> lp.graph_dict = {0: {(1, 0): "<--", (1, -1): "-->"}, 1: {(0, 0): "-->", (0, -1): "o->"}}
+        >>> lp._tails(0), lp._tails(1)
+        ([(1, -1)], [(0, 0)])
+        """
+        key = ("tails", var, self._ends[var])
+        got = self._parents.get(key)
         if got is None:
-            got = self._parents[key] = super()._get_parents(A, B)
+            got = self._parents[key] = [node for node, link in self.graph_dict[var].items() if link and link[0] == "-"]
+        return got
+
+    def _not_heads(self, var: int) -> list[tuple[int, int]]:
+        """The nodes linked into (var, 0) without an arrowhead there (``<``), in graph_dict's order; kept as :meth:`_tails`.
+
+        >>> lp = CovarianceLPCMCI(2, 1); lp._ends = [0, 0]
+        >>> lp.graph_dict = {0: {(1, 0): "<--", (1, -1): "-->"}, 1: {(0, 0): "-->", (0, -1): "o->"}}
+        >>> lp._not_heads(0), lp._not_heads(1)
+        ([(1, -1)], [(0, 0), (0, -1)])
+        """
+        key = ("not-heads", var, self._ends[var])
+        got = self._parents.get(key)
+        if got is None:
+            got = self._parents[key] = [node for node, link in self.graph_dict[var].items() if link and link[0] != "<"]
         return got
 
     def _get_a_pds_t(self, A: tuple[int, int], B: tuple[int, int]) -> set:
@@ -155,8 +191,10 @@ class CovarianceLPCMCI(VotingLPCMCI):
         """
         key = ("a-pds-t", A, B, self._ends[A[0]])
         got = self._parents.get(key)
-        if got is None:
-            got = self._parents[key] = super()._get_a_pds_t(A, B)
+        if got is None:   # tigramite's set, made by the same insertions
+            lag_a, bound = A[1], -self.tau_max
+            got = self._parents[key] = {node for (var, lag) in self._not_heads(A[0])
+                                        if (node := (var, lag + lag_a)) != B and lag + lag_a >= bound}
         return got
 
     def _get_default_and_search_sets(self, A: tuple[int, int], B: tuple[int, int], phase: str) -> tuple[set, set]:

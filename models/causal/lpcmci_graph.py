@@ -29,14 +29,14 @@ __all__ = ["GraphSearchLPCMCI"]
 _MAX_FOUND = 2000  # (graph, patterns) searches kept (GraphSearchLPCMCI._found; ~150 a refresh), then started afresh
 _MAX_GRAPHS = 200  # graphs' link lists kept (GraphSearchLPCMCI._graphs, a few kB each at N=8), then started afresh
 _REVERSED: dict[str, str] = {}  # link -> tigramite's _reverse_link of it
-_MATCHES: dict[tuple[str, str], bool] = {}
+_MATCHES: dict[tuple[str, str], bool] = {}  # (pattern, link) -> tigramite's _match_link: a pure function of both
 _MATCHERS: dict[str, _Matcher] = {}  # pattern -> its links' _match_link (GraphSearchLPCMCI._matching)
 _MAX_ROWS = 50_000   # distinct rows of a node's links (and their adjacencies by pattern) kept, then started afresh
 _ROWS: dict[tuple, int] = {}   # a node's links (out, in) -> its number
 _ROW_IDS = itertools.count()   # numbers never reused: a row forgotten is a miss, not another row's answer
 _AT_ZERO: dict[tuple[int, str], list[tuple[int, int]]] = {}  # (row number, pattern) -> _adjacent_at_zero's answer
-_AFTER_CIRCLE = ["o*o", "o*>", "-*>"]  # the patterns a potentially directed path allows after an o*o step (tigramite's)
-_AFTER_ARROW = ["-*>"]                 # ... and after an o*> or -*> step  # (pattern, link) -> tigramite's _match_link: a pure function of both
+_STEPS: dict[tuple, list[tuple]] = {}  # (row number, node, pattern, lag, tau_max) -> GraphSearchLPCMCI._steps' answer
+_LINKED: dict[tuple, frozenset] = {}   # (row number, node, pattern, tau_max, N) -> GraphSearchLPCMCI._linked_as' answer
 
 
 class GraphSearchLPCMCI(LPCMCI):
@@ -177,76 +177,6 @@ class GraphSearchLPCMCI(LPCMCI):
             found = self._remember(key, self._triples(pattern_ij, pattern_jk, pattern_ik, graph))
         return list(found)
 
-    def _find_quadruples(self, pattern_ij: str, pattern_jk: str, pattern_ik: str, pattern_il: str, pattern_jl: str,
-                         pattern_kl: str) -> list[tuple]:
-        """tigramite's ``_find_quadruples``, found once per graph and patterns.
-
-        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
-        >>> lp = CovarianceLPCMCI(2, 0); lp.tau_max = 0; lp.graph_dict = {0: {(1, 0): "o-o"}, 1: {(0, 0): "o-o"}}
-        >>> lp._find_quadruples("**>", "<**", "", "+*o", "o*+", "+*o")
-        []
-        """
-        patterns = (pattern_ij, pattern_jk, pattern_ik, pattern_il, pattern_jl, pattern_kl)
-        key = (self._graph_key(), "quadruples", *patterns)
-        found = self._found.get(key)
-        if found is None:
-            found = self._remember(key, super()._find_quadruples(*patterns))
-        return list(found)
-
-    def _get_potentially_directed_uncovered_paths(self, start_node: tuple[int, int], end_node: tuple[int, int],
-                                                  initial_allowed_patterns: Any) -> list[list[tuple[int, int]]]:
-        """tigramite's search of the potentially directed uncovered paths from start_node to end_node, in its order.
-
-        Its depth-first recursion, each path appended where tigramite's lists are concatenated;
-        the patterns a step allows are kept from the step before when a link matches none (as
-        tigramite's local variable is).
-
-        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
-        >>> lp = CovarianceLPCMCI(3, 0); lp.tau_max = 0
-        >>> lp.graph_dict = {0: {(1, 0): "o-o", (2, 0): ""}, 1: {(0, 0): "o-o", (2, 0): "<--"}, 2: {(0, 0): "", (1, 0): "-->"}}
-        >>> lp._initialize_full_graph(); lp._get_potentially_directed_uncovered_paths((0, 0), (2, 0), ["o*o"])
-        [[(0, 0), (1, 0), (2, 0)]]
-        """
-        assert start_node != end_node
-        full, gd, tau_max, reverse = self.graph_full_dict, self.graph_dict, self.tau_max, self._reverse_link
-        circle, to_head, tail_head = self._matching("o*o"), self._matching("o*>"), self._matching("-*>")
-        after_circle, after_arrow = [self._matching(p) for p in _AFTER_CIRCLE], [self._matching(p) for p in _AFTER_ARROW]
-        paths: list[list[tuple[int, int]]] = []
-
-        def search(path_taken: list[tuple[int, int]], allowed: list[_Matcher]) -> None:
-            start = path_taken[-1]
-            if start == end_node:
-                paths.append(path_taken)
-                return
-            s_var, s_lag = start
-            before = path_taken[-2] if len(path_taken) >= 2 else None
-            new_allowed: Any = None
-            for var, lag in full[s_var]:
-                t = lag + s_lag
-                if t < -tau_max or t > 0:
-                    continue
-                nxt = (var, t)
-                if nxt in path_taken:
-                    continue
-                if before is not None:   # _get_link(before, nxt) != '' (both within tau_max: a graph_dict entry)
-                    d = before[1] - t
-                    if (gd[var][(before[0], d)] if d <= 0 else gd[before[0]][(var, -d)]) != "":
-                        continue
-                d = s_lag - t   # _get_link(start, nxt)
-                link = gd[var][(s_var, d)] if d <= 0 else reverse(gd[s_var][(var, -d)])
-                if not any([m[link] for m in allowed]):  # noqa: C419  (every pattern asked, as there)
-                    continue
-                if circle[link]:
-                    new_allowed = after_circle
-                elif to_head[link] or tail_head[link]:
-                    new_allowed = after_arrow
-                elif new_allowed is None:   # tigramite's unbound local
-                    raise UnboundLocalError("new_allowed_patters")
-                search([*path_taken, nxt], new_allowed)
-
-        search([start_node], [self._matching(p) for p in initial_allowed_patterns])
-        return [path for path in paths if len(path) > 2]
-
     def _adjacency(self, key: tuple | None = None) -> _Adjacency:
         """graph_dict's links as lists (:class:`_Adjacency`), built once per graph.
 
@@ -301,8 +231,11 @@ class GraphSearchLPCMCI(LPCMCI):
         """tigramite's ``_find_triples``, each node's adjacencies found once (at lag 0, then shifted).
 
         With time bounds ignored, the adjacencies of (j, lag) are those of (j, 0) shifted by
-        lag, in the same order; an excluded node is skipped where tigramite skips it. ``graph``:
-        graph_dict's key (its link strings) when the caller has it.
+        lag, in the same order; an excluded node is skipped where tigramite skips it. What a
+        node's part of the search reads (its adjacencies by pattern, its steps on, the nodes
+        linked to it as pattern_ik asks) is kept per row of its links, across graphs: a rule's
+        write changes one or two rows. ``graph``: graph_dict's key (its link strings) when the
+        caller has it.
 
         >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
         >>> lp = CovarianceLPCMCI(3, 1); lp.tau_max = 1
@@ -310,31 +243,59 @@ class GraphSearchLPCMCI(LPCMCI):
         >>> lp._triples("*-*", "*-*", "")
         [((0, 0), (1, 0), (2, 0)), ((2, 0), (1, 0), (0, 0))]
         """
-        adj, n, lags, tau_max = self._adjacency(graph), self.N, self.tau_max + 1, self.tau_max
-        first = [self._adjacent_at_zero(adj, i, pattern_ij) for i in range(n)]
-        then = [self._adjacent_at_zero(adj, j, pattern_jk) for j in range(n)]
-        g, ok, back = adj.g, self._matching(pattern_ik), self._matching(self._reverse_link(pattern_ik))
+        adj, n, tau_max = self._adjacency(graph), self.N, self.tau_max
+        rows = adj.rows
         matched: list[tuple] = []
         seen: set[tuple] = set()
         for i in range(n):
-            g_i = g[i]
-            for j, lag_j in first[i]:
-                for k, lk in then[j]:
-                    lag_k = lk + lag_j
-                    if (k == i and lag_k == 0) or not -lags < lag_k < lags:
-                        continue   # excluded (i itself), or beyond tigramite's _is_match bound
-                    if not (ok[g_i[k][lag_k]] if lag_k >= 0 else back[g[k][i][-lag_k]]):
-                        continue   # the (i, k) link does not match pattern_ik (tigramite's _is_match)
-                    right = lag_j if lag_j > lag_k else lag_k   # the triple shifted so that its latest node is at lag 0
-                    right = right if right > 0 else 0
-                    left = lag_j if lag_j < lag_k else lag_k
-                    if (left if left < 0 else 0) - right < -tau_max:
-                        continue
-                    match = ((i, -right), (j, lag_j - right), (k, lag_k - right))
-                    if match not in seen:
-                        seen.add(match)
-                        matched.append(match)
+            linked = self._linked_as(adj, i, pattern_ik)
+            for j, lag_j in self._adjacent_at_zero(adj, i, pattern_ij):
+                steps = _STEPS.get((rows[j], j, pattern_jk, lag_j, tau_max))
+                if steps is None:
+                    steps = self._steps(adj, j, pattern_jk, lag_j)
+                for node_k, lag_i, node_j, shifted_k in steps:
+                    if node_k in linked:
+                        match = ((i, lag_i), node_j, shifted_k)
+                        if match not in seen:
+                            seen.add(match)
+                            matched.append(match)
         return matched
+
+    def _steps(self, adj: _Adjacency, j: int, pattern_jk: str, lag_j: int) -> list[tuple]:
+        """The triples' last steps from (j, lag_j): for each k adjacent to it by pattern_jk (in
+        ``_adjacent_at_zero``'s order) within tigramite's bounds, (k's node, then the triple's i lag, j and k
+        shifted so that its latest node is at lag 0); kept per j, row of its links, pattern and lag_j."""
+        tau_max = self.tau_max
+        steps = []
+        for k, lk in self._adjacent_at_zero(adj, j, pattern_jk):
+            lag_k = lk + lag_j
+            if not -tau_max <= lag_k <= tau_max:
+                continue   # beyond tigramite's _is_match bound
+            right = lag_j if lag_j > lag_k else lag_k
+            right = right if right > 0 else 0
+            left = lag_j if lag_j < lag_k else lag_k
+            if (left if left < 0 else 0) - right < -tau_max:
+                continue
+            steps.append(((k, lag_k), -right, (j, lag_j - right), (k, lag_k - right)))
+        if len(_STEPS) > _MAX_ROWS:
+            _STEPS.clear()
+        _STEPS[(adj.rows[j], j, pattern_jk, lag_j, tau_max)] = steps
+        return steps
+
+    def _linked_as(self, adj: _Adjacency, i: int, pattern_ik: str) -> frozenset[tuple[int, int]]:
+        """The nodes (k, lag), |lag| <= tau_max, whose link with (i, 0) matches pattern_ik (tigramite's
+        ``_is_match``), (i, 0) itself left out; kept per i, row of its links and pattern."""
+        key = (adj.rows[i], i, pattern_ik, self.tau_max, self.N)
+        got = _LINKED.get(key)
+        if got is None:
+            g, lags = adj.g, self.tau_max + 1
+            ok, back = self._matching(pattern_ik), self._matching(self._reverse_link(pattern_ik))
+            got = frozenset([(k, lag) for k in range(self.N) for lag in range(1 - lags, lags)
+                             if (k != i or lag != 0) and (ok[g[i][k][lag]] if lag >= 0 else back[g[k][i][-lag]])])
+            if len(_LINKED) > _MAX_ROWS:
+                _LINKED.clear()
+            _LINKED[key] = got
+        return got
 
 
 class _Adjacency:

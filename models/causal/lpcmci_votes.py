@@ -24,14 +24,14 @@ import math
 from itertools import combinations
 from typing import Any
 
-from causalstream.models.causal.lpcmci_graph import GraphSearchLPCMCI
+from causalstream.models.causal.lpcmci_walks import WalkLPCMCI
 
 __all__ = ["VotingLPCMCI"]
 
 Node = tuple[int, int]
 
 
-class VotingLPCMCI(GraphSearchLPCMCI):
+class VotingLPCMCI(WalkLPCMCI):
     """tigramite's LPCMCI whose sepset votes (``_B_in_SepSet_AC``, ``_B_not_in_SepSet_AC``) remember their tests.
 
     >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
