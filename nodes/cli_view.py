@@ -36,6 +36,8 @@ def view(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
     topics: list[str] = typer.Option(None, "--topics", help="Bus topics to serve (default: every well-known topic)."),
     backlog: int = typer.Option(1024, "--backlog", help="Messages buffered per viewer; a slow one loses the oldest."),
+    picture_hz: float = typer.Option(2.0, "--picture-hz", min=0,
+                                     help="Most graph picture redraws a second (0: on every link change)."),
     nice: int = typer.Option(0, "--nice", help="Niceness added to this process (0: none): the view yields the CPU."),
     name: str = typer.Option("view", "--name", "-n", help="Node name on the bus."),
     duration: float = typer.Option(None, "--duration", "-d", help="Stop after this many seconds."),
@@ -45,7 +47,7 @@ def view(
 
     Starts the `foxglove` node kind (what `view:=true` adds to the demo) against a bus that is
     already running: every topic becomes a JSON channel, plus the view's scene, predictions,
-    features and links. In the viewer: Open connection, Foxglove WebSocket, the printed URL
+    features, links and graph picture (protobuf: the scene, the predictions, the picture). In the viewer: Open connection, Foxglove WebSocket, the printed URL
     (protocol foxglove.sdk.v1: Foxglove, Lichtblick since its PR #819). No bus, or a port that
     is taken: one error line and exit status 2. Ctrl-C (or SIGTERM) stops it cleanly.
     """
@@ -56,7 +58,8 @@ def view(
         except BusTimeoutError:
             raise CommandError("view", f"no bus answers at {endpoints.sub} (within {BUS_WAIT_S:g} s): start one "
                                "with `causalstream bus`, or a pipeline with `causalstream launch FILE`") from None
-    params: dict[str, object] = {"host": host, "port": port, "backlog": backlog, "nice": nice}
+    params: dict[str, object] = {"host": host, "port": port, "backlog": backlog, "nice": nice,
+                                 "picture_hz": picture_hz}
     if topics:
         params["topics"] = list(topics)
     node = build_node("foxglove", name=name, params=params, endpoints=endpoints)

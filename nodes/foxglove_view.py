@@ -3,8 +3,10 @@
 Every message of ``topics`` (by default every well-known bus topic) goes through
 :class:`~causalstream.stream.viewer_channels.ViewerChannels`: its own JSON channel (the same
 name as on the bus) plus the view's channels (``/view/scene``, ``/view/predictions``,
-``/view/features``, ``/view/links``), each advertised with its JSON Schema when its first
-message comes. The server listens on ``host`` (127.0.0.1 by default) and ``port``; it speaks
+``/view/features``, ``/view/links``, ``/view/graph``), each advertised with its schema when its
+first message comes: a JSON Schema, or for the scene, the predictions and the picture the
+FileDescriptorSet foxglove-sdk advertises for ``foxglove.SceneUpdate`` / ``foxglove.RawImage``
+(protobuf). The server listens on ``host`` (127.0.0.1 by default) and ``port``; it speaks
 ``foxglove.sdk.v1`` (Foxglove; Lichtblick since its PR #819). A client too slow to keep up loses
 its oldest messages past ``backlog`` (the sdk's per-client buffer), never the bus; the sdk
 (0.30.3) tells Python nothing of those drops, so what is counted is what the view sees: each
