@@ -28,7 +28,7 @@ import numpy as np
 from causalstream.models.causal.pcmciplus_ask import Asker, Test
 from causalstream.models.errors import ParameterError
 
-__all__ = ["Colliders", "RULES", "collider_phase", "possible_tests", "unshielded_triples"]
+__all__ = ["Colliders", "RULES", "collider_phase", "linked", "possible_tests", "unshielded_triples"]
 
 Node = tuple[int, int]
 Pair = tuple[int, int, int]
@@ -50,12 +50,25 @@ class Colliders:
     ambiguous: list[Triple]
 
 
-def _adjacent(g: list, include_conflicts: bool, contemp: bool) -> list[list[Node]]:
-    """tigramite's _get_adj_time_series(_contemp) on the graph as lists: per j the (i, -tau) linked to j,
-    in np.where order (i, then tau)."""
-    n, lags = len(g), (1 if contemp else len(g[0][0]))
+def linked(graph: np.ndarray) -> list[list[tuple[int, int]]]:
+    """Per j, the (i, tau) with a mark graph[i, j, tau], in np.where order (i, then tau).
+
+    >>> g = np.full((2, 2, 2), "", dtype="<U3"); g[0, 1, 1] = "-->"; g[0, 1, 0] = g[1, 0, 0] = "o-o"
+    >>> linked(g)
+    [[(1, 0)], [(0, 0), (0, 1)]]
+    """
+    out: list[list[tuple[int, int]]] = [[] for _ in range(graph.shape[0])]
+    j, i, t = np.nonzero(graph.transpose(1, 0, 2) != "")
+    for a, b, c in zip(j.tolist(), i.tolist(), t.tolist()):
+        out[a].append((b, c))
+    return out
+
+
+def _adjacent(g: list, links: list[list[tuple[int, int]]], include_conflicts: bool, contemp: bool) -> list[list[Node]]:
+    """tigramite's _get_adj_time_series(_contemp) on the graph as lists (its marks in ``links``, see
+    linked()): per j the (i, -tau) linked to j, in np.where order."""
     skip = ("",) if include_conflicts else ("", "x-x", "x?x")
-    return [[(i, -t) for i in range(n) for t in range(lags) if g[i][j][t] not in skip] for j in range(n)]
+    return [[(i, -t) for i, t in lj if (t == 0 or not contemp) and g[i][j][t] not in skip] for j, lj in enumerate(links)]
 
 
 def unshielded_triples(graph: np.ndarray) -> list[Triple]:
@@ -65,11 +78,11 @@ def unshielded_triples(graph: np.ndarray) -> list[Triple]:
     >>> unshielded_triples(g)
     [((2, 0), 1, 0), ((0, 0), 1, 2)]
     """
-    return _triples(graph.tolist())
+    return _triples(graph.tolist(), linked(graph))
 
 
-def _triples(g: list) -> list[Triple]:
-    adjt = _adjacent(g, include_conflicts=False, contemp=False)
+def _triples(g: list, links: list[list[tuple[int, int]]]) -> list[Triple]:
+    adjt = _adjacent(g, links, include_conflicts=False, contemp=False)
     return [((i, ti), k, j) for j in range(len(g)) for k, tk in adjt[j] if tk == 0 and g[k][j][0] == "o-o"
             for i, ti in adjt[k] if (i, ti) != (j, 0) and g[i][j][-ti] == "" and g[i][k][-ti] in ("o-o", "-->")]
 
@@ -187,19 +200,23 @@ def collider_phase(asker: Asker, graph: np.ndarray, sepsets: dict[tuple[Node, in
     for mark, settled in (("o?o", "o-o"), ("-?>", "-->"), ("<?-", "<--")):
         graph[graph == mark] = settled
     g = graph.tolist()      # single entries read from lists: numpy is slow at that
-    triples = _triples(g)
+    links = linked(graph)
+    triples = _triples(g, links)
     v_structures: list[Triple] = []
     ambiguous: list[Triple] = []
     if rule == "none":
         v_structures = [t for t in triples if (t[1], 0) not in sepsets[(t[0], t[2])]]
     else:
-        adjt = _adjacent(g, include_conflicts=True, contemp=True)
+        adjt = [tuple(a) for a in _adjacent(g, links, include_conflicts=True, contemp=True)]
         n, shift = asker.n_vars, 2 * asker.shift
         plan = []
         for triple in triples:
             (i, tau), k, j = triple
-            subs, bits = _neighbour_subsets(tuple(nd for nd in adjt[j] if not (nd[0] == i and tau == nd[1])),
-                                            tuple(nd for nd in adjt[i] if nd[0] != j) if tau == 0 else None)
+            if tau:      # the adjacencies are at lag 0: (i, tau) is not among them
+                subs, bits = _neighbour_subsets(adjt[j], None)
+            else:
+                subs, bits = _neighbour_subsets(tuple(nd for nd in adjt[j] if nd[0] != i),
+                                                tuple(nd for nd in adjt[i] if nd[0] != j))
             cx = -tau * n + i
             tail, pk, xy = asker.tail(i, -tau, j), asker.key(cx, j, 0), (1 << cx) | (1 << j)
             plan.append((triple, subs, [(cx, j, z, (z << shift) | pk) for z in ((tail | b) & ~xy for b in bits)]))

@@ -19,33 +19,36 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from causalstream.models.causal.pcmciplus_colliders import linked
+
 __all__ = ["orient_rules"]
 
 Node = tuple[int, int]
 Triple = tuple[Node, int, int]
 
 
-def _adjacent(g: list, contemp: bool) -> list[list[Node]]:
-    """Per j, the (i, -tau) with a non-conflicting entry g[i][j][tau], in np.where order (i, then tau)."""
-    n, lags = len(g), (1 if contemp else len(g[0][0]))
-    return [[(i, -t) for i in range(n) for t in range(lags) if g[i][j][t] not in ("", "x-x", "x?x")] for j in range(n)]
+def _adjacent(g: list, links: list[list[tuple[int, int]]], contemp: bool) -> list[list[Node]]:
+    """Per j, the (i, -tau) with a non-conflicting entry g[i][j][tau] (among ``links``: pcmciplus_colliders.linked),
+    in np.where order (i, then tau)."""
+    return [[(i, -t) for i, t in lj if (t == 0 or not contemp) and g[i][j][t] not in ("x-x", "x?x")]
+            for j, lj in enumerate(links)]
 
 
-def _rule1_triples(g: list) -> list[Triple]:
-    adj = _adjacent(g, False)
+def _rule1_triples(g: list, links: list) -> list[Triple]:
+    adj = _adjacent(g, links, False)
     return [((i, ti), k, j) for j in range(len(g)) for k, tk in adj[j] if tk == 0 and g[j][k][0] == "o-o"
             for i, ti in adj[k] if (i, ti) != (j, 0) and g[i][j][-ti] == "" and g[i][k][-ti] == "-->"]
 
 
-def _rule2_triples(g: list) -> list[Triple]:
-    adj = _adjacent(g, True)
+def _rule2_triples(g: list, links: list) -> list[Triple]:
+    adj = _adjacent(g, links, True)
     return [((i, 0), k, j) for j in range(len(g)) for k, _ in adj[j] if g[k][j][0] == "-->"
             for i, ti in adj[k] if g[i][k][0] == "-->" and (i, ti) != (j, 0)
             and g[i][j][0] == "o-o" and g[j][i][0] == "o-o"]
 
 
-def _rule3_chains(g: list) -> list[tuple[Triple, Triple]]:
-    adj = _adjacent(g, True)
+def _rule3_chains(g: list, links: list) -> list[tuple[Triple, Triple]]:
+    adj = _adjacent(g, links, True)
     return [(((i, 0), k, j), ((i, 0), m, j)) for j in range(len(g)) for i, _ in adj[j] if g[j][i][0] == "o-o"
             for k, _ in adj[j] for m, _ in adj[j]
             if k != m and k != i and m != i and g[k][j][0] == "-->" and g[m][j][0] == "-->"
@@ -71,18 +74,19 @@ def orient_rules(graph: np.ndarray, ambiguous: Iterable[Triple] = (), conflict_r
     """
     out = np.copy(graph)
     g = graph.tolist()      # single entries read from lists: numpy is slow at that
+    links = linked(graph)   # the marks ('' stays '', the phase only changes marks)
     amb = {((int(i), int(t)), int(k), int(j)) for (i, t), k, j in ambiguous}
     oriented: set[tuple[int, int]] = set()
     more = True
     while more:
         more = False
-        for (_, _), k, j in (t for t in _rule1_triples(g) if t not in amb):
+        for (_, _), k, j in (t for t in _rule1_triples(g, links) if t not in amb):
             more = True
             _orient(g, out, k, j, oriented, conflict_resolution)
-        for (i, _), _, j in (t for t in _rule2_triples(g) if t not in amb):
+        for (i, _), _, j in (t for t in _rule2_triples(g, links) if t not in amb):
             more = True
             _orient(g, out, i, j, oriented, conflict_resolution)
-        for first, _ in (c for c in _rule3_chains(g) if c[0] not in amb and c[1] not in amb):
+        for first, _ in (c for c in _rule3_chains(g, links) if c[0] not in amb and c[1] not in amb):
             more = True
             (i, _), _, j = first
             _orient(g, out, i, j, oriented, conflict_resolution)

@@ -54,6 +54,16 @@ class Skeleton:
     val_matrix: np.ndarray
 
 
+_EMPTY: list[tuple[int, ...]] = [()]
+"""Level 0's one subset (read only)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _sepset_keys(n: int, tau_min: int, tau_max: int) -> tuple[tuple[Node, int], ...]:
+    """tigramite's sepsets keys ((i, -tau), j), in its order."""
+    return tuple(((i, -tau), j) for tau in range(tau_min, tau_max + 1) for i in range(n) for j in range(n))
+
+
 class _Level:
     """One level's pairs and, per pair that is tested, its subsets S (var indices, in combinations
     order) and their tests (Asker.test's form), built as far as asked."""
@@ -65,16 +75,22 @@ class _Level:
         self.subsets: dict[Pair, list[tuple[int, ...]]] = {}
         self.tests: dict[Pair, list[Test]] = {}
         self.base: dict[Pair, tuple[int, int, int, int]] = {}
-        n = asker.n_vars
+        n, s, shift = asker.n_vars, asker.shift, self.shift
         for pair in pairs:
             if pair in fixed:
                 continue
             i, j, tau = pair
-            others = [a for a in adjt[j] if a != i] if tau == 0 else adjt[j]
-            self.subsets[pair] = list(itertools.combinations(others, p)) if p else [()]
-            self.tests[pair] = []
             cx = tau * n + i
-            self.base[pair] = (cx, j, asker.tail(i, tau, j), asker.key(cx, j, 0))
+            tail = asker.tail(i, tau, j)
+            pk = (cx << s) | j if cx < j else (j << s) | cx      # asker.key(cx, j, 0)
+            self.base[pair] = (cx, j, tail, pk)
+            if p:
+                self.subsets[pair] = list(itertools.combinations([a for a in adjt[j] if a != i] if tau == 0
+                                                                 else adjt[j], p))
+                self.tests[pair] = []
+            else:
+                self.subsets[pair] = _EMPTY
+                self.tests[pair] = [(cx, j, tail, (tail << shift) | pk)]
 
     def upto(self, pair: Pair, stop: int) -> list[Test]:
         """The pair's tests, built up to subset ``stop`` at least."""
@@ -186,8 +202,7 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
     val_min: list[dict[int, float]] = [{i: np.inf for i in a} for a in lag0]   # lag 0 only: what the sort reads
     pmax: dict[Pair, float] = {pair: 0.0 for pair in links}
     vals: dict[Pair, float] = {pair: 0.0 for pair in links}
-    sepsets: dict[tuple[Node, int], list[Node]] = {((i, -tau), j): [] for tau in range(tau_min, tau_max + 1)
-                                                   for i in range(N) for j in range(N)}
+    sepsets: dict[tuple[Node, int], list[Node]] = {key: [] for key in _sepset_keys(N, tau_min, tau_max)}
     answers, asked, pending, alpha = asker.answers, asker.asked, asker.pending, asker.pc_alpha
     inner = asker.inner
     p = 0
