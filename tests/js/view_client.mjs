@@ -6,7 +6,8 @@
 // arrays' items), a top-level string with contentEncoding base64 decoded as the viewers do; a
 // protobuf channel: protobufjs with the FileDescriptorSet the server advertised (base64 in the
 // advertisement, as the protocol has it), the message type named by the schema, every field
-// in the sample (defaults too, int64 as numbers). A bytes field (foxglove.RawImage's data) is
+// in the sample (defaults too, int64 as numbers; the other messages are decoded, not converted
+// to plain objects). A bytes field (foxglove.RawImage's data) is
 // held in the sample as its length in bytes.
 // With `slow`, it reads nothing for SECONDS (a stalled viewer) before it counts. With `stall`, it
 // subscribes, then stops reading at its first message for SECONDS (a stalled subscriber), then reads on.
@@ -67,8 +68,11 @@ function protobufType(ch) {
   return protobuf.Root.fromDescriptor(set).lookupType(ch.schemaName);
 }
 
-function decodeProtobuf(type, data) {
-  const msg = type.toObject(type.decode(data), { longs: Number, enums: String, defaults: true, arrays: true });
+/** Decodes a protobuf message (throws on bytes its type does not describe); plain data only when `plain`. */
+function decodeProtobuf(type, data, plain) {
+  const decoded = type.decode(data);
+  if (!plain) return decoded;
+  const msg = type.toObject(decoded, { longs: Number, enums: String, defaults: true, arrays: true });
   for (const [k, v] of Object.entries(msg)) if (v instanceof Uint8Array) msg[k] = v.length;
   return msg;
 }
@@ -97,7 +101,8 @@ client.on("message", ({ subscriptionId, data }) => {
     let msg;
     if (ch.encoding === "protobuf") {
       if (ch.pb === undefined) throw new Error("no protobuf type");
-      msg = decodeProtobuf(ch.pb, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      msg = decodeProtobuf(ch.pb, bytes, rec.sample === null); // plain data for the sample alone
     } else {
       msg = JSON.parse(new TextDecoder().decode(data));
       typeOk(ch.parsed, msg, ch.topic, errors);
