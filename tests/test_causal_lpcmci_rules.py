@@ -143,3 +143,25 @@ def test_nodes_with_the_same_links_keep_their_own_triples() -> None:
     for patterns in [("***", "***", ""), ("**>", "<**", ""), ("<**", "**>", "")]:
         got = ours._find_triples(*patterns)
         assert got == ref._find_triples(*patterns) and len(got) >= 4, patterns
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sepsets_equal_tigramite(seed: int) -> None:
+    """_get_sepsets of every two nodes within tau_max (either order, any lags) = tigramite's, on random sepsets."""
+    rng = np.random.default_rng(seed)
+    n, tau_max = 3 + seed, 1 + seed % 2
+    ours, ref = pair(n, tau_max, random_graph(n, tau_max, 600 + seed, density=0.5))
+    nodes = [(i, -lag) for i in range(n) for lag in range(tau_max + 1)]
+    sepsets = {j: {(i, -tau): {(frozenset(nodes[int(k)] for k in rng.choice(len(nodes), int(rng.integers(4)))),
+                                str(rng.choice(["wm", "nwm"]))) for _ in range(int(rng.integers(3)))}
+                   for i in range(n) for tau in range(tau_max + 1) if tau > 0 or i < j} for j in range(n)}
+    for lp in (ours, ref):
+        lp.sepsets = sepsets
+    nodes = [(i, -lag) for i in range(n) for lag in range(2 * tau_max + 1)]
+    asked = 0
+    for A in nodes:
+        for B in nodes:
+            if A != B and abs(A[1] - B[1]) <= tau_max:
+                assert ours._get_sepsets(A, B) == ref._get_sepsets(A, B), (A, B)
+                asked += 1
+    assert asked > 0

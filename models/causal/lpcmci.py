@@ -239,6 +239,17 @@ class CovarianceLPCMCI(VotingLPCMCI):
                     out.append(((i, j, lag_i), "-->"))
         return out
 
+    def _apply_new_ancestral_information(self, new_non_ancs: Any, new_ancs: Any) -> bool:
+        """tigramite's ``_apply_new_ancestral_information``; with nothing new (most orientation rounds) at once False.
+
+        >>> lp = CovarianceLPCMCI(2, 1)
+        >>> lp._apply_new_ancestral_information({0: set(), 1: set()}, None)
+        False
+        """
+        if not any((new_non_ancs or {}).values()) and not any((new_ancs or {}).values()):
+            return False   # tigramite's loops would run over empty sets and change nothing
+        return super()._apply_new_ancestral_information(new_non_ancs, new_ancs)
+
     def _sort_search_set(self, search_set: Any, reference_node: tuple[int, int]) -> list:
         """tigramite's ``_sort_search_set``: by |val| of the pair's max-p test, largest first (then by node, descending).
 
@@ -246,6 +257,8 @@ class CovarianceLPCMCI(VotingLPCMCI):
         >>> lp._sort_search_set([(0, -1), (1, 0)], (0, 0))
         [(1, 0), (0, -1)]
         """
+        if len(search_set) < 2:   # nothing to order (tigramite reads the one value and sorts it alone)
+            return list(search_set)
         vals = self.pval_max_val
         keys = []
         for node in search_set:

@@ -1,12 +1,12 @@
-"""tigramite's LPCMCI whose sepset majority votes remember their tests while the graph's link ends stay.
+"""tigramite's LPCMCI whose sepset majority votes remember their tests while what decides them stays.
 
 tigramite's collider rules ask ``_B_in_SepSet_AC`` / ``_B_not_in_SepSet_AC`` (is B in more / less than
 half of the separating sets of A and C?), and answer them by testing A and C given every subset
 of A's and C's a-pds-t sets, with their known parents. The same pair is voted on many times
-within an orientation phase, with other B or the other question, on a graph whose links' ends
-and presence have not changed: those tests and their findings are the same then. The separating
-sets the tests found are kept per (A, C) in the memory that ``_get_parents`` keeps (lpcmci.py:
-while no write changes the ends or presence of a link into A's or C's variable; a run starts afresh); a
+within an orientation phase, with other B or the other question, while its search sets and
+known parents stay: those tests and their findings are the same then. The separating
+sets the tests found are kept by what decides those tests (the pair shifted to lag 0, its two
+search lists in order and depths, the known parents; forgotten when a run starts); a
 repeat records its tests on the Ledger again (``LPCMCITest.again``) and counts afresh with the
 sepsets known now. Skipped are only ``_update_pval_val_card_dicts`` calls that cannot change
 anything: within a run the maximal p-values only grow, and each was already at least the
@@ -84,6 +84,28 @@ class VotingLPCMCI(WalkLPCMCI):
         n, with_b = self._count(A, B, C)
         return 2 * with_b > n
 
+    def _get_sepsets(self, A: Node, B: Node) -> set:
+        """tigramite's ``_get_sepsets``: the separating sets of A and B (with their status), shifted to A's and B's lags.
+
+        A shift by 0 (one of them at lag 0, most asks) keeps each set as stored: an equal frozenset.
+
+        >>> from causalstream.models.causal.lpcmci import CovarianceLPCMCI
+        >>> lp = CovarianceLPCMCI(2, 1); lp.sepsets = {1: {(0, -1): {(frozenset({(1, -1)}), "wm")}}}
+        >>> lp._get_sepsets((0, -1), (1, 0)), lp._get_sepsets((1, -1), (0, -2))
+        ({(frozenset({(1, -1)}), 'wm')}, {(frozenset({(1, -2)}), 'wm')})
+        """
+        var_a, lag_a = A
+        var_b, lag_b = B
+        if lag_a < lag_b:
+            stored, lag = self.sepsets[var_b][(var_a, lag_a - lag_b)], lag_b
+        elif lag_a > lag_b:
+            stored, lag = self.sepsets[var_a][(var_b, lag_b - lag_a)], lag_a
+        else:
+            stored, lag = self.sepsets[max(var_a, var_b)][(min(var_a, var_b), 0)], lag_a
+        if lag == 0:
+            return {(Z, status) for (Z, status) in stored}
+        return {(frozenset([(var, t + lag) for (var, t) in Z]), status) for (Z, status) in stored}
+
     def _votes_kept(self) -> bool:
         return math.isinf(self.max_q_global) and bool(self.use_a_pds_t_for_majority)
 
@@ -92,15 +114,21 @@ class VotingLPCMCI(WalkLPCMCI):
         return sum(1 for key in self._parents if key[0] == "votes")
 
     def _count(self, A: Node, B: Node, C: Node) -> tuple[int, int]:
-        """(separating sets of A and C, those holding B): the tests' findings (remembered) and the known sepsets."""
+        """(separating sets of A and C, those holding B): the tests' findings (remembered) and the known sepsets.
+
+        The tests are remembered by what decides them: X and Y (A and C shifted so that C is at
+        lag 0), the two search lists in their order, how deep each goes, and the known parents.
+        """
         X, Y = (A[0], A[1] - C[1]), (C[0], 0)
-        key = ("votes", A, C, self._ends[A[0]], self._ends[C[0]], self.cond_ind_test.epoch)
+        plan = self._plan(A, C)
+        key = ("votes", X, Y, tuple(plan[0]), plan[1], tuple(plan[2]), plan[3], frozenset(plan[4]),
+               self.cond_ind_test.epoch)
         found = self._parents.get(key)
         if found is None:
             test = self.cond_ind_test
             outer, test.asks = test.asks, []
             try:
-                separating = self._test_subsets(A, C, X, Y)
+                separating = self._test_subsets(X, Y, plan)
             finally:
                 asks, test.asks = test.asks, outer
             found = self._parents[key] = (separating, asks)
@@ -110,8 +138,9 @@ class VotingLPCMCI(WalkLPCMCI):
         b = (B[0], B[1] - C[1])
         return len(sepsets), sum(1 for Z in sepsets if b in Z)
 
-    def _test_subsets(self, A: Node, C: Node, X: Node, Y: Node) -> frozenset:
-        """tigramite's tests of a vote (A before C; max_q_global infinite; a-pds-t sets): the separating sets found."""
+    def _plan(self, A: Node, C: Node) -> tuple[list[Node], int, list[Node], int, set[Node]]:
+        """tigramite's plan of a vote's tests (A before C; a-pds-t sets), shifted so that C is at lag 0:
+        (A's search list, its depth, C's search list, its depth, the parents every test conditions on)."""
         adj_A = self._get_a_pds_t(A, C).difference({A, C})
         adj_C = self._get_a_pds_t(C, A).difference({A, C})
         Z_add = self._get_parents(A, C).difference({A, C})
@@ -122,12 +151,15 @@ class VotingLPCMCI(WalkLPCMCI):
         else:
             max_p_A = min([len(search_A), self.max_p_global]) + 1
         lag = C[1]
-        search_A = [(var, t - lag) for (var, t) in search_A]
-        search_C = [(var, t - lag) for (var, t) in search_C]
-        Z_add = {(var, t - lag) for (var, t) in Z_add}
+        return ([(var, t - lag) for (var, t) in search_A], max_p_A, [(var, t - lag) for (var, t) in search_C],
+                min(len(search_C), self.max_p_global) + 1, {(var, t - lag) for (var, t) in Z_add})
+
+    def _test_subsets(self, X: Node, Y: Node, plan: tuple) -> frozenset:
+        """tigramite's tests of a vote (max_q_global infinite): the separating sets found."""
+        search_A, max_p_A, search_C, max_p_C, Z_add = plan
         found: set = set()
         run_test, alpha, tau_max = self.cond_ind_test.run_test, self.pc_alpha, self.tau_max
-        for search, top in ((search_A, max_p_A), (search_C, min(len(search_C), self.max_p_global) + 1)):
+        for search, top in ((search_A, max_p_A), (search_C, max_p_C)):
             for p in range(top):
                 for Z_raw in combinations(search, p):
                     Z = {node for node in Z_raw if node != X and node != Y}
