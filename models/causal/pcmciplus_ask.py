@@ -148,7 +148,7 @@ class Asker:
         cy = np.array([t[1] for t in items], dtype=np.intp)
         nb = self._nbytes
         raw = np.frombuffer(b"".join([t[2].to_bytes(nb, "little") for t in items]), dtype=np.uint8)
-        zmask = np.unpackbits(raw.reshape(len(items), nb), axis=1, count=self._width, bitorder="little").astype(bool)
+        zmask = np.unpackbits(raw.reshape(len(items), nb), axis=1, count=self._width, bitorder="little").view(bool)
         before = self.inner.n_degenerate
         if self.ledger is not None:
             val, pval, rows, code = self.ledger.answer(cx, cy, zmask)
