@@ -194,6 +194,9 @@ def main() -> None:
     for k in range(args.rounds):
         for mode in lat:
             run = run_demo(args.duration, mode != "without", f"{mode}_{k}", with_client=mode == "with")
+            if not run["graphs"]:  # a free port taken by another process in between (bind race): once more
+                print(f"round {k} {mode}: no graphs, running it again", flush=True)
+                run = run_demo(args.duration, mode != "without", f"{mode}_{k}", with_client=mode == "with")
             if not run["graphs"]:
                 raise SystemExit(f"round {k} {mode}: no graphs; see bench/results/view_{mode}_{k}.log.tmp")
             ms = latencies(run)
