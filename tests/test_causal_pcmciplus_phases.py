@@ -20,6 +20,7 @@ from tigramite.independence_tests.parcorr import ParCorr
 from tigramite.pcmci import PCMCI
 
 sys.path.insert(0, str(Path(__file__).parent))
+from causalstream.models.causal import pcmciplus_skeleton as skeleton_module  # noqa: E402
 from causalstream.models.causal.lagcov import LaggedCovariance  # noqa: E402
 from causalstream.models.causal.links import LinkAssumptions  # noqa: E402
 from causalstream.models.causal.linkstatus import Ledger  # noqa: E402
@@ -183,3 +184,29 @@ def test_asked_ahead_tests_leave_no_trace() -> None:
     asker.ask(tests[0])
     asker.flush()       # the end of a phase: each asked link's last test recorded
     assert eng.n_degenerate == 1 and eng.n_eff[0, 1, 0] > 0 and not eng.n_eff[0, 2, 0]
+
+
+def test_tests_asked_ahead_save_batches_not_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next level's and the collider phase's tests asked with a level's batch (SPECULATE): the
+    same run, ledger and n_degenerate, in fewer engine batches."""
+
+    def run(speculate: int, seed: int):
+        monkeypatch.setattr(skeleton_module, "SPECULATE", speculate)
+        n, tau, alpha, links, engine, _ = case(seed, assume=seed % 2 == 1)
+        eng = engine()
+        calls = []
+        answer = eng.answer
+        monkeypatch.setattr(eng, "answer", lambda *a: calls.append(1) or answer(*a))
+        res = run_pcmciplus(CovariancePCMCI(n, tau), eng, 0, tau, alpha, links=links)
+        return res, eng, len(calls)
+
+    fewer = 0
+    for seed in range(8):
+        (a, a_eng, a_calls), (b, b_eng, b_calls) = run(0, seed), run(64, seed)
+        assert (a["graph"] == b["graph"]).all() and a["sepsets"] == b["sepsets"]
+        np.testing.assert_allclose(a["p_matrix"], b["p_matrix"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a["val_matrix"], b["val_matrix"], rtol=0, atol=1e-12)
+        same_ledgers(a_eng, b_eng)
+        assert b_calls <= a_calls
+        fewer += b_calls < a_calls
+    assert fewer > 0

@@ -13,6 +13,9 @@ to the later test); a link with middle mark '-' is never tested (val 1, p 0).
 A level's tests are asked ahead (pcmciplus_ask.Asker) in two engine batches: the first FIRST
 subsets of every pair, then the rest of the pairs still dependent; then the level is replayed
 in tigramite's order from the answers, which alone leaves a trace (Ledger, n_degenerate).
+Links only go, so the tests of the next level and of the collider phase are among those
+built on the skeleton as it is at a level's start: when they fit SPECULATE, the level's first
+batch asks them too, and their own batches are not needed (an engine batch has a fixed cost).
 """
 
 from __future__ import annotations
