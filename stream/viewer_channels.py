@@ -48,8 +48,7 @@ _LINKS_SCHEMA = {
         "source": _STR, "target": _STR, "lag": {"type": "integer"}, "mark": _STR,
         "val": _NUM, "p": _NUM}}}},
 }
-_SCENE = (*SCHEMAS["foxglove.SceneUpdate"], "protobuf")  # name, schema encoding, schema, message encoding
-_IMAGE = (*SCHEMAS["foxglove.RawImage"], "protobuf")
+_PROTOBUF = "protobuf"
 _TRUTH_TOPIC, _TRUTH_METHOD = "/sim/ground_truth", "ground_truth"
 
 
@@ -73,6 +72,11 @@ class ViewerRecord(NamedTuple):
 
 def _time(ns: int) -> dict[str, int]:
     return {"sec": ns // _NS, "nsec": ns % _NS}
+
+
+def _protobuf(topic: str, schema: str, data: bytes, ns: int) -> ViewerRecord:
+    name, encoding, descriptor_set = SCHEMAS[schema]
+    return ViewerRecord(topic, name, encoding, descriptor_set, _PROTOBUF, data, ns)
 
 
 def _finite(v: float) -> float | None:
@@ -202,7 +206,7 @@ class ViewerChannels:
     def _scene(self, msg: AgentStates) -> ViewerRecord:
         heading = msg.heading if msg.heading is not None else np.arctan2(msg.vy, msg.vx)
         data = scene_update(msg.stamp_ns, msg.frame_id, msg.ids, msg.roles, msg.x, msg.y, heading)
-        return ViewerRecord("/view/scene", *_SCENE, data, msg.stamp_ns)
+        return _protobuf("/view/scene", "foxglove.SceneUpdate", data, msg.stamp_ns)
 
     def _links(self, msg: CausalGraph, topic: str) -> ViewerRecord:
         val, p = np.asarray(msg.val), np.asarray(msg.p)
@@ -217,9 +221,9 @@ class ViewerChannels:
                          {"timestamp": _time(msg.stamp_ns), "links": rows}, msg.stamp_ns)
 
     def _image(self, image: np.ndarray, ns: int) -> ViewerRecord:
-        self._picture = ViewerRecord("/view/graph", *_IMAGE, raw_image(image, ns, "graph"), ns)
+        self._picture = _protobuf("/view/graph", "foxglove.RawImage", raw_image(image, ns, "graph"), ns)
         return self._picture
 
     def _predictions(self, msg: Predictions) -> ViewerRecord:
         data = predictions_update(msg.stamp_ns, msg.agent_ids, msg.trajectories, msg.probabilities)
-        return ViewerRecord("/view/predictions", *_SCENE, data, msg.stamp_ns)
+        return _protobuf("/view/predictions", "foxglove.SceneUpdate", data, msg.stamp_ns)
