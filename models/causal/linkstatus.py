@@ -137,6 +137,28 @@ class Ledger:
         self._record(np.asarray(cx), np.asarray(cy), n, code)
         return val, pval
 
+    def run_decide(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, alpha: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`run_masks`, but (val, p <= alpha): the engine's ``run_decide`` if it has one.
+
+        >>> class Half:
+        ...     last = TestRows(np.array([9]), np.array([7.0]), np.array([False]))
+        ...     def run_masks(self, cx, cy, zm): return np.array([0.5]), np.array([0.1])
+        >>> Ledger(Half(), 2, 1).run_decide(np.array([2]), np.array([0]), np.zeros((1, 4), bool), 0.05)
+        (array([0.5]), array([False]))
+        """
+        decide = getattr(self.engine, "run_decide", None)
+        if decide is None:
+            val, pval = self.run_masks(cx, cy, zmask)
+            return val, pval <= alpha
+        val, keep = decide(cx, cy, zmask, alpha)
+        code, n = self._codes(val, len(cx))
+        if self.testwise:
+            bad = code == INSUFFICIENT
+            val, keep = np.where(bad, 0.0, val), keep & ~bad
+        self._record(np.asarray(cx), np.asarray(cy), n, code)
+        return val, keep
+
     def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
         """One test (PCMCI+'s phases); recorded on link (x, y).
 

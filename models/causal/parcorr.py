@@ -13,16 +13,17 @@ a constant X or Y gives val 0, p 1 (not dependent); constant Z components are dr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import stdtr
+from scipy.special import stdtr, stdtrit
 
 from causalstream.models.causal.lagcov import LagStats
 from causalstream.models.causal.linkstatus import TestRows
 
-__all__ = ["Node", "CovParCorr"]
+__all__ = ["Node", "CovParCorr", "significant", "t_pvalue"]
 
 RESIDUAL_FLOOR = 1e-12
 _TINY = np.finfo(float).tiny
@@ -130,6 +131,46 @@ class CovParCorr:
         >>> ci.run_masks(np.array([1]), np.array([0]), np.zeros((1, 3), dtype=bool))
         (array([0.]), array([1.]))
         """
+        val, df, live = self._tests(cx, cy, zmask)
+        pval = t_pvalue(val, df)
+        if live is not None:
+            pval[~live] = 1.0
+        self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
+        return val, pval
+
+    def run_decide(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, alpha: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`run_masks`' val and, for p, only whether p <= alpha (PC1's question): |val| against
+        the critical correlation of each df, the exact p near it. ``last`` and ``n_degenerate`` as
+        run_masks leaves them.
+
+        >>> from causalstream.models.causal.lagcov import LaggedCovariance
+        >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 2)); X[1:, 1] += 0.3 * X[:-1, 0]
+        >>> ci = CovParCorr(LaggedCovariance(2, 200, 2).update_many(X).stats(), 2)
+        >>> cx, cy, zm = np.array([2, 3]), np.array([1, 1]), np.zeros((2, 6), bool)
+        >>> val, keep = ci.run_decide(cx, cy, zm, 0.05); keep.tolist(), (ci.run_masks(cx, cy, zm)[1] <= 0.05).tolist()
+        ([True, False], [True, False])
+        """
+        if not self._decides() or not 0.0 < alpha < 1.0:
+            val, pval = self.run_masks(cx, cy, zmask)   # a subclass's own tests, or every p counts
+            return val, pval <= alpha
+        val, df, _ = self._tests(cx, cy, zmask)
+        # p NaN (df < 1) or p 1 (val 0: constant X or Y, or Z spans them): no finding. A constant
+        # X or Y has val 0, never at the critical correlation (> 0)
+        self.n_degenerate += int(np.count_nonzero((val == 0.0) | ~(df >= 1) | np.isnan(val)))
+        return self._decided(val, df), significant(val, df, alpha)
+
+    def _decides(self) -> bool:
+        """Whether :meth:`run_decide` may use this class's own batch (not a subclass's run_masks)."""
+        return type(self).run_masks is CovParCorr.run_masks
+
+    def _decided(self, val: np.ndarray, df: np.ndarray) -> np.ndarray:
+        """The val that run_masks would give for these tests (a subclass may settle some)."""
+        return val
+
+    def _tests(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The batch's partial correlations, df and which tests have X and Y not constant (None: all)."""
         const = self.stats.constant
         b, dim = len(cx), len(const)
         zm = np.zeros((b, dim), dtype=bool)
@@ -142,8 +183,6 @@ class CovParCorr:
             zm &= ~const
             live = ~(const[cx] | const[cy])
         width = zm.sum(axis=1)
-        val, n = np.zeros(b), np.full(b, float(self.stats.n))
-        spanned = np.zeros(b, dtype=bool)
         # Pad each test's Z to a power of two with identity dimensions (uncorrelated with
         # everything, so the Schur complement is unchanged): few batches, few solves. Each
         # test's Z columns in ascending order, then distinct padding columns (>= dim).
@@ -151,25 +190,23 @@ class CovParCorr:
         sizes = np.flatnonzero(np.bincount(bucket if live is None else bucket[live], minlength=1)).tolist()
         ztab = np.zeros((b, 0), dtype=np.intp)
         if sizes and sizes[-1]:
-            flat = np.flatnonzero(zm)
-            r = flat // dim
-            ztab = np.tile(np.arange(dim, dim + sizes[-1], dtype=np.intp), (b, 1))
-            ztab[r, np.arange(len(flat)) - (np.cumsum(width) - width)[r]] = flat - r * dim
-        for size in sizes:
-            if len(sizes) == 1 and live is None:
-                sel = rows
-            else:
+            r, c = zm.nonzero()
+            ztab = np.empty((b, sizes[-1]), dtype=np.intp)
+            ztab[:] = _columns(dim, sizes[-1])[dim:dim + sizes[-1]]
+            ztab[r, np.arange(len(r)) - (np.cumsum(width) - width)[r]] = c
+        if len(sizes) == 1 and live is None:   # one batch: every test
+            val, n, spanned = self._batch(cx, cy, ztab)
+        else:
+            val, n = np.zeros(b), np.full(b, float(self.stats.n))
+            spanned = np.zeros(b, dtype=bool)
+            for size in sizes:
                 sel = np.flatnonzero(bucket == size) if live is None else np.flatnonzero(live & (bucket == size))
-            val[sel], n[sel], spanned[sel] = self._batch(cx[sel], cy[sel], ztab[sel, :size])
+                val[sel], n[sel], spanned[sel] = self._batch(cx[sel], cy[sel], ztab[sel, :size])
         if len(self.stats.dirty) and live is not None and not live.all():
             n[~live] = self._row_counts(cx[~live], cy[~live], zm[~live])
         df = n - 2.0 - width
-        pval = t_pvalue(val, df)
-        if live is not None:
-            pval[~live] = 1.0
         self.last = TestRows(n=np.rint(n).astype(np.int64), df=df, degenerate=spanned)
-        self.n_degenerate += int(np.count_nonzero(((val == 0.0) & (pval == 1.0)) | np.isnan(pval)))
-        return val, pval
+        return val, df, live
 
     def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
         """One test, without the batching machinery (PCMCI+'s sequential phases call this).
@@ -232,12 +269,19 @@ class CovParCorr:
         """Partial correlations of a batch of tests of equal (padded) width, their row counts, and
         which had X or Y inside the span of Z. ``z`` [B, k]: Z's columns, padding columns >= D."""
         k = z.shape[1]
-        if len(self.stats.dirty) or k == 1:
+        if len(self.stats.dirty):
             return self._batch_solve(cx, cy, z)
         ext = self._padded_corr()
+        flat, w = ext.ravel(), len(ext)
         n = np.full(len(cx), self.stats.n)
         if k == 0:
-            m00, m11, m01 = ext[cx, cx], ext[cy, cy], ext[cx, cy]
+            m00, m11, m01 = flat[cx * (w + 1)], flat[cy * (w + 1)], flat[cx * w + cy]
+        elif k == 1:  # one condition: the solve is a division (in _batch_solve's order of operations)
+            zz = z[:, 0]
+            czx, czy, czz = flat[zz * w + cx], flat[zz * w + cy], flat[zz * (w + 1)]
+            m00 = flat[cx * (w + 1)] - czx * (czx / czz)
+            m11 = flat[cy * (w + 1)] - czy * (czy / czz)
+            m01 = flat[cx * w + cy] - czx * (czy / czz)
         else:
             # the Cholesky factor of [[ZZ, Zxy], [xyZ, xy]] (Z first) ends in the factor of the
             # Schur complement S = C_xy|Z: S00 = l00^2, S01 = l00 l10, S11 = l10^2 + l11^2
@@ -354,6 +398,45 @@ def _t_pvalue_scalar(val: float, df: float) -> float:
     if abs(abs(val) - 1.0) <= np.finfo(float).tiny:
         return 0.0
     return float(stdtr(df, -abs(val * np.sqrt(df / (1.0 - val * val)))) * 2.0)
+
+
+NEAR = 1e-9
+"""Relative distance of |val| from the critical correlation within which :func:`significant`
+computes the exact p-value."""
+
+
+def significant(val: np.ndarray, df: np.ndarray, alpha: float) -> np.ndarray:
+    """``t_pvalue(val, df) <= alpha``, mostly without the p-values: p <= alpha exactly when
+    |val| >= r_c = t_c / sqrt(df + t_c^2), t_c Student's critical t of df at alpha / 2; within
+    :data:`NEAR` of r_c the p-value decides.
+
+    >>> val = np.array([0.05, 0.25, -0.35, np.nan, 1.0, 0.9]); df = np.array([90.0, 90.0, 40.0, 90.0, 5.0, 0.0])
+    >>> significant(val, df, 0.05).tolist(), (t_pvalue(val, df) <= 0.05).tolist()
+    ([False, True, True, False, True, False], [False, True, True, False, True, False])
+    """
+    val = np.asarray(val, dtype=np.float64)
+    df = np.asarray(df, dtype=np.float64)
+    if df.shape != val.shape:
+        df = np.broadcast_to(df, val.shape)
+    if not 0.0 < alpha < 1.0 or len(val) == 0:
+        return t_pvalue(val, df) <= alpha
+    if (df == df[0]).all():   # one df (a clean window's PC1 level): the critical correlation once
+        d = float(df[0])
+        if not d >= 1:
+            return np.zeros(len(val), dtype=bool)   # p NaN
+        t_c = -float(stdtrit(d, alpha / 2.0))
+        r_c: float | np.ndarray = t_c / math.sqrt(d + t_c * t_c)
+    else:
+        levels, back = np.unique(df, return_inverse=True)
+        with np.errstate(invalid="ignore"):
+            t_c = -stdtrit(np.where(levels >= 1, levels, np.nan), alpha / 2.0)
+            r_c = (t_c / np.sqrt(levels + t_c * t_c))[back.ravel()]   # NaN where df < 1: never kept
+    a = np.abs(val)
+    keep = a >= r_c * (1.0 + NEAR)
+    near = (a >= r_c * (1.0 - NEAR)) != keep
+    if near.any():
+        keep[near] = t_pvalue(val[near], df[near]) <= alpha
+    return keep
 
 
 def t_pvalue(val: np.ndarray, df: np.ndarray) -> np.ndarray:

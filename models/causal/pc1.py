@@ -19,7 +19,7 @@ import numpy as np
 from causalstream.models.causal.links import LinkAssumptions
 from causalstream.models.errors import ParameterError
 
-__all__ = ["PC1Result", "run_pc1", "run_pc1_select", "run_free", "DEFAULT_PC_ALPHAS"]
+__all__ = ["PC1Result", "decide_free", "run_pc1", "run_pc1_select", "run_free", "DEFAULT_PC_ALPHAS"]
 
 Node = tuple[int, int]
 DEFAULT_PC_ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -57,8 +57,13 @@ def _max_dim(max_conds_dim: int | None, n_vars: int, tau_min: int, tau_max: int)
 
 
 def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float,
-            max_conds_dim: int | None = None, links: LinkAssumptions | None = None) -> PC1Result:
+            max_conds_dim: int | None = None, links: LinkAssumptions | None = None,
+            values: bool = True) -> PC1Result:
     """Lagged parents of every variable at one pc_alpha (within ``links``, if given).
+
+    ``values=False``: the parents only (what PCMCI's MCI step needs): each test is asked
+    whether p <= pc_alpha (the engine's ``run_decide``, if it has one, spares the p-values),
+    and val_matrix / p_matrix come back empty (shape (0, 0, 0)).
 
     With link assumptions (links.py), as tigramite's ``_run_pc_stable_single``: the
     candidates of j are its lagged links in the dict's order; a '-->' link is never tested
@@ -96,13 +101,16 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
         zmask = np.zeros((len(cc), dim_total), dtype=bool)
         if dim:
             zmask[np.arange(len(cc))[:, None], cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]] = True
-        val, pval = run_free(ci, cand_col[cc], jj, zmask, fixed[fl])
+        if values:
+            val, pval = run_free(ci, cand_col[cc], jj, zmask, fixed[fl])
+            upd = ~tested[fl] | (pval > pmax[fl])
+            pmax[fl[upd]] = pval[upd]
+            vat[fl[upd]] = val[upd]
+            tested[fl] = True
+            keep = pval <= pc_alpha
+        else:
+            val, keep = decide_free(ci, cand_col[cc], jj, zmask, fixed[fl], pc_alpha)
         vmin[fl] = np.minimum(vmin[fl], np.abs(val))
-        upd = ~tested[fl] | (pval > pmax[fl])
-        pmax[fl[upd]] = pval[upd]
-        vat[fl[upd]] = val[upd]
-        tested[fl] = True
-        keep = pval <= pc_alpha
         # Python's sorted(reverse=True) is stable: ties keep the candidates' first order
         kj, kc, kf = jj[keep], cc[keep], fl[keep]
         ranked = np.lexsort((rank[kf], -vmin[kf], kj))
@@ -110,13 +118,15 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
         count[todo] = kept[todo]
         kr = kj[ranked]
         order[kr, np.arange(len(ranked)) - (np.cumsum(kept) - kept)[kr]] = kc[ranked]
+    parents = {j: [(cand[c][0], -cand[c][1]) for c in order[j, :count[j]].tolist()] for j in range(n_vars)}
+    if not values:
+        return PC1Result(parents=parents, val_matrix=np.zeros((0, 0, 0)), p_matrix=np.ones((0, 0, 0)))
     val_matrix = np.zeros((n_vars, n_vars, tau_max + 1))
     p_matrix = np.ones((n_vars, n_vars, tau_max + 1))
     t = np.flatnonzero(tested)
     tj, tc = np.divmod(t, n_cand)
     val_matrix[cand_var[tc], tj, cand_lag[tc]] = vat[t]
     p_matrix[cand_var[tc], tj, cand_lag[tc]] = pmax[t]
-    parents = {j: [(cand[c][0], -cand[c][1]) for c in order[j, :count[j]].tolist()] for j in range(n_vars)}
     return PC1Result(parents=parents, val_matrix=val_matrix, p_matrix=p_matrix)
 
 
@@ -162,6 +172,29 @@ def run_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, fixe
     return val, pval
 
 
+def decide_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, fixed: np.ndarray, alpha: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`run_free`'s val and p <= alpha (a fixed link: val 1, kept), by the engine's
+    ``run_decide`` where it has one.
+
+    >>> class Half:
+    ...     def run_masks(self, cx, cy, zmask): return np.full(len(cx), 0.5), np.full(len(cx), 0.2)
+    >>> decide_free(Half(), np.arange(2), np.zeros(2, int), np.zeros((2, 4), bool), np.array([False, True]), 0.1)
+    (array([0.5, 1. ]), array([False,  True]))
+    """
+    decide = getattr(ci, "run_decide", None)
+    if decide is None:
+        val, pval = run_free(ci, cx, cy, zmask, fixed)
+        return val, pval <= alpha
+    if not fixed.any():
+        return decide(cx, cy, zmask, alpha)
+    val, keep = np.ones(len(cx)), np.ones(len(cx), dtype=bool)
+    free = ~fixed
+    if free.any():
+        val[free], keep[free] = decide(cx[free], cy[free], zmask[free], alpha)
+    return val, keep
+
+
 @lru_cache(maxsize=64)
 def _candidates(n_vars: int, lo: int, tau_max: int) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]:
     """PC1's candidate parents (i, lag) in tigramite's order (variable-major), their embedding
@@ -196,8 +229,11 @@ def _templates(dim: int, n_cand: int) -> np.ndarray:
 
 
 def run_pc1_select(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float | None,
-                   max_conds_dim: int | None = None, links: LinkAssumptions | None = None) -> PC1Result:
+                   max_conds_dim: int | None = None, links: LinkAssumptions | None = None,
+                   values: bool = True) -> PC1Result:
     """PC1 at pc_alpha, or (pc_alpha None) per target the alpha of least AIC, as tigramite.
+
+    ``values=False`` (at one pc_alpha): the parents only, as :func:`run_pc1` says.
 
     >>> from causalstream.models.causal.lagcov import LaggedCovariance
     >>> from causalstream.models.causal.parcorr import CovParCorr
@@ -208,7 +244,7 @@ def run_pc1_select(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha
     if pc_alpha is not None:
         if not 0.0 <= pc_alpha <= 1.0:
             raise ParameterError("PC1", f"pc_alpha must be in [0, 1], got {pc_alpha}")
-        return run_pc1(ci, n_vars, tau_min, tau_max, pc_alpha, max_conds_dim, links)
+        return run_pc1(ci, n_vars, tau_min, tau_max, pc_alpha, max_conds_dim, links, values)
     runs = [run_pc1(ci, n_vars, tau_min, tau_max, a, max_conds_dim, links) for a in DEFAULT_PC_ALPHAS]
     out = PC1Result(parents={}, val_matrix=np.zeros_like(runs[0].val_matrix), p_matrix=np.ones_like(runs[0].p_matrix))
     for j in range(n_vars):

@@ -234,6 +234,14 @@ class CovRobustParCorr(CovParCorr):
             return self._settle(*super().run_masks(cx, cy, zmask))
         return self._settle(*self._run_by_rows(cx, cy, zmask))
 
+    def _decides(self) -> bool:
+        """run_decide may batch as ParCorr does when the window has no NaN (one rank transform)."""
+        return self._emb is None
+
+    def _decided(self, val: np.ndarray, df: np.ndarray) -> np.ndarray:
+        """As :meth:`_settle`: a test whose p would be NaN (df < 1) is answered val 0."""
+        return np.where(np.isfinite(val) & (df >= 1), val, 0.0)
+
     def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
         """One test (PCMCI+'s sequential phases call this).
 

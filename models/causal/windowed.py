@@ -325,7 +325,7 @@ class WindowedPCMCI:
                    "parents": self._plus.all_lagged_parents}
         else:
             pc = run_pc1_select(engine, self.n_vars, self.tau_min, self.tau_max, self.pc_alpha, self.max_conds_dim,
-                                self.links)
+                                self.links, values=False)   # MCI needs PC1's parents only
             res = run_mci(engine, pc.parents, self.n_vars, self.tau_min, self.tau_max, self.alpha_level,
                           self.fdr_method, self.max_conds_py, self.max_conds_px, self.links)
             res["parents"] = pc.parents
