@@ -29,8 +29,8 @@ import numpy as np
 from tigramite.data_processing import DataFrame
 
 from causalstream.models.causal.links import LinkAssumptions
+from causalstream.models.causal.lpcmci_ancestral import AncestralLPCMCI
 from causalstream.models.causal.lpcmci_citest import BudgetExceeded, LPCMCITest
-from causalstream.models.causal.lpcmci_votes import VotingLPCMCI
 from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.errors import ParameterError
 
@@ -66,7 +66,7 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-class CovarianceLPCMCI(VotingLPCMCI):
+class CovarianceLPCMCI(AncestralLPCMCI):
     """tigramite's LPCMCI whose CI tests read the covariance (a :class:`CovarianceCITest`).
 
     >>> CovarianceLPCMCI(n_vars=3, tau_max=1).N
