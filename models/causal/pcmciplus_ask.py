@@ -64,8 +64,8 @@ class Asker:
         self.inner = engine.engine if isinstance(engine, Ledger) else engine
         self.answers: dict[int, tuple[float, float, int, int, bool]] = {}
         self.asked: set[int] = set()
-        self.pending: dict[tuple[int, int], tuple[int, int]] = {}
-        """Per link (X's and Y's columns, a lag-0 pair ascending) its last asked test's rows and code, until flush()."""
+        self.pending: dict[tuple[int, int], tuple[float, float, int, int, bool]] = {}
+        """Per link (X's and Y's columns, a lag-0 pair ascending) its last asked test's answer, until flush()."""
         self._width = n_vars * (2 * tau_max + 1)
         self._nbytes = (self._width + 7) // 8
         self.shift = self._width.bit_length()
@@ -196,13 +196,13 @@ class Asker:
             self.asked.add(key)
             self.inner.n_degenerate += got[4]
         cx, cy = t[0], t[1]
-        self.pending[(cx, cy) if cx >= self.n_vars or cx < cy else (cy, cx)] = (got[2], got[3])   # lag 0: one link
+        self.pending[(cx, cy) if cx >= self.n_vars or cx < cy else (cy, cx)] = got   # lag 0: one link
         return got[0], got[1], got[1] <= self.pc_alpha
 
     def flush(self) -> None:
         """Write each asked link's last test to the Ledger (as Ledger.replay would, in order).
 
-        >>> led = Ledger(None, 2, 1); a = Asker(led, 2, 1, 0.05, {0: [], 1: []}); a.pending[(2, 1)] = (40, 1)
+        >>> led = Ledger(None, 2, 1); a = Asker(led, 2, 1, 0.05, {0: [], 1: []}); a.pending[(2, 1)] = (0.1, 0.5, 40, 1, False)
         >>> a.flush(); int(led.n_eff[0, 1, 1]), a.pending
         (40, {})
         """
@@ -211,7 +211,7 @@ class Asker:
             return
         n, tau_max = self.n_vars, self.tau_max
         cols = np.array(list(self.pending), dtype=np.intp).reshape(-1, 2)
-        got = np.array(list(self.pending.values()), dtype=np.int64).reshape(-1, 2)
+        got = np.array([(a[2], a[3]) for a in self.pending.values()], dtype=np.int64).reshape(-1, 2)
         self.pending = {}
         i, tau, j = cols[:, 0] % n, cols[:, 0] // n, cols[:, 1]
         ok = tau <= tau_max      # Y is (j, 0): X's lag is the link's

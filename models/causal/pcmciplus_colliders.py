@@ -173,12 +173,12 @@ def _edit_sepsets(sepsets: dict, triple: Triple, verdict: str) -> None:
 
 
 def _orient(graph: np.ndarray, v_structures: list[Triple], conflict_resolution: bool) -> None:
-    oriented: list[tuple[int, int]] = []
+    oriented: set[tuple[int, int]] = set()
     for (i, tau), k, j in v_structures:
         for a in ((j,) if tau != 0 else (j, i)):
             if (k, a) not in oriented and (a, k) not in oriented:
                 graph[k, a, 0], graph[a, k, 0] = "<--", "-->"
-                oriented.append((a, k))
+                oriented.add((a, k))
             if conflict_resolution and (k, a) in oriented:
                 graph[a, k, 0] = graph[k, a, 0] = "x-x"
 

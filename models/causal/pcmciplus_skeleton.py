@@ -74,6 +74,7 @@ class _Level:
     def __init__(self, asker: Asker, adjt: list[list[int]], pairs: list[Pair], fixed: set[Pair], p: int) -> None:
         self.asker = asker
         self.pairs = pairs
+        self.p = p
         self.shift = 2 * asker.shift
         self.subsets: dict[Pair, list[tuple[int, ...]]] = {}
         self.tests: dict[Pair, list[Test]] = {}
@@ -118,19 +119,27 @@ class _Level:
         pos, size = 0, FIRST
         alive = [pair for pair in self.pairs if pair in self.subsets]
         gone: set[tuple[int, int]] = set()
+        tests = self.tests
         while alive:
-            batch = [(pair, self.upto(pair, pos + size)[pos:pos + size]) for pair in alive]
+            if self.p or pos:
+                batch = [(pair, self.upto(pair, pos + size)[pos:pos + size]) for pair in alive]
+            else:       # level 0: each pair's one test, built with the level
+                batch = [(pair, tests[pair]) for pair in alive]
             todo = {t[3]: t for _, ts in batch for t in ts if t[3] not in answers}
             if todo and not pos:
                 todo.update((t[3], t) for t in ahead() if t[3] not in answers)
             asker.answer(list(todo.values()))
             pos, size, nxt = pos + size, 1 << 30, []
             for (i, j, tau), ts in batch:
-                if any(answers[t[3]][1] > alpha for t in ts):
-                    if tau == 0:
-                        gone.add((i, j))
-                elif pos < len(self.subsets[(i, j, tau)]):
-                    nxt.append((i, j, tau))
+                for t in ts:
+                    if answers[t[3]][1] > alpha:
+                        break
+                else:
+                    if pos < len(self.subsets[(i, j, tau)]):
+                        nxt.append((i, j, tau))
+                    continue
+                if tau == 0:     # found independent
+                    gone.add((i, j))
             alive = [(i, j, tau) for i, j, tau in nxt if not (tau == 0 and i > j and (j, i) in gone)]
 
 
@@ -207,6 +216,7 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
     vals: dict[Pair, float] = {pair: 0.0 for pair in links}
     sepsets: dict[tuple[Node, int], list[Node]] = {key: [] for key in _sepset_keys(N, tau_min, tau_max)}
     answers, asked, pending, alpha = asker.answers, asker.asked, asker.pending, asker.pc_alpha
+    removed: list[Pair] = []     # emptied in graph at the end
     inner = asker.inner
     p = 0
     while p <= max_conds_dim:
@@ -242,7 +252,7 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
                 if key not in asked:
                     asked.add(key)
                     inner.n_degenerate += got[4]
-                pending[link] = (got[2], got[3])
+                pending[link] = got
                 if tau == 0:
                     a = abs(val)
                     vm[i] = vm[i] if vm[i] < a else a      # min(abs(val), val_min), NaN as Python's min
@@ -252,20 +262,22 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
                     if tau == 0:
                         for gone in (pair, (j, i, 0)):
                             del in_range[gone], present[gone]
-                            graph[gone] = ""
+                            removed.append(gone)
                         lag0[j].remove(i)
                         lag0[i].remove(j)
                         sepsets[((i, 0), j)] = sepsets[((j, 0), i)] = [(v, 0) for v in S]
                         pmax[(j, i, 0)] = pmax[pair]
                     else:
                         del in_range[pair], present[pair]
-                        graph[pair] = ""
+                        removed.append(pair)
                         sepsets[((i, -tau), j)] = [(v, 0) for v in S]
                     break
         p += 1
         # tigramite's _get_adj_time_series_contemp, sorted: by |val_min|, largest first (stable over i ascending)
         adjt = [sorted(a, key=lambda i, vm=val_min[j]: abs(vm[i]), reverse=True) for j, a in enumerate(lag0)]
     asker.flush()
+    if removed:
+        graph[tuple(np.array(removed).T)] = ""
     p_matrix = np.ones((N, N, tau_max + 1))
     val_matrix = np.zeros((N, N, tau_max + 1))
     if pmax:
