@@ -78,9 +78,30 @@ class Ledger:
         self.tau_max = tau_max
         self.testwise = testwise
         shape = (n_vars, n_vars, tau_max + 1)
-        self.n_eff = np.zeros(shape, dtype=np.int64)
-        self.code = np.zeros(shape, dtype=np.int8)
+        self._n_eff = np.zeros(shape, dtype=np.int64)
+        self._code = np.zeros(shape, dtype=np.int8)
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # batches not yet recorded
         self._memo: dict[tuple, tuple[int, int]] = {}
+
+    @property
+    def n_eff(self) -> np.ndarray:
+        """Rows of each link's last test [N, N, tau_max + 1] (0: not tested).
+
+        >>> Ledger(None, 2, 1).n_eff.shape
+        (2, 2, 2)
+        """
+        self._flush()
+        return self._n_eff
+
+    @property
+    def code(self) -> np.ndarray:
+        """Status code of each link's last test (an index into :data:`STATUSES`).
+
+        >>> int(Ledger(None, 2, 1).code.max())
+        0
+        """
+        self._flush()
+        return self._code
 
     @property
     def n_degenerate(self) -> int:
@@ -244,24 +265,37 @@ class Ledger:
         return code, np.asarray(rows.n, dtype=np.int64)
 
     def _record(self, cx: np.ndarray, cy: np.ndarray, n: np.ndarray, code: np.ndarray) -> None:
+        """Note a batch's tests; the arrays take them, in order, when next read (one pass per refresh)."""
+        self._pending.append((cx.copy(), cy.copy(), n, code))  # the caller's arrays may change
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        parts = self._pending
+        self._pending = []
+        if len(parts) == 1:
+            cx, cy, n, code = parts[0]
+        else:
+            cx, cy, n, code = (np.concatenate(a) for a in zip(*parts))
         tau, i = np.divmod(cx, self.n_vars)
         ylag, j = np.divmod(cy, self.n_vars)
         ok = (ylag == 0) & (tau <= self.tau_max)
         if not ok.all():
             i, j, tau, n, code = i[ok], j[ok], tau[ok], n[ok], code[ok]
-        self.n_eff[i, j, tau] = n          # numpy keeps the last of repeated indices
-        self.code[i, j, tau] = code
+        self._n_eff[i, j, tau] = n          # numpy keeps the last of repeated indices
+        self._code[i, j, tau] = code
 
     def _record_nodes(self, x: Node, y: Node, n: int, code: int) -> None:
         if y[1] != 0 and x[1] == 0:
             x, y = y, x
         if y[1] != 0 or not 0 <= -x[1] <= self.tau_max:
             return
-        self.n_eff[x[0], y[0], -x[1]] = n
-        self.code[x[0], y[0], -x[1]] = code
+        self._flush()   # after the batches before it
+        self._n_eff[x[0], y[0], -x[1]] = n
+        self._code[x[0], y[0], -x[1]] = code
         if x[1] == 0:
-            self.n_eff[y[0], x[0], 0] = n
-            self.code[y[0], x[0], 0] = code
+            self._n_eff[y[0], x[0], 0] = n
+            self._code[y[0], x[0], 0] = code
 
 
 def link_report(code: np.ndarray, n_eff: np.ndarray, tau_min: int, assumed: np.ndarray, observed: np.ndarray,
@@ -304,7 +338,7 @@ def link_report(code: np.ndarray, n_eff: np.ndarray, tau_min: int, assumed: np.n
     else:
         graph_status = "ok"
     parts = [why] if why else []
-    scarce = [k for k in np.argsort(observed, kind="stable") if observed[k] < 3] if n_samples else []
+    scarce = np.argsort(observed, kind="stable")[:int(np.count_nonzero(observed < 3))].tolist() if n_samples else []
     parts += [f"{var_names[k]} observed in {int(observed[k])} of {n_samples} samples" for k in scarce[:3]]
     if len(scarce) > 3:
         parts.append(f"{len(scarce) - 3} more variables observed in < 3 samples")

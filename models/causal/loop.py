@@ -168,6 +168,10 @@ class _History:
         return np.stack(list(self.recent)) if self.recent else None
 
 
+_QUIET = Step()
+"""What most samples do (nothing due, no drift, no restart): one frozen Step for them all."""
+
+
 class DiscoveryLoop:
     """Windowed discovery over a stream of named samples: hop, drift policy, restarts, history, state.
 
@@ -264,7 +268,7 @@ class DiscoveryLoop:
         the state to save.
         """
         restart, detail = self._check_restored(stamp_ns, names)
-        if list(names) != self.names:
+        if (names if isinstance(names, list) else list(names)) != self.names:
             if self.names is not None:
                 restart, detail = "variables_changed", f"variables changed from {self.names} to {list(names)}"
             self._restart(names, restart)
@@ -278,7 +282,7 @@ class DiscoveryLoop:
                 restart, detail = "drift_restart", f"drift in {', '.join(e.variable for e in drifts)}"
         self._since_hop += 1
         if self._since_hop < self.hop or self.model.cov.n_samples < min(self.min_samples, self.window):
-            return Step(drifts=drifts, restart=restart, detail=detail)
+            return Step(drifts=drifts, restart=restart, detail=detail) if drifts or restart else _QUIET
         self._since_hop = 0
         stamps = np.fromiter(self._stamps, np.int64, len(self._stamps)) if keep_state else None
         snap = WindowSnapshot(self.model.snapshot(), self._stamps[0], self._stamps[-1], self.epoch,
@@ -342,7 +346,8 @@ class DiscoveryLoop:
             hist.recent.append(marks)
             hist.seq += 1
             hist.parents = res.get("parents")
-            seq, stability, history = hist.seq, hist.stability.get(), hist.stacked()
+            seq, stability = hist.seq, hist.stability.get()
+            history = hist.stacked() if snap.stamps is not None else None  # for the state to save only
         state = None
         if snap.stamps is not None:
             samples, stamps = _aligned(model.samples(), snap.stamps)
