@@ -123,7 +123,9 @@ def window_flags(model: WindowedPCMCI, results: Mapping[str, Any]) -> list[str]:
     if results["n_degenerate"]:
         flags.append(f"degenerate_tests:{results['n_degenerate']}")
     samples = model.samples()
-    if len(samples):
+    if len(samples) and not model.cov.n_missing:   # every value finite
+        const = samples.min(axis=0) == samples.max(axis=0)
+    elif len(samples):
         # over the finite values; a column with none is constant too (its min +inf, its max -inf)
         finite = np.isfinite(samples)
         low = samples.min(axis=0, initial=np.inf, where=finite)
