@@ -67,3 +67,37 @@ def test_unwatched_channels_are_not_converted_and_a_late_subscriber_gets_the_cur
     assert ch["/causal/graph"]["sample"]["stamp"] == {"sec": 0, "nsec": 6_000}  # the latched re-send
     assert ch["/agents/state"]["messages"] >= 15 and ch["/view/scene"]["messages"] >= 15, ch
     assert node.counters["view:unwatched"] == 19, node.counters  # every watched message was converted
+
+
+@needs_node
+def test_a_link_change_inside_the_picture_gap_is_drawn_by_the_trailing_redraw() -> None:
+    port = free_port_pair()
+    io = MockIO()  # its virtual clock is the view's: the redraw gap is 1 / picture_hz of it
+    node = FoxgloveView(name="view", params={"port": port, "topics": ["/causal/graph"], "picture_hz": 2},
+                        io=io).start()
+    client = None
+    try:
+        node.on_message(Input("/causal/graph", "/causal/graph", _graph("-->", 1_000)))  # advertises the channels
+        client = subprocess.Popen(["node", str(JS_DIR / "view_client.mjs"), f"ws://127.0.0.1:{port}", "3"], cwd=JS_DIR,
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while node.counters["subscriptions"] < len(node.open):
+            assert time.monotonic() < deadline and client.poll() is None, node.counters
+            time.sleep(0.05)
+        io.clock = 10.0
+        node.on_message(Input("/causal/graph", "/causal/graph", _graph("", 2_000)))  # drawn: the gap has passed
+        io.clock = 10.1
+        node.on_message(Input("/causal/graph", "/causal/graph", _graph("o-o", 3_000)))  # inside the gap: not yet
+        node.trailing_picture()  # still inside it
+        drawn = node.channels.picture.redraws
+        io.clock = 10.6
+        node.trailing_picture()  # the gap is over: the latest links
+        node.trailing_picture()  # nothing changed since
+        out, err = client.communicate(timeout=30)
+    finally:
+        stop_client(client)
+        node.close()
+    got = client_report(client, out, err)
+    assert drawn == 2 and node.channels.picture.redraws == 3  # the first graph, the second, then the third's
+    assert node.latched["/view/graph"].log_time_ns == 3_000  # the late subscriber's re-send is the latest too
+    assert got["channels"]["/view/graph"]["messages"] == 3, got["channels"]["/view/graph"]  # re-send, 2nd, 3rd
