@@ -19,6 +19,8 @@ and one @foxglove/ws-protocol FoxgloveClient (tests/js/view_client.mjs, under no
   p50 / p99 and their ratios (goal: with the client, at most 1.10); the client's CPU share too
   (psutil, while it waits out its time after the run). This process subscribes to /causal/graph and
   /node/status only, so without the view the container's samples stay objects.
+- **pictures**: the /view/graph messages the client received, a second (the view's param
+  ``picture_hz`` caps its redraws, 2 a second by default).
 - **graph picture draw time**: ``stream/viewer_graph_image.render`` of the graphs the run
   received (the discovered one beside the truth), per draw, and ``GraphPicture``'s cost per
   20 Hz graph (it redraws only when a link set changes); null if that module is not there.
@@ -138,6 +140,7 @@ def view_figures(run: dict) -> dict:
     offered = last.get("view:offered", 0)
     fig = {"offered": offered, "received": received, "received_share": received / offered if offered else None,
            "dropped": offered - received, "bad": bad, "channels": len(channels),
+           "pictures_received": channels.get("/view/graph", {}).get("messages"),  # the view's redraws (capped)
            "client_errors": (run["client"] or {}).get("errors", [])[:5], "client_cpu_s": run["client_cpu_s"],
            "view_counters": {k: v for k, v in last.items() if k.startswith("view:") or k in ("in", "out", "gaps")}}
     if len(live) >= 2:
@@ -216,11 +219,13 @@ def main() -> None:
     offered = sum(v["offered"] for v in views)
     received = sum(v["received"] for v in views)
     cpu = [v["cpu_us_per_message_in"] for v in views if v.get("cpu_us_per_message_in") is not None]
+    window = sum(v.get("window_s", 0.0) for v in views)
     cpu_out = [v["cpu_us_per_record_out"] for v in views if v.get("cpu_us_per_record_out") is not None]
     summary = {
         "forwarded": offered, "received": received, "received_share": received / offered if offered else None,
         "goal_received_share": 1.0, "dropped": offered - received,
         "view_cpu_us_per_message_in": sum(cpu) / len(cpu) if cpu else None,
+        "pictures_received_per_s": (sum(v.get("pictures_received") or 0 for v in views) / window) if window else None,
         "view_cpu_us_per_record_out": sum(cpu_out) / len(cpu_out) if cpu_out else None,
         "latency_ms_p50_without": pct(lat["without"], 50), "latency_ms_p50_with": pct(lat["with"], 50),
         "latency_ms_p99_without": pct(lat["without"], 99), "latency_ms_p99_with": pct(lat["with"], 99),
