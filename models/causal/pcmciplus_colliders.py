@@ -103,21 +103,23 @@ def possible_tests(asker: Asker, links: dict[Pair, str], removable: Callable[[Pa
     into: list[list[tuple[int, int]]] = [[] for _ in lag0]
     for i, k, tau in links:
         into[k].append((i, tau))
-    found: dict[tuple[int, int, int], None] = {}
+    found: set[tuple[int, int, int]] = set()
+    sets, count = [], 0
     for j, ks in enumerate(lag0):
         for k in ks:
             if links[(k, j, 0)] in ("o?o", "o-o"):
                 for i, tau in into[k]:
-                    if not (tau == 0 and i == j) and ((i, j, tau) not in links or removable((i, j, tau))):
-                        found[(i, tau, j)] = None
-    sets, count = [], 0
-    for i, tau, j in found:
-        sets.append((i, tau, j, sum(1 << m for m in lag0[j] if not (tau == 0 and m == i))))
-        if tau == 0:
-            sets.append((i, tau, j, sum(1 << m for m in lag0[i] if m != j)))
-        count += sum(1 << s[3].bit_count() for s in sets[-1 - (tau == 0):])
-        if count > budget:
-            return None
+                    if (tau == 0 and i == j) or (i, tau, j) in found \
+                            or ((i, j, tau) in links and not removable((i, j, tau))):
+                        continue
+                    found.add((i, tau, j))
+                    sets.append((i, tau, j, sum(1 << m for m in lag0[j] if not (tau == 0 and m == i))))
+                    count += 1 << sets[-1][3].bit_count()
+                    if tau == 0:
+                        sets.append((i, tau, j, sum(1 << m for m in lag0[i] if m != j)))
+                        count += 1 << sets[-1][3].bit_count()
+                    if count > budget:      # stop early: on a dense skeleton this loop is long
+                        return None
     n, shift = asker.n_vars, 2 * asker.shift
     tests = []
     for i, tau, j, every in sets:
@@ -143,14 +145,26 @@ def _subsets(s: tuple[Node, ...]) -> list[tuple[Node, ...]]:
     return list(set(every))
 
 
-@functools.lru_cache(maxsize=4096)
-def _neighbour_subsets(of_j: tuple[Node, ...], of_i: tuple[Node, ...] | None
-                       ) -> tuple[tuple[tuple[Node, ...], ...], tuple[int, ...]]:
+def _subsets_and_bits(of_j: tuple[Node, ...], of_i: tuple[Node, ...] | None
+                      ) -> tuple[tuple[tuple[Node, ...], ...], tuple[int, ...]]:
     """The distinct subsets of j's adjacencies and (lag 0) of i's, in tigramite's order, and each
-    one's lag-0 columns as bits. Cached: a set of int tuples iterates the same way every time."""
+    one's lag-0 columns as bits."""
     found = _subsets(of_j) + (_subsets(of_i) if of_i is not None else [])
     unique = tuple(dict.fromkeys(found))
     return unique, tuple(sum(1 << m for m, _ in sub) for sub in unique)
+
+
+_cached_subsets = functools.lru_cache(maxsize=2048)(_subsets_and_bits)
+CACHED = 10
+"""Adjacencies (j's and i's together) up to this size have their subsets cached (<= 2 * 2^10 each)."""
+
+
+def _neighbour_subsets(of_j: tuple[Node, ...], of_i: tuple[Node, ...] | None
+                       ) -> tuple[tuple[tuple[Node, ...], ...], tuple[int, ...]]:
+    """_subsets_and_bits, cached when small: a set of int tuples iterates the same way every time."""
+    if len(of_j) + len(of_i or ()) <= CACHED:
+        return _cached_subsets(of_j, of_i)
+    return _subsets_and_bits(of_j, of_i)
 
 
 def _decide(rule: str, fraction: float | None) -> str:
