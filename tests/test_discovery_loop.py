@@ -31,16 +31,19 @@ def _feed(loop: DiscoveryLoop, X: np.ndarray, start: int = 0) -> list[Step]:
     return [loop.update(1_000 * (start + k), NAMES, x) for k, x in enumerate(X)]
 
 
-def test_graphs_stability_and_diffs_equal_their_pieces_run_by_hand() -> None:
+@pytest.mark.parametrize("in_line", [False, True])
+def test_graphs_stability_and_diffs_equal_their_pieces_run_by_hand(in_line: bool) -> None:
+    # in_line (offline discovery): each snapshot is refreshed before the next sample, so it holds the model itself
     X = _data(500)
-    loop = DiscoveryLoop(**SETTINGS)
+    loop = DiscoveryLoop(**SETTINGS, in_line=in_line)
     model = WindowedPCMCI(3, 120, 2, var_names=NAMES)
     stability, previous, seen = LinkStability(4), None, 0
-    for t, step in enumerate(_feed(loop, X)):
+    for t, step in enumerate(loop.update(1_000 * k, NAMES, x) for k, x in enumerate(X)):  # each refreshed when due
         model.update(X[t])
         if step.refresh is None:
             continue
         seen += 1
+        assert (step.refresh.model is loop.model) == in_line
         result, ref = loop.refresh(step.refresh), model.results()
         marks = ref["graph"]
         stability.update(marks)

@@ -195,7 +195,7 @@ def run_task(task: Task) -> list[WindowGraph]:
         model["link_assumptions"] = compile_rules(rules, task.series.names, int(model.get("tau_min", 0)),
                                                   int(s["tau_max"]))
     loop = DiscoveryLoop(window=window, tau_max=int(s["tau_max"]), hop=hop, min_samples=window,
-                         stability_k=int(s.get("stability_k", 10)), model=model)
+                         stability_k=int(s.get("stability_k", 10)), model=model, in_line=True)
     table, begin = task.series, task.offset
     end = (task.keep_to - 1) * hop + window
     out, index = [], task.first

@@ -182,6 +182,8 @@ class DiscoveryLoop:
     ``min_samples`` (or is full). ``drift`` ("adwin", "page_hinkley") watches the residuals;
     ``drift_restart`` then empties the window. A restored window is kept only if the first
     sample after it comes later than its end and at most ``state_max_gap_s`` after it.
+    ``in_line``: the caller refreshes every due snapshot before the next sample (no worker
+    thread), so a snapshot holds the model itself, not a copy.
 
     >>> loop = DiscoveryLoop(window=50, tau_max=1, hop=10, min_samples=20)
     >>> steps = [loop.update(k, ["a", "b"], np.array([k % 3, k % 5], dtype=float)) for k in range(30)]
@@ -193,7 +195,7 @@ class DiscoveryLoop:
 
     def __init__(self, window: int, tau_max: int, hop: int = 1, min_samples: int = 100, stability_k: int = 10,
                  drift: str | None = None, drift_restart: bool = False, state_max_gap_s: float | None = None,
-                 model: Mapping[str, Any] | None = None) -> None:
+                 model: Mapping[str, Any] | None = None, in_line: bool = False) -> None:
         self.window = window
         self.tau_max = tau_max
         self.hop = hop
@@ -203,6 +205,7 @@ class DiscoveryLoop:
         self.drift_restart = drift_restart
         self.state_max_gap_s = state_max_gap_s
         self.model_params = dict(model or {})
+        self.in_line = in_line
         if hop < 1 or min_samples < 1:
             raise ParameterError("DiscoveryLoop", f"need hop >= 1 and min_samples >= 1, got {hop}, {min_samples}")
         # bad settings fail here, not at the first sample (link_assumptions are per variable: checked then)
@@ -287,8 +290,8 @@ class DiscoveryLoop:
             return Step(drifts=drifts, restart=restart, detail=detail) if drifts or restart else _QUIET
         self._since_hop = 0
         stamps = np.fromiter(self._stamps, np.int64, len(self._stamps)) if keep_state else None
-        snap = WindowSnapshot(self.model.snapshot(), self._stamps[0], self._stamps[-1], self.epoch,
-                              self._next_flags, stamps)
+        snap = WindowSnapshot(self.model if self.in_line else self.model.snapshot(), self._stamps[0],
+                              self._stamps[-1], self.epoch, self._next_flags, stamps)
         self._next_flags = ()
         return Step(refresh=snap, drifts=drifts, restart=restart, detail=detail)
 
