@@ -280,10 +280,9 @@ def mci_skeleton(asker: Asker, graph: np.ndarray, tau_min: int, tau_max: int, ma
         graph[tuple(np.array(removed).T)] = ""
     p_matrix = np.ones((N, N, tau_max + 1))
     val_matrix = np.zeros((N, N, tau_max + 1))
-    if pmax:
-        idx = tuple(np.array(list(pmax)).T)
-        p_matrix[idx] = list(pmax.values())
-        val_matrix[idx] = [vals[pair] for pair in pmax]
+    if links:      # pmax / vals hold exactly the initial links, in np.nonzero's order
+        p_matrix[where] = [pmax[pair] for pair in links]
+        val_matrix[where] = [vals[pair] for pair in links]
     return Skeleton(graph, sepsets, p_matrix, val_matrix)
 
 
