@@ -5,8 +5,9 @@ variables may drive the observed ones, and returns a PAG: ``-->``, ``<->`` (a hi
 cause), ``o->``, ``o-o``, ``x-x``. As for PCMCI+ (pcmciplus.py), tigramite's ``run_lpcmci`` runs
 line for line with its CI tests answered by :class:`LPCMCITest` (lpcmci_citest.py) from the window's
 lagged covariance, so graph, val and p equal tigramite's. :class:`CovarianceLPCMCI` also replaces
-tigramite's graph searches (lpcmci_graph.py), rule APR, ``_sort_search_set`` and, kept between
-writes that change a link's ends, ``_get_parents`` / ``_get_a_pds_t`` with equal, faster ones.
+tigramite's graph searches (lpcmci_graph.py, lpcmci_walks.py), sepset votes (lpcmci_votes.py),
+ancestral removal phase (lpcmci_ancestral.py), rule APR, ``_sort_search_set`` and, kept while a
+variable's link ends stay, ``_get_parents`` / ``_get_a_pds_t`` with equal, faster ones.
 
 >>> import numpy as np
 >>> from causalstream.models.causal.lagcov import LaggedCovariance
