@@ -19,6 +19,7 @@ import pytest
 
 from causalstream.models.causal.discover import (
     COLUMNS,
+    Chained,
     Task,
     as_series,
     discover,
@@ -94,8 +95,15 @@ def test_table_has_one_row_per_link_per_window() -> None:
 def test_a_split_table_gives_the_one_pass_graphs(ci_test: str) -> None:
     X = frame(series(1400, 1))
     one = discover(X, window=300, hop=25, tau_max=2, stability_k=5, ci_test=ci_test)
+    settings = {"window": 300, "hop": 25, "tau_max": 2, "stability_k": 5, "ci_test": ci_test}
     for chunk in (1, 7, 13):
+        # in this process a stretch goes on from the one before (Chained); on workers each has its own loop
         same_graphs(one, discover(X, window=300, hop=25, tau_max=2, stability_k=5, ci_test=ci_test, chunk=chunk))
+        tasks = plan(as_series(X), settings, chunk)
+        same_graphs(one, table_of([w for task in tasks for w in run_task(task)]))
+        run = Chained()
+        same_graphs(one, table_of([w for task in tasks for w in run(task)]))
+        assert run.resumed == len(tasks) - 1
     assert one.stability.lt(1).any()  # stability that depends on the windows before is covered
 
 

@@ -10,7 +10,8 @@ Work is cut into :class:`Task` s (:func:`plan`): a whole table, or with ``chunk`
 of ``chunk`` windows. A stretch starts ``stability_k - 1`` windows early, so that the
 stability of its first kept window (the share of the last k graphs holding each link)
 is what one pass over the table gives; every graph of a split table equals the one-pass
-graph (tests/test_discover.py). Tasks run in this process, on ``workers`` local worker
+graph (tests/test_discover.py). Tasks run in this process (one after another: a stretch goes
+on from the loop of the one before, :class:`Chained`), on ``workers`` local worker
 processes, or on an existing Dask cluster (``cluster``, a scheduler address); see
 :mod:`~causalstream.models.causal.discover_run`.
 
@@ -36,7 +37,7 @@ from causalstream.models.causal.discover_run import run_tasks
 from causalstream.models.causal.loop import DiscoveryLoop, GraphResult
 from causalstream.models.errors import ParameterError
 
-__all__ = ["COLUMNS", "Outcome", "Series", "Task", "WindowGraph", "as_series", "discover", "discover_graphs",
+__all__ = ["COLUMNS", "Chained", "Outcome", "Series", "Task", "WindowGraph", "as_series", "discover", "discover_graphs",
            "graph_rows", "n_windows", "plan", "run_task", "summary", "table_of"]
 
 log = logging.getLogger(__name__)
@@ -188,17 +189,28 @@ def run_task(task: Task) -> list[WindowGraph]:
     >>> [(w.index, w.result.seq, w.result.end_ns) for w in run_task(task)]
     [(0, 1, 29), (1, 2, 39), (2, 3, 49)]
     """
-    s, hop, window = task.settings, int(task.settings["hop"]), int(task.settings["window"])
+    return _run(task, _new_loop(task), task.offset, task.first)[0]
+
+
+def _new_loop(task: Task) -> DiscoveryLoop:
+    s = task.settings
     model = {key: value for key, value in s.items() if key not in _LOOP_KEYS}
     rules = model.pop("link_rules", None)
     if rules:
         model["link_assumptions"] = compile_rules(rules, task.series.names, int(model.get("tau_min", 0)),
                                                   int(s["tau_max"]))
-    loop = DiscoveryLoop(window=window, tau_max=int(s["tau_max"]), hop=hop, min_samples=window,
-                         stability_k=int(s.get("stability_k", 10)), model=model, in_line=True)
-    table, begin = task.series, task.offset
+    return DiscoveryLoop(window=int(s["window"]), tau_max=int(s["tau_max"]), hop=int(s["hop"]),
+                         min_samples=int(s["window"]), stability_k=int(s.get("stability_k", 10)), model=model,
+                         in_line=True)
+
+
+def _run(task: Task, loop: DiscoveryLoop, begin: int, index: int) -> tuple[list[WindowGraph], int]:
+    """The loop over the task's samples from ``begin`` (the next refresh: window ``index``) to its
+    last kept window; the kept windows' graphs and the sample it stopped at."""
+    hop, window = int(task.settings["hop"]), int(task.settings["window"])
+    table = task.series
     end = (task.keep_to - 1) * hop + window
-    out, index = [], task.first
+    out = []
     for stamp, x in zip(table.stamps[begin:end].tolist(), table.values[begin:end]):
         step = loop.update(stamp, table.names, x)
         if step.refresh is None:
@@ -212,7 +224,36 @@ def run_task(task: Task) -> list[WindowGraph]:
             out.append(WindowGraph(table.name, index, dataclasses.replace(result, seq=index + 1, results=slim),
                                    status, reason))
         index += 1
-    return out
+    return out, end
+
+
+class Chained:
+    """:func:`run_task` for tasks run one after another in one process: a task whose kept windows
+    start where the task before it (same table, same settings) stopped goes on with that task's
+    loop instead of warming a window and k - 1 graphs of its own. The graphs are the one-pass ones
+    (as every split's are); a task that fails leaves nothing to go on from.
+
+    >>> X = np.random.default_rng(1).normal(size=(80, 2))
+    >>> tasks = plan(as_series(X), {"window": 30, "hop": 10, "tau_max": 1, "stability_k": 2}, chunk=2)
+    >>> run = Chained(); [[w.index for w in run(t)] for t in tasks], run.resumed
+    ([[0, 1], [2, 3], [4, 5]], 2)
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[Task, DiscoveryLoop, int] | None = None
+        self.resumed = 0  # tasks that went on from the one before
+
+    def __call__(self, task: Task) -> list[WindowGraph]:
+        last, self._last = self._last, None
+        if last is not None and last[0].series is task.series and last[0].settings == task.settings \
+                and last[0].keep_to == task.keep_from:
+            loop, begin, index = last[1], last[2], task.keep_from
+            self.resumed += 1
+        else:
+            loop, begin, index = _new_loop(task), task.offset, task.first
+        out, end = _run(task, loop, begin, index)
+        self._last = (task, loop, end)
+        return out
 
 
 def graph_rows(w: WindowGraph) -> list[tuple]:
@@ -311,7 +352,9 @@ def discover_graphs(source: Any, *, window: int = 500, hop: int = 10, tau_max: i
         if n_windows(len(t), window, hop) == 0:
             outcome.short.append(f"{t.name or 'table'}: {len(t)} samples, shorter than one window ({window})")
     tasks = plan(tables, settings, chunk)
-    outcome.graphs, outcome.failed = run_tasks(run_task, tasks, workers=workers, cluster=cluster, progress=progress)
+    here = workers == 1 and cluster is None   # one after another in this process: a split goes on from the last
+    outcome.graphs, outcome.failed = run_tasks(Chained() if here else run_task, tasks, workers=workers, cluster=cluster,
+                                               progress=progress)
     return outcome
 
 
