@@ -12,7 +12,7 @@ import pytest
 from scipy.special import stdtrit
 
 from causalstream.models.causal.lagcov import LaggedCovariance
-from causalstream.models.causal.linkstatus import Ledger
+from causalstream.models.causal.linkstatus import Ledger, as_zmask
 from causalstream.models.causal.parcorr import CovParCorr, significant, t_pvalue
 from causalstream.models.causal.pc1 import run_pc1
 from causalstream.models.causal.robust import CovRobustParCorr
@@ -56,3 +56,19 @@ def test_parents_only_pc1_equals_the_full_run(seed: int, engine: str) -> None:
         assert b.val_matrix.shape == b.p_matrix.shape == (0, 0, 0)
         assert full.n_degenerate == fast.n_degenerate
         assert np.array_equal(full.n_eff, fast.n_eff) and np.array_equal(full.code, fast.code)
+
+
+def test_a_table_of_z_columns_is_the_mask_it_stands_for() -> None:
+    # PC1 hands run_decide each test's Z as columns; the batch is the mask's, bit for bit,
+    # also where the table holds a constant column (the mask's path drops it)
+    for constant in (False, True):
+        lc = _window(4, constant=constant)
+        rng = np.random.default_rng(2)
+        cx = rng.choice(np.arange(5, 15), size=40)
+        cy = rng.integers(0, 5, size=40)
+        zc = np.array([rng.choice([c for c in range(5, 25) if c != x], size=3, replace=False) for x in cx])
+        a, b = CovParCorr(lc.stats(), 5), CovParCorr(lc.stats(), 5)
+        va, ka = a.run_decide(cx, cy, zc, 0.05)
+        vb, kb = b.run_decide(cx, cy, as_zmask(zc, 25), 0.05)
+        assert np.array_equal(va, vb) and np.array_equal(ka, kb) and a.n_degenerate == b.n_degenerate
+        assert np.array_equal(a.last.df, b.last.df) and np.array_equal(a.last.n, b.last.n)

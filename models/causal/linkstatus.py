@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DETERMINISTIC", "STATUSES", "Ledger", "TestRows", "link_report"]
+__all__ = ["DETERMINISTIC", "STATUSES", "Ledger", "TestRows", "as_zmask", "link_report"]
 
 UNTESTED, TESTED, DETERMINISTIC_CODE, INSUFFICIENT = 0, 1, 2, 3
 STATUSES = ("untested", "tested", "deterministic", "insufficient")
@@ -58,6 +58,20 @@ class TestRows:
         nn = np.full(b, int(round(n)), dtype=np.int64)
         deg = np.zeros(b, dtype=bool) if degenerate is None else degenerate
         return cls(n=nn, df=nn - 2.0 - np.asarray(width, dtype=np.float64), degenerate=deg)
+
+
+def as_zmask(z: np.ndarray, width: int) -> np.ndarray:
+    """A batch's Z as the engines' mask [B, width]: ``z`` itself when it is one, else a table
+    [B, d] of each test's Z columns (PC1 builds those), set in a mask.
+
+    >>> as_zmask(np.array([[3, 1]]), 5).astype(int).tolist()
+    [[0, 1, 0, 1, 0]]
+    """
+    if z.dtype == np.bool_:
+        return z
+    mask = np.zeros((len(z), width), dtype=bool)
+    mask[np.arange(len(z))[:, None], z] = True
+    return mask
 
 
 class Ledger:
@@ -161,6 +175,7 @@ class Ledger:
     def run_decide(self, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, alpha: float
                    ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`run_masks`, but (val, p <= alpha): the engine's ``run_decide`` if it has one.
+        ``zmask`` may be a table of Z columns (:func:`as_zmask`).
 
         >>> class Half:
         ...     last = TestRows(np.array([9]), np.array([7.0]), np.array([False]))
@@ -170,7 +185,7 @@ class Ledger:
         """
         decide = getattr(self.engine, "run_decide", None)
         if decide is None:
-            val, pval = self.run_masks(cx, cy, zmask)
+            val, pval = self.run_masks(cx, cy, as_zmask(zmask, self.n_vars * (2 * self.tau_max + 1)))
             return val, pval <= alpha
         val, keep = decide(cx, cy, zmask, alpha)
         code, n = self._codes(val, len(cx))

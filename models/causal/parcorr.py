@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import stdtr, stdtrit
 
 from causalstream.models.causal.lagcov import LagStats
-from causalstream.models.causal.linkstatus import TestRows
+from causalstream.models.causal.linkstatus import TestRows, as_zmask
 
 __all__ = ["Node", "CovParCorr", "significant", "t_pvalue"]
 
@@ -142,7 +142,8 @@ class CovParCorr:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`run_masks`' val and, for p, only whether p <= alpha (PC1's question): |val| against
         the critical correlation of each df, the exact p near it. ``last`` and ``n_degenerate`` as
-        run_masks leaves them.
+        run_masks leaves them. ``zmask`` may also be a table [B, d] of each test's d distinct Z
+        columns (PC1's: no mask built and read back).
 
         >>> from causalstream.models.causal.lagcov import LaggedCovariance
         >>> rng = np.random.default_rng(0); X = rng.normal(size=(200, 2)); X[1:, 1] += 0.3 * X[:-1, 0]
@@ -151,8 +152,8 @@ class CovParCorr:
         >>> val, keep = ci.run_decide(cx, cy, zm, 0.05); keep.tolist(), (ci.run_masks(cx, cy, zm)[1] <= 0.05).tolist()
         ([True, False], [True, False])
         """
-        if not self._decides() or not 0.0 < alpha < 1.0:
-            val, pval = self.run_masks(cx, cy, zmask)   # a subclass's own tests, or every p counts
+        if not self._decides() or not 0.0 < alpha < 1.0:   # a subclass's own tests, or every p counts
+            val, pval = self.run_masks(cx, cy, as_zmask(zmask, len(self.stats.constant)))
             return val, pval <= alpha
         val, df, _ = self._tests(cx, cy, zmask)
         # p NaN (df < 1) or p 1 (val 0: constant X or Y, or Z spans them): no finding. A constant
@@ -173,6 +174,10 @@ class CovParCorr:
         """The batch's partial correlations, df and which tests have X and Y not constant (None: all)."""
         const = self.stats.constant
         b, dim = len(cx), len(const)
+        if zmask.dtype != np.bool_:   # a table of Z columns
+            if not const.any() and not (zmask.shape[1] and ((zmask == cx[:, None]) | (zmask == cy[:, None])).any()):
+                return self._tests_table(cx, cy, zmask)
+            zmask = as_zmask(zmask, dim)   # constants to drop, or X / Y in Z: the mask's path
         zm = np.zeros((b, dim), dtype=bool)
         zm[:, :zmask.shape[1]] = zmask
         rows = np.arange(b)
@@ -207,6 +212,19 @@ class CovParCorr:
         df = n - 2.0 - width
         self.last = TestRows(n=np.rint(n).astype(np.int64), df=df, degenerate=spanned)
         return val, df, live
+
+    def _tests_table(self, cx: np.ndarray, cy: np.ndarray, zc: np.ndarray) -> tuple[np.ndarray, np.ndarray, None]:
+        """:meth:`_tests` for a table of d distinct Z columns per test, none constant, X or Y: one
+        batch, Z ascending and padded as the mask's path pads it (the same submatrices)."""
+        dim, d = len(self.stats.constant), zc.shape[1]
+        size = int(_bucket_sizes(dim)[d])
+        ztab = np.empty((len(cx), size), dtype=np.intp)
+        ztab[:, :d] = np.sort(zc, axis=1)
+        ztab[:, d:] = _columns(dim, size)[dim + d:dim + size]
+        val, n, spanned = self._batch(cx, cy, ztab)
+        df = n - 2.0 - d
+        self.last = TestRows(n=np.rint(n).astype(np.int64), df=df, degenerate=spanned)
+        return val, df, None
 
     def test_one(self, x: Node, y: Node, z: Sequence[Node]) -> tuple[float, float]:
         """One test, without the batching machinery (PCMCI+'s sequential phases call this).

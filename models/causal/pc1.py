@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from causalstream.models.causal.links import LinkAssumptions
+from causalstream.models.causal.linkstatus import as_zmask
 from causalstream.models.errors import ParameterError
 
 __all__ = ["PC1Result", "decide_free", "run_pc1", "run_pc1_select", "run_free", "DEFAULT_PC_ALPHAS"]
@@ -98,18 +99,16 @@ def run_pc1(ci: CITest, n_vars: int, tau_min: int, tau_max: int, pc_alpha: float
         pos = np.arange(len(jj)) - np.repeat(np.cumsum(ct) - ct, ct)
         cc = order[jj, pos]
         fl = jj * n_cand + cc
-        zmask = np.zeros((len(cc), dim_total), dtype=bool)
-        if dim:
-            zmask[np.arange(len(cc))[:, None], cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]] = True
+        zcols = cand_col[order[jj[:, None], _templates(dim, n_cand)[pos]]]   # [B, dim]: each test's Z
         if values:
-            val, pval = run_free(ci, cand_col[cc], jj, zmask, fixed[fl])
+            val, pval = run_free(ci, cand_col[cc], jj, as_zmask(zcols, dim_total), fixed[fl])
             upd = ~tested[fl] | (pval > pmax[fl])
             pmax[fl[upd]] = pval[upd]
             vat[fl[upd]] = val[upd]
             tested[fl] = True
             keep = pval <= pc_alpha
         else:
-            val, keep = decide_free(ci, cand_col[cc], jj, zmask, fixed[fl], pc_alpha)
+            val, keep = decide_free(ci, cand_col[cc], jj, zcols, fixed[fl], pc_alpha, dim_total)
         vmin[fl] = np.minimum(vmin[fl], np.abs(val))
         # Python's sorted(reverse=True) is stable: ties keep the candidates' first order
         kj, kc, kf = jj[keep], cc[keep], fl[keep]
@@ -172,10 +171,11 @@ def run_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, fixe
     return val, pval
 
 
-def decide_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, fixed: np.ndarray, alpha: float
-                ) -> tuple[np.ndarray, np.ndarray]:
+def decide_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, fixed: np.ndarray, alpha: float,
+                width: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """:func:`run_free`'s val and p <= alpha (a fixed link: val 1, kept), by the engine's
-    ``run_decide`` where it has one.
+    ``run_decide`` where it has one. ``zmask``: a Z mask, or a table of Z columns (an engine
+    without run_decide gets it as a mask ``width`` columns wide, linkstatus.as_zmask).
 
     >>> class Half:
     ...     def run_masks(self, cx, cy, zmask): return np.full(len(cx), 0.5), np.full(len(cx), 0.2)
@@ -184,7 +184,7 @@ def decide_free(ci: CITest, cx: np.ndarray, cy: np.ndarray, zmask: np.ndarray, f
     """
     decide = getattr(ci, "run_decide", None)
     if decide is None:
-        val, pval = run_free(ci, cx, cy, zmask, fixed)
+        val, pval = run_free(ci, cx, cy, as_zmask(zmask, width), fixed)
         return val, pval <= alpha
     if not fixed.any():
         return decide(cx, cy, zmask, alpha)
