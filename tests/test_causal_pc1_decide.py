@@ -13,8 +13,9 @@ from scipy.special import stdtrit
 
 from causalstream.models.causal.lagcov import LaggedCovariance
 from causalstream.models.causal.linkstatus import Ledger, as_zmask
-from causalstream.models.causal.parcorr import CovParCorr, significant, t_pvalue
+from causalstream.models.causal.parcorr import CovParCorr
 from causalstream.models.causal.pc1 import run_pc1
+from causalstream.models.causal.pvalues import significant, t_pvalue
 from causalstream.models.causal.robust import CovRobustParCorr
 from causalstream.models.causal.toys import stationary
 

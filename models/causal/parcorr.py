@@ -13,20 +13,18 @@ a constant X or Y gives val 0, p 1 (not dependent); constant Z components are dr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import stdtr, stdtrit
 
 from causalstream.models.causal.lagcov import LagStats
 from causalstream.models.causal.linkstatus import TestRows, as_zmask
+from causalstream.models.causal.pvalues import significant, t_pvalue, t_pvalue_one
 
-__all__ = ["Node", "CovParCorr", "significant", "t_pvalue"]
+__all__ = ["Node", "CovParCorr", "significant", "t_pvalue"]  # the p-values (pvalues.py) where they always were
 
 RESIDUAL_FLOOR = 1e-12
-_TINY = np.finfo(float).tiny
 """Residual variance (in correlation units) below which a test is numerically degenerate."""
 
 Node = tuple[int, int]
@@ -255,7 +253,7 @@ class CovParCorr:
             self.last = TestRows.full(1, self.stats.n, np.array([len(cz)]), np.array([True]))
             return 0.0, 1.0
         val = float(min(1.0, max(-1.0, r[0, 1] / np.sqrt(r[0, 0] * r[1, 1]))))
-        pval = _t_pvalue_scalar(val, self.stats.n - 2.0 - len(cz))
+        pval = t_pvalue_one(val, self.stats.n - 2.0 - len(cz))
         self.n_degenerate += int(not np.isfinite(pval))
         return val, pval
 
@@ -408,68 +406,3 @@ def _bucket_sizes(dim: int) -> np.ndarray:
     out[1:] = _pow2(np.arange(1, dim + 1))
     out.flags.writeable = False
     return out
-
-
-def _t_pvalue_scalar(val: float, df: float) -> float:
-    if df < 1:
-        return float("nan")
-    if abs(abs(val) - 1.0) <= np.finfo(float).tiny:
-        return 0.0
-    return float(stdtr(df, -abs(val * np.sqrt(df / (1.0 - val * val)))) * 2.0)
-
-
-NEAR = 1e-9
-"""Relative distance of |val| from the critical correlation within which :func:`significant`
-computes the exact p-value."""
-
-
-def significant(val: np.ndarray, df: np.ndarray, alpha: float) -> np.ndarray:
-    """``t_pvalue(val, df) <= alpha``, mostly without the p-values: p <= alpha exactly when
-    |val| >= r_c = t_c / sqrt(df + t_c^2), t_c Student's critical t of df at alpha / 2; within
-    :data:`NEAR` of r_c the p-value decides.
-
-    >>> val = np.array([0.05, 0.25, -0.35, np.nan, 1.0, 0.9]); df = np.array([90.0, 90.0, 40.0, 90.0, 5.0, 0.0])
-    >>> significant(val, df, 0.05).tolist(), (t_pvalue(val, df) <= 0.05).tolist()
-    ([False, True, True, False, True, False], [False, True, True, False, True, False])
-    """
-    val = np.asarray(val, dtype=np.float64)
-    df = np.asarray(df, dtype=np.float64)
-    if df.shape != val.shape:
-        df = np.broadcast_to(df, val.shape)
-    if not 0.0 < alpha < 1.0 or len(val) == 0:
-        return t_pvalue(val, df) <= alpha
-    if (df == df[0]).all():   # one df (a clean window's PC1 level): the critical correlation once
-        d = float(df[0])
-        if not d >= 1:
-            return np.zeros(len(val), dtype=bool)   # p NaN
-        t_c = -float(stdtrit(d, alpha / 2.0))
-        r_c: float | np.ndarray = t_c / math.sqrt(d + t_c * t_c)
-    else:
-        levels, back = np.unique(df, return_inverse=True)
-        with np.errstate(invalid="ignore"):
-            t_c = -stdtrit(np.where(levels >= 1, levels, np.nan), alpha / 2.0)
-            r_c = (t_c / np.sqrt(levels + t_c * t_c))[back.ravel()]   # NaN where df < 1: never kept
-    a = np.abs(val)
-    keep = a >= r_c * (1.0 + NEAR)
-    near = (a >= r_c * (1.0 - NEAR)) != keep
-    if near.any():
-        keep[near] = t_pvalue(val[near], df[near]) <= alpha
-    return keep
-
-
-def t_pvalue(val: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """Two-sided p-value of a correlation with ``df`` degrees of freedom, as tigramite's ParCorr.
-
-    >>> t_pvalue(np.array([0.0, 1.0, 0.5]), np.array([10.0, 10.0, 0.0]))
-    array([ 1.,  0., nan])
-    """
-    val = np.asarray(val, dtype=np.float64)
-    df = np.asarray(df, dtype=np.float64)
-    if df.shape != val.shape:
-        df = df * np.ones_like(val)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = val * np.sqrt(df / (1.0 - val * val))
-        p = stdtr(df, -np.abs(t)) * 2.0
-    p[np.abs(np.abs(val) - 1.0) <= _TINY] = 0.0
-    p[df < 1] = np.nan
-    return p
