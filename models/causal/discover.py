@@ -47,7 +47,7 @@ COLUMNS = ["log", "window", "start_ns", "end_ns", "source", "target", "lag", "ma
 """The columns of :func:`discover`'s table."""
 
 _LOOP_KEYS = ("window", "tau_max", "hop", "stability_k")
-_IN_GRAPH = ("graph", "val_matrix", "p_matrix")  # results() arrays the GraphResult's LaggedGraph holds
+_IN_GRAPH = ("graph", "val_matrix", "p_matrix", "link_status", "n_eff")  # results() arrays its LaggedGraph holds
 
 
 @dataclass(frozen=True)
@@ -265,13 +265,13 @@ def graph_rows(w: WindowGraph) -> list[tuple]:
     [('x0', 'x1', 1, '-->')]
     """
     g, r = w.result.graph, w.result
-    status = r.results.get("link_status")
+    status = g.status
     head = (w.log, w.index, r.start_ns, r.end_ns)
     names = {n: k for k, n in enumerate(g.names)}
     rows = []
     for source, target, lag, mark in g.links(mirrors=False):
         i, j = names[source], names[target]
-        st = "tested" if status is None else str(np.asarray(status)[i, j, lag])
+        st = str(status[i, j, lag]) or "tested"
         rows.append(head + (source, target, lag, mark, float(g.val[i, j, lag]), float(g.p[i, j, lag]), st,
                             float(g.stability[i, j, lag])))
     if not rows:
