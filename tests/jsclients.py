@@ -39,6 +39,13 @@ def run_node(script: str, *args: str, timeout: float = 60.0, **kw) -> subprocess
                           timeout=timeout, start_new_session=True, **kw)
 
 
+def start_client(url: str, *args: str) -> subprocess.Popen:
+    """tests/js/view_client.mjs on ``url`` (its own session), stdout and stderr piped as text; end it
+    with :func:`stop_client` and read it with :func:`client_report`."""
+    return subprocess.Popen(["node", str(JS_DIR / "view_client.mjs"), url, *args], cwd=JS_DIR, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
 def stop_client(client: subprocess.Popen | None) -> None:
     """Kill a view client (its own session) that is still running."""
     if client is not None and client.poll() is None:

@@ -22,7 +22,7 @@ import threading
 import time
 
 import numpy as np
-from jsclients import JS_DIR, client_report, needs_node, stop_client
+from jsclients import JS_DIR, client_report, needs_node, start_client, stop_client
 from test_viewer_json import parser_problems
 
 from causalstream.nodes.foxglove_view import FoxgloveView
@@ -41,11 +41,6 @@ class Reading(Message, kw_only=True):
     stamp: str = ""
     xy: np.ndarray
     tags: dict[str, int] = {}
-
-
-def _client(url: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(["node", str(JS_DIR / "view_client.mjs"), url, *args], cwd=JS_DIR, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
 _PARSE = """
@@ -78,7 +73,7 @@ def test_an_unmappable_topic_is_advertised_as_plain_json_and_named_once() -> Non
     port = free_port_pair()
     io = MockIO()
     node = FoxgloveView(name="view", params={"port": port, "topics": ["/mine"]}, io=io).start()
-    client = _client(f"ws://127.0.0.1:{port}", "3")
+    client = start_client(f"ws://127.0.0.1:{port}", "3")
     try:
         for k in range(60):  # 20 Hz for 3 s
             msg = Reading(stamp_ns=1_000_000_000 + k, stamp=f"t{k}", xy=np.array([[k, 0.5], [np.nan, 1.0]]),
@@ -132,7 +127,7 @@ def test_a_stalled_or_vanished_client_never_blocks_the_bus_and_is_counted() -> N
             _wait(lambda: node.state == "running", what="the view")
             pub.wait_for_subscriber(10)
             pub.publish(_agents(0))  # the first message advertises the channels
-            clients = [_client(url, "14"), _client(url, "5", "stall"), _client(url, "60")]
+            clients = [start_client(url, "14"), start_client(url, "5", "stall"), start_client(url, "60")]
             _wait(lambda: node.counters["view:clients"] == 3, what="three subscribed clients")
             offered = node.counters["view:offered"]
             for k in range(1, n + 1):

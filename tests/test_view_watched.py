@@ -9,11 +9,10 @@ handler directly (MockIO).
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import numpy as np
-from jsclients import JS_DIR, client_report, needs_node, stop_client
+from jsclients import client_report, needs_node, start_client, stop_client
 
 from causalstream.nodes.foxglove_view import FoxgloveView
 from causalstream.nodes.node import Input
@@ -47,8 +46,7 @@ def test_unwatched_channels_are_not_converted_and_a_late_subscriber_gets_the_cur
         assert node.counters["view:unwatched"] == 19, node.counters
         assert node.channels.picture.redraws == 1  # the first graph, which advertised /view/graph
         assert node.counters["out"] == 2 + 3 + 2  # states+scene once; graph+links+picture; graph+links (latched)
-        client = subprocess.Popen(["node", str(JS_DIR / "view_client.mjs"), f"ws://127.0.0.1:{port}", "3"], cwd=JS_DIR,
-                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        client = start_client(f"ws://127.0.0.1:{port}", "3")
         deadline = time.monotonic() + 20
         while node.counters["view:clients"] < 1 or node.counters["subscriptions"] < len(node.open):
             assert time.monotonic() < deadline and client.poll() is None, node.counters
@@ -78,8 +76,7 @@ def test_a_link_change_inside_the_picture_gap_is_drawn_by_the_trailing_redraw() 
     client = None
     try:
         node.on_message(Input("/causal/graph", "/causal/graph", _graph("-->", 1_000)))  # advertises the channels
-        client = subprocess.Popen(["node", str(JS_DIR / "view_client.mjs"), f"ws://127.0.0.1:{port}", "3"], cwd=JS_DIR,
-                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        client = start_client(f"ws://127.0.0.1:{port}", "3")
         deadline = time.monotonic() + 20
         while node.counters["subscriptions"] < len(node.open):
             assert time.monotonic() < deadline and client.poll() is None, node.counters
