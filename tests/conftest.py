@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from causalstream.stream import Endpoints
 
+from reaper import start_reaper, stop_reaper
 from support import start_bus, stop
+
+_WATCHDOG = pytest.StashKey[subprocess.Popen]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The watchdog that kills what this run started once the run is gone (reaper.py)."""
+    config.stash[_WATCHDOG] = start_reaper()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stop_reaper(config.stash[_WATCHDOG])
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from support import die_with_test
+
 JS_DIR = Path(__file__).resolve().parent / "js"
 """tests/js: package.json, its lock file, node_modules and the client scripts."""
 
@@ -35,14 +37,14 @@ needs_node = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 
 def run_node(script: str, *args: str, timeout: float = 60.0, **kw) -> subprocess.CompletedProcess:
     """Run ``tests/js/<script>`` under node with ``args``; stdout and stderr captured as text."""
-    return subprocess.run(["node", str(JS_DIR / script), *args], cwd=JS_DIR, capture_output=True, text=True,
+    return subprocess.run(die_with_test(["node", str(JS_DIR / script), *args]), cwd=JS_DIR, capture_output=True, text=True,
                           timeout=timeout, start_new_session=True, **kw)
 
 
 def start_client(url: str, *args: str) -> subprocess.Popen:
     """tests/js/view_client.mjs on ``url`` (its own session), stdout and stderr piped as text; end it
     with :func:`stop_client` and read it with :func:`client_report`."""
-    return subprocess.Popen(["node", str(JS_DIR / "view_client.mjs"), url, *args], cwd=JS_DIR, text=True,
+    return subprocess.Popen(die_with_test(["node", str(JS_DIR / "view_client.mjs"), url, *args]), cwd=JS_DIR, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 

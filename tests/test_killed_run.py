@@ -78,3 +78,42 @@ def test_a_killed_test_run_leaves_no_bus_no_launcher_and_no_node(tmp_path) -> No
             except ProcessLookupError:
                 pass
         run.wait(10)
+
+
+_LOOSE = """
+import subprocess, sys, time
+sys.path.insert(0, {tests!r})
+from reaper import start_reaper
+start_reaper()
+sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+own_session = subprocess.Popen(sleep, start_new_session=True)  # what die_with_test does not reach
+spawner = subprocess.Popen([sys.executable, "-c",
+                            "import subprocess, sys, time; p = subprocess.Popen(sys.argv[1:], start_new_session=True);"
+                            " print(p.pid, flush=True); time.sleep(120)", *sleep], stdout=subprocess.PIPE, text=True)
+grandchild = int(spawner.stdout.readline())
+print(own_session.pid, spawner.pid, grandchild, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_test_run_leaves_no_process_of_its_own_session_or_a_grandchild(tmp_path) -> None:
+    """reaper.py: children in their own session and grandchildren die with a killed run too."""
+    run = subprocess.Popen([sys.executable, "-c", _LOOSE.format(tests=str(ROOT / "tests"))], stdout=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    left: list[int] = [run.pid]
+    try:
+        left += [int(p) for p in run.stdout.readline().split()]
+        assert len(left) == 4 and all(_alive(p) for p in left)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in left[1:]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in left[1:] if _alive(p)], "left running after the test process was killed"
+    finally:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        run.wait(10)
