@@ -1,4 +1,4 @@
-"""Message <-> bytes: the frame and its envelope, the one payload layout, numpy arrays, JSON.
+"""Message <-> bytes: the frame and its envelope, the one payload layout, JSON.
 
 **Frame.** ``topic`` + ``b"\\0"`` + envelope, the envelope a msgpack array
 ``[stamp_ns, seq, publisher, type, payload]``. The topic comes first so ZeroMQ's prefix
@@ -6,22 +6,10 @@ filter can match ``topic + b"\\0"`` exactly; the payload is decoded with the dec
 the type name selects.
 
 **Payload**, for every type: a msgpack map of the type's plain (non-array) fields by name
-and, when it has arrays, one extension (code 3) under the key ``"~"`` holding all of them::
-
-    u32 header length | header | data
-
-The header has one entry per array present (an optional array that is None has none):
-u8 name length, name, then the array header: u8 dtype-string length, u8 ndim, the dtype
-string, ndim u64 dimensions. The data holds the arrays' bytes in C order, in header
-order, each starting at a multiple of 8 bytes. Fields and arrays go by name, so a field
-added with a default leaves older payloads readable. Same-shaped messages repeat the same
-header, which is parsed once; every array is then a view of one fresh, writable copy of
-the data (one ``np.frombuffer`` when the arrays share a dtype): no per-array hook.
-
-**Older payloads** (logs written before 2026-12-03) still decode; nothing writes them any
-more. They had an extension (code 1: array header, then bytes) for each array field of the
-map, and AgentStates travelled as a row ``[plain fields..., block]`` whose block (code 2)
-had unnamed entries, a zero byte for an absent array.
+and, when it has arrays, one extension (code 3) under the key ``"~"`` holding all of them,
+the block of codec_arrays.py. Fields and arrays go by name, so a field added with a default
+leaves older payloads readable. Older payloads (logs written before 2026-12-03: an
+extension for each array field, AgentStates as a row) still decode; nothing writes them.
 
 >>> import numpy as np
 >>> from causalstream.stream.messages import Features
@@ -34,15 +22,23 @@ had unnamed entries, a zero byte for an absent array.
 from __future__ import annotations
 
 import json
-import math
 import operator
-import struct
-from functools import cache, lru_cache
-from typing import Any, NamedTuple
+from functools import cache
+from typing import Any
 
 import msgspec
 import numpy as np
 
+from causalstream.stream.codec_arrays import (
+    EXT_BLOCK,
+    MAX_CACHE,
+    Plan,
+    array_header,
+    block_hook,
+    old_row_hook,
+    plan_block,
+    write_block,
+)
 from causalstream.stream.errors import BadFrameError, CodecError, UnknownTypeError
 from causalstream.stream.messages import MESSAGE_TYPES, Message
 
@@ -53,17 +49,7 @@ __all__ = [
 ]
 
 SEP = b"\x00"
-EXT_BLOCK = 3  # the arrays of a payload
 BLOCK_KEY = "~"
-_EXT_OLD_ARRAY = 1  # older payloads: one array
-_EXT_OLD_BLOCK = 2  # older payloads: a row's unnamed block
-_U32 = struct.Struct("<I")
-_HEAD = struct.Struct("<BB")  # dtype-string length, ndim
-_DIMS = [struct.Struct(f"<{n}Q") for n in range(33)]  # shapes of up to 32 dimensions (numpy's limit)
-_KINDS = frozenset("biufc?")  # numeric and bool; object and void dtypes never travel
-_ALIGN = 8
-_SMALL = 4096  # below this many data bytes, joining the arrays' bytes beats writing into a buffer
-_MAX_CACHE = 4096  # a stream of ever-new shapes stops caching, never grows without bound
 
 
 class Envelope(msgspec.Struct, array_like=True):
@@ -79,145 +65,6 @@ class Envelope(msgspec.Struct, array_like=True):
     type: str
     payload: msgspec.Raw
     topic: str = ""
-
-
-# -- arrays -----------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1024)
-def array_header(dtype_str: str, shape: tuple[int, ...]) -> bytes:
-    """The header of one array: dtype-string length, ndim, dtype string, dimensions (u64).
-
-    >>> array_header("<f8", (2, 3))
-    b'\\x03\\x02<f8\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x03\\x00\\x00\\x00\\x00\\x00\\x00\\x00'
-    """
-    dt = dtype_str.encode()
-    return _HEAD.pack(len(dt), len(shape)) + dt + _DIMS[len(shape)].pack(*shape)
-
-
-@lru_cache(maxsize=256)
-def _dtype(raw: bytes) -> np.dtype:
-    try:
-        dtype = np.dtype(raw.decode())
-    except (TypeError, ValueError, SyntaxError, UnicodeDecodeError) as exc:  # numpy parses some strings as code
-        raise CodecError("ndarray", f"bad dtype: {exc}") from None
-    if dtype.kind not in _KINDS:
-        raise CodecError("ndarray", f"dtype {dtype} cannot travel on the bus")
-    return dtype
-
-
-def _padded(nbytes: int) -> int:
-    return -(-nbytes // _ALIGN) * _ALIGN
-
-
-def _read_header(head: bytes, i: int) -> tuple[np.dtype, tuple[int, ...], int]:
-    """dtype, shape and end of the array header at ``head[i:]``."""
-    try:
-        ndt, ndim = head[i], head[i + 1]
-        if ndim > 32:
-            raise CodecError("ndarray", f"{ndim} dimensions")
-        end = i + 2 + ndt + 8 * ndim
-        if end > len(head):
-            raise IndexError
-        return _dtype(head[i + 2 : i + 2 + ndt]), _DIMS[ndim].unpack_from(head, i + 2 + ndt), end
-    except (IndexError, struct.error):
-        raise CodecError("ndarray", "truncated block header") from None
-
-
-class _Spec(NamedTuple):
-    """A parsed header: the arrays' names, the data size and how to cut each array out."""
-
-    names: tuple[str, ...]
-    size: int
-    dtype: np.dtype | None  # the one dtype of every array, if they share it (one frombuffer)
-    cuts: tuple[tuple[Any, ...] | None, ...]  # (slice of items, n-d shape) if shared, else (dtype, start, count, shape)
-
-
-_SPECS: dict[int, dict[bytes, _Spec]] = {EXT_BLOCK: {}, _EXT_OLD_ARRAY: {}, _EXT_OLD_BLOCK: {}}  # code -> header -> spec
-
-
-def _parse(code: int, head: bytes, i: int) -> _Spec:
-    """Check a header once (from ``head[i]``): names, dtypes that may travel, at most 32 dimensions."""
-    names: list[str] = []
-    found: list[tuple[np.dtype, int, int, tuple[int, ...] | None] | None] = []
-    at = 0
-    while i < len(head):
-        if code == EXT_BLOCK:
-            end = i + 1 + head[i]
-            if end > len(head):
-                raise CodecError("ndarray", "truncated block header")
-            try:
-                names.append(head[i + 1 : end].decode())
-            except UnicodeDecodeError:
-                raise CodecError("ndarray", "an array name is not UTF-8") from None
-            i = end
-        elif code == _EXT_OLD_BLOCK and head[i] == 0:  # an older block's absent array
-            found.append(None)
-            i += 1
-            continue
-        dtype, shape, i = _read_header(head, i)
-        nbytes = math.prod(shape) * dtype.itemsize
-        found.append((dtype, at, math.prod(shape), None if len(shape) == 1 else shape))
-        at += nbytes if code == _EXT_OLD_ARRAY else _padded(nbytes)
-        if code == _EXT_OLD_ARRAY:
-            break
-    dtypes = {f[0] for f in found if f is not None}
-    shared = dtypes.pop() if len(dtypes) == 1 else None
-    if shared is not None and any(f is not None and f[1] % shared.itemsize for f in found):
-        shared = None  # an offset that is not a whole number of items: cut each array on its own
-    if shared is not None:
-        cuts = tuple(None if f is None else (slice(f[1] // shared.itemsize, f[1] // shared.itemsize + f[2]), f[3])
-                     for f in found)
-    else:
-        cuts = tuple(found)
-    spec = _Spec(tuple(names), at, shared, cuts)
-    if len(_SPECS[code]) < _MAX_CACHE:
-        _SPECS[code][head] = spec
-    return spec
-
-
-def _unpack(code: int, data: memoryview) -> tuple[tuple[str, ...], tuple[np.ndarray | None, ...]]:
-    """Names and arrays of an extension (a block, or an older single array), each array a view
-    of one fresh, writable copy of the data."""
-    if code == _EXT_OLD_ARRAY:
-        start = 0
-        end = 2 + data[0] + 8 * data[1] if len(data) >= 2 else 3
-        if end > len(data):
-            raise CodecError("ndarray", "truncated array header")
-    else:
-        start = 4
-        if len(data) < 4:
-            raise CodecError("ndarray", "truncated block")
-        end = 4 + _U32.unpack_from(data)[0]
-        if end > len(data):
-            raise CodecError("ndarray", f"block header of {end - 4} bytes in a block of {len(data)}")
-    head = data[:end].tobytes()
-    spec = _SPECS[code].get(head) or _parse(code, head, start)
-    if len(data) - end != spec.size:
-        raise CodecError("ndarray", f"block has {len(data) - end} data bytes, its header says {spec.size}")
-    buf = bytearray(data[end:])
-    if spec.dtype is not None:  # one array over the data, each field a slice (a view) of it
-        whole = np.frombuffer(buf, spec.dtype, len(buf) // spec.dtype.itemsize)
-        return spec.names, tuple([None if c is None else whole[c[0]] if c[1] is None else whole[c[0]].reshape(c[1])
-                                  for c in spec.cuts])
-    return spec.names, tuple([None if c is None else np.frombuffer(buf, c[0], c[2], c[1]) if c[3] is None
-                              else np.frombuffer(buf, c[0], c[2], c[1]).reshape(c[3]) for c in spec.cuts])
-
-
-def _block_hook(code: int, data: memoryview) -> Any:
-    """Extensions of a payload map: the block as ``(names, arrays)``, an older array as itself."""
-    if code == EXT_BLOCK:
-        return _unpack(code, data)
-    if code == _EXT_OLD_ARRAY:
-        return _unpack(code, data)[1][0]
-    raise CodecError("ndarray", f"unknown msgpack extension code {code}")
-
-
-def _old_row_hook(code: int, data: memoryview) -> Any:
-    """Extensions of an older row payload: its unnamed block as a tuple of arrays."""
-    if code != _EXT_OLD_BLOCK:
-        raise CodecError("ndarray", f"unknown msgpack extension code {code}")
-    return _unpack(code, data)[1]
 
 
 def _enc_hook(obj: Any) -> Any:
@@ -302,11 +149,11 @@ class Layout:
         self.arrays = tuple(f.name for f in info.fields if _is_array_field(f.type))
         self.plain_values = _getter(self.plain)
         self.array_values = _getter(self.arrays)
-        self.heads: dict[tuple[Any, ...], tuple[bytes, tuple[int, ...], int]] = {}
+        self.heads: dict[tuple[Any, ...], Plan] = {}
         if self.arrays:
-            self.decoder = msgspec.msgpack.Decoder(_twin(cls, self.arrays), ext_hook=_block_hook, dec_hook=_dec_hook)
+            self.decoder = msgspec.msgpack.Decoder(_twin(cls, self.arrays), ext_hook=block_hook, dec_hook=_dec_hook)
             plain_types = tuple(f.type for f in msgspec.structs.fields(cls) if f.name in self.plain)
-            self.old_row_decoder = msgspec.msgpack.Decoder(tuple[(*plain_types, Any)], ext_hook=_old_row_hook)
+            self.old_row_decoder = msgspec.msgpack.Decoder(tuple[(*plain_types, Any)], ext_hook=old_row_hook)
         else:
             self.decoder = msgspec.msgpack.Decoder(cls)
 
@@ -354,44 +201,12 @@ class Layout:
 
     def _block(self, arrays: tuple[np.ndarray | None, ...]) -> bytes | bytearray:
         key = tuple([None if a is None else (a.dtype, a.shape) for a in arrays])
-        known = self.heads.get(key)
-        if known is None:
-            known = self._plan(arrays)
-            if len(self.heads) < _MAX_CACHE:
-                self.heads[key] = known
-        head, pads, total = known
-        if total < _SMALL:
-            parts = [head]
-            for a, pad in zip(arrays, pads):
-                if a is not None:
-                    parts.append(a.tobytes())  # C order whatever the layout
-                    if pad:
-                        parts.append(bytes(pad))
-            return b"".join(parts)
-        out = bytearray(len(head) + total)  # one copy of each array, not two
-        out[: len(head)] = head
-        at = len(head)
-        for a, pad in zip(arrays, pads):
-            if a is not None:
-                if not a.flags.c_contiguous:
-                    a = np.ascontiguousarray(a)
-                out[at : at + a.nbytes] = memoryview(a).cast("B")
-                at += a.nbytes + pad
-        return out
-
-    def _plan(self, arrays: tuple[np.ndarray | None, ...]) -> tuple[bytes, tuple[int, ...], int]:
-        """Header (with its length prefix), the zero padding after each array, and the data size."""
-        parts, pads, at = [], [], 0
-        for name, a in zip(self.arrays, arrays):
-            pads.append(0 if a is None else _padded(a.nbytes) - a.nbytes)
-            if a is None:
-                continue
-            if a.dtype.kind not in _KINDS:
-                raise CodecError("ndarray", f"dtype {a.dtype} cannot travel on the bus")
-            parts.append(bytes([len(name)]) + name.encode() + array_header(a.dtype.str, a.shape))
-            at += _padded(a.nbytes)
-        head = b"".join(parts)
-        return _U32.pack(len(head)) + head, tuple(pads), at
+        plan = self.heads.get(key)
+        if plan is None:
+            plan = plan_block(self.arrays, arrays)
+            if len(self.heads) < MAX_CACHE:
+                self.heads[key] = plan
+        return write_block(plan, arrays)
 
 
 @cache

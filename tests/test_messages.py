@@ -9,7 +9,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from causalstream.stream import codec
+from causalstream.stream import codec, codec_arrays
 from causalstream.stream.codec import (
     BLOCK_KEY, decode_frame, decode_payload, encode_frame, encode_payload, from_builtins, json_schema, to_builtins, to_json,
 )
@@ -124,17 +124,17 @@ def test_arrays_decode_writable_and_owned_and_headers_are_checked_every_time() -
               np.arange(4, dtype=np.int16), np.array([True, False]), np.full((2, 2), np.nan, dtype=np.float32)):
         for _ in range(2):  # the second decode takes the cached-header path
             buf = bytearray(lay._block((a,)))
-            (b,) = codec._unpack(codec.EXT_BLOCK, memoryview(buf))[1]
+            (b,) = codec_arrays.unpack(codec.EXT_BLOCK, memoryview(buf))[1]
             assert b.dtype == a.dtype and b.shape == a.shape and b.tobytes() == a.tobytes()
             assert b.flags.writeable and b.flags.c_contiguous
             buf[:] = b"\xff" * len(buf)  # the array owns a copy: scribbling on the frame changes nothing
             assert b.tobytes() == a.tobytes()
     packed = bytes(lay._block((np.zeros(3),)))
-    codec._unpack(codec.EXT_BLOCK, memoryview(packed))  # cached now
+    codec_arrays.unpack(codec.EXT_BLOCK, memoryview(packed))  # cached now
     with pytest.raises(CodecError, match="data bytes"):
-        codec._unpack(codec.EXT_BLOCK, memoryview(packed[:-1]))
+        codec_arrays.unpack(codec.EXT_BLOCK, memoryview(packed[:-1]))
     with pytest.raises(CodecError, match="data bytes"):
-        codec._unpack(codec.EXT_BLOCK, memoryview(packed + b"\x00"))
+        codec_arrays.unpack(codec.EXT_BLOCK, memoryview(packed + b"\x00"))
 
 
 def test_graph_statuses_travel_and_older_graphs_without_them_decode() -> None:

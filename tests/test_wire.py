@@ -7,7 +7,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from causalstream.stream import codec
+from causalstream.stream import codec, codec_arrays
 from causalstream.stream.codec import BLOCK_KEY, EXT_BLOCK, array_header, decode_frame, decode_payload, encode_payload
 from causalstream.stream.errors import BadFrameError, CodecError
 from causalstream.stream.messages import MESSAGE_TYPES, AgentStates, CausalGraph, Features, Message, Predictions
@@ -93,7 +93,7 @@ def test_any_numeric_arrays_come_back_bit_exact_writable_and_owning_their_data(a
     arrays = (arrays + [None])[:3]
     for _ in range(2):  # the second decode takes the cached-header path
         body = bytearray(lay._block(tuple(arrays)))
-        names, back = codec._unpack(EXT_BLOCK, memoryview(body))
+        names, back = codec_arrays.unpack(EXT_BLOCK, memoryview(body))
         assert names == tuple(n for n, a in zip(lay.arrays, arrays) if a is not None)
         for a, b in zip([a for a in arrays if a is not None], back, strict=True):
             assert b.dtype == a.dtype and b.shape == a.shape and b.tobytes() == a.tobytes()
@@ -111,7 +111,7 @@ def test_writing_one_decoded_array_leaves_its_neighbours_alone() -> None:
 
 def test_an_absent_optional_array_stays_absent() -> None:
     g = SAMPLES["CausalGraph"]
-    names, back = codec._unpack(EXT_BLOCK, memoryview(codec.layout(CausalGraph)._block((g.val, g.p, None))))
+    names, back = codec_arrays.unpack(EXT_BLOCK, memoryview(codec.layout(CausalGraph)._block((g.val, g.p, None))))
     assert names == ("val", "p") and back[0].tobytes() == g.val.tobytes()
 
 
