@@ -94,27 +94,21 @@ class AncestralLPCMCI(VotingLPCMCI):
                         continue
                     test_Y = link[1] not in ("R", "!")
                     test_X = link[1] not in ("L", "!") and (X[1] == 0 or lagged_x)
-                    if test_Y:
-                        S_default_YX, S_search_YX = self._get_default_and_search_sets(Y, X, "ancestral")
-                        if len(S_search_YX) < p_pc:
-                            self._apply_middle_mark(X, Y, "R")
+                    sides = []   # (tested end, other end, its middle mark, default, search): Y's first
+                    for A, B, mark, tested in ((Y, X, "R", test_Y), (X, Y, "L", test_X)):
+                        if not tested:
+                            continue
+                        S_default, S_search = self._get_default_and_search_sets(A, B, "ancestral")
+                        if len(S_search) < p_pc:
+                            self._apply_middle_mark(X, Y, mark)
                         else:
                             has_converged = False
-                    if test_X:
-                        S_default_XY, S_search_XY = self._get_default_and_search_sets(X, Y, "ancestral")
-                        if len(S_search_XY) < p_pc:
-                            self._apply_middle_mark(X, Y, "L")
-                        else:
-                            has_converged = False
+                        sides.append([A, S_default, S_search])
                     if sort:   # both sorted before either is tested (the tests change the values sorted by)
-                        if test_Y:
-                            S_search_YX = self._sort_search_set(S_search_YX, Y)
-                        if test_X:
-                            S_search_XY = self._sort_search_set(S_search_XY, X)
-                    if test_Y:
-                        self._test_pair(X, Y, S_search_YX, S_default_YX, p_pc, to_remove, test)
-                    if test_X:
-                        self._test_pair(X, Y, S_search_XY, S_default_XY, p_pc, to_remove, test)
+                        for side in sides:
+                            side[2] = self._sort_search_set(side[2], side[0])
+                    for _, S_default, S_search in sides:
+                        self._test_pair(X, Y, S_search, S_default, p_pc, to_remove, test)
                 for j in range(self.N):
                     for (i, lag_i) in to_remove[j]:
                         any_removal = True
